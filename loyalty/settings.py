@@ -1,0 +1,128 @@
+"""Configuration, from the environment (``LOYALTY_*``) with defaults for the local stack."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Each named stack gets its own folder and ports, so `make test` never touches the data or
+# the topics of the stack that `make run` started.
+_STACK_PORTS: dict[str, tuple[int, int, int, int]] = {
+    # name: (postgres, kafka, kafka controller, admin ui)
+    "dev": (55432, 59092, 59093, 8080),
+    "test": (55442, 59192, 59193, 8090),
+}
+
+
+class Settings(BaseSettings):
+    """Every knob of the engine. Unset service URLs mean "use the local stack"."""
+
+    model_config = SettingsConfigDict(env_prefix="LOYALTY_", extra="ignore")
+
+    database_url: str | None = None
+    kafka_bootstrap: str | None = None
+
+    stack: str = "dev"
+    stack_dir: Path | None = None
+    pg_port: int | None = None
+    kafka_port: int | None = None
+    kafka_controller_port: int | None = None
+    kafka_heap: str = "-Xms256m -Xmx768m"
+    input_partitions: int = Field(default=6, ge=1)
+
+    admin_host: str = "127.0.0.1"
+    admin_port: int | None = None
+    admin_public_url: str | None = None
+    session_secret: str = "change-me-in-production"  # noqa: S105 - a dev default, overridden in prod
+
+    consumer_group: str = "loyalty-workers"
+    batch_max_records: int = Field(default=1000, ge=1)
+    batch_timeout_ms: int = Field(default=50, ge=1)
+
+    expiry_local_time: str = "03:00"
+    expiry_timezone: str = "Europe/Luxembourg"
+
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    def _ports(self) -> tuple[int, int, int, int]:
+        return _STACK_PORTS.get(self.stack, _STACK_PORTS["dev"])
+
+    @property
+    def stack_path(self) -> Path:
+        """The git-ignored folder holding the local stack's data, logs and pid files."""
+        return self.stack_dir or REPO_ROOT / ".stack" / self.stack
+
+    @property
+    def local_pg_port(self) -> int:
+        return self.pg_port or self._ports()[0]
+
+    @property
+    def local_kafka_port(self) -> int:
+        return self.kafka_port or self._ports()[1]
+
+    @property
+    def local_controller_port(self) -> int:
+        return self.kafka_controller_port or self._ports()[2]
+
+    @property
+    def admin_http_port(self) -> int:
+        return self.admin_port or self._ports()[3]
+
+    @property
+    def uses_local_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def uses_local_kafka(self) -> bool:
+        return self.kafka_bootstrap is None
+
+    @property
+    def db_url(self) -> str:
+        """A plain ``postgresql://`` URL, as people and tools write it."""
+        if self.database_url:
+            return plain_postgres_url(self.database_url)
+        return f"postgresql://loyalty@127.0.0.1:{self.local_pg_port}/loyalty"
+
+    @property
+    def async_db_url(self) -> str:
+        """The same URL for SQLAlchemy's asyncpg dialect."""
+        return asyncpg_url(self.db_url)
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.local_kafka_port}"
+
+    @property
+    def admin_url(self) -> str:
+        return self.admin_public_url or f"http://{self.admin_host}:{self.admin_http_port}"
+
+
+def plain_postgres_url(url: str) -> str:
+    """``postgresql+asyncpg://`` and ``postgres://`` both become ``postgresql://``."""
+    for prefix in ("postgresql+asyncpg://", "postgresql+psycopg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+def asyncpg_url(url: str) -> str:
+    """The SQLAlchemy URL for asyncpg of any PostgreSQL URL."""
+    return "postgresql+asyncpg://" + plain_postgres_url(url)[len("postgresql://") :]
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server, another database name."""
+    base, _, _ = plain_postgres_url(url).rpartition("/")
+    return f"{base}/{database}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()
