@@ -1,0 +1,520 @@
+"""The data model: SQLAlchemy 2 typed declarative classes, one table each.
+
+Balances on a card are a projection of the immutable ledger; the inbox and the outbox make
+the Kafka pipeline exactly-once in effect (DESIGN.md). Soft-deletable tables carry
+``deleted_at``/``deleted_by``/``deletion_id`` (see ``domain.soft_delete``), and their unique
+keys are partial indexes over live rows, so a code or an email can be reused after deletion.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+LIVE = text("deleted_at IS NULL")
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the project's constraint naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: DateTime(timezone=True)}
+
+
+class SoftDeleteMixin:
+    """Rows that are hidden, not removed, when deleted; see ``domain.soft_delete``."""
+
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    deleted_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    # Every row hidden by one soft_delete call (the row and its cascade) shares this id, so a
+    # restore brings back exactly what that deletion removed.
+    deletion_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), default=None)
+
+
+class TimestampMixin:
+    """Creation and last-update times, set by the database."""
+
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class ProgramType(enum.StrEnum):
+    """What a program rewards."""
+
+    STAMPS = "stamps"
+    POINTS = "points"
+    HYBRID = "hybrid"
+
+
+class LedgerType(enum.StrEnum):
+    """Every kind of change of a card, one ledger row each."""
+
+    STAMP_EARNED = "stamp_earned"
+    STAMP_REDEEMED = "stamp_redeemed"
+    STAMP_VOIDED = "stamp_voided"
+    STAMP_ADJUSTED = "stamp_adjusted"
+    POINTS_EARNED = "points_earned"
+    POINTS_REDEEMED = "points_redeemed"
+    POINTS_VOIDED = "points_voided"
+    POINTS_EXPIRED = "points_expired"
+    POINTS_ADJUSTED = "points_adjusted"
+    WELCOME_BONUS = "welcome_bonus"
+    CARD_CREATED = "card_created"
+    CARD_DEACTIVATED = "card_deactivated"
+    CARD_REACTIVATED = "card_reactivated"
+
+
+class UserRole(enum.StrEnum):
+    """Who may sign in to the admin panel, and how far they see."""
+
+    PLATFORM_ADMIN = "platform_admin"
+    MERCHANT_ADMIN = "merchant_admin"
+
+
+def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
+    # Stored as text with a CHECK, not a PostgreSQL ENUM type: adding a value later is a
+    # plain migration instead of an ALTER TYPE outside a transaction.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+class Merchant(SoftDeleteMixin, TimestampMixin, Base):
+    """A business running one loyalty program across its stores."""
+
+    __tablename__ = "merchants"
+    __table_args__ = (Index("uq_merchants_code_live", "code", unique=True, postgresql_where=LIVE),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Luxembourg")
+    allow_self_enrollment: Mapped[bool] = mapped_column(Boolean, default=True)
+    allow_cross_location_redemption: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Store(SoftDeleteMixin, TimestampMixin, Base):
+    """A shop of a merchant. Events name their store by its code, unique among live stores."""
+
+    __tablename__ = "stores"
+    __table_args__ = (
+        Index("uq_stores_code_live", "code", unique=True, postgresql_where=LIVE),
+        CheckConstraint("pin_failed_attempts >= 0", name="pin_failed_attempts_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    # The PIN lockout is per store: a wrong PIN names no staff member, so the count of wrong
+    # tries belongs to the store's terminal, not to one PIN.
+    pin_failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    pin_locked_until: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Customer(SoftDeleteMixin, TimestampMixin, Base):
+    """A merchant's customer; the same person at two merchants is two customers."""
+
+    __tablename__ = "customers"
+    __table_args__ = (
+        Index(
+            "uq_customers_merchant_email_live",
+            "merchant_id",
+            "email",
+            unique=True,
+            postgresql_where=text("deleted_at IS NULL AND email IS NOT NULL"),
+        ),
+        Index(
+            "uq_customers_merchant_ref_live",
+            "merchant_id",
+            "customer_ref",
+            unique=True,
+            postgresql_where=text("deleted_at IS NULL AND customer_ref IS NOT NULL"),
+        ),
+        CheckConstraint("email = lower(email)", name="email_lower_case"),
+        CheckConstraint("email IS NOT NULL OR customer_ref IS NOT NULL", name="identified"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    customer_ref: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    locale: Mapped[str] = mapped_column(String(5), default="en")
+
+
+class LoyaltyProgram(SoftDeleteMixin, TimestampMixin, Base):
+    """The rules of a merchant's program: one live program per merchant."""
+
+    __tablename__ = "loyalty_programs"
+    __table_args__ = (
+        Index(
+            "uq_loyalty_programs_merchant_live", "merchant_id", unique=True, postgresql_where=LIVE
+        ),
+        CheckConstraint("stamps_target >= 1", name="stamps_target_positive"),
+        CheckConstraint("points_per_euro >= 0", name="points_per_euro_non_negative"),
+        CheckConstraint("minimum_purchase_cents >= 0", name="minimum_purchase_non_negative"),
+        CheckConstraint("cooldown_minutes >= 0", name="cooldown_non_negative"),
+        CheckConstraint(
+            "max_daily_stamps IS NULL OR max_daily_stamps >= 1", name="max_daily_stamps_positive"
+        ),
+        CheckConstraint(
+            "points_expiration_days IS NULL OR points_expiration_days >= 1",
+            name="points_expiration_positive",
+        ),
+        CheckConstraint("welcome_bonus_points >= 0", name="welcome_bonus_non_negative"),
+        CheckConstraint("minimum_redemption_points >= 0", name="minimum_redemption_non_negative"),
+        CheckConstraint("pin_max_attempts >= 1", name="pin_max_attempts_positive"),
+        CheckConstraint("pin_lockout_minutes >= 1", name="pin_lockout_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="Loyalty card")
+    type: Mapped[ProgramType] = mapped_column(_enum(ProgramType, "program_type"))
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    stamps_target: Mapped[int] = mapped_column(Integer, default=10)
+    stamps_reward_description: Mapped[str | None] = mapped_column(String(200))
+    stamps_reward_value_cents: Mapped[int] = mapped_column(Integer, default=0)
+    points_per_euro: Mapped[int] = mapped_column(Integer, default=0)
+    points_expiration_days: Mapped[int | None] = mapped_column(Integer)
+    welcome_bonus_points: Mapped[int] = mapped_column(Integer, default=0)
+    minimum_redemption_points: Mapped[int] = mapped_column(Integer, default=0)
+    minimum_purchase_cents: Mapped[int] = mapped_column(Integer, default=0)
+    cooldown_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    max_daily_stamps: Mapped[int | None] = mapped_column(Integer)
+    require_staff_pin: Mapped[bool] = mapped_column(Boolean, default=False)
+    pin_max_attempts: Mapped[int] = mapped_column(Integer, default=5)
+    pin_lockout_minutes: Mapped[int] = mapped_column(Integer, default=30)
+    point_value_cents: Mapped[Decimal] = mapped_column(Numeric(12, 4), default=Decimal("1"))
+    card_name: Mapped[str | None] = mapped_column(String(200))
+    background_color: Mapped[str] = mapped_column(String(7), default="#1F2937")
+    foreground_color: Mapped[str] = mapped_column(String(7), default="#FFFFFF")
+    label_color: Mapped[str] = mapped_column(String(7), default="#D1D5DB")
+    logo_url: Mapped[str | None] = mapped_column(String(500))
+    hero_image_url: Mapped[str | None] = mapped_column(String(500))
+    terms_url: Mapped[str | None] = mapped_column(String(500))
+    privacy_url: Mapped[str | None] = mapped_column(String(500))
+    apple_pass_type_id: Mapped[str | None] = mapped_column(String(200))
+    google_class_id: Mapped[str | None] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    activated_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Reward(TimestampMixin, Base):
+    """An entry of a points program's rewards catalog, known by its code within the program."""
+
+    __tablename__ = "rewards"
+    __table_args__ = (
+        UniqueConstraint("program_id", "code", name="uq_rewards_program_code"),
+        CheckConstraint("points_required >= 1", name="points_required_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id"), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    points_required: Mapped[int] = mapped_column(Integer)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class LoyaltyCard(SoftDeleteMixin, TimestampMixin, Base):
+    """A customer's card: the balances are a projection of its ledger."""
+
+    __tablename__ = "loyalty_cards"
+    __table_args__ = (
+        Index("uq_loyalty_cards_card_number", "card_number", unique=True),
+        Index("uq_loyalty_cards_qr_token", "qr_token", unique=True),
+        Index("ix_loyalty_cards_customer", "customer_id", "store_id"),
+        CheckConstraint("stamp_count >= 0", name="stamp_count_non_negative"),
+        CheckConstraint("points_balance >= 0", name="points_balance_non_negative"),
+        CheckConstraint("lifetime_stamps >= 0", name="lifetime_stamps_non_negative"),
+        CheckConstraint("rewards_redeemed >= 0", name="rewards_redeemed_non_negative"),
+        CheckConstraint("lifetime_points_earned >= 0", name="lifetime_points_non_negative"),
+        CheckConstraint("points_redeemed >= 0", name="points_redeemed_non_negative"),
+        CheckConstraint("points_voided >= 0", name="points_voided_non_negative"),
+        CheckConstraint("points_expired >= 0", name="points_expired_non_negative"),
+        CheckConstraint("stamp_day_count >= 0", name="stamp_day_count_non_negative"),
+        CheckConstraint("version >= 1", name="version_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # Card numbers and QR tokens are never reused, even after a soft delete: a printed card
+    # must never start pointing at someone else's balance.
+    card_number: Mapped[str] = mapped_column(String(14))
+    qr_token: Mapped[str] = mapped_column(String(64))
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    stamp_count: Mapped[int] = mapped_column(Integer, default=0)
+    lifetime_stamps: Mapped[int] = mapped_column(Integer, default=0)
+    rewards_redeemed: Mapped[int] = mapped_column(Integer, default=0)
+    points_balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    lifetime_points_earned: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_redeemed: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_voided: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_expired: Mapped[int] = mapped_column(BigInteger, default=0)
+    apple_authentication_token: Mapped[str] = mapped_column(String(64))
+    google_object_id: Mapped[str | None] = mapped_column(String(200))
+    last_stamp_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The merchant-local calendar day of the last stamp and the stamps earned on it, so the
+    # daily cap is checked without reading the ledger on the hot path.
+    stamp_day: Mapped[date | None] = mapped_column(Date, default=None)
+    stamp_day_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_points_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_redemption_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_activity_at: Mapped[datetime | None] = mapped_column(default=None)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class LedgerEntry(Base):
+    """One immutable change of a card (a database trigger refuses updates and deletes)."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        Index("ix_ledger_entries_card_occurred", "card_id", "occurred_at"),
+        Index("ix_ledger_entries_merchant_occurred", "merchant_id", "occurred_at"),
+        Index("ix_ledger_entries_source_event", "source_event_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("loyalty_cards.id"))
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    entry_type: Mapped[LedgerType] = mapped_column(_enum(LedgerType, "ledger_type"))
+    stamps_delta: Mapped[int] = mapped_column(Integer, default=0)
+    points_delta: Mapped[int] = mapped_column(BigInteger, default=0)
+    stamp_count_after: Mapped[int] = mapped_column(Integer)
+    points_balance_after: Mapped[int] = mapped_column(BigInteger)
+    purchase_amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    order_reference: Mapped[str | None] = mapped_column(String(100))
+    reward_code: Mapped[str | None] = mapped_column(String(64))
+    reward_description: Mapped[str | None] = mapped_column(String(200))
+    staff_pin_id: Mapped[int | None] = mapped_column(ForeignKey("staff_pins.id"))
+    staff_ref: Mapped[str | None] = mapped_column(String(100))
+    actor: Mapped[str | None] = mapped_column(String(100))
+    source_event_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    notes: Mapped[str | None] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column()
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Purchase(Base):
+    """What one order earned, and what its refunds voided so far (for proportional voids)."""
+
+    __tablename__ = "purchases"
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "order_reference", name="uq_purchases_merchant_order"),
+        CheckConstraint("amount_cents >= 0", name="amount_non_negative"),
+        CheckConstraint(
+            "refunded_cents >= 0 AND refunded_cents <= amount_cents", name="refunded_range"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    order_reference: Mapped[str] = mapped_column(String(100))
+    card_id: Mapped[int | None] = mapped_column(ForeignKey("loyalty_cards.id"), index=True)
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    points_earned: Mapped[int] = mapped_column(BigInteger, default=0)
+    stamps_earned: Mapped[int] = mapped_column(Integer, default=0)
+    refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    # What the refunds so far should have voided, shortfall included: the next refund voids
+    # only the difference, so a shortfall is reported once, not again at every refund.
+    points_voided: Mapped[int] = mapped_column(BigInteger, default=0)
+    stamps_voided: Mapped[int] = mapped_column(Integer, default=0)
+    source_event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    occurred_at: Mapped[datetime] = mapped_column()
+
+
+class HeldReturn(Base):
+    """A return whose purchase has not been seen yet; applied when the purchase arrives."""
+
+    __tablename__ = "held_returns"
+    __table_args__ = (
+        Index(
+            "ix_held_returns_pending",
+            "merchant_id",
+            "order_reference",
+            postgresql_where=text("applied_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
+    order_reference: Mapped[str] = mapped_column(String(100))
+    source_event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    received_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    applied_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ProcessedEvent(Base):
+    """The inbox: one row per input event id, committed with the event's effects."""
+
+    __tablename__ = "processed_events"
+
+    event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16))
+    processed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class OutboxMessage(Base):
+    """A message to publish, written in the transaction of the effect it reports."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_unsent", "shard", "id", postgresql_where=text("sent_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    topic: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(200))
+    # Messages of one key always share a shard, and one relay at a time owns a shard, so
+    # order per key holds with several relays running.
+    shard: Mapped[int] = mapped_column(SmallInteger)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class DeadLetter(Base):
+    """A copy of every dead-lettered input, for the admin panel's DLQ view and re-drive."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
+    source_topic: Mapped[str] = mapped_column(String(100))
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    key: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+    error: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    redriven_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class StaffPin(TimestampMixin, Base):
+    """A staff member's PIN at one store, bcrypt-hashed; the lockout counter is the store's."""
+
+    __tablename__ = "staff_pins"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    pin_hash: Mapped[str] = mapped_column(String(100))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AppleDeviceRegistration(Base):
+    """A device that asked to be told when a card's pass changes (PassKit web service)."""
+
+    __tablename__ = "apple_device_registrations"
+    __table_args__ = (
+        UniqueConstraint(
+            "device_library_id",
+            "pass_type_id",
+            "card_id",
+            name="uq_apple_device_registrations_device_pass",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    device_library_id: Mapped[str] = mapped_column(String(200))
+    pass_type_id: Mapped[str] = mapped_column(String(200))
+    push_token: Mapped[str] = mapped_column(String(200))
+    card_id: Mapped[int] = mapped_column(ForeignKey("loyalty_cards.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class WalletSyncState(Base):
+    """The last card version pushed to a wallet, and the last error, per card and wallet."""
+
+    __tablename__ = "wallet_sync_state"
+
+    card_id: Mapped[int] = mapped_column(ForeignKey("loyalty_cards.id"), primary_key=True)
+    wallet: Mapped[str] = mapped_column(String(16), primary_key=True)
+    synced_version: Mapped[int] = mapped_column(Integer, default=0)
+    synced_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AdminUser(TimestampMixin, Base):
+    """A person who signs in to the admin panel."""
+
+    __tablename__ = "admin_users"
+    __table_args__ = (
+        UniqueConstraint("username", name="uq_admin_users_username"),
+        CheckConstraint(
+            "role = 'platform_admin' OR merchant_id IS NOT NULL", name="merchant_admin_has_merchant"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(100))
+    role: Mapped[UserRole] = mapped_column(_enum(UserRole, "user_role"))
+    merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id"))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+SOFT_DELETABLE: tuple[type[SoftDeleteMixin], ...] = (
+    Merchant,
+    Store,
+    Customer,
+    LoyaltyProgram,
+    LoyaltyCard,
+)

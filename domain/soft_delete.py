@@ -1,0 +1,127 @@
+"""Soft delete: deleted rows are hidden from every ORM query unless asked for.
+
+The filter is a ``do_orm_execute`` hook on the sync ``Session`` class adding
+``with_loader_criteria`` for every soft-deletable model, so ``AsyncSession`` (which runs a
+sync session inside) is covered too. Execution options:
+
+- ``include_deleted=True``: live and deleted rows;
+- ``only_deleted=True``: deleted rows only.
+
+Hand-written Core SQL (the batch pipeline) filters ``deleted_at IS NULL`` itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+
+from domain.models import (
+    SOFT_DELETABLE,
+    Customer,
+    LoyaltyCard,
+    LoyaltyProgram,
+    Merchant,
+    SoftDeleteMixin,
+    Store,
+)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _hide_deleted(state: ORMExecuteState) -> None:
+    if not (state.is_select or state.is_update):
+        return
+    if state.is_column_load or state.is_relationship_load:
+        return
+    if state.execution_options.get("include_deleted", False):
+        return
+    only_deleted = state.execution_options.get("only_deleted", False)
+    for model in SOFT_DELETABLE:
+        criteria: Any = (
+            (lambda cls: cls.deleted_at.is_not(None))
+            if only_deleted
+            else (lambda cls: cls.deleted_at.is_(None))
+        )
+        state.statement = state.statement.options(
+            with_loader_criteria(model, criteria, include_aliases=True)
+        )
+
+
+# What a deletion of each kind of row takes along with it (the parent's foreign key column).
+_CASCADE: dict[type[SoftDeleteMixin], tuple[tuple[type[SoftDeleteMixin], str], ...]] = {
+    Merchant: (
+        (Store, "merchant_id"),
+        (LoyaltyProgram, "merchant_id"),
+        (Customer, "merchant_id"),
+        (LoyaltyCard, "merchant_id"),
+    ),
+    LoyaltyProgram: ((LoyaltyCard, "program_id"),),
+    Customer: ((LoyaltyCard, "customer_id"),),
+}
+
+
+async def soft_delete(
+    session: AsyncSession,
+    model: type[SoftDeleteMixin],
+    ids: Sequence[int],
+    *,
+    by: str,
+    at: datetime | None = None,
+) -> uuid.UUID:
+    """Hide rows and, by cascade, what belongs to them; returns the deletion's id."""
+    deletion_id = uuid.uuid4()
+    when = at or datetime.now(UTC)
+    await _mark(session, model, "id", ids, by, when, deletion_id)
+    for child, fk in _CASCADE.get(model, ()):
+        await _mark(session, child, fk, ids, by, when, deletion_id)
+    return deletion_id
+
+
+async def _mark(
+    session: AsyncSession,
+    model: type[SoftDeleteMixin],
+    column: str,
+    ids: Sequence[int],
+    by: str,
+    when: datetime,
+    deletion_id: uuid.UUID,
+) -> None:
+    table: Any = model
+    await session.execute(
+        update(table)
+        .where(getattr(table, column).in_(ids), table.deleted_at.is_(None))
+        .values(deleted_at=when, deleted_by=by, deletion_id=deletion_id)
+        .execution_options(include_deleted=True, synchronize_session=False)
+    )
+
+
+async def restore(session: AsyncSession, model: type[SoftDeleteMixin], ids: Sequence[int]) -> int:
+    """Bring rows back with exactly what their deletion hid; returns how many rows came back.
+
+    A card deleted on its own before its merchant was deleted has another deletion id, so it
+    stays deleted when the merchant is restored.
+    """
+    table: Any = model
+    deletion_ids = (
+        await session.scalars(
+            select(table.deletion_id)
+            .where(table.id.in_(ids), table.deleted_at.is_not(None))
+            .execution_options(include_deleted=True)
+        )
+    ).all()
+    restored = 0
+    for kind in SOFT_DELETABLE:
+        kind_table: Any = kind
+        result: Any = await session.execute(
+            update(kind_table)
+            .where(kind_table.deletion_id.in_([d for d in deletion_ids if d is not None]))
+            .values(deleted_at=None, deleted_by=None, deletion_id=None)
+            .execution_options(include_deleted=True, synchronize_session=False)
+        )
+        restored += result.rowcount or 0
+    return restored
