@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     Date,
     DateTime,
     Enum,
@@ -45,6 +46,7 @@ NAMING_CONVENTION = {
 }
 
 LIVE = text("deleted_at IS NULL")
+OUTBOX_SHARDS = 16
 
 
 class Base(DeclarativeBase):
@@ -418,8 +420,11 @@ class OutboxMessage(Base):
     topic: Mapped[str] = mapped_column(String(100))
     key: Mapped[str] = mapped_column(String(200))
     # Messages of one key always share a shard, and one relay at a time owns a shard, so
-    # order per key holds with several relays running.
-    shard: Mapped[int] = mapped_column(SmallInteger)
+    # order per key holds with several relays running. Computed by the database, so Python
+    # writers and set-based SQL (expiry) can never disagree on a key's shard.
+    shard: Mapped[int] = mapped_column(
+        SmallInteger, Computed(f"abs(hashtext(key) % {OUTBOX_SHARDS})", persisted=True)
+    )
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -1,0 +1,105 @@
+"""The engine's output messages (CONTRACT.md section 4) as the outbox stores them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from domain.rules.values import Reason
+from streams.topics import Topic
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """A message for the relay: topic, key and JSON payload."""
+
+    topic: str
+    key: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class Result:
+    """The outcome of one input event, before it becomes an ``event.processed`` message."""
+
+    source_event_id: uuid.UUID
+    source_topic: str
+    status: str
+    reasons: list[Reason] = field(default_factory=list)
+    merchant_code: str | None = None
+    store_code: str | None = None
+    card_number: str | None = None
+    stamps_delta: int = 0
+    points_delta: int = 0
+    stamp_count: int | None = None
+    stamps_target: int | None = None
+    points_balance: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+APPLIED, REJECTED, HELD, DUPLICATE = "applied", "rejected", "held", "duplicate"
+
+
+def result_message(result: Result, now: datetime) -> OutboxEntry:
+    """``event.processed``, keyed by the source event id."""
+    payload: dict[str, Any] = {
+        "event_id": str(uuid.uuid4()),
+        "type": "event.processed",
+        "occurred_at": now.isoformat(),
+        "source_event_id": str(result.source_event_id),
+        "source_topic": result.source_topic,
+        "status": result.status,
+        "reasons": [str(r) for r in _unique(result.reasons)],
+        "merchant_code": result.merchant_code,
+        "store_code": result.store_code,
+    }
+    if result.extra:
+        payload.update(result.extra)
+    else:
+        payload.update(
+            card_number=result.card_number,
+            stamps_delta=result.stamps_delta,
+            points_delta=result.points_delta,
+            stamp_count=result.stamp_count,
+            stamps_target=result.stamps_target,
+            points_balance=result.points_balance,
+        )
+    return OutboxEntry(Topic.RESULTS.value, str(result.source_event_id), payload)
+
+
+def wallet_message(
+    *,
+    card_number: str,
+    merchant_code: str,
+    stamp_count: int,
+    stamps_target: int | None,
+    points_balance: int,
+    is_active: bool,
+    version: int,
+    reason: str,
+    source_event_id: uuid.UUID | None,
+    now: datetime,
+) -> OutboxEntry:
+    """``card.balance_changed``, keyed by the card number."""
+    payload = {
+        "event_id": str(uuid.uuid4()),
+        "type": "card.balance_changed",
+        "occurred_at": now.isoformat(),
+        "card_number": card_number,
+        "merchant_code": merchant_code,
+        "stamp_count": stamp_count,
+        "stamps_target": stamps_target,
+        "points_balance": points_balance,
+        "is_active": is_active,
+        "version": version,
+        "reason": reason,
+        "source_event_id": str(source_event_id) if source_event_id else None,
+    }
+    return OutboxEntry(Topic.WALLET_UPDATES.value, card_number, payload)
+
+
+def _unique(reasons: Sequence[Reason]) -> list[Reason]:
+    return list(dict.fromkeys(reasons))

@@ -1,0 +1,433 @@
+"""What one batch knows: its stores and programs, cards, customers and purchases.
+
+Everything is loaded set-based, a few queries per batch whatever its size, and kept in
+memory while the batch's events are applied in order. Cards are locked (``FOR UPDATE``) in
+id order, so two workers can never deadlock on the same cards.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from domain.models import ProgramType
+from domain.rules.values import CardBalance, ProgramTerms, RewardTerms, StampHistory
+from domain.rules.void import PurchaseRecord
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """A live store of a live merchant, with the merchant's program (None when it has none)."""
+
+    store_id: int
+    store_code: str
+    merchant_id: int
+    merchant_code: str
+    allow_self_enrollment: bool
+    cross_location: bool
+    terms: ProgramTerms | None
+
+
+@dataclass
+class CardRow:
+    """A card as the batch holds it: identity, owner and the mutable balance."""
+
+    balance: CardBalance
+    card_number: str
+    merchant_id: int
+    program_id: int
+    customer_id: int
+    store_id: int | None
+    email: str | None
+    customer_ref: str | None
+    is_new: bool = False
+    dirty: bool = False
+    qr_token: str = ""
+    apple_authentication_token: str = ""
+
+    @property
+    def card_id(self) -> int:
+        return self.balance.card_id
+
+
+@dataclass
+class CustomerRow:
+    """A customer the batch knows of (loaded, or created by an enrolment of this batch)."""
+
+    customer_id: int
+    merchant_id: int
+    email: str | None
+    customer_ref: str | None
+    is_new: bool = False
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PurchaseRow:
+    """A purchase record and whether this batch created or changed it."""
+
+    purchase_id: int | None
+    merchant_id: int
+    order_reference: str
+    card_id: int | None
+    store_id: int | None
+    currency: str
+    source_event_id: uuid.UUID
+    occurred_at: datetime
+    record: PurchaseRecord
+    is_new: bool = False
+    dirty: bool = False
+
+
+@dataclass
+class HeldRow:
+    """A return waiting for its purchase."""
+
+    held_id: int | None
+    merchant_id: int
+    store_id: int
+    order_reference: str
+    source_event_id: uuid.UUID
+    payload: dict[str, Any]
+    is_new: bool = False
+    applied: bool = False
+
+
+@dataclass
+class BatchState:
+    """The loaded world of one batch, indexed the ways the events look things up."""
+
+    stores: dict[str, StoreInfo] = field(default_factory=dict)
+    cards: dict[int, CardRow] = field(default_factory=dict)
+    card_by_number: dict[str, int] = field(default_factory=dict)
+    card_by_qr: dict[str, int] = field(default_factory=dict)
+    customers_by_email: dict[tuple[int, str], CustomerRow] = field(default_factory=dict)
+    customers_by_ref: dict[tuple[int, str], CustomerRow] = field(default_factory=dict)
+    cards_by_customer: dict[int, list[int]] = field(default_factory=dict)
+    purchases: dict[tuple[int, str], PurchaseRow] = field(default_factory=dict)
+    held: dict[tuple[int, str], list[HeldRow]] = field(default_factory=dict)
+    # Stamp ledger rows written by this batch, for the rare event older than a card's last stamp.
+    pending_stamps: dict[int, list[tuple[datetime, int]]] = field(default_factory=dict)
+
+    def add_card(self, row: CardRow) -> None:
+        """Index a card every way an event can name it."""
+        self.cards[row.card_id] = row
+        self.card_by_number[row.card_number] = row.card_id
+        if row.qr_token:
+            self.card_by_qr[row.qr_token] = row.card_id
+        self.cards_by_customer.setdefault(row.customer_id, []).append(row.card_id)
+
+    def add_customer(self, row: CustomerRow) -> None:
+        """Index a customer by email and by the merchant's own customer id."""
+        if row.email:
+            self.customers_by_email[(row.merchant_id, row.email)] = row
+        if row.customer_ref:
+            self.customers_by_ref[(row.merchant_id, row.customer_ref)] = row
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What a batch's events ask for, gathered before loading."""
+
+    store_codes: set[str] = field(default_factory=set)
+    card_numbers: set[str] = field(default_factory=set)
+    qr_codes: set[str] = field(default_factory=set)
+    codes_needing_merchant: set[str] = field(default_factory=set)
+    emails: set[tuple[str, str]] = field(default_factory=set)  # (store_code, email)
+    refs: set[tuple[str, str]] = field(default_factory=set)  # (store_code, customer_ref)
+    orders: set[tuple[str, str]] = field(default_factory=set)  # (store_code, order_reference)
+
+
+_STORES_SQL = """
+SELECT s.id, s.code, s.merchant_id, m.code AS merchant_code, m.timezone,
+       m.allow_self_enrollment, m.allow_cross_location_redemption,
+       p.id AS program_id, p.type, p.currency, p.stamps_target, p.stamps_reward_description,
+       p.points_per_euro, p.minimum_purchase_cents, p.cooldown_minutes, p.max_daily_stamps,
+       p.welcome_bonus_points, p.minimum_redemption_points, p.points_expiration_days,
+       p.is_active
+FROM stores s
+JOIN merchants m ON m.id = s.merchant_id AND m.deleted_at IS NULL
+LEFT JOIN loyalty_programs p ON p.merchant_id = m.id AND p.deleted_at IS NULL
+WHERE s.code = ANY($1::text[]) AND s.deleted_at IS NULL
+"""
+
+_REWARDS_SQL = """
+SELECT program_id, code, name, points_required, is_active FROM rewards
+WHERE program_id = ANY($1::bigint[])
+"""
+
+_CARD_IDS_SQL = """
+SELECT c.id FROM loyalty_cards c
+WHERE c.deleted_at IS NULL AND (c.card_number = ANY($1::text[]) OR c.qr_token = ANY($2::text[]))
+UNION
+SELECT c.id FROM loyalty_cards c
+JOIN customers cu ON cu.id = c.customer_id AND cu.deleted_at IS NULL
+WHERE c.deleted_at IS NULL AND (
+    (cu.merchant_id, cu.email) IN (SELECT * FROM unnest($3::bigint[], $4::text[]))
+    OR (cu.merchant_id, cu.customer_ref) IN (SELECT * FROM unnest($5::bigint[], $6::text[])))
+"""
+
+_CARDS_SQL = """
+SELECT c.id, c.card_number, c.qr_token, c.merchant_id, c.program_id, c.customer_id,
+       c.store_id, c.stamp_count, c.points_balance, c.lifetime_stamps, c.rewards_redeemed,
+       c.lifetime_points_earned, c.points_redeemed, c.points_voided, c.points_expired,
+       c.last_stamp_at, c.stamp_day, c.stamp_day_count, c.last_points_at,
+       c.last_redemption_at, c.last_activity_at, c.is_active, c.version,
+       cu.email, cu.customer_ref
+FROM loyalty_cards c JOIN customers cu ON cu.id = c.customer_id
+WHERE c.id = ANY($1::bigint[]) AND c.deleted_at IS NULL
+ORDER BY c.id
+FOR UPDATE OF c
+"""
+
+_CUSTOMERS_SQL = """
+SELECT id, merchant_id, email, customer_ref FROM customers
+WHERE deleted_at IS NULL AND (
+    (merchant_id, email) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))
+    OR (merchant_id, customer_ref) IN (SELECT * FROM unnest($3::bigint[], $4::text[])))
+"""
+
+_PURCHASES_SQL = """
+SELECT p.id, p.merchant_id, p.order_reference, p.card_id, p.store_id, p.currency,
+       p.amount_cents, p.points_earned, p.stamps_earned, p.refunded_cents, p.points_voided,
+       p.stamps_voided, p.source_event_id, p.occurred_at
+FROM purchases p
+JOIN unnest($1::bigint[], $2::text[]) AS k(merchant_id, order_reference)
+  ON p.merchant_id = k.merchant_id AND p.order_reference = k.order_reference
+ORDER BY p.id
+FOR UPDATE OF p
+"""
+
+_ORDER_LOCKS_SQL = """
+SELECT pg_advisory_xact_lock(k) FROM (
+    SELECT DISTINCT hashtextextended(m::text || ':' || o, 0) AS k
+    FROM unnest($1::bigint[], $2::text[]) AS u(m, o)
+    ORDER BY 1) AS keys
+"""
+
+_HELD_SQL = """
+SELECT h.id, h.merchant_id, h.store_id, h.order_reference, h.source_event_id, h.payload
+FROM held_returns h
+JOIN unnest($1::bigint[], $2::text[]) AS k(merchant_id, order_reference)
+  ON h.merchant_id = k.merchant_id AND h.order_reference = k.order_reference
+WHERE h.applied_at IS NULL
+ORDER BY h.id
+FOR UPDATE OF h
+"""
+
+_STAMP_HISTORY_SQL = """
+SELECT max(occurred_at) FILTER (WHERE occurred_at <= $2) AS last_before,
+       coalesce(sum(stamps_delta) FILTER (WHERE occurred_at >= $3 AND occurred_at < $4), 0)
+FROM ledger_entries WHERE card_id = $1 AND entry_type = 'stamp_earned'
+"""
+
+
+def _terms(r: asyncpg.Record, rewards: dict[int, dict[str, RewardTerms]]) -> ProgramTerms | None:
+    if r["program_id"] is None:
+        return None
+    return ProgramTerms(
+        program_id=r["program_id"],
+        merchant_id=r["merchant_id"],
+        type=ProgramType(r["type"]),
+        currency=r["currency"],
+        stamps_target=r["stamps_target"],
+        stamps_reward_description=r["stamps_reward_description"],
+        points_per_euro=r["points_per_euro"],
+        minimum_purchase_cents=r["minimum_purchase_cents"],
+        cooldown_minutes=r["cooldown_minutes"],
+        max_daily_stamps=r["max_daily_stamps"],
+        welcome_bonus_points=r["welcome_bonus_points"],
+        minimum_redemption_points=r["minimum_redemption_points"],
+        points_expiration_days=r["points_expiration_days"],
+        is_active=r["is_active"],
+        timezone=ZoneInfo(r["timezone"]),
+        rewards=rewards.get(r["program_id"], {}),
+    )
+
+
+async def load_stores(conn: asyncpg.Connection, state: BatchState, codes: set[str]) -> None:
+    """Stores by code, with their merchant and program (two queries)."""
+    if not codes:
+        return
+    rows = await conn.fetch(_STORES_SQL, list(codes))
+    program_ids = [r["program_id"] for r in rows if r["program_id"] is not None]
+    rewards: dict[int, dict[str, RewardTerms]] = {}
+    if program_ids:
+        for rw in await conn.fetch(_REWARDS_SQL, program_ids):
+            rewards.setdefault(rw["program_id"], {})[rw["code"]] = RewardTerms(
+                rw["code"], rw["name"], rw["points_required"], rw["is_active"]
+            )
+    for r in rows:
+        state.stores[r["code"]] = StoreInfo(
+            store_id=r["id"],
+            store_code=r["code"],
+            merchant_id=r["merchant_id"],
+            merchant_code=r["merchant_code"],
+            allow_self_enrollment=r["allow_self_enrollment"],
+            cross_location=r["allow_cross_location_redemption"],
+            terms=_terms(r, rewards),
+        )
+
+
+def _merchant_keyed(state: BatchState, pairs: set[tuple[str, str]]) -> tuple[list[int], list[str]]:
+    merchants: list[int] = []
+    values: list[str] = []
+    for store_code, value in pairs:
+        store = state.stores.get(store_code)
+        if store is not None:
+            merchants.append(store.merchant_id)
+            values.append(value)
+    return merchants, values
+
+
+async def load_cards(
+    conn: asyncpg.Connection, state: BatchState, wanted: Wanted, extra_card_ids: set[int]
+) -> None:
+    """Every card the batch names, and the customers enrolments look for.
+
+    The cards are locked in one query, in id order, whichever way they were named.
+    """
+    em, ev = _merchant_keyed(state, wanted.emails)
+    rm, rv = _merchant_keyed(state, wanted.refs)
+    ids = set(extra_card_ids)
+    if wanted.card_numbers or wanted.qr_codes or em or rm:
+        ids.update(
+            r["id"]
+            for r in await conn.fetch(
+                _CARD_IDS_SQL, list(wanted.card_numbers), list(wanted.qr_codes), em, ev, rm, rv
+            )
+        )
+    if ids:
+        for r in await conn.fetch(_CARDS_SQL, list(ids)):
+            state.add_card(_card_row(r))
+    if em or rm:
+        for r in await conn.fetch(_CUSTOMERS_SQL, em, ev, rm, rv):
+            state.add_customer(
+                CustomerRow(r["id"], r["merchant_id"], r["email"], r["customer_ref"])
+            )
+
+
+def _card_row(r: asyncpg.Record) -> CardRow:
+    balance = CardBalance(
+        card_id=r["id"],
+        stamp_count=r["stamp_count"],
+        points_balance=r["points_balance"],
+        lifetime_stamps=r["lifetime_stamps"],
+        rewards_redeemed=r["rewards_redeemed"],
+        lifetime_points_earned=r["lifetime_points_earned"],
+        points_redeemed=r["points_redeemed"],
+        points_voided=r["points_voided"],
+        points_expired=r["points_expired"],
+        last_stamp_at=r["last_stamp_at"],
+        stamp_day=r["stamp_day"],
+        stamp_day_count=r["stamp_day_count"],
+        last_points_at=r["last_points_at"],
+        last_redemption_at=r["last_redemption_at"],
+        last_activity_at=r["last_activity_at"],
+        is_active=r["is_active"],
+        version=r["version"],
+    )
+    return CardRow(
+        balance=balance,
+        card_number=r["card_number"],
+        merchant_id=r["merchant_id"],
+        program_id=r["program_id"],
+        customer_id=r["customer_id"],
+        store_id=r["store_id"],
+        email=r["email"],
+        customer_ref=r["customer_ref"],
+        qr_token=r["qr_token"],
+    )
+
+
+async def load_orders(conn: asyncpg.Connection, state: BatchState, wanted: Wanted) -> None:
+    """Purchases the batch's purchases and returns name, and returns held for them.
+
+    An order's purchase and its return may travel on different partitions to different
+    workers; a lock per order (taken in a fixed order) makes one of them see the other.
+    """
+    merchants, orders = _merchant_keyed(state, wanted.orders)
+    if not merchants:
+        return
+    await conn.execute(_ORDER_LOCKS_SQL, merchants, orders)
+    for r in await conn.fetch(_PURCHASES_SQL, merchants, orders):
+        state.purchases[(r["merchant_id"], r["order_reference"])] = PurchaseRow(
+            purchase_id=r["id"],
+            merchant_id=r["merchant_id"],
+            order_reference=r["order_reference"],
+            card_id=r["card_id"],
+            store_id=r["store_id"],
+            currency=r["currency"],
+            source_event_id=r["source_event_id"],
+            occurred_at=r["occurred_at"],
+            record=PurchaseRecord(
+                amount_cents=r["amount_cents"],
+                points_earned=r["points_earned"],
+                stamps_earned=r["stamps_earned"],
+                refunded_cents=r["refunded_cents"],
+                points_voided=r["points_voided"],
+                stamps_voided=r["stamps_voided"],
+            ),
+        )
+    for r in await conn.fetch(_HELD_SQL, merchants, orders):
+        state.held.setdefault((r["merchant_id"], r["order_reference"]), []).append(
+            HeldRow(
+                held_id=r["id"],
+                merchant_id=r["merchant_id"],
+                store_id=r["store_id"],
+                order_reference=r["order_reference"],
+                source_event_id=r["source_event_id"],
+                payload=_as_dict(r["payload"]),
+            )
+        )
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else dict(json.loads(value))
+
+
+async def stamp_history(
+    conn: asyncpg.Connection, state: BatchState, card: CardRow, terms: ProgramTerms, at: datetime
+) -> StampHistory:
+    """Earlier stamps as the cooldown and the daily cap see them at ``at``.
+
+    The card's projection answers for events in order (the usual case); an event older than
+    the card's last stamp asks the ledger, plus this batch's not yet written stamps.
+    """
+    b = card.balance
+    day = terms.local_day(at)
+    if b.last_stamp_at is None or at >= b.last_stamp_at:
+        if b.stamp_day == day:
+            on_day = b.stamp_day_count
+        elif b.stamp_day is None or day > b.stamp_day:
+            on_day = 0
+        else:  # a clock running backwards across days: ask the ledger
+            return await _history_from_ledger(conn, state, card, terms, at)
+        return StampHistory(b.last_stamp_at, on_day)
+    return await _history_from_ledger(conn, state, card, terms, at)
+
+
+async def _history_from_ledger(
+    conn: asyncpg.Connection, state: BatchState, card: CardRow, terms: ProgramTerms, at: datetime
+) -> StampHistory:
+    day = terms.local_day(at)
+    start = datetime(day.year, day.month, day.day, tzinfo=terms.timezone)
+    end = start + timedelta(days=1)
+    last: datetime | None = None
+    on_day = 0
+    if not card.is_new:
+        row = await conn.fetchrow(_STAMP_HISTORY_SQL, card.card_id, at, start, end)
+        if row is not None:
+            last, on_day = row[0], int(row[1])
+    for when, stamps in state.pending_stamps.get(card.card_id, []):
+        if when <= at and (last is None or when > last):
+            last = when
+        if start <= when < end:
+            on_day += stamps
+    return StampHistory(last, on_day)

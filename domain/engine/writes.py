@@ -1,0 +1,360 @@
+"""Writing a batch's effects set-based: a handful of statements whatever the batch size.
+
+``unnest`` arrays for inserts and updates, ``COPY`` for the append-only ledger and outbox.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from domain.engine.outputs import OutboxEntry
+from domain.engine.state import BatchState
+
+LEDGER_COLUMNS = (
+    "card_id",
+    "merchant_id",
+    "store_id",
+    "entry_type",
+    "stamps_delta",
+    "points_delta",
+    "stamp_count_after",
+    "points_balance_after",
+    "purchase_amount_cents",
+    "order_reference",
+    "reward_code",
+    "reward_description",
+    "staff_pin_id",
+    "staff_ref",
+    "actor",
+    "source_event_id",
+    "notes",
+    "occurred_at",
+)
+
+LedgerRow = tuple[Any, ...]
+
+
+@dataclass
+class Effects:
+    """What a batch will write besides the projections held in ``BatchState``."""
+
+    ledger: list[LedgerRow] = field(default_factory=list)
+    outbox: list[OutboxEntry] = field(default_factory=list)
+    inbox_status: dict[uuid.UUID, str] = field(default_factory=dict)
+
+
+async def allocate_ids(conn: asyncpg.Connection, sequence: str, count: int) -> list[int]:
+    """Take ``count`` ids from a sequence up front, so new rows can be referred to at once."""
+    if count == 0:
+        return []
+    rows = await conn.fetch(
+        "SELECT nextval($1::regclass) FROM generate_series(1, $2)", sequence, count
+    )
+    return [r[0] for r in rows]
+
+
+_INSERT_CUSTOMERS = """
+INSERT INTO customers (id, merchant_id, email, customer_ref, phone, first_name, last_name, locale)
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+                     $6::text[], $7::text[], $8::text[])
+"""
+
+_INSERT_CARDS = """
+INSERT INTO loyalty_cards (
+    id, card_number, qr_token, merchant_id, program_id, customer_id, store_id,
+    apple_authentication_token, stamp_count, points_balance, lifetime_stamps, rewards_redeemed,
+    lifetime_points_earned, points_redeemed, points_voided, points_expired, last_stamp_at,
+    stamp_day, stamp_day_count, last_points_at, last_redemption_at, last_activity_at,
+    is_active, version)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
+    $6::bigint[], $7::bigint[], $8::text[], $9::int[], $10::bigint[], $11::int[], $12::int[],
+    $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::timestamptz[],
+    $18::date[], $19::int[], $20::timestamptz[], $21::timestamptz[], $22::timestamptz[],
+    $23::bool[], $24::int[])
+"""
+
+_UPDATE_CARDS = """
+UPDATE loyalty_cards AS c SET
+    stamp_count = u.stamp_count, points_balance = u.points_balance,
+    lifetime_stamps = u.lifetime_stamps, rewards_redeemed = u.rewards_redeemed,
+    lifetime_points_earned = u.lifetime_points_earned, points_redeemed = u.points_redeemed,
+    points_voided = u.points_voided, points_expired = u.points_expired,
+    last_stamp_at = u.last_stamp_at, stamp_day = u.stamp_day,
+    stamp_day_count = u.stamp_day_count, last_points_at = u.last_points_at,
+    last_redemption_at = u.last_redemption_at, last_activity_at = u.last_activity_at,
+    is_active = u.is_active, version = u.version, updated_at = now()
+FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::int[], $5::int[], $6::bigint[],
+            $7::bigint[], $8::bigint[], $9::bigint[], $10::timestamptz[], $11::date[],
+            $12::int[], $13::timestamptz[], $14::timestamptz[], $15::timestamptz[],
+            $16::bool[], $17::int[])
+    AS u(id, stamp_count, points_balance, lifetime_stamps, rewards_redeemed,
+         lifetime_points_earned, points_redeemed, points_voided, points_expired,
+         last_stamp_at, stamp_day, stamp_day_count, last_points_at, last_redemption_at,
+         last_activity_at, is_active, version)
+WHERE c.id = u.id
+"""
+
+_INSERT_PURCHASES = """
+INSERT INTO purchases (merchant_id, order_reference, card_id, store_id, amount_cents, currency,
+    points_earned, stamps_earned, refunded_cents, points_voided, stamps_voided,
+    source_event_id, occurred_at)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
+    $6::text[], $7::bigint[], $8::int[], $9::bigint[], $10::bigint[], $11::int[], $12::uuid[],
+    $13::timestamptz[])
+"""
+
+_UPDATE_PURCHASES = """
+UPDATE purchases AS p SET refunded_cents = u.refunded, points_voided = u.points_voided,
+    stamps_voided = u.stamps_voided
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[])
+    AS u(id, refunded, points_voided, stamps_voided)
+WHERE p.id = u.id
+"""
+
+_INSERT_HELD = """
+INSERT INTO held_returns (merchant_id, store_id, order_reference, source_event_id, payload,
+    applied_at)
+SELECT m, s, o, e, p::jsonb, CASE WHEN a THEN now() END
+FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::uuid[], $5::text[], $6::bool[])
+    AS u(m, s, o, e, p, a)
+"""
+
+_APPLY_HELD = "UPDATE held_returns SET applied_at = now() WHERE id = ANY($1::bigint[])"
+
+_INBOX_STATUS = """
+UPDATE processed_events AS e SET status = u.status
+FROM unnest($1::uuid[], $2::text[]) AS u(event_id, status)
+WHERE e.event_id = u.event_id
+"""
+
+
+async def flush(
+    conn: asyncpg.Connection, state: BatchState, effects: Effects, customers: list[Any]
+) -> None:
+    """Write every effect of a batch segment (the caller holds the transaction)."""
+    new_customers = [c for c in customers if c.is_new]
+    if new_customers:
+        await conn.execute(
+            _INSERT_CUSTOMERS,
+            *_columns(
+                [
+                    (
+                        c.customer_id,
+                        c.merchant_id,
+                        c.email,
+                        c.customer_ref,
+                        c.values.get("phone"),
+                        c.values.get("first_name"),
+                        c.values.get("last_name"),
+                        c.values.get("locale") or "en",
+                    )
+                    for c in new_customers
+                ],
+                8,
+            ),
+        )
+    new_cards = [c for c in state.cards.values() if c.is_new]
+    if new_cards:
+        await conn.execute(
+            _INSERT_CARDS,
+            *_columns(
+                [
+                    (
+                        c.card_id,
+                        c.card_number,
+                        c.qr_token,
+                        c.merchant_id,
+                        c.program_id,
+                        c.customer_id,
+                        c.store_id,
+                        c.apple_authentication_token,
+                        *_balance_values(c.balance),
+                    )
+                    for c in new_cards
+                ],
+                24,
+            ),
+        )
+    dirty = [c for c in state.cards.values() if c.dirty and not c.is_new]
+    if dirty:
+        await conn.execute(
+            _UPDATE_CARDS,
+            *_columns([(c.card_id, *_balance_values(c.balance)) for c in dirty], 17),
+        )
+    await _write_purchases(conn, state)
+    await _write_held(conn, state)
+    if effects.ledger:
+        await conn.copy_records_to_table(
+            "ledger_entries", records=effects.ledger, columns=LEDGER_COLUMNS
+        )
+    if effects.outbox:
+        await conn.copy_records_to_table(
+            "outbox",
+            records=[(o.topic, o.key, json.dumps(o.payload)) for o in effects.outbox],
+            columns=("topic", "key", "payload"),
+        )
+        # Delivered at commit: wakes the relays at once instead of at their next poll.
+        await conn.execute("SELECT pg_notify('loyalty_outbox', '')")
+    if effects.inbox_status:
+        await conn.execute(
+            _INBOX_STATUS, list(effects.inbox_status), list(effects.inbox_status.values())
+        )
+    for card in state.cards.values():
+        card.is_new = card.dirty = False
+    effects.ledger.clear()
+    effects.outbox.clear()
+    effects.inbox_status.clear()
+
+
+def _balance_values(b: Any) -> tuple[Any, ...]:
+    return (
+        b.stamp_count,
+        b.points_balance,
+        b.lifetime_stamps,
+        b.rewards_redeemed,
+        b.lifetime_points_earned,
+        b.points_redeemed,
+        b.points_voided,
+        b.points_expired,
+        b.last_stamp_at,
+        b.stamp_day,
+        b.stamp_day_count,
+        b.last_points_at,
+        b.last_redemption_at,
+        b.last_activity_at,
+        b.is_active,
+        b.version,
+    )
+
+
+async def _write_purchases(conn: asyncpg.Connection, state: BatchState) -> None:
+    new = [p for p in state.purchases.values() if p.is_new]
+    if new:
+        await conn.execute(
+            _INSERT_PURCHASES,
+            *_columns(
+                [
+                    (
+                        p.merchant_id,
+                        p.order_reference,
+                        p.card_id,
+                        p.store_id,
+                        p.record.amount_cents,
+                        p.currency,
+                        p.record.points_earned,
+                        p.record.stamps_earned,
+                        p.record.refunded_cents,
+                        p.record.points_voided,
+                        p.record.stamps_voided,
+                        p.source_event_id,
+                        p.occurred_at,
+                    )
+                    for p in new
+                ],
+                13,
+            ),
+        )
+    changed = [p for p in state.purchases.values() if p.dirty and not p.is_new]
+    if changed:
+        await conn.execute(
+            _UPDATE_PURCHASES,
+            *_columns(
+                [
+                    (
+                        p.purchase_id,
+                        p.record.refunded_cents,
+                        p.record.points_voided,
+                        p.record.stamps_voided,
+                    )
+                    for p in changed
+                ],
+                4,
+            ),
+        )
+    for p in state.purchases.values():
+        p.is_new = p.dirty = False
+
+
+async def _write_held(conn: asyncpg.Connection, state: BatchState) -> None:
+    rows = [h for hs in state.held.values() for h in hs]
+    new = [h for h in rows if h.is_new]
+    if new:
+        await conn.execute(
+            _INSERT_HELD,
+            *_columns(
+                [
+                    (
+                        h.merchant_id,
+                        h.store_id,
+                        h.order_reference,
+                        h.source_event_id,
+                        json.dumps(h.payload),
+                        h.applied,
+                    )
+                    for h in new
+                ],
+                6,
+            ),
+        )
+    applied = [h.held_id for h in rows if h.applied and not h.is_new and h.held_id is not None]
+    if applied:
+        await conn.execute(_APPLY_HELD, applied)
+    for key in list(state.held):
+        state.held[key] = [h for h in state.held[key] if not h.applied]
+        for h in state.held[key]:
+            h.is_new = False
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows to the column arrays ``unnest`` takes."""
+    return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
+def ledger_row(
+    *,
+    card_id: int,
+    merchant_id: int,
+    store_id: int | None,
+    entry_type: str,
+    stamps_delta: int,
+    points_delta: int,
+    stamp_count_after: int,
+    points_balance_after: int,
+    occurred_at: datetime,
+    source_event_id: uuid.UUID | None,
+    purchase_amount_cents: int | None = None,
+    order_reference: str | None = None,
+    reward_code: str | None = None,
+    reward_description: str | None = None,
+    staff_pin_id: int | None = None,
+    staff_ref: str | None = None,
+    actor: str | None = None,
+    notes: str | None = None,
+) -> LedgerRow:
+    """One ledger row in ``LEDGER_COLUMNS`` order."""
+    return (
+        card_id,
+        merchant_id,
+        store_id,
+        entry_type,
+        stamps_delta,
+        points_delta,
+        stamp_count_after,
+        points_balance_after,
+        purchase_amount_cents,
+        order_reference,
+        reward_code,
+        reward_description,
+        staff_pin_id,
+        staff_ref,
+        actor,
+        source_event_id,
+        notes,
+        occurred_at,
+    )

@@ -1,0 +1,72 @@
+"""Earning on a purchase: points per euro, stamps with cooldown and a daily cap."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from domain.models import LedgerType
+from domain.rules.values import Change, Decision, ProgramTerms, Reason, StampHistory
+
+
+@dataclass(frozen=True)
+class PurchaseFacts:
+    """The parts of a purchase the earning rules read."""
+
+    amount_cents: int
+    currency: str
+    stamps: int
+    occurred_at: datetime
+
+
+def points_for(terms: ProgramTerms, amount_cents: int) -> int:
+    """``floor(amount_cents * points_per_euro / 100)``."""
+    return amount_cents * terms.points_per_euro // 100
+
+
+def stamps_allowed(
+    terms: ProgramTerms, requested: int, at: datetime, history: StampHistory
+) -> tuple[int, tuple[Reason, ...]]:
+    """How many of ``requested`` stamps the cooldown and the daily cap let through."""
+    if requested <= 0:
+        return 0, ()
+    last = history.last_stamp_before
+    # In UTC: Python subtracts two times of the same zone on the wall clock, which is an hour
+    # off across a DST change (01:55 CET to 03:05 CEST is 10 minutes, not 70).
+    if (
+        terms.cooldown_minutes
+        and last is not None
+        and at.astimezone(UTC) - last.astimezone(UTC) < timedelta(minutes=terms.cooldown_minutes)
+    ):
+        return 0, (Reason.STAMP_COOLDOWN,)
+    if terms.max_daily_stamps is None:
+        return requested, ()
+    room = max(0, terms.max_daily_stamps - history.stamps_on_day)
+    if room >= requested:
+        return requested, ()
+    return room, (Reason.DAILY_STAMP_LIMIT,)
+
+
+def decide_purchase(
+    terms: ProgramTerms, purchase: PurchaseFacts, history: StampHistory
+) -> Decision:
+    """What a purchase earns on a card (CONTRACT.md section 3, ``purchase.completed``).
+
+    In a hybrid program a refused stamp never blocks the points, and the other way round.
+    """
+    if purchase.currency != terms.currency:
+        return Decision((), (Reason.UNSUPPORTED_CURRENCY,))
+    if purchase.amount_cents < terms.minimum_purchase_cents:
+        return Decision((), (Reason.BELOW_MINIMUM_PURCHASE,))
+    changes: list[Change] = []
+    reasons: list[Reason] = []
+    if terms.stamps_enabled:
+        stamps, why = stamps_allowed(terms, purchase.stamps, purchase.occurred_at, history)
+        reasons.extend(why)
+        if stamps:
+            changes.append(Change(LedgerType.STAMP_EARNED, stamps_delta=stamps))
+    if terms.points_enabled:
+        points = points_for(terms, purchase.amount_cents)
+        if points:
+            changes.append(Change(LedgerType.POINTS_EARNED, points_delta=points))
+    return Decision(tuple(changes), tuple(reasons))

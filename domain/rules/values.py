@@ -1,0 +1,150 @@
+"""The plain values the rules read and return: no database, no Kafka, no clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from domain.models import LedgerType, ProgramType
+
+
+class Reason(StrEnum):
+    """Why a rule refused part or all of an event (CONTRACT.md section 4)."""
+
+    STORE_NOT_FOUND = "store_not_found"
+    PROGRAM_NOT_FOUND = "program_not_found"
+    PROGRAM_INACTIVE = "program_inactive"
+    CARD_NOT_FOUND = "card_not_found"
+    CARD_INACTIVE = "card_inactive"
+    CARD_NOT_VALID_AT_STORE = "card_not_valid_at_store"
+    UNSUPPORTED_CURRENCY = "unsupported_currency"
+    BELOW_MINIMUM_PURCHASE = "below_minimum_purchase"
+    STAMPS_NOT_ENABLED = "stamps_not_enabled"
+    POINTS_NOT_ENABLED = "points_not_enabled"
+    STAMP_COOLDOWN = "stamp_cooldown"
+    DAILY_STAMP_LIMIT = "daily_stamp_limit"
+    DUPLICATE_ORDER = "duplicate_order"
+    PURCHASE_NOT_SEEN_YET = "purchase_not_seen_yet"
+    REFUND_EXCEEDS_PURCHASE = "refund_exceeds_purchase"
+    POINTS_SHORTFALL = "points_shortfall"
+    STAMPS_SHORTFALL = "stamps_shortfall"
+    INSUFFICIENT_STAMPS = "insufficient_stamps"
+    INSUFFICIENT_POINTS = "insufficient_points"
+    UNKNOWN_REWARD = "unknown_reward"
+    BELOW_MINIMUM_REDEMPTION = "below_minimum_redemption"
+    SELF_ENROLLMENT_DISABLED = "self_enrollment_disabled"
+    ALREADY_ENROLLED = "already_enrolled"
+
+
+@dataclass(frozen=True)
+class RewardTerms:
+    """One entry of a points program's catalog."""
+
+    code: str
+    name: str
+    points_required: int
+    is_active: bool = True
+
+
+@dataclass(frozen=True)
+class ProgramTerms:
+    """What a merchant's program promises, as the rules need it."""
+
+    program_id: int
+    merchant_id: int
+    type: ProgramType
+    currency: str = "EUR"
+    stamps_target: int = 10
+    stamps_reward_description: str | None = None
+    points_per_euro: int = 0
+    minimum_purchase_cents: int = 0
+    cooldown_minutes: int = 0
+    max_daily_stamps: int | None = None
+    welcome_bonus_points: int = 0
+    minimum_redemption_points: int = 0
+    points_expiration_days: int | None = None
+    is_active: bool = True
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    rewards: dict[str, RewardTerms] = field(default_factory=dict)
+
+    @property
+    def stamps_enabled(self) -> bool:
+        return self.type in (ProgramType.STAMPS, ProgramType.HYBRID)
+
+    @property
+    def points_enabled(self) -> bool:
+        return self.type in (ProgramType.POINTS, ProgramType.HYBRID)
+
+    def local_day(self, at: datetime) -> date:
+        """The merchant's calendar day of an instant (the daily stamp cap counts per day)."""
+        return at.astimezone(self.timezone).date()
+
+
+@dataclass
+class CardBalance:
+    """A card's projection: balances and the times the rules look at.
+
+    Mutable on purpose: the engine applies a batch's events one after the other to the same
+    object, so the second event of a card sees what the first one did.
+    """
+
+    card_id: int
+    stamp_count: int = 0
+    points_balance: int = 0
+    lifetime_stamps: int = 0
+    rewards_redeemed: int = 0
+    lifetime_points_earned: int = 0
+    points_redeemed: int = 0
+    points_voided: int = 0
+    points_expired: int = 0
+    last_stamp_at: datetime | None = None
+    stamp_day: date | None = None
+    stamp_day_count: int = 0
+    last_points_at: datetime | None = None
+    last_redemption_at: datetime | None = None
+    last_activity_at: datetime | None = None
+    is_active: bool = True
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class Change:
+    """One ledger entry a rule decided on; ``apply_change`` turns it into balances."""
+
+    entry_type: LedgerType
+    stamps_delta: int = 0
+    points_delta: int = 0
+    reward_code: str | None = None
+    reward_description: str | None = None
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a rule decided: the changes to make and the reasons it refused anything."""
+
+    changes: tuple[Change, ...] = ()
+    reasons: tuple[Reason, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+
+def refused(*reasons: Reason) -> Decision:
+    """A decision that changes nothing."""
+    return Decision((), tuple(reasons))
+
+
+@dataclass(frozen=True)
+class StampHistory:
+    """What the stamp rules need to know about earlier stamps of a card.
+
+    ``last_stamp_before`` is the latest stamp at or before the purchase's time; ``stamps_on_day``
+    the stamps already earned on the purchase's local day.
+    """
+
+    last_stamp_before: datetime | None
+    stamps_on_day: int
