@@ -1,1 +1,2 @@
-"""consumers package."""
+"""Kafka-facing processes: the worker, the outbox relay, the expiry scheduler, replay and
+wallet sync."""

@@ -434,6 +434,10 @@ class DeadLetter(Base):
     """A copy of every dead-lettered input, for the admin panel's DLQ view and re-drive."""
 
     __tablename__ = "dead_letters"
+    # A redelivered batch must not dead-letter the same record twice.
+    __table_args__ = (
+        UniqueConstraint("source_topic", "partition", "offset", name="uq_dead_letters_position"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from domain import identifiers
 from domain.engine import expiry
+from domain.engine.conn import Conn
 from domain.engine.outputs import (
     APPLIED,
     DUPLICATE,
@@ -100,9 +99,7 @@ RETURNING event_id
 """
 
 
-async def process_batch(
-    conn: asyncpg.Connection, events: Sequence[Inbound], now: datetime
-) -> BatchOutcome:
+async def process_batch(conn: Conn, events: Sequence[Inbound], now: datetime) -> BatchOutcome:
     """Apply ``events`` inside the caller's transaction; duplicates change nothing."""
     outcome = BatchOutcome()
     unique: dict[uuid.UUID, Inbound] = {}
@@ -139,7 +136,7 @@ async def process_batch(
     return outcome
 
 
-async def _write_results(conn: asyncpg.Connection, results: list[Result], now: datetime) -> None:
+async def _write_results(conn: Conn, results: list[Result], now: datetime) -> None:
     effects = Effects()
     for r in results:
         effects.outbox.append(result_message(r, now))
@@ -148,7 +145,7 @@ async def _write_results(conn: asyncpg.Connection, results: list[Result], now: d
 
 
 async def _apply_segment(
-    conn: asyncpg.Connection, events: list[Inbound], now: datetime, outcome: BatchOutcome
+    conn: Conn, events: list[Inbound], now: datetime, outcome: BatchOutcome
 ) -> None:
     if not events:
         return
@@ -195,7 +192,7 @@ def _want_card(wanted: Wanted, store_code: str, ref: CardRef) -> None:
 class _Run:
     """One segment of a batch: loaded state, effects so far, results so far."""
 
-    def __init__(self, conn: asyncpg.Connection, now: datetime) -> None:
+    def __init__(self, conn: Conn, now: datetime) -> None:
         self.conn = conn
         self.now = now
         self.state = BatchState()

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import asyncpg
-
+from domain.engine.conn import Conn
 from domain.engine.outputs import APPLIED, REJECTED, Result
 from streams.inputs import ExpiryRunRequested
 
@@ -59,9 +58,7 @@ SELECT count(*) AS cards, coalesce(sum(expired), 0) AS points FROM expired
 """
 
 
-async def run_expiry(
-    conn: asyncpg.Connection, msg: ExpiryRunRequested, topic: str, now: datetime
-) -> Result:
+async def run_expiry(conn: Conn, msg: ExpiryRunRequested, topic: str, now: datetime) -> Result:
     """Expire every idle balance as of ``msg.occurred_at``; the result carries the totals."""
     row = await conn.fetchrow(_EXPIRE_SQL, msg.occurred_at, msg.merchant_code, msg.event_id, now)
     cards, points = (int(row["cards"]), int(row["points"])) if row else (0, 0)

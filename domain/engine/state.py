@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from domain.engine.conn import Conn
 from domain.models import ProgramType
 from domain.rules.values import CardBalance, ProgramTerms, RewardTerms, StampHistory
 from domain.rules.void import PurchaseRecord
@@ -251,7 +252,7 @@ def _terms(r: asyncpg.Record, rewards: dict[int, dict[str, RewardTerms]]) -> Pro
     )
 
 
-async def load_stores(conn: asyncpg.Connection, state: BatchState, codes: set[str]) -> None:
+async def load_stores(conn: Conn, state: BatchState, codes: set[str]) -> None:
     """Stores by code, with their merchant and program (two queries)."""
     if not codes:
         return
@@ -287,7 +288,7 @@ def _merchant_keyed(state: BatchState, pairs: set[tuple[str, str]]) -> tuple[lis
 
 
 async def load_cards(
-    conn: asyncpg.Connection, state: BatchState, wanted: Wanted, extra_card_ids: set[int]
+    conn: Conn, state: BatchState, wanted: Wanted, extra_card_ids: set[int]
 ) -> None:
     """Every card the batch names, and the customers enrolments look for.
 
@@ -346,7 +347,7 @@ def _card_row(r: asyncpg.Record) -> CardRow:
     )
 
 
-async def load_orders(conn: asyncpg.Connection, state: BatchState, wanted: Wanted) -> None:
+async def load_orders(conn: Conn, state: BatchState, wanted: Wanted) -> None:
     """Purchases the batch's purchases and returns name, and returns held for them.
 
     An order's purchase and its return may travel on different partitions to different
@@ -393,7 +394,7 @@ def _as_dict(value: Any) -> dict[str, Any]:
 
 
 async def stamp_history(
-    conn: asyncpg.Connection, state: BatchState, card: CardRow, terms: ProgramTerms, at: datetime
+    conn: Conn, state: BatchState, card: CardRow, terms: ProgramTerms, at: datetime
 ) -> StampHistory:
     """Earlier stamps as the cooldown and the daily cap see them at ``at``.
 
@@ -414,7 +415,7 @@ async def stamp_history(
 
 
 async def _history_from_ledger(
-    conn: asyncpg.Connection, state: BatchState, card: CardRow, terms: ProgramTerms, at: datetime
+    conn: Conn, state: BatchState, card: CardRow, terms: ProgramTerms, at: datetime
 ) -> StampHistory:
     day = terms.local_day(at)
     start = datetime(day.year, day.month, day.day, tzinfo=terms.timezone)

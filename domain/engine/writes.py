@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
+from domain.engine.conn import Conn
 from domain.engine.outputs import OutboxEntry
 from domain.engine.state import BatchState
 
@@ -49,7 +48,7 @@ class Effects:
     inbox_status: dict[uuid.UUID, str] = field(default_factory=dict)
 
 
-async def allocate_ids(conn: asyncpg.Connection, sequence: str, count: int) -> list[int]:
+async def allocate_ids(conn: Conn, sequence: str, count: int) -> list[int]:
     """Take ``count`` ids from a sequence up front, so new rows can be referred to at once."""
     if count == 0:
         return []
@@ -134,9 +133,7 @@ WHERE e.event_id = u.event_id
 """
 
 
-async def flush(
-    conn: asyncpg.Connection, state: BatchState, effects: Effects, customers: list[Any]
-) -> None:
+async def flush(conn: Conn, state: BatchState, effects: Effects, customers: list[Any]) -> None:
     """Write every effect of a batch segment (the caller holds the transaction)."""
     new_customers = [c for c in customers if c.is_new]
     if new_customers:
@@ -233,7 +230,7 @@ def _balance_values(b: Any) -> tuple[Any, ...]:
     )
 
 
-async def _write_purchases(conn: asyncpg.Connection, state: BatchState) -> None:
+async def _write_purchases(conn: Conn, state: BatchState) -> None:
     new = [p for p in state.purchases.values() if p.is_new]
     if new:
         await conn.execute(
@@ -281,7 +278,7 @@ async def _write_purchases(conn: asyncpg.Connection, state: BatchState) -> None:
         p.is_new = p.dirty = False
 
 
-async def _write_held(conn: asyncpg.Connection, state: BatchState) -> None:
+async def _write_held(conn: Conn, state: BatchState) -> None:
     rows = [h for hs in state.held.values() for h in hs]
     new = [h for h in rows if h.is_new]
     if new:

@@ -34,7 +34,8 @@ def upgrade() -> None:
     sa.Column('occurred_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('redriven_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_dead_letters')),
-    sa.UniqueConstraint('event_id', name=op.f('uq_dead_letters_event_id'))
+    sa.UniqueConstraint('event_id', name=op.f('uq_dead_letters_event_id')),
+    sa.UniqueConstraint('source_topic', 'partition', 'offset', name='uq_dead_letters_position')
     )
     op.create_table('merchants',
     sa.Column('id', sa.BigInteger(), nullable=False),

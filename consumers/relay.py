@@ -1,0 +1,181 @@
+"""The outbox relay: publishes what the engine committed, at least once, in order per key.
+
+The outbox is split into shards by key (a generated column). A relay takes a shard with a
+transaction-scoped advisory lock, publishes its unsent rows in id order, waits for the
+broker's acknowledgements, marks them sent and commits; any number of relays can run, and a
+key's messages never overtake each other because one shard is in one relay's hands at a
+time. Relays wake on ``NOTIFY loyalty_outbox`` (sent by the engine at commit) and poll as a
+fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from consumers.pipeline import TRANSIENT, make_pool
+from domain.models import OUTBOX_SHARDS
+from loyalty.logs import get_logger
+from loyalty.settings import Settings
+from streams.broker import producer_config
+
+log = get_logger(__name__)
+
+RELAY_LOCK_CLASS = 0x10C4  # first key of pg_try_advisory_xact_lock(int, int): "the relay"
+
+_TAKE_SHARD = "SELECT pg_try_advisory_xact_lock($1, $2)"
+_UNSENT = """
+SELECT id, topic, key, payload::text AS payload FROM outbox
+WHERE shard = $1 AND sent_at IS NULL
+ORDER BY id
+LIMIT $2
+"""
+_MARK_SENT = "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
+_PRUNE = "DELETE FROM outbox WHERE sent_at < now() - make_interval(secs => $1)"
+_SHARDS_WITH_WORK = """
+SELECT DISTINCT shard FROM outbox WHERE sent_at IS NULL
+"""
+
+
+@dataclass
+class RelayStats:
+    """Messages published since start."""
+
+    published: int = 0
+
+
+class Relay:
+    """One relay process: a pool, a producer, and a loop over the shards with work."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        batch_size: int = 2000,
+        concurrency: int = 4,
+        poll_interval_s: float = 0.5,
+        keep_sent_s: float = 3600.0,
+    ) -> None:
+        self.settings = settings
+        self.batch_size = batch_size
+        self.concurrency = concurrency
+        self.poll_interval_s = poll_interval_s
+        self.keep_sent_s = keep_sent_s
+        self.stats = RelayStats()
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self.pool: asyncpg.Pool | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self._listener: asyncpg.Connection | None = None
+
+    async def start(self) -> None:
+        """Connect to PostgreSQL (pool and a LISTEN connection) and to Kafka."""
+        self.pool = await make_pool(self.settings.db_url, size=self.concurrency + 1)
+        self._listener = await asyncpg.connect(self.settings.db_url)
+        await self._listener.add_listener("loyalty_outbox", self._notified)
+        self.producer = AIOKafkaProducer(**producer_config(self.settings, "relay"), linger_ms=5)
+        await self.producer.start()
+
+    def _notified(self, *_: object) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Finish and close connections; unsent rows stay for the next relay."""
+        self._stopping.set()
+        self._wake.set()
+        if self.producer is not None:
+            await self.producer.stop()
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+        if self.pool is not None:
+            await self.pool.close()
+
+    async def run(self) -> None:
+        """Relay until ``stop``; survives database and broker restarts."""
+        pruned_at = 0.0
+        loop = asyncio.get_running_loop()
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                sent = await self.relay_once()
+                if loop.time() - pruned_at > 60:
+                    pruned_at = loop.time()
+                    await self._prune()
+            except TRANSIENT as exc:
+                log.warning("relay_retrying", error=repr(exc)[:200])
+                await asyncio.sleep(1.0)
+                await self._relisten()
+                continue
+            if sent == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+
+    async def _relisten(self) -> None:
+        # After a PostgreSQL restart the LISTEN connection is gone; polling covers the gap.
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        with contextlib.suppress(*TRANSIENT):
+            self._listener = await asyncpg.connect(self.settings.db_url)
+            await self._listener.add_listener("loyalty_outbox", self._notified)
+
+    async def relay_once(self) -> int:
+        """Publish what is unsent in every shard once; returns how many messages went out."""
+        assert self.pool is not None
+        async with self.pool.acquire() as conn:
+            shards = [r["shard"] for r in await conn.fetch(_SHARDS_WITH_WORK)]
+        if not shards:
+            return 0
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(shard: int) -> int:
+            async with gate:
+                return await self.relay_shard(shard)
+
+        return sum(await asyncio.gather(*(one(s) for s in shards)))
+
+    async def relay_shard(self, shard: int) -> int:
+        """Publish one shard's unsent rows, in order, if no other relay holds the shard."""
+        assert self.pool is not None and self.producer is not None
+        total = 0
+        async with self.pool.acquire() as conn:
+            while True:
+                async with conn.transaction():
+                    if not await conn.fetchval(_TAKE_SHARD, RELAY_LOCK_CLASS, shard):
+                        return total
+                    rows = await conn.fetch(_UNSENT, shard, self.batch_size)
+                    if not rows:
+                        return total
+                    futures = [
+                        await self.producer.send(
+                            r["topic"], value=r["payload"].encode(), key=r["key"].encode()
+                        )
+                        for r in rows
+                    ]
+                    await asyncio.gather(*futures)
+                    await conn.execute(_MARK_SENT, [r["id"] for r in rows])
+                total += len(rows)
+                self.stats.published += len(rows)
+                if len(rows) < self.batch_size:
+                    return total
+
+    async def _prune(self) -> None:
+        assert self.pool is not None
+        async with self.pool.acquire() as conn:
+            await conn.execute(_PRUNE, self.keep_sent_s)
+
+
+async def run_relay(settings: Settings) -> None:
+    """Run a relay until cancelled (SIGINT/SIGTERM through the CLI)."""
+    relay = Relay(settings)
+    await relay.start()
+    log.info("relay_started", shards=OUTBOX_SHARDS)
+    try:
+        await relay.run()
+    finally:
+        await relay.stop()
+        log.info("relay_stopped", published=relay.stats.published)

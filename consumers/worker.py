@@ -1,0 +1,110 @@
+"""The worker: a FastStream app consuming every input topic in batches, one consumer group.
+
+Each batch is applied in one database transaction (``consumers.pipeline``); FastStream
+commits the Kafka offsets only after the handler returns, and on an error rewinds every
+partition of the batch, so nothing is lost and the inbox makes redelivery harmless. Run as
+many worker processes as there are partitions to share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+from faststream import FastStream
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
+from faststream.middlewares import AckPolicy
+
+from consumers.pipeline import TRANSIENT, Counts, apply_records, make_pool
+from consumers.scheduler import run_expiry_scheduler
+from loyalty.logs import get_logger
+from loyalty.settings import Settings
+from streams.broker import make_broker
+from streams.topics import INPUT_TOPICS
+
+log = get_logger(__name__)
+
+# After a transient failure the batch is rewound and fetched again; pausing first keeps a
+# worker from spinning while PostgreSQL restarts.
+TRANSIENT_BACKOFF_S = 1.0
+
+
+async def _raw(msg: StreamMessage[Any]) -> Any:
+    # The pipeline parses the bytes itself (and dead-letters what is not JSON), so FastStream
+    # must not try to decode them first.
+    return msg.body
+
+
+class Worker:
+    """The worker's state: its database pool and running totals."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pool: asyncpg.Pool | None = None
+        self.totals = Counts()
+
+    async def start(self) -> None:
+        """Open the database pool (at start-up, never at import)."""
+        self.pool = await make_pool(self.settings.db_url, size=2)
+
+    async def stop(self) -> None:
+        """Close the pool after the last batch."""
+        if self.pool is not None:
+            await self.pool.close()
+
+    async def handle(self, msg: KafkaMessage) -> None:
+        """Apply one batch; raising makes FastStream rewind the batch's partitions."""
+        assert self.pool is not None
+        records = msg.raw_message
+        batch = records if isinstance(records, tuple) else (records,)
+        try:
+            counts = await apply_records(self.pool, batch)
+        except TRANSIENT as exc:
+            log.warning("batch_deferred", size=len(batch), error=repr(exc)[:200])
+            await asyncio.sleep(TRANSIENT_BACKOFF_S)
+            raise
+        self.totals.add(counts)
+        log.debug("batch_applied", size=len(batch), **counts.as_dict())
+
+
+def build_app(settings: Settings, *, with_scheduler: bool = True) -> tuple[FastStream, KafkaBroker]:
+    """The worker's FastStream app and broker."""
+    broker = make_broker(settings, role="worker")
+    worker = Worker(settings)
+    broker.subscriber(
+        *[t.value for t in INPUT_TOPICS],
+        batch=True,
+        group_id=settings.consumer_group,
+        max_records=settings.batch_max_records,
+        batch_timeout_ms=settings.batch_timeout_ms,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=_raw,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )(worker.handle)
+    app = FastStream(broker)
+    scheduler: list[asyncio.Task[None]] = []
+
+    @app.on_startup
+    async def _open() -> None:
+        await worker.start()
+
+    @app.after_startup
+    async def _schedule() -> None:
+        if with_scheduler:
+            scheduler.append(asyncio.create_task(run_expiry_scheduler(settings, broker)))
+
+    @app.on_shutdown
+    async def _close() -> None:
+        for task in scheduler:
+            task.cancel()
+
+    @app.after_shutdown
+    async def _closed() -> None:
+        await worker.stop()
+        log.info("worker_stopped", **worker.totals.as_dict())
+
+    return app, broker

@@ -1,0 +1,42 @@
+"""``loyalty worker`` and ``loyalty relay``: the pipeline's long-running processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+import typer
+
+from loyalty.cli import app
+from loyalty.settings import get_settings
+
+
+@app.command()
+def worker(
+    no_scheduler: bool = typer.Option(
+        False, "--no-scheduler", help="Do not publish the daily expiry run from this process."
+    ),
+) -> None:
+    """Consume the input topics and apply them (stops cleanly on SIGTERM or Ctrl-C)."""
+    from consumers.worker import build_app
+
+    faststream_app, _ = build_app(get_settings(), with_scheduler=not no_scheduler)
+    asyncio.run(faststream_app.run())
+
+
+@app.command()
+def relay() -> None:
+    """Publish the outbox to Kafka (stops cleanly on SIGTERM or Ctrl-C)."""
+    from consumers.relay import run_relay
+
+    asyncio.run(_until_signal(run_relay(get_settings())))
+
+
+async def _until_signal(job: object) -> None:
+    task = asyncio.ensure_future(job)  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
