@@ -32,16 +32,27 @@ async def _recreate(admin_url: str, name: str) -> None:
         await conn.close()
 
 
+async def _drop(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="session")
 def database_url(stack: Settings) -> Iterator[str]:
     """A freshly migrated database for this test session (per xdist worker, if any)."""
     import asyncio
 
-    name = f"loyalty_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    # One database per pytest process: two sessions running at once never share one.
+    name = f"loyalty_test_{os.getpid()}"
     url = with_database(stack.db_url, name)
-    asyncio.run(_recreate(with_database(stack.db_url, "postgres"), name))
+    admin = with_database(stack.db_url, "postgres")
+    asyncio.run(_recreate(admin, name))
     migrate.upgrade(url)
     yield url
+    asyncio.run(_drop(admin, name))
 
 
 @pytest.fixture(scope="session")

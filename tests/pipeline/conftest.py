@@ -1,0 +1,56 @@
+"""A running pipeline (real worker and relay processes, real Kafka and PostgreSQL) per session.
+
+Tests seed merchants with unique codes (``tests.support.seed``) instead of emptying tables,
+because the worker and relay keep running across tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from domain.db import make_sessionmaker
+from loyalty.settings import Settings
+from tests.support.db import database_url, db_engine
+from tests.support.pipeline import (
+    INPUT_TOPIC_NAMES,
+    Bus,
+    PipelineProcesses,
+    pipeline_env,
+    position_group_at_end,
+)
+
+
+@pytest.fixture(scope="session")
+def pipeline_processes(
+    stack: Settings, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PipelineProcesses]:
+    """Worker and relay processes for the whole session; tests may kill and restart them."""
+    env = pipeline_env(stack, database_url)
+    asyncio.run(
+        position_group_at_end(stack.bootstrap, env["LOYALTY_CONSUMER_GROUP"], INPUT_TOPIC_NAMES)
+    )
+    procs = PipelineProcesses(env, Path(tmp_path_factory.mktemp("pipeline-logs")))
+    procs.start_worker()
+    procs.start_relay()
+    yield procs
+    procs.stop_all()
+
+
+@pytest.fixture(scope="session")
+async def bus(stack: Settings, pipeline_processes: PipelineProcesses) -> AsyncIterator[Bus]:
+    """Publishes inputs and collects results, wallet updates and dead letters."""
+    bus = Bus(stack.bootstrap)
+    await bus.start()
+    yield bus
+    await bus.stop()
+
+
+@pytest.fixture(scope="session")
+def sessions(db_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions on the pipeline's database (not emptied between tests)."""
+    return make_sessionmaker(db_engine)

@@ -1,0 +1,221 @@
+"""Running the real pipeline in tests: worker and relay processes, a publisher, a reader.
+
+The processes are the ``loyalty worker`` / ``loyalty relay`` commands, started as
+subprocesses against the test stack's Kafka and the test session's database, with a consumer
+group of their own positioned at the end of the input topics (so earlier test sessions'
+messages on the shared topics are not replayed into this session's database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from loyalty.settings import REPO_ROOT, Settings
+from streams.topics import INPUT_TOPICS, Topic
+
+
+async def position_group_at_end(bootstrap: str, group: str, topics: Iterable[str]) -> None:
+    """Commit ``group``'s offsets at the current end of ``topics``."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        parts = [
+            TopicPartition(t, p)
+            for t in topics
+            for p in sorted(consumer.partitions_for_topic(t) or await _partitions(consumer, t))
+        ]
+        ends = await consumer.end_offsets(parts)
+        consumer.assign(parts)
+        await consumer.commit({tp: off for tp, off in ends.items()})
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()
+    return consumer.partitions_for_topic(topic) or set()
+
+
+class PipelineProcesses:
+    """Worker and relay subprocesses sharing one environment; start, kill, restart them."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        """Start ``loyalty <args>`` under ``name`` (its log goes to ``log_dir/name.log``)."""
+        log = (self.log_dir / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "loyalty", *args],
+            env=self.env,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.procs[name] = proc
+        return proc
+
+    def start_worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
+        """A worker without the expiry scheduler (tests publish expiry runs themselves)."""
+        return self.start(name, "worker", "--no-scheduler")
+
+    def start_relay(self, name: str = "relay") -> subprocess.Popen[bytes]:
+        """An outbox relay."""
+        return self.start(name, "relay")
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Signal a process and wait for it; returns its exit code."""
+        proc = self.procs.pop(name)
+        if proc.poll() is None:
+            proc.send_signal(sig)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait(10)
+
+    def stop_all(self) -> None:
+        """Stop every process still running."""
+        for name in list(self.procs):
+            self.stop(name)
+
+    def log(self, name: str) -> str:
+        """What a process wrote so far."""
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def pipeline_env(stack: Settings, database_url: str, group: str | None = None) -> dict[str, str]:
+    """The environment of pipeline subprocesses for this test session."""
+    env = dict(os.environ)
+    env.update(
+        LOYALTY_DATABASE_URL=database_url,
+        LOYALTY_KAFKA_BOOTSTRAP=stack.bootstrap,
+        LOYALTY_CONSUMER_GROUP=group or f"test-{uuid.uuid4().hex[:8]}",
+        LOYALTY_LOG_LEVEL="INFO",
+        LOYALTY_BATCH_TIMEOUT_MS="20",
+    )
+    return env
+
+
+class Bus:
+    """Publishes input messages keyed as the contract says, and reads the engine's outputs."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.producer: AIOKafkaProducer | None = None
+        self.reader: AIOKafkaConsumer | None = None
+        self.results: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.wallet: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.dead: list[dict[str, Any]] = []
+
+    async def start(self) -> None:
+        """Connect, and start reading the output topics from their current end."""
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            enable_idempotence=True,
+            max_request_size=5 * 1024 * 1024,
+        )
+        await self.producer.start()
+        self.reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await self.reader.start()
+        outputs = [Topic.RESULTS.value, Topic.WALLET_UPDATES.value, Topic.DLQ.value]
+        parts = []
+        for topic in outputs:
+            for p in sorted(await self._wait_partitions(topic)):
+                parts.append(TopicPartition(topic, p))
+        self.reader.assign(parts)
+        ends = await self.reader.end_offsets(parts)
+        for tp, off in ends.items():
+            self.reader.seek(tp, off)
+
+    async def _wait_partitions(self, topic: str) -> set[int]:
+        assert self.reader is not None
+        for _ in range(50):
+            found = await _partitions(self.reader, topic)
+            if found:
+                return found
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"topic {topic} has no partitions")
+
+    async def stop(self) -> None:
+        """Disconnect."""
+        for client in (self.producer, self.reader):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.stop()
+
+    async def publish(
+        self, topic: str, message: dict[str, Any] | bytes, key: str | None = None
+    ) -> None:
+        """Publish one message (a dict is JSON-encoded)."""
+        assert self.producer is not None
+        value = message if isinstance(message, bytes) else json.dumps(message).encode()
+        await self.producer.send_and_wait(topic, value, key=key.encode() if key else None)
+
+    async def publish_many(self, items: Iterable[tuple[str, dict[str, Any], str | None]]) -> None:
+        """Publish many messages, waiting for all acknowledgements at the end."""
+        assert self.producer is not None
+        futures = [
+            await self.producer.send(t, json.dumps(m).encode(), key=k.encode() if k else None)
+            for t, m, k in items
+        ]
+        await asyncio.gather(*futures)
+
+    async def drain(self, timeout_ms: int = 200) -> None:
+        """Read whatever output has arrived."""
+        assert self.reader is not None
+        batch = await self.reader.getmany(timeout_ms=timeout_ms, max_records=10000)
+        for tp, records in batch.items():
+            for rec in records:
+                payload = json.loads(rec.value)
+                if tp.topic == Topic.RESULTS.value:
+                    self.results[payload["source_event_id"]].append(payload)
+                elif tp.topic == Topic.WALLET_UPDATES.value:
+                    self.wallet[payload["card_number"]].append(payload)
+                else:
+                    self.dead.append(payload)
+
+    async def wait_results(
+        self, event_ids: Iterable[str], timeout: float = 30.0, per_event: int = 1
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Wait until every event id has ``per_event`` results; fail with what is missing."""
+        wanted = [str(e) for e in event_ids]
+        deadline = time.monotonic() + timeout
+        while True:
+            await self.drain()
+            missing = [e for e in wanted if len(self.results.get(e, [])) < per_event]
+            if not missing:
+                return {e: self.results[e] for e in wanted}
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(missing)} of {len(wanted)} events have no result")
+
+    async def wait_dead(self, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Wait until ``count`` dead letters arrived."""
+        deadline = time.monotonic() + timeout
+        while len(self.dead) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(self.dead)} dead letters of {count}")
+            await self.drain()
+        return self.dead
+
+
+INPUT_TOPIC_NAMES = [t.value for t in INPUT_TOPICS]
