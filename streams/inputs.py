@@ -1,0 +1,225 @@
+"""The messages the engine consumes (CONTRACT.md sections 2 and 3)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from streams.base import ContractModel
+from streams.fields import (
+    CardNumber,
+    Code,
+    Count,
+    Currency,
+    Email,
+    PositiveCount,
+    Text,
+    Timestamp,
+)
+
+
+class CardRefKind(StrEnum):
+    """Which of its four fields a card reference uses."""
+
+    CARD_NUMBER = "card_number"
+    QR_CODE = "qr_code"
+    EMAIL = "email"
+    CUSTOMER_REF = "customer_ref"
+
+
+class PurchaseChannel(StrEnum):
+    """Where a purchase was made."""
+
+    ONLINE = "online"
+    IN_STORE = "in_store"
+
+
+class EnrollmentChannel(StrEnum):
+    """Who asked for a card: the customer, a member of staff, or a storefront."""
+
+    SELF = "self"
+    STAFF = "staff"
+    ONLINE = "online"
+
+
+class Locale(StrEnum):
+    """The languages a card can be issued in."""
+
+    EN = "en"
+    FR = "fr"
+    DE = "de"
+    LB = "lb"
+
+
+class RewardKind(StrEnum):
+    """The two kinds of reward a card can redeem."""
+
+    STAMPS = "stamps"
+    POINTS = "points"
+
+
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+_CARD_REF_FIELDS = ", ".join(kind.value for kind in CardRefKind)
+
+
+class CardRef(ContractModel):
+    """A card reference: exactly one of `card_number`, `qr_code`, `email`, `customer_ref`.
+
+    `card_number` is normalised to `XXXX-XXXX-XXXX` in upper case and `email` to lower
+    case, so a card is found (and keyed) the same whatever spelling the till used.
+    """
+
+    # Absent references are left out of the JSON: "exactly one of" reads better on the wire
+    # than three nulls.
+    card_number: CardNumber | None = Field(default=None, exclude_if=_is_none)
+    qr_code: Code | None = Field(default=None, exclude_if=_is_none)
+    email: Email | None = Field(default=None, exclude_if=_is_none)
+    customer_ref: Code | None = Field(default=None, exclude_if=_is_none)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CardRef:
+        given = [kind.value for kind in CardRefKind if getattr(self, kind.value) is not None]
+        if len(given) != 1:
+            got = " and ".join(given) if given else "none"
+            raise PydanticCustomError(
+                "contract",
+                "must hold exactly one of {fields} (got {got})",
+                {"fields": _CARD_REF_FIELDS, "got": got},
+            )
+        return self
+
+    @property
+    def kind(self) -> CardRefKind:
+        """The field this reference uses."""
+        for kind in CardRefKind:
+            if getattr(self, kind.value) is not None:
+                return kind
+        raise AssertionError("unreachable: validated to hold exactly one")  # pragma: no cover
+
+    @property
+    def value(self) -> str:
+        """The reference's (normalised) value; also the Kafka key of messages that carry it."""
+        value: str = getattr(self, self.kind.value)
+        return value
+
+
+class Customer(ContractModel):
+    """Who enrolls: `email` and/or `customer_ref` (at least one) and optional details."""
+
+    email: Email | None = Field(default=None, exclude_if=_is_none)
+    customer_ref: Code | None = Field(default=None, exclude_if=_is_none)
+    phone: Annotated[str, Field(min_length=1, max_length=50)] | None = Field(
+        default=None, exclude_if=_is_none
+    )
+    first_name: Text | None = Field(default=None, exclude_if=_is_none)
+    last_name: Text | None = Field(default=None, exclude_if=_is_none)
+    locale: Locale | None = Field(default=None, exclude_if=_is_none)
+
+    @model_validator(mode="after")
+    def _identified(self) -> Customer:
+        if self.email is None and self.customer_ref is None:
+            raise PydanticCustomError(
+                "contract", "must hold email or customer_ref, or both (got neither)"
+            )
+        return self
+
+
+class StampsReward(ContractModel):
+    """The stamp card's reward: takes `stamps_target` stamps."""
+
+    kind: Literal[RewardKind.STAMPS]
+
+
+class PointsReward(ContractModel):
+    """A reward of the program's points catalog, by its id."""
+
+    kind: Literal[RewardKind.POINTS]
+    reward_id: Code
+
+
+Reward = Annotated[StampsReward | PointsReward, Field(discriminator="kind")]
+"""`{"kind": "stamps"}` or `{"kind": "points", "reward_id": "..."}`."""
+
+
+class _Input(ContractModel):
+    event_id: UUID = Field(description="idempotency key: a second message with it has no effect")
+    # Narrowed to the topic's Literal by each message; declared here to keep the contract's
+    # field order in the JSON and the documentation.
+    type: str
+    occurred_at: Timestamp
+
+
+class _StoreInput(_Input):
+    store_code: Code = Field(
+        description="the store where it happened; its merchant owns the program"
+    )
+
+
+class PurchaseCompleted(_StoreInput):
+    """`purchase.completed` on `loyalty.purchases.v1`: earns points and/or stamps."""
+
+    type: Literal["purchase.completed"]
+    order_reference: Annotated[str, Field(min_length=1, max_length=100)] = Field(
+        description="unique per merchant; a second purchase with it is rejected"
+    )
+    amount_cents: Count
+    currency: Currency = "EUR"
+    card: CardRef
+    channel: PurchaseChannel = PurchaseChannel.ONLINE
+    stamps: Annotated[int, Field(strict=True, ge=0, le=100)] = Field(
+        default=1, description="what the purchase is worth in a stamp program"
+    )
+    staff_ref: Text | None = Field(default=None, description="audit only")
+
+
+class PurchaseReturned(_StoreInput):
+    """`purchase.returned` on `loyalty.returns.v1`: voids what the purchase earned, pro rata."""
+
+    type: Literal["purchase.returned"]
+    order_reference: Annotated[str, Field(min_length=1, max_length=100)] = Field(
+        description="the order_reference of the purchase"
+    )
+    refund_amount_cents: PositiveCount
+    card: CardRef | None = None
+
+
+class EnrollmentRequested(_StoreInput):
+    """`enrollment.requested` on `loyalty.enrollments.v1`: issues (or returns) a card."""
+
+    type: Literal["enrollment.requested"]
+    customer: Customer
+    channel: EnrollmentChannel
+
+
+class RewardRedeemRequested(_StoreInput):
+    """`reward.redeem_requested` on `loyalty.redemptions.v1`: spends stamps or points."""
+
+    type: Literal["reward.redeem_requested"]
+    card: CardRef
+    reward: Reward
+    staff_ref: Text | None = Field(default=None, description="audit only")
+
+
+class ExpiryRunRequested(_Input):
+    """`expiry.run_requested` on `loyalty.expiry.v1`: expires idle points as of occurred_at."""
+
+    type: Literal["expiry.run_requested"]
+    merchant_code: Code | None = Field(default=None, description="all merchants when absent")
+
+
+InputMessage = Annotated[
+    PurchaseCompleted
+    | PurchaseReturned
+    | EnrollmentRequested
+    | RewardRedeemRequested
+    | ExpiryRunRequested,
+    Field(discriminator="type"),
+]
+"""Any input message, told apart by `type`."""

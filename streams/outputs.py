@@ -1,0 +1,134 @@
+"""The messages the engine publishes (CONTRACT.md section 4)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+from uuid import UUID
+
+from pydantic import ConfigDict, Field, StrictBool
+
+from streams.base import ContractModel
+from streams.fields import Code, Count, Delta, PositiveCount, Timestamp
+from streams.topics import Topic
+
+
+class ReasonCode(StrEnum):
+    """Every rule that can refuse (part of) an event, as reported in `event.processed`."""
+
+    STORE_NOT_FOUND = "store_not_found"
+    PROGRAM_NOT_FOUND = "program_not_found"
+    PROGRAM_INACTIVE = "program_inactive"
+    CARD_NOT_FOUND = "card_not_found"
+    CARD_INACTIVE = "card_inactive"
+    CARD_NOT_VALID_AT_STORE = "card_not_valid_at_store"
+    UNSUPPORTED_CURRENCY = "unsupported_currency"
+    BELOW_MINIMUM_PURCHASE = "below_minimum_purchase"
+    STAMPS_NOT_ENABLED = "stamps_not_enabled"
+    POINTS_NOT_ENABLED = "points_not_enabled"
+    STAMP_COOLDOWN = "stamp_cooldown"
+    DAILY_STAMP_LIMIT = "daily_stamp_limit"
+    DUPLICATE_ORDER = "duplicate_order"
+    PURCHASE_NOT_SEEN_YET = "purchase_not_seen_yet"
+    REFUND_EXCEEDS_PURCHASE = "refund_exceeds_purchase"
+    POINTS_SHORTFALL = "points_shortfall"
+    STAMPS_SHORTFALL = "stamps_shortfall"
+    INSUFFICIENT_STAMPS = "insufficient_stamps"
+    INSUFFICIENT_POINTS = "insufficient_points"
+    UNKNOWN_REWARD = "unknown_reward"
+    BELOW_MINIMUM_REDEMPTION = "below_minimum_redemption"
+    SELF_ENROLLMENT_DISABLED = "self_enrollment_disabled"
+    ALREADY_ENROLLED = "already_enrolled"
+
+
+class Status(StrEnum):
+    """What became of an input event."""
+
+    APPLIED = "applied"
+    """It changed something or returned a card (possibly with some parts refused)."""
+    REJECTED = "rejected"
+    """It changed nothing."""
+    HELD = "held"
+    """A return waiting for its purchase; a second `event.processed` follows when applied."""
+
+
+class _Output(ContractModel):
+    # The engine always writes every field (null included), so the document marks them all
+    # required, as readers will find them.
+    model_config = ConfigDict(
+        json_schema_mode_override="serialization", json_schema_serialization_defaults_required=True
+    )
+
+
+class EventProcessed(_Output):
+    """`event.processed` on `loyalty.results.v1`: the outcome of one input event.
+
+    One per distinct input `event_id` (two for a held return: `held`, then its outcome).
+    The card fields are null when no card was found and on expiry runs, which report
+    `cards_expired` and `points_expired` instead (null on every other event).
+    """
+
+    event_id: UUID
+    type: Literal["event.processed"] = "event.processed"
+    occurred_at: Timestamp = Field(description="processing time")
+    source_event_id: UUID
+    source_topic: Topic
+    status: Status
+    reasons: tuple[ReasonCode, ...] = Field(
+        default=(), description="every rule that refused a part; empty when none did"
+    )
+    merchant_code: Code | None = None
+    store_code: Code | None = None
+    card_number: Code | None = None
+    stamps_delta: Delta | None = None
+    points_delta: Delta | None = None
+    stamp_count: Count | None = None
+    stamps_target: Count | None = None
+    points_balance: Count | None = None
+    cards_expired: Count | None = None
+    points_expired: Count | None = None
+
+
+class CardBalanceChanged(_Output):
+    """`card.balance_changed` on `loyalty.wallet-updates.v1`: a card's new balance or status.
+
+    `version` strictly increases per card, so a wallet that sees an older version after a
+    newer one (at-least-once delivery, redelivery) can drop it.
+    """
+
+    event_id: UUID
+    type: Literal["card.balance_changed"] = "card.balance_changed"
+    occurred_at: Timestamp
+    card_number: Code
+    merchant_code: Code
+    stamp_count: Count
+    stamps_target: Count | None = Field(default=None, description="null in a points-only program")
+    points_balance: Count
+    is_active: StrictBool
+    version: PositiveCount
+    reason: Code = Field(description="the ledger entry type behind the change")
+    source_event_id: UUID | None = Field(
+        default=None, description="the input event behind the change; null for admin changes"
+    )
+
+
+class DeadLetter(_Output):
+    """`dead_letter` on `loyalty.dlq.v1`: a message that is not valid JSON or breaks the schema.
+
+    `payload` is the original value as text, or base64 when it is not UTF-8 (the `error`
+    then says so). Nothing of the original is lost: topic, partition, offset and key locate it.
+    """
+
+    event_id: UUID
+    type: Literal["dead_letter"] = "dead_letter"
+    occurred_at: Timestamp
+    source_topic: str
+    partition: Count
+    offset: Count
+    key: str | None = Field(description="the original key; null when it had none")
+    payload: str
+    error: str = Field(description="which field and why, in words")
+
+
+OutputMessage = EventProcessed | CardBalanceChanged | DeadLetter
+"""Any message the engine publishes."""
