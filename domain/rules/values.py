@@ -4,38 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from domain.models import LedgerType, ProgramType
+from streams.outputs import ReasonCode
 
-
-class Reason(StrEnum):
-    """Why a rule refused part or all of an event (CONTRACT.md section 4)."""
-
-    STORE_NOT_FOUND = "store_not_found"
-    PROGRAM_NOT_FOUND = "program_not_found"
-    PROGRAM_INACTIVE = "program_inactive"
-    CARD_NOT_FOUND = "card_not_found"
-    CARD_INACTIVE = "card_inactive"
-    CARD_NOT_VALID_AT_STORE = "card_not_valid_at_store"
-    UNSUPPORTED_CURRENCY = "unsupported_currency"
-    BELOW_MINIMUM_PURCHASE = "below_minimum_purchase"
-    STAMPS_NOT_ENABLED = "stamps_not_enabled"
-    POINTS_NOT_ENABLED = "points_not_enabled"
-    STAMP_COOLDOWN = "stamp_cooldown"
-    DAILY_STAMP_LIMIT = "daily_stamp_limit"
-    DUPLICATE_ORDER = "duplicate_order"
-    PURCHASE_NOT_SEEN_YET = "purchase_not_seen_yet"
-    REFUND_EXCEEDS_PURCHASE = "refund_exceeds_purchase"
-    POINTS_SHORTFALL = "points_shortfall"
-    STAMPS_SHORTFALL = "stamps_shortfall"
-    INSUFFICIENT_STAMPS = "insufficient_stamps"
-    INSUFFICIENT_POINTS = "insufficient_points"
-    UNKNOWN_REWARD = "unknown_reward"
-    BELOW_MINIMUM_REDEMPTION = "below_minimum_redemption"
-    SELF_ENROLLMENT_DISABLED = "self_enrollment_disabled"
-    ALREADY_ENROLLED = "already_enrolled"
+# The rules speak the contract's reason codes (CONTRACT.md section 4), one list for both.
+Reason = ReasonCode
 
 
 @dataclass(frozen=True)
