@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Coroutine
+from typing import Any
 
 import typer
 
@@ -33,8 +35,8 @@ def relay() -> None:
     asyncio.run(_until_signal(run_relay(get_settings())))
 
 
-async def _until_signal(job: object) -> None:
-    task = asyncio.ensure_future(job)  # type: ignore[arg-type]
+async def _until_signal(job: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.ensure_future(job)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
