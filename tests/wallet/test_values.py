@@ -1,0 +1,124 @@
+"""The plain values and the settings the wallets are built from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from wallet import i18n
+from wallet.cards import SUPPORTED_LOCALES, PassCard, PassProgram, ProgramType, normalize_locale
+from wallet.settings import WalletSettings
+
+
+def test_card_takes_strings_from_the_database_and_normalises_them(
+    make_card: Callable[..., PassCard],
+) -> None:
+    card = make_card(program_type="points", background_color="#abc", locale="de_LU")
+    assert card.program_type is ProgramType.POINTS
+    assert card.background_color == "#AABBCC"
+    assert card.locale == "de"
+    assert card.serial_number == card.card_number
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"authentication_token": "short"}, "at least 16"),
+        ({"qr_token": "qr-€uro"}, "ISO-8859-1"),
+        ({"qr_token": ""}, "qr_token"),
+        ({"updated_at": datetime(2026, 1, 1)}, "time zone"),
+        ({"stamps_target": 0}, "stamps_target"),
+        ({"points_balance": -1}, ">= 0"),
+        ({"label_color": "teal"}, "hex colour"),
+        ({"program_type": "coupons"}, "coupons"),
+        ({"card_number": " "}, "card_number"),
+    ],
+)
+def test_card_refuses_what_a_wallet_would_refuse(
+    make_card: Callable[..., PassCard], overrides: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        make_card(**overrides)
+
+
+def test_points_program_needs_no_stamps_target(make_card: Callable[..., PassCard]) -> None:
+    assert make_card(program_type=ProgramType.POINTS, stamps_target=0).stamps_target == 0
+
+
+def test_card_repr_keeps_secrets_out(make_card: Callable[..., PassCard]) -> None:
+    card = make_card(logo=b"\x89PNG-bytes")
+    text = repr(card)
+    assert card.qr_token not in text
+    assert card.authentication_token not in text
+    assert "PNG-bytes" not in text
+    assert card.card_number in text
+
+
+def test_program_needs_a_logo_url_for_google() -> None:
+    with pytest.raises(ValueError, match="logo_url"):
+        PassProgram(merchant_code="m", issuer_name="M", program_name="P", logo_url="")
+
+
+def test_unknown_locales_fall_back_to_english() -> None:
+    assert normalize_locale("pt-BR") == "en"
+    assert normalize_locale("LB") == "lb"
+
+
+def test_every_language_translates_every_label() -> None:
+    assert set(i18n.TRANSLATIONS) == set(SUPPORTED_LOCALES)
+    for table in i18n.TRANSLATIONS.values():
+        assert table.keys() == i18n.TRANSLATIONS["en"].keys()
+        assert all(value.strip() for value in table.values())
+    # Change messages keep Apple's placeholder, or the new value would not be shown.
+    for locale in SUPPORTED_LOCALES:
+        assert "%@" in i18n.translate(i18n.STAMPS_CHANGED, locale)
+        assert "%@" in i18n.translate(i18n.POINTS_CHANGED, locale)
+
+
+def test_settings_come_from_loyalty_wallet_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LOYALTY_WALLET_APPLE_PASS_TYPE_ID", "pass.lu.example")
+    monkeypatch.setenv("LOYALTY_WALLET_APPLE_TEAM_ID", "TEAM123456")
+    monkeypatch.setenv("LOYALTY_WALLET_APPLE_SIGNER_CERT_PATH", str(tmp_path / "c.pem"))
+    monkeypatch.setenv("LOYALTY_WALLET_APPLE_SIGNER_KEY_PATH", str(tmp_path / "k.pem"))
+    monkeypatch.setenv("LOYALTY_WALLET_APPLE_SIGNER_KEY_PASSWORD", "hunter2")
+    monkeypatch.setenv("LOYALTY_WALLET_APPLE_WWDR_CERT_PATH", str(tmp_path / "w.cer"))
+    monkeypatch.setenv(
+        "LOYALTY_WALLET_GOOGLE_ORIGINS", '["https://a.example", "https://b.example"]'
+    )
+    settings = WalletSettings()
+    assert settings.apple_enabled
+    assert settings.apple_disabled_reason() is None
+    assert not settings.google_enabled
+    assert settings.google_origins == ["https://a.example", "https://b.example"]
+    assert settings.apns_host == "api.push.apple.com" and settings.apns_port == 443
+    assert settings.google_api_base_url == "https://walletobjects.googleapis.com/walletobjects/v1"
+    # Certificate auth falls back to the pass type certificate, which APNs accepts.
+    assert settings.apns_auth_mode == "certificate"
+    assert settings.apns_enabled
+    assert "hunter2" not in repr(settings)
+
+
+def test_disabled_reasons_name_the_missing_variables() -> None:
+    settings = WalletSettings(_env_file=None, apple_team_id="T")
+    reason = settings.apple_disabled_reason()
+    assert reason is not None
+    assert "LOYALTY_WALLET_APPLE_PASS_TYPE_ID" in reason
+    assert "LOYALTY_WALLET_APPLE_TEAM_ID" not in reason
+    assert not settings.apple_enabled and not settings.apns_enabled
+
+
+def test_token_auth_is_chosen_when_a_p8_key_is_configured(tmp_path: Path) -> None:
+    settings = WalletSettings(
+        _env_file=None,
+        apple_pass_type_id="pass.x",
+        apple_team_id="T",
+        apns_key_path=tmp_path / "AuthKey.p8",
+        apns_key_id="KID",
+    )
+    assert settings.apns_auth_mode == "token"
+    assert settings.apns_enabled
