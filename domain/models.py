@@ -269,6 +269,12 @@ class LoyaltyCard(SoftDeleteMixin, TimestampMixin, Base):
         Index("uq_loyalty_cards_card_number", "card_number", unique=True),
         Index("uq_loyalty_cards_qr_token", "qr_token", unique=True),
         Index("ix_loyalty_cards_customer", "customer_id", "store_id"),
+        # Statistics subtract the balances of deleted cards: few rows, found without a scan.
+        Index(
+            "ix_loyalty_cards_merchant_deleted",
+            "merchant_id",
+            postgresql_where=text("deleted_at IS NOT NULL"),
+        ),
         CheckConstraint("stamp_count >= 0", name="stamp_count_non_negative"),
         CheckConstraint("points_balance >= 0", name="points_balance_non_negative"),
         CheckConstraint("lifetime_stamps >= 0", name="lifetime_stamps_non_negative"),
@@ -279,6 +285,9 @@ class LoyaltyCard(SoftDeleteMixin, TimestampMixin, Base):
         CheckConstraint("points_expired >= 0", name="points_expired_non_negative"),
         CheckConstraint("stamp_day_count >= 0", name="stamp_day_count_non_negative"),
         CheckConstraint("version >= 1", name="version_positive"),
+        # Every event rewrites its card's row; room on the page lets PostgreSQL update it in
+        # place (HOT) instead of touching every index of the table.
+        {"postgresql_with": {"fillfactor": 80}},
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -313,7 +322,13 @@ class LoyaltyCard(SoftDeleteMixin, TimestampMixin, Base):
 
 
 class LedgerEntry(Base):
-    """One immutable change of a card (a database trigger refuses updates and deletes)."""
+    """One immutable change of a card (a database trigger refuses updates and deletes).
+
+    No foreign keys here, on purpose: this is the hottest table (two rows per purchase) and
+    per-row referential checks cost more than the rest of the insert. Every id written comes
+    from a row the engine locked in the same transaction, and cards, stores and merchants
+    are only ever soft-deleted, so the references cannot dangle.
+    """
 
     __tablename__ = "ledger_entries"
     __table_args__ = (
@@ -323,9 +338,9 @@ class LedgerEntry(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    card_id: Mapped[int] = mapped_column(ForeignKey("loyalty_cards.id"))
-    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
-    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    card_id: Mapped[int] = mapped_column(BigInteger)
+    merchant_id: Mapped[int] = mapped_column(BigInteger)
+    store_id: Mapped[int | None] = mapped_column(BigInteger)
     entry_type: Mapped[LedgerType] = mapped_column(_enum(LedgerType, "ledger_type"))
     stamps_delta: Mapped[int] = mapped_column(Integer, default=0)
     points_delta: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -335,7 +350,7 @@ class LedgerEntry(Base):
     order_reference: Mapped[str | None] = mapped_column(String(100))
     reward_code: Mapped[str | None] = mapped_column(String(64))
     reward_description: Mapped[str | None] = mapped_column(String(200))
-    staff_pin_id: Mapped[int | None] = mapped_column(ForeignKey("staff_pins.id"))
+    staff_pin_id: Mapped[int | None] = mapped_column(BigInteger)
     staff_ref: Mapped[str | None] = mapped_column(String(100))
     actor: Mapped[str | None] = mapped_column(String(100))
     source_event_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
@@ -345,7 +360,11 @@ class LedgerEntry(Base):
 
 
 class Purchase(Base):
-    """What one order earned, and what its refunds voided so far (for proportional voids)."""
+    """What one order earned, and what its refunds voided so far (for proportional voids).
+
+    Like the ledger, written once per purchase on the hot path: no foreign keys (see
+    ``LedgerEntry``).
+    """
 
     __tablename__ = "purchases"
     __table_args__ = (
@@ -357,10 +376,10 @@ class Purchase(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    merchant_id: Mapped[int] = mapped_column(BigInteger)
     order_reference: Mapped[str] = mapped_column(String(100))
-    card_id: Mapped[int | None] = mapped_column(ForeignKey("loyalty_cards.id"), index=True)
-    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    card_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    store_id: Mapped[int | None] = mapped_column(BigInteger)
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     points_earned: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -518,6 +537,60 @@ class AdminUser(TimestampMixin, Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(default=None)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+def _total() -> Mapped[int]:
+    return mapped_column(BigInteger, default=0, server_default=text("0"))
+
+
+class LedgerDailyTotal(Base):
+    """The ledger summed per merchant, program, store and merchant-local day (statistics).
+
+    Written only by database triggers on ``ledger_entries`` (see ``domain.stats``), in the
+    transaction of the entries themselves, so it never disagrees with the ledger. Redeemed,
+    voided and expired amounts are positive; adjustments and the nets are signed.
+    """
+
+    __tablename__ = "ledger_daily_totals"
+
+    merchant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    program_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # 0 for entries without a store (expiry, admin adjustments), so it can be in the key.
+    store_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    entries: Mapped[int] = _total()
+    stamps_earned: Mapped[int] = _total()
+    stamps_redeemed: Mapped[int] = _total()
+    stamps_voided: Mapped[int] = _total()
+    stamps_adjusted: Mapped[int] = _total()
+    stamps_net: Mapped[int] = _total()
+    points_earned: Mapped[int] = _total()
+    points_welcome: Mapped[int] = _total()
+    points_redeemed: Mapped[int] = _total()
+    points_voided: Mapped[int] = _total()
+    points_expired: Mapped[int] = _total()
+    points_adjusted: Mapped[int] = _total()
+    points_net: Mapped[int] = _total()
+
+
+class CardDailyCount(Base):
+    """Live cards counted per merchant, program, store and merchant-local day (statistics).
+
+    ``cards_created`` and ``active_cards_created`` count live cards (active ones) by the day
+    they were created; ``last_active_cards`` counts live cards by the day of their
+    ``last_activity_at``. Written only by database triggers on ``loyalty_cards``.
+    """
+
+    __tablename__ = "card_daily_counts"
+
+    merchant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    program_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # 0 for cards without a store.
+    store_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    cards_created: Mapped[int] = _total()
+    active_cards_created: Mapped[int] = _total()
+    last_active_cards: Mapped[int] = _total()
 
 
 SOFT_DELETABLE: tuple[type[SoftDeleteMixin], ...] = (
