@@ -195,6 +195,8 @@ class _Run:
     def __init__(self, conn: Conn, now: datetime) -> None:
         self.conn = conn
         self.now = now
+        # Every output of the batch carries the same processing time: format it once.
+        self.now_text = now.isoformat()
         self.state = BatchState()
         self.effects = Effects()
         self.results: list[Result] = []
@@ -255,7 +257,7 @@ class _Run:
             points_balance=card.balance.points_balance if card else None,
         )
         self.results.append(result)
-        self.effects.outbox.append(result_message(result, self.now))
+        self.effects.outbox.append(result_message(result, self.now_text))
         # A held return applied later in the same batch ends up "applied" in the inbox.
         self.effects.inbox_status[ev_id] = status
         return result
@@ -314,7 +316,7 @@ class _Run:
                     version=card.balance.version,
                     reason=decision.changes[-1].entry_type.value,
                     source_event_id=ev.message.event_id,
-                    now=self.now,
+                    now=self.now_text,
                 )
             )
         return stamps, points

@@ -43,12 +43,12 @@ class Result:
 APPLIED, REJECTED, HELD, DUPLICATE = "applied", "rejected", "held", "duplicate"
 
 
-def result_message(result: Result, now: datetime) -> OutboxEntry:
-    """``event.processed``, keyed by the source event id."""
+def result_message(result: Result, now: datetime | str) -> OutboxEntry:
+    """``event.processed``, keyed by the source event id (``now`` may come pre-formatted)."""
     payload: dict[str, Any] = {
         "event_id": str(uuid.uuid4()),
         "type": "event.processed",
-        "occurred_at": now.isoformat(),
+        "occurred_at": now if isinstance(now, str) else now.isoformat(),
         "source_event_id": str(result.source_event_id),
         "source_topic": result.source_topic,
         "status": result.status,
@@ -81,13 +81,13 @@ def wallet_message(
     version: int,
     reason: str,
     source_event_id: uuid.UUID | None,
-    now: datetime,
+    now: datetime | str,
 ) -> OutboxEntry:
     """``card.balance_changed``, keyed by the card number."""
     payload = {
         "event_id": str(uuid.uuid4()),
         "type": "card.balance_changed",
-        "occurred_at": now.isoformat(),
+        "occurred_at": now if isinstance(now, str) else now.isoformat(),
         "card_number": card_number,
         "merchant_code": merchant_code,
         "stamp_count": stamp_count,

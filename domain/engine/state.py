@@ -163,15 +163,19 @@ SELECT program_id, code, name, points_required, is_active FROM rewards
 WHERE program_id = ANY($1::bigint[])
 """
 
-_CARD_IDS_SQL = """
-SELECT c.id FROM loyalty_cards c
-WHERE c.deleted_at IS NULL AND (c.card_number = ANY($1::text[]) OR c.qr_token = ANY($2::text[]))
-UNION
+# One query per way of naming a card, run only when the batch names cards that way.
+_IDS_BY_NUMBER_SQL = """
+SELECT id FROM loyalty_cards WHERE card_number = ANY($1::text[]) AND deleted_at IS NULL
+"""
+_IDS_BY_QR_SQL = """
+SELECT id FROM loyalty_cards WHERE qr_token = ANY($1::text[]) AND deleted_at IS NULL
+"""
+_IDS_BY_CUSTOMER_SQL = """
 SELECT c.id FROM loyalty_cards c
 JOIN customers cu ON cu.id = c.customer_id AND cu.deleted_at IS NULL
 WHERE c.deleted_at IS NULL AND (
-    (cu.merchant_id, cu.email) IN (SELECT * FROM unnest($3::bigint[], $4::text[]))
-    OR (cu.merchant_id, cu.customer_ref) IN (SELECT * FROM unnest($5::bigint[], $6::text[])))
+    (cu.merchant_id, cu.email) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))
+    OR (cu.merchant_id, cu.customer_ref) IN (SELECT * FROM unnest($3::bigint[], $4::text[])))
 """
 
 _CARDS_SQL = """
@@ -297,13 +301,12 @@ async def load_cards(
     em, ev = _merchant_keyed(state, wanted.emails)
     rm, rv = _merchant_keyed(state, wanted.refs)
     ids = set(extra_card_ids)
-    if wanted.card_numbers or wanted.qr_codes or em or rm:
-        ids.update(
-            r["id"]
-            for r in await conn.fetch(
-                _CARD_IDS_SQL, list(wanted.card_numbers), list(wanted.qr_codes), em, ev, rm, rv
-            )
-        )
+    if wanted.card_numbers:
+        ids.update(r[0] for r in await conn.fetch(_IDS_BY_NUMBER_SQL, list(wanted.card_numbers)))
+    if wanted.qr_codes:
+        ids.update(r[0] for r in await conn.fetch(_IDS_BY_QR_SQL, list(wanted.qr_codes)))
+    if em or rm:
+        ids.update(r[0] for r in await conn.fetch(_IDS_BY_CUSTOMER_SQL, em, ev, rm, rv))
     if ids:
         for r in await conn.fetch(_CARDS_SQL, list(ids)):
             state.add_card(_card_row(r))

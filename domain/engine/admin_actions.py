@@ -1,0 +1,246 @@
+"""An admin's hand on a card: manual adjustments, deactivation and reactivation.
+
+Applied the way the batch engine applies an event, in the caller's transaction: the action's
+id goes into the inbox (``processed_events``) first, so a double submit of one form acts once;
+the card is locked (``SELECT ... FOR UPDATE``), the rules of ``domain.rules.admin`` decide, and
+the ledger rows, the card's new projection (with ``version`` bumped) and one
+``card.balance_changed`` for the wallets are written by ``domain.engine.writes.flush``.
+
+No ``event.processed`` is written: that message reports Kafka inputs (CONTRACT.md section 4),
+and an admin action is not one. A refused action (``AdjustmentError``, ``CardNotFound``) raises,
+and the caller rolls back, inbox row included, so the same form can be fixed and sent again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from domain.engine.conn import Conn
+from domain.engine.outputs import wallet_message
+from domain.engine.state import BatchState, CardRow, Wanted, load_cards
+from domain.engine.writes import Effects, flush, ledger_row
+from domain.models import ProgramType
+from domain.rules.admin import decide_adjustment, decide_status
+from domain.rules.project import apply_change
+from domain.rules.values import Decision, ProgramTerms
+
+ADJUSTMENT_TOPIC = "admin.card_adjustment"
+"""The inbox's ``topic`` of a manual adjustment (no Kafka topic: the admin panel's own)."""
+STATUS_TOPIC = "admin.card_status"
+"""The inbox's ``topic`` of a deactivation or reactivation."""
+
+ActionStatus = Literal["applied", "unchanged", "duplicate"]
+
+
+class CardNotFound(LookupError):
+    """No live card of a live merchant has this id."""
+
+    def __init__(self, card_id: int) -> None:
+        self.card_id = card_id
+        super().__init__(f"no live card with id {card_id}")
+
+
+@dataclass(frozen=True)
+class AdminActionOutcome:
+    """What an action did and the card as it stands after it.
+
+    ``status``: ``applied`` (the card changed), ``unchanged`` (a status it already had) or
+    ``duplicate`` (this action id was processed before: nothing was done this time).
+    """
+
+    action_id: uuid.UUID
+    status: ActionStatus
+    card_id: int
+    card_number: str
+    stamp_count: int
+    points_balance: int
+    is_active: bool
+    version: int
+
+
+_INBOX = """
+INSERT INTO processed_events (event_id, topic, status) VALUES ($1, $2, 'pending')
+ON CONFLICT DO NOTHING
+RETURNING event_id
+"""
+
+_INBOX_STATUS = "UPDATE processed_events SET status = $2 WHERE event_id = $1"
+
+_CARD_CONTEXT = """
+SELECT m.code AS merchant_code, m.timezone, p.id AS program_id, p.type, p.stamps_target
+FROM loyalty_cards c
+JOIN merchants m ON m.id = c.merchant_id AND m.deleted_at IS NULL
+JOIN loyalty_programs p ON p.id = c.program_id
+WHERE c.id = $1 AND c.deleted_at IS NULL
+"""
+
+_CARD_NOW = """
+SELECT card_number, stamp_count, points_balance, is_active, version
+FROM loyalty_cards WHERE id = $1
+"""
+
+
+async def adjust_card(
+    conn: Conn,
+    *,
+    action_id: uuid.UUID,
+    card_id: int,
+    stamps: int,
+    points: int,
+    reason: str,
+    actor: str,
+    now: datetime,
+) -> AdminActionOutcome:
+    """Add (or remove, when negative) stamps and points by hand; ``reason`` is mandatory.
+
+    Raises ``domain.rules.admin.AdjustmentError`` (no reason, nothing to change, a balance
+    that would go negative) or ``CardNotFound``; the caller then rolls back.
+    """
+    return await _act(
+        conn,
+        action_id,
+        ADJUSTMENT_TOPIC,
+        card_id,
+        lambda card: decide_adjustment(card.balance, stamps, points, reason),
+        actor,
+        now,
+        reason.strip(),
+    )
+
+
+async def set_card_active(
+    conn: Conn,
+    *,
+    action_id: uuid.UUID,
+    card_id: int,
+    active: bool,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+) -> AdminActionOutcome:
+    """Deactivate (``active=False``) or reactivate a card; its current state is ``unchanged``."""
+    note = reason.strip() if reason and reason.strip() else None
+    return await _act(
+        conn,
+        action_id,
+        STATUS_TOPIC,
+        card_id,
+        lambda card: decide_status(card.balance, active, note),
+        actor,
+        now,
+        note,
+    )
+
+
+async def _act(
+    conn: Conn,
+    action_id: uuid.UUID,
+    topic: str,
+    card_id: int,
+    decide: Callable[[CardRow], Decision],
+    actor: str,
+    now: datetime,
+    notes: str | None,
+) -> AdminActionOutcome:
+    if now.tzinfo is None:
+        raise ValueError("an admin action needs an aware datetime")
+    # The inbox row first: a second submit of the same form waits here for the first one's
+    # transaction, then sees the conflict and does nothing.
+    if await conn.fetchval(_INBOX, action_id, topic) is None:
+        return await _current(conn, action_id, card_id, "duplicate")
+    context = await conn.fetchrow(_CARD_CONTEXT, card_id)
+    if context is None:
+        raise CardNotFound(card_id)
+    state = BatchState()
+    await load_cards(conn, state, Wanted(), extra_card_ids={card_id})  # locks the card row
+    card = state.cards.get(card_id)
+    if card is None:
+        raise CardNotFound(card_id)
+    decision = decide(card)
+    if not decision.changes:
+        await conn.execute(_INBOX_STATUS, action_id, "rejected")
+        return _outcome(action_id, "unchanged", card)
+    program_type = ProgramType(context["type"])
+    terms = ProgramTerms(
+        program_id=context["program_id"],
+        merchant_id=card.merchant_id,
+        type=program_type,
+        stamps_target=context["stamps_target"],
+        timezone=ZoneInfo(context["timezone"]),
+    )
+    effects = Effects()
+    for change in decision.changes:
+        apply_change(card.balance, change, now, terms)
+        effects.ledger.append(
+            ledger_row(
+                card_id=card.card_id,
+                merchant_id=card.merchant_id,
+                # No store: the change was made in the admin panel, not at a till.
+                store_id=None,
+                entry_type=change.entry_type.value,
+                stamps_delta=change.stamps_delta,
+                points_delta=change.points_delta,
+                stamp_count_after=card.balance.stamp_count,
+                points_balance_after=card.balance.points_balance,
+                occurred_at=now,
+                source_event_id=action_id,
+                actor=actor,
+                notes=change.notes or notes,
+            )
+        )
+    card.balance.version += 1
+    card.dirty = True
+    effects.outbox.append(
+        wallet_message(
+            card_number=card.card_number,
+            merchant_code=context["merchant_code"],
+            stamp_count=card.balance.stamp_count,
+            stamps_target=terms.stamps_target if terms.stamps_enabled else None,
+            points_balance=card.balance.points_balance,
+            is_active=card.balance.is_active,
+            version=card.balance.version,
+            reason=decision.changes[-1].entry_type.value,
+            source_event_id=action_id,
+            now=now,
+        )
+    )
+    effects.inbox_status[action_id] = "applied"
+    await flush(conn, state, effects, [])
+    return _outcome(action_id, "applied", card)
+
+
+def _outcome(action_id: uuid.UUID, status: ActionStatus, card: CardRow) -> AdminActionOutcome:
+    b = card.balance
+    return AdminActionOutcome(
+        action_id=action_id,
+        status=status,
+        card_id=card.card_id,
+        card_number=card.card_number,
+        stamp_count=b.stamp_count,
+        points_balance=b.points_balance,
+        is_active=b.is_active,
+        version=b.version,
+    )
+
+
+async def _current(
+    conn: Conn, action_id: uuid.UUID, card_id: int, status: ActionStatus
+) -> AdminActionOutcome:
+    row = await conn.fetchrow(_CARD_NOW, card_id)
+    if row is None:
+        raise CardNotFound(card_id)
+    return AdminActionOutcome(
+        action_id=action_id,
+        status=status,
+        card_id=card_id,
+        card_number=row["card_number"],
+        stamp_count=row["stamp_count"],
+        points_balance=row["points_balance"],
+        is_active=row["is_active"],
+        version=row["version"],
+    )
