@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from loyalty.settings import REPO_ROOT, Settings
@@ -117,15 +118,27 @@ def pipeline_env(stack: Settings, database_url: str, group: str | None = None) -
 
 
 class Bus:
-    """Publishes input messages keyed as the contract says, and reads the engine's outputs."""
+    """Publishes input messages keyed as the contract says, and reads the engine's outputs.
 
-    def __init__(self, bootstrap: str) -> None:
+    The test stack's Kafka is shared by every test session running at the time, and each
+    session's workers consume every input: another session's engine answers our events too
+    (``store_not_found``, from its own database) and dead-letters our garbage. With
+    ``database_url``, only the outputs of this session's engine are kept: those whose
+    ``event_id`` is in this session's outbox (an output reaches Kafka only from there).
+    """
+
+    def __init__(self, bootstrap: str, database_url: str | None = None) -> None:
         self.bootstrap = bootstrap
+        self.database_url = database_url
         self.producer: AIOKafkaProducer | None = None
         self.reader: AIOKafkaConsumer | None = None
         self.results: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.wallet: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.dead: list[dict[str, Any]] = []
+        self.foreign = 0
+        """Outputs dropped because another session's engine wrote them."""
+        self._unsorted: list[tuple[str, dict[str, Any]]] = []
+        self._db: asyncpg.Connection | None = None
 
     async def start(self) -> None:
         """Connect, and start reading the output topics from their current end."""
@@ -162,6 +175,9 @@ class Bus:
             if client is not None:
                 with contextlib.suppress(Exception):
                     await client.stop()
+        if self._db is not None:
+            with contextlib.suppress(Exception):
+                await self._db.close()
 
     async def publish(
         self, topic: str, message: dict[str, Any] | bytes, key: str | None = None
@@ -185,30 +201,87 @@ class Bus:
         assert self.reader is not None
         batch = await self.reader.getmany(timeout_ms=timeout_ms, max_records=10000)
         for tp, records in batch.items():
-            for rec in records:
-                payload = json.loads(rec.value)
-                if tp.topic == Topic.RESULTS.value:
-                    self.results[payload["source_event_id"]].append(payload)
-                elif tp.topic == Topic.WALLET_UPDATES.value:
-                    self.wallet[payload["card_number"]].append(payload)
-                else:
-                    self.dead.append(payload)
+            self._unsorted.extend((tp.topic, json.loads(rec.value)) for rec in records)
+        if not self._unsorted:
+            return
+        own = await self._own([payload["event_id"] for _, payload in self._unsorted])
+        if own is None:  # the database is away (a restart test): sort them out next time
+            return
+        for topic, payload in self._unsorted:
+            if payload["event_id"] not in own:
+                self.foreign += 1
+            elif topic == Topic.RESULTS.value:
+                self.results[payload["source_event_id"]].append(payload)
+            elif topic == Topic.WALLET_UPDATES.value:
+                self.wallet[payload["card_number"]].append(payload)
+            else:
+                self.dead.append(payload)
+        self._unsorted.clear()
+
+    async def _own(self, event_ids: list[str]) -> set[str] | None:
+        """Which of these outputs this session's engine wrote (None: cannot tell now)."""
+        if self.database_url is None:
+            return set(event_ids)
+        try:
+            if self._db is None or self._db.is_closed():
+                self._db = await asyncpg.connect(self.database_url, timeout=5)
+            rows = await self._db.fetch(_OWN_OUTPUTS, event_ids)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            if self._db is not None:
+                self._db.terminate()
+                self._db = None
+            return None
+        return {r[0] for r in rows}
+
+    async def read_to_end(self, timeout: float = 60.0) -> None:
+        """Read every output published so far (up to the end offsets of now)."""
+        assert self.reader is not None
+        ends = await self.reader.end_offsets(list(self.reader.assignment()))
+        deadline = time.monotonic() + timeout
+        while True:
+            await self.drain()
+            behind = [tp for tp, end in ends.items() if await self.reader.position(tp) < end]
+            if not behind and not self._unsorted:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"outputs not read to the end: {behind}")
+
+    def distinct_results(self, event_id: str) -> list[dict[str, Any]]:
+        """The results of an input, each once (the relay may publish one twice, same id)."""
+        return list({r["event_id"]: r for r in self.results.get(event_id, [])}.values())
 
     async def wait_results(
-        self, event_ids: Iterable[str], timeout: float = 30.0, per_event: int = 1
+        self, event_ids: Iterable[str], timeout: float = 60.0, per_event: int = 1
     ) -> dict[str, list[dict[str, Any]]]:
         """Wait until every event id has ``per_event`` results; fail with what is missing."""
         wanted = [str(e) for e in event_ids]
         deadline = time.monotonic() + timeout
         while True:
             await self.drain()
-            missing = [e for e in wanted if len(self.results.get(e, [])) < per_event]
+            missing = [e for e in wanted if len(self.distinct_results(e)) < per_event]
             if not missing:
-                return {e: self.results[e] for e in wanted}
+                return {e: self.distinct_results(e) for e in wanted}
             if time.monotonic() > deadline:
                 raise AssertionError(f"{len(missing)} of {len(wanted)} events have no result")
 
-    async def wait_dead(self, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+    async def wait_ready(self, timeout: float = 180.0) -> None:
+        """Wait until the pipeline answers: a probe event gets its result.
+
+        A worker started on a busy machine may take a while to import and join its group;
+        the first test should not pay for that with its own timeout.
+        """
+        probe: dict[str, Any] = {
+            "event_id": str(uuid.uuid4()),
+            "type": "enrollment.requested",
+            "occurred_at": "2026-01-01T00:00:00+00:00",
+            "store_code": f"probe-{uuid.uuid4().hex[:8]}",
+            "customer": {"customer_ref": "probe"},
+            "channel": "staff",
+        }
+        await self.publish(Topic.ENROLLMENTS, probe, "probe")
+        await self.wait_results([probe["event_id"]], timeout)
+
+    async def wait_dead(self, count: int, timeout: float = 60.0) -> list[dict[str, Any]]:
         """Wait until ``count`` dead letters arrived."""
         deadline = time.monotonic() + timeout
         while len(self.dead) < count:
@@ -219,3 +292,7 @@ class Bus:
 
 
 INPUT_TOPIC_NAMES = [t.value for t in INPUT_TOPICS]
+
+_OWN_OUTPUTS = """
+SELECT payload->>'event_id' FROM outbox WHERE payload->>'event_id' = ANY($1::text[])
+"""
