@@ -26,12 +26,18 @@ class ReturnOutcome:
 
     decision: Decision
     purchase: PurchaseRecord
+    # A refund too small to void a whole point or stamp still moves the order's refunded total,
+    # and the next refund's share depends on it.
+    counted_cents: int = 0
+    """How much of the refund was added to the order's refunded total (none over the amount)."""
 
     @property
     def recorded(self) -> bool:
         """Whether the refund changed anything at all (the refunded amount, at least)."""
-        return self.decision.changed or bool(
-            {Reason.POINTS_SHORTFALL, Reason.STAMPS_SHORTFALL} & set(self.decision.reasons)
+        return (
+            self.counted_cents > 0
+            or self.decision.changed
+            or bool({Reason.POINTS_SHORTFALL, Reason.STAMPS_SHORTFALL} & set(self.decision.reasons))
         )
 
 
@@ -72,4 +78,6 @@ def decide_return(purchase: PurchaseRecord, card: CardBalance, refund_cents: int
         points_voided=points_target,
         stamps_voided=stamps_target,
     )
-    return ReturnOutcome(Decision(tuple(changes), tuple(reasons)), after)
+    return ReturnOutcome(
+        Decision(tuple(changes), tuple(reasons)), after, total - purchase.refunded_cents
+    )
