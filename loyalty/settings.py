@@ -16,6 +16,8 @@ _STACK_PORTS: dict[str, tuple[int, int, int, int]] = {
     # name: (postgres, kafka, kafka controller, admin ui)
     "dev": (55432, 59092, 59093, 8080),
     "test": (55442, 59192, 59193, 8090),
+    # `make bench`: measurements must not share a broker or a database with running tests.
+    "bench": (55452, 59292, 59293, 8100),
 }
 
 
@@ -39,6 +41,11 @@ class Settings(BaseSettings):
     admin_port: int | None = None
     admin_public_url: str | None = None
     session_secret: str = "change-me-in-production"  # noqa: S105 - a dev default, overridden in prod
+    # bcrypt's cost (2**rounds iterations) for admin passwords and for staff PINs. A PIN check
+    # runs bcrypt once per PIN of the store, and a 4-digit PIN is protected by the lockout far
+    # more than by the cost, so PINs get a lower one. Tests lower both for speed.
+    bcrypt_rounds: int = Field(default=12, ge=4, le=31)
+    pin_bcrypt_rounds: int = Field(default=10, ge=4, le=31)
 
     consumer_group: str = "loyalty-workers"
     batch_max_records: int = Field(default=1000, ge=1)
