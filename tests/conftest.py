@@ -17,7 +17,9 @@ import pytest
 from loyalty.settings import Settings, get_settings
 from loyalty.stack import LocalStack
 
-pytest_plugins = ["nicegui.testing.user_plugin"]
+# The database fixtures are registered once here: imported into several conftests, a
+# session fixture would exist once per folder and each copy would recreate the same database.
+pytest_plugins = ["nicegui.testing.user_plugin", "tests.support.db"]
 
 RESTARTS_STACK = "restarts_stack"
 

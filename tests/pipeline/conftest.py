@@ -7,7 +7,7 @@ because the worker and relay keep running across tests.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.db import make_sessionmaker
 from loyalty.settings import Settings
-from tests.support.db import database_url, db_engine
 from tests.support.pipeline import (
     INPUT_TOPIC_NAMES,
     Bus,
@@ -37,15 +36,36 @@ def pipeline_processes(
     procs = PipelineProcesses(env, Path(tmp_path_factory.mktemp("pipeline-logs")))
     procs.start_worker()
     procs.start_relay()
+    _running.append(procs)
     yield procs
+    _running.remove(procs)
     procs.stop_all()
 
 
+_running: list[PipelineProcesses] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test's report ends with what the pipeline's processes logged last."""
+    report = yield
+    if report.failed and call.when == "call":
+        for procs in _running:
+            for log in sorted(procs.log_dir.glob("*.log")):
+                report.sections.append((f"{log.stem} log (end)", procs.log(log.stem)[-6000:]))
+    return report
+
+
 @pytest.fixture(scope="session")
-async def bus(stack: Settings, pipeline_processes: PipelineProcesses) -> AsyncIterator[Bus]:
-    """Publishes inputs and collects results, wallet updates and dead letters."""
-    bus = Bus(stack.bootstrap)
+async def bus(
+    stack: Settings, database_url: str, pipeline_processes: PipelineProcesses
+) -> AsyncIterator[Bus]:
+    """Publishes inputs and collects this session's results, wallet updates and dead letters."""
+    bus = Bus(stack.bootstrap, database_url)
     await bus.start()
+    await bus.wait_ready()
     yield bus
     await bus.stop()
 
