@@ -76,6 +76,9 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    # "out of shared memory": the lock table is full for now (many batches at once); the
+    # batch is fine and succeeds later, it must never be dead-lettered for it.
+    asyncpg.OutOfMemoryError,
 )
 
 

@@ -420,6 +420,9 @@ class _Postgres:
             f"unix_socket_directories = '{self.socket_dir}'\n"
             # Workers, the relay, the admin UI and tests each hold a pool.
             "max_connections = 200\n"
+            # A worker batch takes one advisory lock per order it touches (up to ~1000);
+            # the default table (64 per connection) runs out with a few batches at once.
+            "max_locks_per_transaction = 256\n"
         )
         if self._as_root:
             shutil.chown(conf, "postgres", "postgres")
@@ -736,6 +739,30 @@ class LocalStack:
             except (KafkaError, OSError, StackError) as exc:
                 errors.append(exc)
                 await asyncio.sleep(0.5)
+
+    def restart(self, service: Literal["postgres", "kafka"], timeout: float = 120.0) -> StackStatus:
+        """Stop and start one local service, its data kept; its clients must ride it out.
+
+        For fault tests (a broker or database restart in the middle of a load). Raises
+        ``StackError`` when the service is external: it is not this stack's to restart.
+        """
+        local = (
+            self.settings.uses_local_kafka
+            if service == "kafka"
+            else self.settings.uses_local_database
+        )
+        if not local:
+            raise StackError(f"{service} is external: this stack cannot restart it.")
+        with _locked(self._lock_file):
+            if service == "kafka":
+                self.kafka.down(timeout)
+                self.kafka.up(timeout)
+                # Listening is not serving yet: wait until the broker accepts admin requests.
+                self._ensure_topics(timeout)
+            else:
+                self.postgres.down(timeout)
+                self.postgres.up(timeout)
+        return self.status()
 
     def down(self, timeout: float = 60.0) -> StackStatus:
         """Stop the local services (Kafka first: it has clients to let go). Data stays."""
