@@ -12,6 +12,8 @@ app = typer.Typer(
     help="Loyalty engine: local stack, provisioning, workers, replay and tools.",
     no_args_is_help=True,
     add_completion=False,
+    # Docstrings are wrapped at 100 columns; markdown mode reflows them in --help.
+    rich_markup_mode="markdown",
 )
 
 
@@ -23,7 +25,19 @@ def _setup() -> None:
 
 def _register() -> None:
     # Each command group lives in a module of its own; importing it adds its commands.
-    from loyalty.cli import db_cmd, pipeline_cmd, stack_cmd  # noqa: F401
+    from loyalty.cli import (  # noqa: F401
+        admin_cmd,
+        audit_cmd,
+        card_cmd,
+        db_cmd,
+        pipeline_cmd,
+        provision_cmd,
+        run_cmd,
+        stack_cmd,
+        tools_cmd,
+        users_cmd,
+        wallet_cmd,
+    )
 
 
 def main() -> None:
