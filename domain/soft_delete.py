@@ -5,7 +5,8 @@ The filter is a ``do_orm_execute`` hook on the sync ``Session`` class adding
 sync session inside) is covered too. Execution options:
 
 - ``include_deleted=True``: live and deleted rows;
-- ``only_deleted=True``: deleted rows only.
+- ``only_deleted=True``: deleted rows of the queried entity (the first one selected) only;
+  the rows it is joined to are not filtered.
 
 Hand-written Core SQL (the batch pipeline) filters ``deleted_at IS NULL`` itself.
 """
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
@@ -40,16 +42,25 @@ def _hide_deleted(state: ORMExecuteState) -> None:
         return
     if state.execution_options.get("include_deleted", False):
         return
-    only_deleted = state.execution_options.get("only_deleted", False)
+    if state.execution_options.get("only_deleted", False):
+        # Deleted rows of the queried entity only; the rows it is joined to are not filtered,
+        # so "the deleted cards of this (live) merchant" finds them.
+        primary = state.bind_mapper.class_ if state.bind_mapper is not None else None
+        if primary in SOFT_DELETABLE:
+            state.statement = state.statement.options(
+                with_loader_criteria(
+                    primary, lambda cls: cls.deleted_at.is_not(None), include_aliases=True
+                )
+            )
+        return
     for model in SOFT_DELETABLE:
-        criteria: Any = (
-            (lambda cls: cls.deleted_at.is_not(None))
-            if only_deleted
-            else (lambda cls: cls.deleted_at.is_(None))
-        )
         state.statement = state.statement.options(
-            with_loader_criteria(model, criteria, include_aliases=True)
+            with_loader_criteria(model, lambda cls: cls.deleted_at.is_(None), include_aliases=True)
         )
+
+
+class RestoreConflict(Exception):
+    """A row cannot come back: a live row took its code or email since it was deleted."""
 
 
 # What a deletion of each kind of row takes along with it (the parent's foreign key column).
@@ -104,7 +115,8 @@ async def restore(session: AsyncSession, model: type[SoftDeleteMixin], ids: Sequ
     """Bring rows back with exactly what their deletion hid; returns how many rows came back.
 
     A card deleted on its own before its merchant was deleted has another deletion id, so it
-    stays deleted when the merchant is restored.
+    stays deleted when the merchant is restored. Raises ``RestoreConflict`` (and restores
+    nothing) when a live row took a restored row's code or email meanwhile.
     """
     table: Any = model
     deletion_ids = (
@@ -115,13 +127,22 @@ async def restore(session: AsyncSession, model: type[SoftDeleteMixin], ids: Sequ
         )
     ).all()
     restored = 0
-    for kind in SOFT_DELETABLE:
-        kind_table: Any = kind
-        result: Any = await session.execute(
-            update(kind_table)
-            .where(kind_table.deletion_id.in_([d for d in deletion_ids if d is not None]))
-            .values(deleted_at=None, deleted_by=None, deletion_id=None)
-            .execution_options(include_deleted=True, synchronize_session=False)
-        )
-        restored += result.rowcount or 0
+    deletions = [d for d in deletion_ids if d is not None]
+    try:
+        # A savepoint: a conflict leaves the caller's transaction usable.
+        async with session.begin_nested():
+            for kind in SOFT_DELETABLE:
+                kind_table: Any = kind
+                result: Any = await session.execute(
+                    update(kind_table)
+                    .where(kind_table.deletion_id.in_(deletions))
+                    .values(deleted_at=None, deleted_by=None, deletion_id=None)
+                    .execution_options(include_deleted=True, synchronize_session=False)
+                )
+                restored += result.rowcount or 0
+    except IntegrityError as exc:
+        raise RestoreConflict(
+            f"cannot restore {model.__name__} {list(ids)}: a live row now uses its code, "
+            "email or customer reference"
+        ) from exc
     return restored

@@ -1,0 +1,253 @@
+"""Admin panel users: creation, sign-in with a lockout, and the first platform admin.
+
+User names are compared case-insensitively (stored lower-case). Passwords are 8 to 72 bytes
+and bcrypt-hashed. ``authenticate`` answers an unknown user name and a wrong password with the
+same ``InvalidCredentials`` (same message, and the same bcrypt time), so a caller cannot learn
+which names exist; a locked account says until when.
+
+Like ``domain.staff_pins``, these functions flush and never commit; ``authenticate`` changes
+the failure counter even when it raises, so the caller commits in every case.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.hashing import (
+    MAX_SECRET_BYTES,
+    burn_check_async,
+    check_secret_async,
+    hash_secret_async,
+)
+from domain.models import AdminUser, Merchant, UserRole
+
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+MIN_PASSWORD_LENGTH = 8
+INITIAL_ADMIN = "admin"
+USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._@-]{0,99}")
+# An arbitrary constant key of PostgreSQL's advisory locks, for ensure_initial_admin.
+_INITIAL_ADMIN_LOCK = 0x10_7A17_AD
+
+
+class UserError(Exception):
+    """Base of every refusal of this module; ``str()`` is a sentence for a person."""
+
+
+class InvalidUser(UserError):
+    """A user that cannot be created as asked (name, password, role or merchant)."""
+
+
+class UserExists(UserError):
+    """The user name is taken."""
+
+    def __init__(self, username: str) -> None:
+        self.username = username
+        super().__init__(f"user {username!r} already exists")
+
+
+class UnknownUser(UserError):
+    """No user has this id (admin actions on a user, never sign-in)."""
+
+    def __init__(self, user_id: int) -> None:
+        self.user_id = user_id
+        super().__init__(f"no user with id {user_id}")
+
+
+class InvalidCredentials(UserError):
+    """Unknown user, disabled user or wrong password: deliberately indistinguishable."""
+
+    def __init__(self) -> None:
+        super().__init__("unknown user name or wrong password")
+
+
+class AccountLocked(UserError):
+    """Too many wrong passwords: sign-in is refused until ``until``."""
+
+    def __init__(self, until: datetime) -> None:
+        self.until = until
+        super().__init__(
+            f"too many failed sign-ins: this account is locked until {until.isoformat()}"
+        )
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    """How many wrong passwords in a row lock an account, and for how long."""
+
+    max_failures: int = MAX_FAILED_LOGINS
+    lockout: timedelta = LOCKOUT
+
+
+def normalize_username(username: str) -> str:
+    """The stored form of a user name: trimmed, lower-case."""
+    return username.strip().lower()
+
+
+def validate_password(password: str) -> str:
+    """``password`` when it is 8 characters to 72 bytes long, else ``InvalidUser``."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidUser(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password.encode()) > MAX_SECRET_BYTES:
+        raise InvalidUser(f"a password has at most {MAX_SECRET_BYTES} bytes")
+    return password
+
+
+async def create_user(
+    session: AsyncSession,
+    username: str,
+    password: str,
+    role: UserRole | str,
+    *,
+    merchant_code: str | None = None,
+    rounds: int | None = None,
+) -> AdminUser:
+    """A new admin user: a platform admin sees everything, a merchant admin one merchant."""
+    name = normalize_username(username)
+    if not USERNAME_PATTERN.fullmatch(name):
+        raise InvalidUser(
+            "a user name is 1-100 letters, digits or . _ @ - and starts with a letter or digit"
+        )
+    try:
+        role = UserRole(role)
+    except ValueError:
+        allowed = ", ".join(r.value for r in UserRole)
+        raise InvalidUser(f"unknown role {role!r} (one of {allowed})") from None
+    validate_password(password)
+    merchant_id: int | None = None
+    if role is UserRole.MERCHANT_ADMIN:
+        if not merchant_code:
+            raise InvalidUser("a merchant admin needs a merchant")
+        merchant_id = await session.scalar(
+            select(Merchant.id).where(Merchant.code == merchant_code)
+        )
+        if merchant_id is None:
+            raise InvalidUser(f"unknown merchant {merchant_code!r}")
+    elif merchant_code:
+        raise InvalidUser("a platform admin belongs to no merchant")
+    if await session.scalar(select(AdminUser.id).where(AdminUser.username == name)) is not None:
+        raise UserExists(name)
+    user = AdminUser(
+        username=name,
+        password_hash=await hash_secret_async(password, rounds=rounds),
+        role=role,
+        merchant_id=merchant_id,
+        failed_logins=0,
+        is_active=True,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def authenticate(
+    session: AsyncSession,
+    username: str,
+    password: str,
+    at: datetime,
+    *,
+    policy: LoginPolicy = LoginPolicy(),
+) -> AdminUser:
+    """The active user with this name and password, judged at time ``at``.
+
+    Raises ``InvalidCredentials`` (unknown or disabled user, wrong password, a merchant admin of
+    a deleted merchant: the same error)
+    or ``AccountLocked`` after ``policy.max_failures`` wrong passwords in a row, until the
+    lock ends. A locked account is refused even with the right password. The caller commits
+    in every case (the failure count is part of the answer).
+    """
+    if at.tzinfo is None:
+        raise ValueError("authenticate needs an aware datetime")
+    user = (
+        await session.scalars(
+            select(AdminUser)
+            .where(AdminUser.username == normalize_username(username))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if user is None or not user.is_active:
+        await burn_check_async()
+        raise InvalidCredentials()
+    if user.locked_until is not None:
+        if user.locked_until > at:
+            raise AccountLocked(user.locked_until)
+        user.locked_until = None
+        user.failed_logins = 0
+    if await check_secret_async(password, user.password_hash):
+        user.failed_logins = 0
+        await session.flush()
+        if user.merchant_id is not None and not await _merchant_is_live(session, user.merchant_id):
+            # The merchant was deleted: its admins have nothing left to administer.
+            raise InvalidCredentials()
+        return user
+    user.failed_logins += 1
+    if user.failed_logins >= policy.max_failures:
+        user.failed_logins = 0
+        user.locked_until = at + policy.lockout
+        await session.flush()
+        raise AccountLocked(user.locked_until)
+    await session.flush()
+    raise InvalidCredentials()
+
+
+async def set_password(
+    session: AsyncSession, user_id: int, password: str, *, rounds: int | None = None
+) -> AdminUser:
+    """Replace a user's password (and lift a lock: the person has been vouched for)."""
+    validate_password(password)
+    user = await _user(session, user_id)
+    user.password_hash = await hash_secret_async(password, rounds=rounds)
+    user.failed_logins = 0
+    user.locked_until = None
+    await session.flush()
+    return user
+
+
+async def unlock_user(session: AsyncSession, user_id: int) -> AdminUser:
+    """Lift a user's sign-in lock now and forget the failed tries."""
+    user = await _user(session, user_id)
+    user.failed_logins = 0
+    user.locked_until = None
+    await session.flush()
+    return user
+
+
+async def set_active(session: AsyncSession, user_id: int, active: bool) -> AdminUser:
+    """Disable a user (sign-in refused like a wrong password) or enable them again."""
+    user = await _user(session, user_id)
+    user.is_active = active
+    await session.flush()
+    return user
+
+
+async def ensure_initial_admin(session: AsyncSession, *, rounds: int | None = None) -> str | None:
+    """Create the ``admin`` platform admin with a random password when no user exists.
+
+    Returns that password, to be shown once, or ``None`` when there were users already. Two
+    processes starting at once take turns (a transaction-scoped advisory lock), so the second
+    one sees the first one's admin once it commits and creates nothing.
+    """
+    await session.execute(select(func.pg_advisory_xact_lock(_INITIAL_ADMIN_LOCK)))
+    if await session.scalar(select(func.count()).select_from(AdminUser)):
+        return None
+    password = secrets.token_urlsafe(12)
+    await create_user(session, INITIAL_ADMIN, password, UserRole.PLATFORM_ADMIN, rounds=rounds)
+    return password
+
+
+async def _merchant_is_live(session: AsyncSession, merchant_id: int) -> bool:
+    return await session.scalar(select(Merchant.id).where(Merchant.id == merchant_id)) is not None
+
+
+async def _user(session: AsyncSession, user_id: int) -> AdminUser:
+    user = await session.get(AdminUser, user_id)
+    if user is None:
+        raise UnknownUser(user_id)
+    return user

@@ -1,0 +1,136 @@
+"""Finding a card by a card reference, within one merchant."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.lookup import (
+    AmbiguousCardRef,
+    EmailNeedsMerchant,
+    UnknownMerchant,
+    card_view,
+    find_card,
+    find_card_by_text,
+)
+from domain.models import Customer, LoyaltyCard
+from domain.soft_delete import soft_delete
+from tests.domain import factories as f
+
+
+async def _cafe(db: AsyncSession) -> tuple[int, LoyaltyCard]:
+    merchant = await f.merchant(db, "cafe")
+    program = await f.program(db, merchant, stamps_target=8)
+    ann = await f.customer(db, merchant, email="ann@example.com", ref="C-17")
+    card = await f.card(
+        db, merchant, program, ann, card_number="1234-5678-9012", qr_token="qr-ann", version=3
+    )
+    return merchant.id, card
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        ("card_number", "1234-5678-9012"),
+        ("card_number", "1234 5678 9012"),
+        ("card_number", "123456789012"),
+        ("card_number", " 1234-5678 9012 "),
+        ("qr_code", "qr-ann"),
+        ("email", "ann@example.com"),
+        ("email", "Ann@Example.COM"),
+        ("customer_ref", "C-17"),
+    ],
+)
+async def test_every_kind_of_reference_finds_the_card(
+    db: AsyncSession, kind: str, value: str
+) -> None:
+    merchant_id, card = await _cafe(db)
+    found = await find_card(db, merchant_id, kind, value)
+    assert found is not None and found.id == card.id
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        ("card_number", "1234-5678-9013"),
+        ("qr_code", "QR-ANN"),
+        ("email", "bob@example.com"),
+        ("customer_ref", "c-17"),
+    ],
+)
+async def test_no_card_for_what_matches_nothing(db: AsyncSession, kind: str, value: str) -> None:
+    merchant_id, _ = await _cafe(db)
+    assert await find_card(db, merchant_id, kind, value) is None
+
+
+async def test_a_card_of_another_merchant_is_never_found(db: AsyncSession) -> None:
+    _, card = await _cafe(db)
+    other = await f.merchant(db, "other")
+    for kind, value in [
+        ("card_number", card.card_number),
+        ("qr_code", card.qr_token),
+        ("email", "ann@example.com"),
+        ("customer_ref", "C-17"),
+    ]:
+        assert await find_card(db, other.id, kind, value) is None
+    with pytest.raises(ValueError, match="unknown card reference kind"):
+        await find_card(db, other.id, "phone", "123")
+
+
+async def test_deleted_cards_and_customers_are_not_found(db: AsyncSession) -> None:
+    merchant_id, card = await _cafe(db)
+    await soft_delete(db, Customer, [card.customer_id], by="test")  # takes the card along
+    await db.commit()
+    db.expunge_all()
+
+    assert await find_card(db, merchant_id, "card_number", card.card_number) is None
+    assert await find_card(db, merchant_id, "email", "ann@example.com") is None
+
+
+async def test_one_card_per_store_is_chosen_by_store_or_called_ambiguous(
+    db: AsyncSession,
+) -> None:
+    merchant = await f.merchant(db, "bakery", allow_cross_location_redemption=False)
+    program = await f.program(db, merchant)
+    s1 = await f.store(db, merchant, "B1")
+    s2 = await f.store(db, merchant, "B2")
+    ann = await f.customer(db, merchant, email="ann@example.com")
+    first = await f.card(db, merchant, program, ann, s1)
+    second = await f.card(db, merchant, program, ann, s2)
+
+    at_s2 = await find_card(db, merchant.id, "email", "ann@example.com", store_id=s2.id)
+    assert at_s2 is not None and at_s2.id == second.id
+    with pytest.raises(AmbiguousCardRef) as ambiguous:
+        await find_card(db, merchant.id, "email", "ann@example.com")
+    assert ambiguous.value.card_numbers == (first.card_number, second.card_number)
+
+
+async def test_a_person_types_a_number_a_qr_code_or_an_email(db: AsyncSession) -> None:
+    _, card = await _cafe(db)
+
+    for typed in ("1234 5678 9012", "qr-ann"):
+        found = await find_card_by_text(db, typed)
+        assert found is not None and found.id == card.id
+    found = await find_card_by_text(db, "ANN@example.com", merchant_code="cafe")
+    assert found is not None and found.id == card.id
+    with pytest.raises(EmailNeedsMerchant):
+        await find_card_by_text(db, "ann@example.com")
+    with pytest.raises(UnknownMerchant):
+        await find_card_by_text(db, "qr-ann", merchant_code="nope")
+    await f.merchant(db, "other")
+    assert await find_card_by_text(db, "qr-ann", merchant_code="other") is None
+
+
+async def test_the_card_view_has_the_contract_fields(db: AsyncSession) -> None:
+    _, card = await _cafe(db)
+    card.stamp_count, card.points_balance = 5, 120
+    view = await card_view(db, card)
+    assert view.contract_fields() == {
+        "card_number": "1234-5678-9012",
+        "merchant_code": "cafe",
+        "stamp_count": 5,
+        "stamps_target": 8,
+        "points_balance": 120,
+        "is_active": True,
+        "version": 3,
+    }

@@ -1,0 +1,407 @@
+"""Provisioning: the file's schema, path-named errors, create-or-update by code, idempotence."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain import provisioning
+from domain.models import (
+    LoyaltyProgram,
+    Merchant,
+    ProgramType,
+    Reward,
+    StaffPin,
+    Store,
+)
+from domain.provisioning import ProvisioningError, ProvisioningSummary, field_path
+from domain.staff_pins import add_pin, verify_pin
+from loyalty.settings import REPO_ROOT
+
+DEMO = REPO_ROOT / "demo" / "demo.yaml"
+NOON = datetime(2025, 3, 1, 12, tzinfo=UTC)
+
+
+def demo() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(DEMO.read_text())
+    return copy.deepcopy(data)
+
+
+async def _provision(db: AsyncSession, data: Any) -> ProvisioningSummary:
+    summary = await provisioning.apply(db, provisioning.parse(data))
+    await db.commit()
+    return summary
+
+
+def _errors(data: Any) -> list[str]:
+    with pytest.raises(ProvisioningError) as refused:
+        provisioning.parse(data)
+    return [str(e) for e in refused.value.errors]
+
+
+async def _count(db: AsyncSession, model: type) -> int:
+    return int(await db.scalar(select(func.count()).select_from(model)) or 0)
+
+
+# -- the schema ------------------------------------------------------------------------------
+
+
+def test_the_demo_file_is_valid() -> None:
+    spec = provisioning.load_file(DEMO)
+    assert [m.code for m in spec.merchants] == ["cafe-lux", "bakery-mie"]
+
+
+def test_paths_are_written_as_in_the_contract() -> None:
+    assert field_path(("merchants", 0, "program", "stamps_target")) == (
+        "merchants[0].program.stamps_target"
+    )
+    assert field_path(("merchants", 2, "staff", 1, "pin")) == "merchants[2].staff[1].pin"
+    assert field_path(()) == "(file)"
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (
+            lambda d: d["merchants"][0]["program"].update(stamps_target=0),
+            "merchants[0].program.stamps_target: must be >= 1",
+        ),
+        (
+            lambda d: d["merchants"][0]["program"].update(type="loyalty"),
+            "merchants[0].program.type: must be one of stamps, points, hybrid (got 'loyalty')",
+        ),
+        (
+            lambda d: d["merchants"][1]["program"].update(currency="EURO"),
+            "merchants[1].program.currency: unknown currency 'EURO' (an ISO 4217 code like EUR)",
+        ),
+        (
+            lambda d: d["merchants"][1]["program"].update(currency="XYZ"),
+            "merchants[1].program.currency: unknown currency 'XYZ' (an ISO 4217 code like EUR)",
+        ),
+        (
+            lambda d: d["merchants"][0].update(timezone="Europe/Atlantis"),
+            "merchants[0].timezone: unknown time zone 'Europe/Atlantis' "
+            "(an IANA name like Europe/Luxembourg)",
+        ),
+        (
+            lambda d: d["merchants"][0]["program"].update(stamp_target=8),
+            "merchants[0].program.stamp_target: unknown field",
+        ),
+        (
+            lambda d: d["merchants"][0]["program"].update(points_per_euro="10"),
+            "merchants[0].program.points_per_euro: must be an integer",
+        ),
+        (
+            lambda d: d["merchants"][0]["program"].update(max_daily_stamps=0),
+            "merchants[0].program.max_daily_stamps: must be >= 1",
+        ),
+        (
+            lambda d: d["merchants"][0]["program"]["points_rewards"][0].pop("points_required"),
+            "merchants[0].program.points_rewards[0].points_required: required",
+        ),
+        (
+            lambda d: d["merchants"][0]["stores"][1].update(code=""),
+            "merchants[0].stores[1].code: must not be empty",
+        ),
+        (
+            lambda d: d["merchants"][0]["staff"][0].update(pin=4821),
+            'merchants[0].staff[0].pin: must be a quoted string of 4 to 8 digits, e.g. "4821"',
+        ),
+        (
+            lambda d: d["merchants"][0]["staff"][0].update(pin="12"),
+            'merchants[0].staff[0].pin: must be a quoted string of 4 to 8 digits, e.g. "4821"',
+        ),
+        (
+            lambda d: d["merchants"][0]["program"].update(background_color="brown"),
+            "merchants[0].program.background_color: must be a colour like #1F2937",
+        ),
+        (
+            lambda d: d["merchants"][0]["settings"].update(allow_self_enrollment="yes"),
+            "merchants[0].settings.allow_self_enrollment: must be true or false",
+        ),
+        (
+            lambda d: d["merchants"][1].update(code="cafe-lux"),
+            "merchants[1].code: duplicate merchant code 'cafe-lux' (also merchants[0].code)",
+        ),
+        (
+            lambda d: d["merchants"][1]["stores"][0].update(code="LUX-02"),
+            "merchants[1].stores[0].code: duplicate store code 'LUX-02' "
+            "(also merchants[0].stores[1].code)",
+        ),
+        (
+            lambda d: d["merchants"][0]["program"]["points_rewards"][2].update(id="coffee"),
+            "merchants[0].program.points_rewards[2].id: duplicate reward id 'coffee' "
+            "(also merchants[0].program.points_rewards[0].id)",
+        ),
+        (
+            lambda d: d["merchants"][0]["staff"][1].update(store="LUX-01", pin="4821"),
+            "merchants[0].staff[1].pin: same PIN as merchants[0].staff[0] at store LUX-01: "
+            "two staff members of a store cannot share a PIN",
+        ),
+        (
+            lambda d: d["merchants"][1]["program"].update(
+                points_rewards=[{"id": "x", "name": "X", "points_required": 5}]
+            ),
+            "merchants[1].program.points_rewards: a stamps program has no points rewards "
+            "(type points or hybrid)",
+        ),
+        (lambda d: d.pop("merchants"), "merchants: required"),
+    ],
+)
+def test_a_file_that_breaks_the_schema_is_refused_with_the_path(change: Any, error: str) -> None:
+    data = demo()
+    change(data)
+    assert _errors(data) == [error]
+
+
+def test_every_error_is_reported_one_line_each() -> None:
+    data = demo()
+    data["merchants"][0]["program"]["stamps_target"] = 0
+    data["merchants"][1].pop("name")
+    assert _errors(data) == [
+        "merchants[0].program.stamps_target: must be >= 1",
+        "merchants[1].name: required",
+    ]
+
+
+def test_a_pin_is_never_echoed_in_an_error() -> None:
+    data = demo()
+    data["merchants"][0]["staff"][0]["pin"] = "48211234567"
+    assert not any("48211234567" in e for e in _errors(data))
+
+
+def test_unreadable_files_are_named(tmp_path: Path) -> None:
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("merchants: []\nmerchants: []\n")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"merchants": [}')
+    for path, error in [
+        (twice, f"{twice}: invalid YAML at line 2, column 1: duplicate key 'merchants'"),
+        (broken, f"{broken}: invalid JSON at line 1, column 16: Expecting value"),
+        (tmp_path / "missing.yaml", f"{tmp_path / 'missing.yaml'}: cannot be read"),
+    ]:
+        with pytest.raises(ProvisioningError) as refused:
+            provisioning.load_file(path)
+        assert str(refused.value).startswith(error)
+
+
+def test_json_files_are_read_too(tmp_path: Path) -> None:
+    path = tmp_path / "demo.json"
+    path.write_text(json.dumps(demo()))
+    assert provisioning.load_file(path) == provisioning.load_file(DEMO)
+
+
+# -- applying --------------------------------------------------------------------------------
+
+
+async def test_the_demo_file_creates_everything(db: AsyncSession) -> None:
+    summary = await _provision(db, demo())
+
+    assert str(summary) == (
+        "provisioned: merchants 2 created, 0 updated, 0 unchanged; "
+        "stores 3 created, 0 updated, 0 unchanged; programs 2 created, 0 updated, 0 unchanged; "
+        "rewards 3 created, 0 updated, 0 unchanged; staff 2 created, 0 updated, 0 unchanged"
+    )
+    cafe = (await db.scalars(select(Merchant).where(Merchant.code == "cafe-lux"))).one()
+    assert (cafe.name, cafe.timezone, cafe.allow_self_enrollment) == (
+        "Café Lux",
+        "Europe/Luxembourg",
+        True,
+    )
+    program = (
+        await db.scalars(select(LoyaltyProgram).where(LoyaltyProgram.merchant_id == cafe.id))
+    ).one()
+    assert program.type is ProgramType.HYBRID
+    assert (program.stamps_target, program.points_per_euro, program.max_daily_stamps) == (10, 10, 5)
+    assert program.point_value_cents == Decimal("0.5")
+    assert program.background_color == "#3B2417"
+    assert program.pin_lockout_minutes == 30
+    assert program.activated_at is not None
+    bakery_program = (
+        await db.scalars(select(LoyaltyProgram).where(LoyaltyProgram.type == ProgramType.STAMPS))
+    ).one()
+    assert (bakery_program.stamps_target, bakery_program.label_color) == (8, "#F5DEB3")
+    assert bakery_program.background_color == "#7C4A1E"
+    assert bakery_program.foreground_color == "#FFFFFF"  # the model's default
+    rewards = (await db.scalars(select(Reward).order_by(Reward.id))).all()
+    assert [(r.code, r.points_required) for r in rewards] == [
+        ("coffee", 100),
+        ("pastry", 150),
+        ("lunch", 600),
+    ]
+    assert (await verify_pin(db, "LUX-01", "4821", NOON)).name == "Anna"
+    assert (await verify_pin(db, "LUX-02", "7305", NOON)).name == "Marc"
+
+
+async def test_provisioning_the_same_file_again_changes_nothing(db: AsyncSession) -> None:
+    await _provision(db, demo())
+    before = {
+        model.__tablename__: (
+            await db.execute(select(model.id, model.updated_at).order_by(model.id))
+        ).all()
+        for model in (Merchant, Store, LoyaltyProgram, Reward, StaffPin)
+    }
+    hashes = (await db.scalars(select(StaffPin.pin_hash).order_by(StaffPin.id))).all()
+
+    summary = await _provision(db, demo())
+
+    assert not summary.changed
+    assert str(summary).startswith("nothing to change: merchants 0 created, 0 updated, 2 unchanged")
+    after = {
+        model.__tablename__: (
+            await db.execute(select(model.id, model.updated_at).order_by(model.id))
+        ).all()
+        for model in (Merchant, Store, LoyaltyProgram, Reward, StaffPin)
+    }
+    assert after == before
+    assert (await db.scalars(select(StaffPin.pin_hash).order_by(StaffPin.id))).all() == hashes
+
+
+async def test_a_changed_file_updates_by_code(db: AsyncSession) -> None:
+    await _provision(db, demo())
+    data = demo()
+    cafe = data["merchants"][0]
+    cafe["name"] = "Café Lux & Co"
+    cafe["stores"][1]["name"] = "Kirchberg Centre"
+    cafe["stores"].append({"code": "LUX-03", "name": "Belair"})
+    cafe["program"]["stamps_target"] = 12
+    cafe["program"]["points_rewards"] = [
+        {"id": "coffee", "name": "Free coffee", "points_required": 120},
+        {"id": "cake", "name": "Cake", "points_required": 200},
+    ]
+    cafe["staff"][0]["pin"] = "1357"
+
+    summary = await _provision(db, data)
+
+    assert summary.get("merchants", "updated") == 1
+    assert (summary.get("stores", "created"), summary.get("stores", "updated")) == (1, 1)
+    assert summary.get("programs", "updated") == 1
+    assert [summary.get("rewards", o) for o in ("created", "updated", "deactivated")] == [1, 1, 2]
+    assert (summary.get("staff", "updated"), summary.get("staff", "unchanged")) == (1, 1)
+    rewards = {r.code: r for r in await db.scalars(select(Reward))}
+    assert {c: (r.points_required, r.is_active) for c, r in rewards.items()} == {
+        "coffee": (120, True),
+        "pastry": (150, False),
+        "lunch": (600, False),
+        "cake": (200, True),
+    }
+    assert (await verify_pin(db, "LUX-01", "1357", NOON)).name == "Anna"
+    assert await _count(db, StaffPin) == 2
+
+
+async def test_a_reward_back_in_the_file_is_active_again(db: AsyncSession) -> None:
+    await _provision(db, demo())
+    data = demo()
+    data["merchants"][0]["program"]["points_rewards"].pop()
+    await _provision(db, data)
+
+    summary = await _provision(db, demo())
+
+    assert summary.get("rewards", "updated") == 1
+    assert all(r.is_active for r in await db.scalars(select(Reward)))
+
+
+async def test_what_the_file_leaves_out_is_left_as_it_is(db: AsyncSession) -> None:
+    await _provision(db, demo())
+    data = demo()
+    bakery = data["merchants"][1]
+    del bakery["program"]["max_daily_stamps"], bakery["program"]["background_color"]
+    del bakery["settings"], bakery["stores"]
+
+    summary = await _provision(db, data)
+
+    assert not summary.changed
+    program = (
+        await db.scalars(select(LoyaltyProgram).where(LoyaltyProgram.type == ProgramType.STAMPS))
+    ).one()
+    assert (program.max_daily_stamps, program.background_color) == (1, "#7C4A1E")
+    data["merchants"][1]["program"]["max_daily_stamps"] = None  # an explicit null clears it
+    await _provision(db, data)
+    await db.refresh(program)
+    assert program.max_daily_stamps is None
+
+
+async def _refused(db: AsyncSession, data: Any) -> list[str]:
+    spec = provisioning.parse(data)
+    with pytest.raises(ProvisioningError) as refused:
+        await provisioning.apply(db, spec)
+    await db.rollback()
+    return [str(e) for e in refused.value.errors]
+
+
+async def test_a_store_code_of_another_merchant_is_refused(db: AsyncSession) -> None:
+    await _provision(db, demo())
+    data = {
+        "merchants": [{"code": "thief", "name": "T", "stores": [{"code": "LUX-01", "name": "X"}]}]
+    }
+
+    assert await _refused(db, data) == [
+        "merchants[0].stores[0].code: store code 'LUX-01' already belongs to merchant 'cafe-lux'"
+    ]
+    assert await _count(db, Merchant) == 2
+
+
+async def test_staff_of_an_unknown_store_is_refused(db: AsyncSession) -> None:
+    data = demo()
+    data["merchants"][0]["staff"][1]["store"] = "LUX-09"
+
+    assert await _refused(db, data) == [
+        "merchants[0].staff[1].store: unknown store 'LUX-09' (stores of cafe-lux: LUX-01, LUX-02)"
+    ]
+    assert await _count(db, Merchant) == 0  # nothing was created
+
+
+async def test_staff_may_name_a_store_provisioned_before(db: AsyncSession) -> None:
+    await _provision(db, demo())
+    data = demo()
+    data["merchants"][0]["stores"] = []
+    data["merchants"][0]["staff"] = [{"store": "LUX-02", "name": "Paul", "pin": "2468"}]
+
+    summary = await _provision(db, data)
+
+    assert summary.get("staff", "created") == 1
+
+
+async def test_a_pin_already_given_in_the_admin_panel_is_refused(
+    db_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with db_sessions() as db:
+        await _provision(db, demo())
+        await add_pin(db, "LUX-01", "Zoe", "2468")
+        await db.commit()
+    data = demo()
+    data["merchants"][0]["staff"].append({"store": "LUX-01", "name": "Paul", "pin": "2468"})
+    data["merchants"][0]["name"] = "Renamed"
+
+    async with db_sessions() as db:
+        assert await _refused(db, data) == [
+            "merchants[0].staff[2].pin: staff member 'Zoe' of store LUX-01 already has this PIN: "
+            "two staff members of a store cannot share a PIN"
+        ]
+    async with db_sessions() as db:
+        assert await db.scalar(select(Merchant.name).where(Merchant.code == "cafe-lux")) == (
+            "Café Lux"
+        )
+
+
+async def test_a_timezone_postgresql_does_not_know_is_refused(db: AsyncSession) -> None:
+    data = demo()
+    spec = provisioning.parse(data)
+    # A zone Python accepts but PostgreSQL's own zone database lacks (as can happen when the
+    # two tz databases are of different ages) would break every ledger write of the merchant.
+    odd = spec.merchants[0].model_copy(update={"timezone": "Factory/Nowhere"})
+    spec = spec.model_copy(update={"merchants": [odd, spec.merchants[1]]})
+    with pytest.raises(ProvisioningError) as refused:
+        await provisioning.apply(db, spec)
+    assert [str(e) for e in refused.value.errors] == [
+        "merchants[0].timezone: time zone 'Factory/Nowhere' unknown to PostgreSQL"
+    ]
