@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from consumers.pipeline import TRANSIENT, make_pool
 from domain.models import OUTBOX_SHARDS
@@ -39,6 +40,11 @@ _PRUNE = "DELETE FROM outbox WHERE sent_at < now() - make_interval(secs => $1)"
 _SHARDS_WITH_WORK = """
 SELECT DISTINCT shard FROM outbox WHERE sent_at IS NULL
 """
+
+# What a relay waits out and tries again: the database away, or the broker away for longer
+# than a send may wait (KafkaTimeoutError). The shard's transaction rolls back, its rows stay
+# unsent and go out on a later try (at least once).
+_RETRIED: tuple[type[BaseException], ...] = (*TRANSIENT, KafkaError)
 
 
 @dataclass
@@ -106,7 +112,7 @@ class Relay:
                 if loop.time() - pruned_at > 60:
                     pruned_at = loop.time()
                     await self._prune()
-            except TRANSIENT as exc:
+            except _RETRIED as exc:
                 log.warning("relay_retrying", error=repr(exc)[:200])
                 await asyncio.sleep(1.0)
                 await self._relisten()

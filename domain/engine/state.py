@@ -281,14 +281,14 @@ async def load_stores(conn: Conn, state: BatchState, codes: set[str]) -> None:
 
 
 def _merchant_keyed(state: BatchState, pairs: set[tuple[str, str]]) -> tuple[list[int], list[str]]:
-    merchants: list[int] = []
-    values: list[str] = []
+    # Each (merchant, value) once: two stores of a merchant naming one order would make the
+    # JOINs on unnest below return its rows twice, and a held return be applied twice.
+    keyed: dict[tuple[int, str], None] = {}
     for store_code, value in pairs:
         store = state.stores.get(store_code)
         if store is not None:
-            merchants.append(store.merchant_id)
-            values.append(value)
-    return merchants, values
+            keyed[(store.merchant_id, value)] = None
+    return [m for m, _ in keyed], [v for _, v in keyed]
 
 
 async def load_cards(
