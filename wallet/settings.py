@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +35,10 @@ class WalletSettings(BaseSettings):
     apple_wwdr_cert_path: Path | None = None
     # Wallet calls it for registrations and updates; without it passes are static.
     apple_web_service_url: str | None = None
+    # Where the admin app mounts the PassKit web service routes. Wallet appends "/v1/..." to
+    # apple_web_service_url, so by default this is that URL's path (else "/passkit"); set it
+    # only when a proxy rewrites the path on the way in.
+    passkit_base_path: str | None = None
 
     # --- Apple: push notifications ---------------------------------------------------------
     apns_host: str = APNS_PRODUCTION_HOST
@@ -48,6 +53,8 @@ class WalletSettings(BaseSettings):
     apns_cert_key_path: Path | None = None
     apns_cert_key_password: SecretStr | None = None
     apns_timeout_seconds: float = Field(default=10.0, gt=0)
+    # A CA bundle replacing the system trust store for APNs (a corporate TLS proxy, tests).
+    apns_ca_path: Path | None = None
 
     # --- Google Wallet -------------------------------------------------------------------
     google_issuer_id: str | None = None
@@ -61,6 +68,17 @@ class WalletSettings(BaseSettings):
     google_save_link_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     google_max_attempts: int = Field(default=5, ge=1)
     google_timeout_seconds: float = Field(default=20.0, gt=0)
+
+    # --- wallet sync (``loyalty wallet-sync``) ---------------------------------------------
+    # Pushes answered 429/5xx (or lost on the network) are retried this many times in all,
+    # waiting sync_backoff_seconds, then twice that, ...; then the card waits for the sweep.
+    sync_apns_attempts: int = Field(default=3, ge=1, le=10)
+    sync_backoff_seconds: float = Field(default=0.5, ge=0)
+    # How often cards whose wallet lags their version are looked for and synced again
+    # (failed ones back off: one sweep interval, then two, four... up to an hour).
+    sync_sweep_interval_seconds: float = Field(default=60.0, gt=0)
+    # Google Wallet calls in flight at once (each card is a GET and maybe a PATCH).
+    sync_google_concurrency: int = Field(default=8, ge=1, le=64)
 
     # --- derived -------------------------------------------------------------------------
     def apple_disabled_reason(self) -> str | None:
@@ -137,6 +155,22 @@ class WalletSettings(BaseSettings):
             if not getattr(self, n)
         ]
         return "missing " + ", ".join(missing) if missing else None
+
+    @property
+    def passkit_path(self) -> str:
+        """The path prefix of the PassKit web service routes, ``""`` for the site's root.
+
+        ``passkit_base_path`` when set, else the path of ``apple_web_service_url`` (Wallet
+        calls ``<that URL>/v1/...``), else ``/passkit``.
+        """
+        if self.passkit_base_path is not None:
+            path = self.passkit_base_path
+        elif self.apple_web_service_url:
+            path = urlsplit(self.apple_web_service_url).path
+        else:
+            path = "/passkit"
+        path = path.strip("/")
+        return f"/{path}" if path else ""
 
     @property
     def google_enabled(self) -> bool:

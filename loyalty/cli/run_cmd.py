@@ -26,7 +26,11 @@ def run(
     migrate.upgrade()
     password = asyncio.run(_initial_admin())
     services = [Service(f"worker-{i + 1}", ["worker"]) for i in range(workers)]
-    services += [Service("relay", ["relay"]), Service("admin", ["admin"])]
+    services += [
+        Service("relay", ["relay"]),
+        Service("wallet-sync", ["wallet-sync"]),
+        Service("admin", ["admin"]),
+    ]
     services += _optional_services(simulate_rate)
     supervisor = Supervisor(services, settings.stack_path / "logs")
     supervisor.start()

@@ -2,60 +2,23 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from google.oauth2 import service_account
 from pydantic import SecretStr
 
-from tests.wallet.pki import PASS_TYPE_ID, TEAM_ID, ApplePki, make_apple_pki
+from tests.support.wallet_fakes import (
+    apple_pki,
+    no_outside_network,
+    no_regional_access_boundary_lookup,
+)
+from tests.wallet.pki import PASS_TYPE_ID, TEAM_ID, ApplePki
 from wallet.cards import PassCard, ProgramType
 from wallet.settings import WalletSettings
 
 WEB_SERVICE_URL = "https://loyalty.example.lu/passkit"
-
-
-_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-@pytest.fixture(autouse=True)
-def no_outside_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Fail the test when anything resolves a host other than loopback: every wallet test
-    talks only to local stand-ins, and a leak to Apple or Google must not go unnoticed."""
-    attempts: list[str] = []
-    real_getaddrinfo = socket.getaddrinfo
-
-    def guarded(host: Any, *args: Any, **kwargs: Any) -> Any:
-        name = host.decode() if isinstance(host, bytes) else str(host)
-        if name not in _LOCAL_HOSTS:
-            attempts.append(name)
-            raise socket.gaierror(socket.EAI_NONAME, f"test guard: no network to {name}")
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", guarded)
-    yield attempts
-    assert attempts == [], f"tried to reach {sorted(set(attempts))}"
-
-
-@pytest.fixture(autouse=True)
-def no_regional_access_boundary_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
-    """google-auth (2.5x+) looks up a service account's "regional access boundary" at
-    iamcredentials.googleapis.com in a background thread after each token refresh; against
-    the local fake of Google that lookup has no one to talk to, so it is switched off."""
-    monkeypatch.setattr(
-        service_account.Credentials,
-        "_is_regional_access_boundary_lookup_required",
-        lambda self: False,
-    )
-
-
-@pytest.fixture(scope="session")
-def apple_pki(tmp_path_factory: pytest.TempPathFactory) -> ApplePki:
-    """A test "Apple Root CA", "WWDR G4" intermediate and pass signer, as files."""
-    return make_apple_pki(tmp_path_factory.mktemp("apple-pki"))
 
 
 @pytest.fixture

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from pydantic import SecretStr
 
+from tests.support.wallet_fakes import write_apns_key
 from tests.wallet.fake_apns import running_fake_apns
 from tests.wallet.pki import PASS_TYPE_ID, TEAM_ID, ApplePki, TlsServerPki, make_tls_server_pki
 from wallet.apns import ApnsClient, ApnsTokenProvider, PushOutcome, PushResult
@@ -38,16 +39,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsServerPki:
 @pytest.fixture(scope="module")
 def p8_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ec.EllipticCurvePublicKey]:
     """An APNs auth key as Apple hands it out: a PKCS#8 PEM P-256 key in AuthKey_<id>.p8."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    path = tmp_path_factory.mktemp("apns-key") / f"AuthKey_{KEY_ID}.p8"
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return path, key.public_key()
+    return write_apns_key(tmp_path_factory.mktemp("apns-key"), KEY_ID)
 
 
 def token_settings(port: int, p8: Path, **extra: Any) -> WalletSettings:

@@ -7,7 +7,6 @@ import hashlib
 import io
 import json
 import re
-import subprocess
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from PIL import Image
 from pydantic import SecretStr
 
+from tests.support.pkpass_check import openssl_verify, unpack
 from tests.wallet.conftest import WEB_SERVICE_URL
 from tests.wallet.pki import PASS_TYPE_ID, TEAM_ID, ApplePki, make_apple_pki
 from wallet import i18n
@@ -29,49 +29,6 @@ from wallet.images import InvalidImageError
 from wallet.settings import WalletSettings
 
 _STRINGS_LINE = re.compile(r'^"((?:[^"\\]|\\.)*)"\s*=\s*"((?:[^"\\]|\\.)*)";$')
-
-
-def unpack(pkpass: bytes, folder: Path) -> dict[str, bytes]:
-    """The zip's members by name, also written to ``folder`` for openssl."""
-    with zipfile.ZipFile(io.BytesIO(pkpass)) as bundle:
-        assert bundle.testzip() is None
-        files = {name: bundle.read(name) for name in bundle.namelist()}
-    for name, data in files.items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(data)
-    return files
-
-
-def openssl_verify(folder: Path, pki: ApplePki, manifest: Path) -> subprocess.CompletedProcess[str]:
-    """Apple's check: the detached signature over ``manifest`` chains to the root."""
-    wwdr_pem = folder / "wwdr.pem"
-    wwdr_pem.write_bytes(pki.wwdr.cert_pem())
-    return subprocess.run(
-        [
-            "openssl",
-            "cms",
-            "-verify",
-            "-binary",
-            "-inform",
-            "DER",
-            "-in",
-            str(folder / "signature"),
-            "-content",
-            str(manifest),
-            "-CAfile",
-            str(pki.root_path),
-            "-certfile",
-            str(wwdr_pem),
-            "-purpose",
-            "any",
-            "-out",
-            str(folder / "verified.out"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
 
 
 def parse_strings(data: bytes) -> dict[str, str]:

@@ -13,6 +13,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import jwt
 
+from tests.support.wallet_fakes import (
+    CLIENT_EMAIL,
+    GOOGLE_ISSUER,
+    SA_KEY_ID,
+    write_service_account,
+)
 from tests.wallet.fake_google import FakeGoogle, Fault, running_fake_google
 from tests.wallet.pki import Issued, _name, issue
 from wallet.cards import PassCard, PassProgram, ProgramType
@@ -30,9 +36,8 @@ from wallet.google import (
 )
 from wallet.settings import GOOGLE_TOKEN_URL, WalletSettings
 
-ISSUER = "3388000000022123456"
-CLIENT_EMAIL = "wallet-sync@loyalty-test.iam.gserviceaccount.com"
-KEY_ID = "0f1e2d3c4b5a69788796a5b4c3d2e1f001234567"
+ISSUER = GOOGLE_ISSUER
+KEY_ID = SA_KEY_ID
 ORIGIN = "https://loyalty.example.lu"
 OBJECT_ID = f"{ISSUER}.1234-5678-9012"
 CLASS_ID = f"{ISSUER}.cafe-lux"
@@ -43,24 +48,6 @@ def sa_key() -> Issued:
     """The service account's RSA key and a self-signed certificate of it (what Google
     publishes for a service account key, used here to verify signatures)."""
     return issue(_name(cn=CLIENT_EMAIL), key=rsa.generate_private_key(65537, 2048))
-
-
-def write_service_account(folder: Path, key: Issued, token_uri: str) -> Path:
-    path = folder / "service-account.json"
-    path.write_text(
-        json.dumps(
-            {
-                "type": "service_account",
-                "project_id": "loyalty-test",
-                "private_key_id": KEY_ID,
-                "private_key": key.key_pem().decode(),
-                "client_email": CLIENT_EMAIL,
-                "client_id": "100000000000000000001",
-                "token_uri": token_uri,
-            }
-        )
-    )
-    return path
 
 
 @pytest.fixture

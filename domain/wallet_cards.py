@@ -1,0 +1,160 @@
+"""Cards as the wallets show them: the current database rows turned into ``wallet`` values.
+
+The wallet sync, the PassKit web service and the customer's card page all build passes and
+Google objects from here, always from the card's current row (never from a Kafka message,
+which may be older). Soft-deleted cards, programs, customers and merchants are hidden by the
+ORM hook (``domain.soft_delete``), and the query joins all four, so a card whose merchant or
+program is deleted is never found, even one restored on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.models import Customer, LoyaltyCard, LoyaltyProgram, Merchant
+from wallet.cards import PassCard, PassProgram, ProgramType
+
+
+@dataclass(frozen=True, kw_only=True)
+class WalletCard:
+    """One live card with what its program, merchant and customer add to a pass.
+
+    Secrets stay out of ``repr``, like in :class:`wallet.PassCard`.
+    """
+
+    card_id: int
+    card_number: str
+    version: int
+    updated_at: datetime
+    is_active: bool
+    stamp_count: int
+    points_balance: int
+    qr_token: str = field(repr=False)
+    authentication_token: str = field(repr=False)
+    google_object_id: str | None
+    merchant_id: int
+    merchant_code: str
+    merchant_name: str
+    merchant_timezone: str
+    program_id: int
+    program_type: ProgramType
+    program_name: str
+    stamps_target: int
+    reward_description: str
+    background_color: str
+    foreground_color: str
+    label_color: str
+    logo_url: str | None
+    customer_name: str
+    locale: str
+
+    def pass_card(self) -> PassCard:
+        """The card as both wallets' builders take it."""
+        return PassCard(
+            card_number=self.card_number,
+            merchant_code=self.merchant_code,
+            merchant_name=self.merchant_name,
+            program_name=self.program_name,
+            program_type=self.program_type,
+            qr_token=self.qr_token,
+            authentication_token=self.authentication_token,
+            updated_at=self.updated_at,
+            customer_name=self.customer_name,
+            stamp_count=self.stamp_count,
+            stamps_target=self.stamps_target,
+            points_balance=self.points_balance,
+            reward_description=self.reward_description,
+            background_color=self.background_color,
+            foreground_color=self.foreground_color,
+            label_color=self.label_color,
+            locale=self.locale,
+            is_active=self.is_active,
+        )
+
+    def pass_program(self) -> PassProgram:
+        """The program as Google Wallet's LoyaltyClass takes it.
+
+        Raises ``ValueError`` when the program has no ``logo_url``: Google refuses a class
+        without a logo it can fetch.
+        """
+        return PassProgram(
+            merchant_code=self.merchant_code,
+            issuer_name=self.merchant_name,
+            program_name=self.program_name,
+            logo_url=self.logo_url or "",
+            background_color=self.background_color,
+        )
+
+
+def _query() -> Select[LoyaltyCard, LoyaltyProgram, Merchant, Customer]:
+    return (
+        select(LoyaltyCard, LoyaltyProgram, Merchant, Customer)
+        .join(LoyaltyProgram, LoyaltyProgram.id == LoyaltyCard.program_id)
+        .join(Merchant, Merchant.id == LoyaltyCard.merchant_id)
+        .join(Customer, Customer.id == LoyaltyCard.customer_id)
+    )
+
+
+def _wallet_card(
+    card: LoyaltyCard, program: LoyaltyProgram, merchant: Merchant, customer: Customer
+) -> WalletCard:
+    names = [n.strip() for n in (customer.first_name, customer.last_name) if n and n.strip()]
+    return WalletCard(
+        card_id=card.id,
+        card_number=card.card_number,
+        version=card.version,
+        updated_at=card.updated_at,
+        is_active=card.is_active,
+        stamp_count=card.stamp_count,
+        points_balance=card.points_balance,
+        qr_token=card.qr_token,
+        authentication_token=card.apple_authentication_token,
+        google_object_id=card.google_object_id,
+        merchant_id=merchant.id,
+        merchant_code=merchant.code,
+        merchant_name=merchant.name,
+        merchant_timezone=merchant.timezone,
+        program_id=program.id,
+        program_type=ProgramType(program.type.value),
+        program_name=program.card_name or program.name,
+        stamps_target=program.stamps_target,
+        reward_description=program.stamps_reward_description or "",
+        background_color=program.background_color,
+        foreground_color=program.foreground_color,
+        label_color=program.label_color,
+        logo_url=program.logo_url,
+        customer_name=" ".join(names),
+        locale=customer.locale,
+    )
+
+
+async def wallet_cards_by_number(
+    session: AsyncSession, card_numbers: Collection[str]
+) -> dict[str, WalletCard]:
+    """The live cards among ``card_numbers``, by card number."""
+    if not card_numbers:
+        return {}
+    rows = await session.execute(_query().where(LoyaltyCard.card_number.in_(list(card_numbers))))
+    return {c.card_number: _wallet_card(c, p, m, u) for c, p, m, u in rows}
+
+
+async def wallet_cards_by_id(
+    session: AsyncSession, card_ids: Collection[int]
+) -> dict[int, WalletCard]:
+    """The live cards among ``card_ids``, by id."""
+    if not card_ids:
+        return {}
+    rows = await session.execute(_query().where(LoyaltyCard.id.in_(list(card_ids))))
+    return {c.id: _wallet_card(c, p, m, u) for c, p, m, u in rows}
+
+
+async def wallet_card_by_qr_token(session: AsyncSession, qr_token: str) -> WalletCard | None:
+    """The live card printed with ``qr_token``, or None."""
+    rows = await session.execute(_query().where(LoyaltyCard.qr_token == qr_token))
+    found = rows.first()
+    return _wallet_card(*found) if found else None

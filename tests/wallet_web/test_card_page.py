@@ -1,0 +1,216 @@
+"""The customer's card page and its pass download, through NiceGUI's simulated user."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.auth import jwt
+from nicegui import ui
+from nicegui.testing import User
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from admin_ui.card_page import qr_data_url
+from domain.models import LedgerType, LoyaltyCard, Merchant
+from domain.soft_delete import soft_delete
+from loyalty.settings import get_settings
+from tests.support.pkpass_check import verified_files
+from tests.support.wallet_fakes import GOOGLE_ISSUER, write_service_account
+from tests.support.wallet_seed import LOGO_URL, add_entry, seed_card, seed_wallet_merchant
+from tests.wallet.pki import PASS_TYPE_ID, TEAM_ID, ApplePki, Issued
+from wallet import PKPASS_MIME_TYPE, get_wallet_settings
+
+pytestmark = pytest.mark.nicegui_main_file("tests/wallet_web/card_page_main.py")
+
+WALLET_ENV = "LOYALTY_WALLET_"
+
+
+@pytest.fixture(autouse=True)
+def page_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """The page's database is this session's; no wallet set up unless a test says so."""
+    import os
+
+    for name in [n for n in os.environ if n.startswith(WALLET_ENV)]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LOYALTY_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    get_wallet_settings.cache_clear()
+    yield monkeypatch
+    get_settings.cache_clear()
+    get_wallet_settings.cache_clear()
+
+
+@pytest.fixture
+def wallets_on(
+    page_env: pytest.MonkeyPatch, apple_pki: ApplePki, google_sa_key: Issued, tmp_path: Path
+) -> None:
+    """Apple pass signing and Google save links configured through the environment."""
+    values = {
+        "APPLE_PASS_TYPE_ID": PASS_TYPE_ID,
+        "APPLE_TEAM_ID": TEAM_ID,
+        "APPLE_SIGNER_CERT_PATH": str(apple_pki.signer_cert_path),
+        "APPLE_SIGNER_KEY_PATH": str(apple_pki.signer_key_path),
+        "APPLE_SIGNER_KEY_PASSWORD": apple_pki.signer_key_password,
+        "APPLE_WWDR_CERT_PATH": str(apple_pki.wwdr_path),
+        "APPLE_WEB_SERVICE_URL": "https://loyalty.example.lu/passkit",
+        "GOOGLE_ISSUER_ID": GOOGLE_ISSUER,
+        "GOOGLE_SERVICE_ACCOUNT_PATH": str(
+            write_service_account(tmp_path, google_sa_key, "http://127.0.0.1:9/token")
+        ),
+        "GOOGLE_ORIGINS": '["https://loyalty.example.lu"]',
+    }
+    for name, value in values.items():
+        page_env.setenv(WALLET_ENV + name, value)
+    get_wallet_settings.cache_clear()
+
+
+async def seeded_card(
+    db_sessions: async_sessionmaker[AsyncSession], **card: Any
+) -> tuple[Merchant, LoyaltyCard]:
+    async with db_sessions() as db:
+        merchant, program = await seed_wallet_merchant(db)
+        row = await seed_card(db, merchant, program, **card)
+        return merchant, row
+
+
+def only(user: User, marker: str) -> Any:
+    (element,) = user.find(marker=marker).elements
+    return element
+
+
+async def test_the_card_page_in_the_customers_language(
+    user: User, db_sessions: async_sessionmaker[AsyncSession], wallets_on: None
+) -> None:
+    merchant, card = await seeded_card(db_sessions, stamp_count=3, points_balance=120, locale="fr")
+    async with db_sessions() as db:
+        when = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
+        await add_entry(db, card, LedgerType.WELCOME_BONUS, points=50, occurred_at=when)
+        await add_entry(
+            db,
+            card,
+            LedgerType.STAMP_EARNED,
+            stamps=1,
+            points=70,
+            occurred_at=when.replace(hour=10),
+        )
+        await add_entry(
+            db,
+            card,
+            LedgerType.STAMP_REDEEMED,
+            stamps=-10,
+            reward_description="Free coffee",
+            occurred_at=when.replace(hour=11),
+        )
+
+    await user.open(f"/card/{card.qr_token}")
+    await user.should_see("Café Lux")
+    await user.should_see("Anna Muller")
+    await user.should_see("Tampons")
+    assert only(user, "stamps").text == "3 / 10"
+    assert only(user, "points").text == "120"
+    await user.should_see("À 10 tampons : Free coffee")
+    await user.should_see(f"Numéro de carte: {card.card_number}")
+    await user.should_see("Activité récente")
+    # Newest first, in words, at the merchant's local time (Luxembourg: UTC+1 in March).
+    rows = [
+        label.text
+        for label in sorted(user.find(kind=ui.label).elements, key=lambda e: e.id)
+        if label.text.startswith(("Récompense", "Tampons obtenus", "Bonus"))
+    ]
+    assert rows == [
+        "Récompense utilisée: −10 tampons, Free coffee",
+        "Tampons obtenus: +1 tampon, +70 points",
+        "Bonus de bienvenue: +50 points",
+    ]
+    await user.should_see("14/03/2026 12:30")
+    assert only(user, "qr").source == qr_data_url(card.qr_token)
+    assert only(user, "apple-wallet").props["href"] == f"/card/{card.qr_token}/pass.pkpass"
+    await user.should_see("Ajouter à Apple Wallet")
+
+    google = only(user, "google-wallet").props["href"]
+    assert google.startswith("https://pay.google.com/gp/v/save/")
+    claims = jwt.decode(google.rsplit("/", 1)[1], verify=False)  # type: ignore[no-untyped-call]
+    [document] = claims["payload"]["loyaltyObjects"]
+    assert document["id"] == f"{GOOGLE_ISSUER}.{card.card_number}"
+    assert document["barcode"]["value"] == card.qr_token
+    [program] = claims["payload"]["loyaltyClasses"]
+    assert program["id"] == f"{GOOGLE_ISSUER}.{merchant.code}"
+    assert program["programLogo"]["sourceUri"]["uri"] == LOGO_URL
+
+
+@pytest.mark.parametrize(
+    ("lang", "history", "stamps"),
+    [
+        ("de", "Letzte Aktivitäten", "Stempel"),
+        ("lb", "Lescht Aktivitéiten", "Stempelen"),
+        ("en", "Recent activity", "Stamps"),
+    ],
+)
+async def test_lang_overrides_the_customers_locale(
+    user: User,
+    db_sessions: async_sessionmaker[AsyncSession],
+    lang: str,
+    history: str,
+    stamps: str,
+) -> None:
+    _, card = await seeded_card(db_sessions, locale="fr")
+    await user.open(f"/card/{card.qr_token}?lang={lang}")
+    await user.should_see(history)
+    await user.should_see(stamps)
+    await user.should_not_see("Activité récente")
+
+
+async def test_without_wallets_no_wallet_button_and_no_pass(
+    user: User, db_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    _, card = await seeded_card(db_sessions, locale="en")
+    await user.open(f"/card/{card.qr_token}")
+    await user.should_see("No activity yet.")
+    await user.should_not_see(marker="apple-wallet")
+    await user.should_not_see(marker="google-wallet")
+    await user.should_not_see("Add to Google Wallet")
+    answer = await user.http_client.get(f"/card/{card.qr_token}/pass.pkpass")
+    assert answer.status_code == 404
+    assert "Apple Wallet is not available" in answer.text
+    assert answer.headers["content-type"].startswith("text/html")
+
+
+async def test_the_pass_download_is_a_signed_pass_of_the_current_card(
+    user: User,
+    db_sessions: async_sessionmaker[AsyncSession],
+    wallets_on: None,
+    apple_pki: ApplePki,
+    tmp_path: Path,
+) -> None:
+    _, card = await seeded_card(db_sessions, stamp_count=7)
+    answer = await user.http_client.get(f"/card/{card.qr_token}/pass.pkpass")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == PKPASS_MIME_TYPE
+    assert "attachment" in answer.headers["content-disposition"]
+    assert "no-store" in answer.headers["cache-control"]
+    files = verified_files(answer.content, tmp_path, apple_pki)
+    document = json.loads(files["pass.json"])
+    assert document["serialNumber"] == card.card_number
+    assert document["authenticationToken"] == card.apple_authentication_token
+    assert document["storeCard"]["primaryFields"][0]["value"] == "7 / 10"
+
+
+async def test_unknown_and_deleted_cards_get_a_friendly_not_found(
+    user: User, db_sessions: async_sessionmaker[AsyncSession], wallets_on: None
+) -> None:
+    _, card = await seeded_card(db_sessions)
+    async with db_sessions() as db:
+        await soft_delete(db, LoyaltyCard, [card.id], by="test")
+        await db.commit()
+    for token in ("no-such-token", card.qr_token):
+        page = await user.http_client.get(f"/card/{token}")
+        assert page.status_code == 404
+        assert "Card not found" in page.text
+        assert card.card_number not in page.text
+        download = await user.http_client.get(f"/card/{token}/pass.pkpass?lang=de")
+        assert download.status_code == 404
+        assert "Karte nicht gefunden" in download.text
