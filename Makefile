@@ -45,14 +45,11 @@ test: setup ## the test stack up, lint, then every test against it
 	LOYALTY_STACK=test $(VENV)/bin/pytest $(PYTEST_ARGS) || exit $$?; \
 	if [ "$$lint" -ne 0 ]; then echo "make test: the tests passed but lint failed" >&2; exit "$$lint"; fi
 
-run: setup ## the dev stack up, then the engine
+run: setup ## the dev stack, demo data, workers, relay, admin UI and demo traffic; Ctrl-C stops
 	$(LOYALTY) stack up
-	@# ---- HOOK: the engine, once its commands exist --------------------------------------
-	@#   $(LOYALTY) db upgrade
-	@#   $(LOYALTY) provision demo/demo.yaml
-	@#   $(LOYALTY) run
-	@# For now `make run` stops at the running stack and its addresses.
-	@$(LOYALTY) stack status --json
+	$(LOYALTY) db upgrade
+	$(LOYALTY) provision demo/demo.yaml
+	$(LOYALTY) run
 
 # The pipeline benchmark runs on a stack of its own (`bench`, started and stopped by it) and a
 # fresh database; then bench/stats_bench.py. BENCH_ARGS="--quick" for a smoke run,
