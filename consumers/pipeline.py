@@ -106,7 +106,7 @@ RETURNING event_id
 
 _OUTBOX_DEAD = """
 INSERT INTO outbox (topic, key, payload)
-SELECT $1, coalesce(k, ''), p::jsonb FROM unnest($2::text[], $3::text[]) AS u(k, p)
+SELECT $1, coalesce(k, ''), p::json FROM unnest($2::text[], $3::text[]) AS u(k, p)
 """
 
 

@@ -34,7 +34,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSON, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -444,7 +444,9 @@ class OutboxMessage(Base):
     shard: Mapped[int] = mapped_column(
         SmallInteger, Computed(f"abs(hashtext(key) % {OUTBOX_SHARDS})", persisted=True)
     )
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # json, not jsonb: stored as the text the relay sends back out, without the binary
+    # round trip jsonb would cost on every event.
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
 

@@ -6,7 +6,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
 from streams.base import ContractModel
@@ -67,6 +67,8 @@ def _is_none(value: object) -> bool:
 
 
 _CARD_REF_FIELDS = ", ".join(kind.value for kind in CardRefKind)
+# Field name -> kind, walked once per reference when it is validated (hot path: every event).
+_KIND_OF_FIELD = {kind.value: kind for kind in CardRefKind}
 
 
 class CardRef(ContractModel):
@@ -83,9 +85,12 @@ class CardRef(ContractModel):
     email: Email | None = Field(default=None, exclude_if=_is_none)
     customer_ref: Code | None = Field(default=None, exclude_if=_is_none)
 
+    _kind: CardRefKind = PrivateAttr(default=CardRefKind.CARD_NUMBER)
+
     @model_validator(mode="after")
     def _exactly_one(self) -> CardRef:
-        given = [kind.value for kind in CardRefKind if getattr(self, kind.value) is not None]
+        values = self.__dict__
+        given = [name for name in _KIND_OF_FIELD if values[name] is not None]
         if len(given) != 1:
             got = " and ".join(given) if given else "none"
             raise PydanticCustomError(
@@ -93,20 +98,18 @@ class CardRef(ContractModel):
                 "must hold exactly one of {fields} (got {got})",
                 {"fields": _CARD_REF_FIELDS, "got": got},
             )
+        self._kind = _KIND_OF_FIELD[given[0]]
         return self
 
     @property
     def kind(self) -> CardRefKind:
         """The field this reference uses."""
-        for kind in CardRefKind:
-            if getattr(self, kind.value) is not None:
-                return kind
-        raise AssertionError("unreachable: validated to hold exactly one")  # pragma: no cover
+        return self._kind
 
     @property
     def value(self) -> str:
         """The reference's (normalised) value; also the Kafka key of messages that carry it."""
-        value: str = getattr(self, self.kind.value)
+        value: str = self.__dict__[self._kind.value]
         return value
 
 

@@ -91,12 +91,21 @@ class BatchOutcome:
         return sum(1 for r in self.results if r.status == status)
 
 
+_SEEN = "SELECT event_id FROM processed_events WHERE event_id = ANY($1::uuid[])"
+
 _INBOX = """
 INSERT INTO processed_events (event_id, topic, status)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])
 ON CONFLICT DO NOTHING
 RETURNING event_id
 """
+
+
+class ConcurrentDuplicate(Exception):
+    """Another worker committed one of this batch's events meanwhile (a rebalance overlap).
+
+    The batch rolls back; applied again (one by one), the event is then a plain duplicate.
+    """
 
 
 async def process_batch(conn: Conn, events: Sequence[Inbound], now: datetime) -> BatchOutcome:
@@ -110,20 +119,11 @@ async def process_batch(conn: Conn, events: Sequence[Inbound], now: datetime) ->
             unique[ev.message.event_id] = ev
     if not unique:
         return outcome
-    # The inbox row is the idempotency guard: a concurrent worker inserting the same id
-    # waits for this transaction and then sees the conflict.
-    fresh = {
-        r["event_id"]
-        for r in await conn.fetch(
-            _INBOX,
-            list(unique),
-            [ev.topic for ev in unique.values()],
-            ["pending"] * len(unique),
-        )
-    }
-    outcome.duplicates.extend(eid for eid in unique if eid not in fresh)
+    seen = {r[0] for r in await conn.fetch(_SEEN, list(unique))}
+    outcome.duplicates.extend(eid for eid in unique if eid in seen)
+    fresh = [ev for eid, ev in unique.items() if eid not in seen]
     segment: list[Inbound] = []
-    for ev in (unique[eid] for eid in unique if eid in fresh):
+    for ev in fresh:
         if isinstance(ev.message, ExpiryRunRequested):
             await _apply_segment(conn, segment, now, outcome)
             segment = []
@@ -133,14 +133,39 @@ async def process_batch(conn: Conn, events: Sequence[Inbound], now: datetime) ->
         else:
             segment.append(ev)
     await _apply_segment(conn, segment, now, outcome)
+    await _record_inbox(conn, fresh, outcome)
     return outcome
+
+
+async def _record_inbox(conn: Conn, fresh: list[Inbound], outcome: BatchOutcome) -> None:
+    # The inbox row is the idempotency guard, written once with the event's final status.
+    # Two workers racing on one event (a rebalance) both get here; the primary key lets one
+    # through, and the other rolls its whole batch back.
+    status = {r.source_event_id: r.status for r in outcome.results}
+    ids = [ev.message.event_id for ev in fresh]
+    if ids:
+        inserted = await conn.fetch(
+            _INBOX, ids, [ev.topic for ev in fresh], [status.get(i, REJECTED) for i in ids]
+        )
+        if len(inserted) != len(ids):
+            raise ConcurrentDuplicate(f"{len(ids) - len(inserted)} event(s) applied elsewhere")
+    # Held returns of earlier batches applied now: their inbox rows exist, the status moves.
+    earlier = {i: s for i, s in status.items() if i not in set(ids)}
+    if earlier:
+        await conn.execute(_INBOX_UPDATE, list(earlier), list(earlier.values()))
+
+
+_INBOX_UPDATE = """
+UPDATE processed_events AS e SET status = u.status
+FROM unnest($1::uuid[], $2::text[]) AS u(event_id, status)
+WHERE e.event_id = u.event_id
+"""
 
 
 async def _write_results(conn: Conn, results: list[Result], now: datetime) -> None:
     effects = Effects()
     for r in results:
         effects.outbox.append(result_message(r, now))
-        effects.inbox_status[r.source_event_id] = r.status
     await flush(conn, BatchState(), effects, [])
 
 
@@ -258,8 +283,6 @@ class _Run:
         )
         self.results.append(result)
         self.effects.outbox.append(result_message(result, self.now_text))
-        # A held return applied later in the same batch ends up "applied" in the inbox.
-        self.effects.inbox_status[ev_id] = status
         return result
 
     def change(

@@ -45,7 +45,7 @@ ledger AS (
 ),
 wallet AS (
     INSERT INTO outbox (topic, key, payload)
-    SELECT 'loyalty.wallet-updates.v1', card_number, jsonb_build_object(
+    SELECT 'loyalty.wallet-updates.v1', card_number, json_build_object(
         'event_id', gen_random_uuid(), 'type', 'card.balance_changed',
         'occurred_at', $4::timestamptz, 'card_number', card_number,
         'merchant_code', merchant_code, 'stamp_count', stamp_count,

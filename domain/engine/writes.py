@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from domain.engine.conn import Conn
 from domain.engine.outputs import OutboxEntry
 from domain.engine.state import BatchState
@@ -45,6 +47,8 @@ class Effects:
 
     ledger: list[LedgerRow] = field(default_factory=list)
     outbox: list[OutboxEntry] = field(default_factory=list)
+    # Status updates of inbox rows written earlier (admin actions, held returns applied now);
+    # a batch's own events get their inbox rows, status included, in one insert at its end.
     inbox_status: dict[uuid.UUID, str] = field(default_factory=dict)
 
 
@@ -193,7 +197,7 @@ async def flush(conn: Conn, state: BatchState, effects: Effects, customers: list
     if effects.outbox:
         await conn.copy_records_to_table(
             "outbox",
-            records=[(o.topic, o.key, json.dumps(o.payload)) for o in effects.outbox],
+            records=[(o.topic, o.key, orjson.dumps(o.payload).decode()) for o in effects.outbox],
             columns=("topic", "key", "payload"),
         )
         # Delivered at commit: wakes the relays at once instead of at their next poll.

@@ -57,7 +57,7 @@ def upgrade() -> None:
     sa.Column('topic', sa.String(length=100), nullable=False),
     sa.Column('key', sa.String(length=200), nullable=False),
     sa.Column('shard', sa.SmallInteger(), sa.Computed('abs(hashtext(key) % 16)', persisted=True), nullable=False),
-    sa.Column('payload', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('payload', postgresql.JSON(astext_type=sa.Text()), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox'))

@@ -1,0 +1,97 @@
+"""The outbox relay keeps going when the broker stays away longer than a request may wait.
+
+A producer raises ``KafkaTimeoutError`` when the broker has been unreachable for its whole
+``request_timeout_ms`` (40 s by default): waiting that long on the shared test broker is not
+an option, so the relay here gets a real producer whose first sends fail that way. The relay
+runs against a database of its own, so the session's relay cannot take its rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka.errors import KafkaTimeoutError
+
+from consumers.relay import Relay
+from domain.engine.outputs import APPLIED, Result, result_message
+from loyalty import migrate
+from loyalty.settings import Settings, with_database
+from streams.topics import Topic
+
+
+class BrokerAwayAtFirst:
+    """A real producer whose first ``failures`` sends time out, as when the broker is away."""
+
+    def __init__(self, real: Any, failures: int) -> None:
+        self.real = real
+        self.failures = failures
+
+    async def send(self, topic: str, value: bytes, key: bytes) -> Any:
+        if self.failures > 0:
+            self.failures -= 1
+            raise KafkaTimeoutError("metadata not available in time")
+        return await self.real.send(topic, value=value, key=key)
+
+    async def stop(self) -> None:
+        await self.real.stop()
+
+
+@pytest.fixture
+async def own_database(stack: Settings, database_url: str) -> AsyncIterator[str]:
+    """A migrated database for one test."""
+    name = f"{database_url.rsplit('/', 1)[1]}_relay"
+    admin = await asyncpg.connect(with_database(stack.db_url, "postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = with_database(stack.db_url, name)
+        await asyncio.to_thread(migrate.upgrade, url)
+        yield url
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def test_the_relay_outlasts_a_broker_away_longer_than_its_request_timeout(
+    stack: Settings, own_database: str
+) -> None:
+    conn = await asyncpg.connect(own_database)
+    try:
+        now = datetime.now(UTC)
+        entries = [
+            result_message(Result(uuid.uuid4(), Topic.PURCHASES.value, APPLIED), now)
+            for _ in range(20)
+        ]
+        await conn.executemany(
+            "INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3::json)",
+            [(e.topic, e.key, json.dumps(e.payload)) for e in entries],
+        )
+        relay = Relay(
+            Settings(database_url=own_database, kafka_bootstrap=stack.bootstrap),
+            poll_interval_s=0.1,
+        )
+        await relay.start()
+        relay.producer = BrokerAwayAtFirst(relay.producer, failures=3)
+        running = asyncio.create_task(relay.run())
+        try:
+            deadline = time.monotonic() + 60
+            while await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"):
+                if running.done():
+                    running.result()  # re-raises what stopped the relay
+                    raise AssertionError("the relay stopped with rows unsent")
+                assert time.monotonic() < deadline, "the rows were never sent"
+                await asyncio.sleep(0.1)
+            assert not running.done()
+        finally:
+            await relay.stop()
+            await asyncio.wait_for(running, 30)
+    finally:
+        await conn.close()
