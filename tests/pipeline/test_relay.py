@@ -28,17 +28,23 @@ from streams.topics import Topic
 
 
 class BrokerAwayAtFirst:
-    """A real producer whose first ``failures`` sends time out, as when the broker is away."""
+    """A real producer whose first ``failures`` batch sends time out, as when the broker is away."""
 
     def __init__(self, real: Any, failures: int) -> None:
         self.real = real
         self.failures = failures
 
-    async def send(self, topic: str, value: bytes, key: bytes) -> Any:
+    async def partitions_for(self, topic: str) -> Any:
+        return await self.real.partitions_for(topic)
+
+    def create_batch(self) -> Any:
+        return self.real.create_batch()
+
+    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> Any:
         if self.failures > 0:
             self.failures -= 1
             raise KafkaTimeoutError("metadata not available in time")
-        return await self.real.send(topic, value=value, key=key)
+        return await self.real.send_batch(batch, topic, partition=partition)
 
     async def stop(self) -> None:
         await self.real.stop()
