@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+
 import typer
 
 from loyalty.logs import configure_logging
@@ -23,21 +26,36 @@ def _setup() -> None:
     configure_logging(settings.log_level, settings.log_json)
 
 
-def _register() -> None:
-    # Each command group lives in a module of its own; importing it adds its commands.
-    from loyalty.cli import (  # noqa: F401
-        admin_cmd,
-        audit_cmd,
-        card_cmd,
-        db_cmd,
-        pipeline_cmd,
-        provision_cmd,
-        run_cmd,
-        stack_cmd,
-        tools_cmd,
-        users_cmd,
-        wallet_cmd,
+# Which module defines each command. A run imports only the module of the command it runs:
+# the others pull in SQLAlchemy, Alembic or NiceGUI and would add seconds to every start of a
+# worker. ``tests/unit/test_cli.py`` keeps this table complete.
+COMMAND_MODULES: dict[str, str] = {
+    "admin": "admin_cmd",
+    "audit": "audit_cmd",
+    "card": "card_cmd",
+    "db": "db_cmd",
+    "provision": "provision_cmd",
+    "publish": "tools_cmd",
+    "relay": "pipeline_cmd",
+    "replay": "tools_cmd",
+    "run": "run_cmd",
+    "simulate": "tools_cmd",
+    "stack": "stack_cmd",
+    "users": "users_cmd",
+    "wallet-sync": "wallet_cmd",
+    "worker": "pipeline_cmd",
+}
+
+
+def _register(argv: list[str] | None = None) -> None:
+    """Import the command modules (each adds its commands to ``app`` when imported)."""
+    args = sys.argv[1:] if argv is None else argv
+    wanted = next((a for a in args if not a.startswith("-")), None)
+    modules = (
+        {COMMAND_MODULES[wanted]} if wanted in COMMAND_MODULES else set(COMMAND_MODULES.values())
     )
+    for module in sorted(modules):
+        importlib.import_module(f"loyalty.cli.{module}")
 
 
 def main() -> None:
