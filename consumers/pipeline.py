@@ -79,6 +79,9 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     # "out of shared memory": the lock table is full for now (many batches at once); the
     # batch is fine and succeeds later, it must never be dead-lettered for it.
     asyncpg.OutOfMemoryError,
+    # "cannot switch to state N; another operation is in progress": asyncpg's protocol when
+    # PostgreSQL cut the connection in the middle of an operation (a restart under load).
+    asyncpg.InternalClientError,
 )
 
 

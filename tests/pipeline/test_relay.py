@@ -1,9 +1,10 @@
-"""The outbox relay keeps going when the broker stays away longer than a request may wait.
+"""The outbox relay keeps going through failures that used to stop its process.
 
 A producer raises ``KafkaTimeoutError`` when the broker has been unreachable for its whole
 ``request_timeout_ms`` (40 s by default): waiting that long on the shared test broker is not
-an option, so the relay here gets a real producer whose first sends fail that way. The relay
-runs against a database of its own, so the session's relay cannot take its rows.
+an option, so the relay here gets a real producer whose first sends fail that way. Likewise a
+connection cut mid-operation is injected rather than timed. The relay runs against a database
+of its own, so the session's relay cannot take its rows.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +51,21 @@ class BrokerAwayAtFirst:
         await self.real.stop()
 
 
+def _fails_once(relay_once: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[int]]:
+    failed = False
+
+    async def flaky() -> int:
+        nonlocal failed
+        if not failed:
+            failed = True
+            raise asyncpg.InternalClientError(
+                "cannot switch to state 15; another operation (2) is in progress"
+            )
+        return await relay_once()
+
+    return flaky
+
+
 @pytest.fixture
 async def own_database(stack: Settings, database_url: str) -> AsyncIterator[str]:
     """A migrated database for one test."""
@@ -69,6 +85,24 @@ async def own_database(stack: Settings, database_url: str) -> AsyncIterator[str]
 async def test_the_relay_outlasts_a_broker_away_longer_than_its_request_timeout(
     stack: Settings, own_database: str
 ) -> None:
+    await _relay_all(stack, own_database, BrokerAwayAtFirst)
+
+
+async def test_the_relay_outlasts_a_connection_cut_in_the_middle_of_an_operation(
+    stack: Settings, own_database: str
+) -> None:
+    # What asyncpg raises on a pooled connection PostgreSQL closed mid-query (seen when the
+    # database restarts under load): the relay process used to exit on it.
+    await _relay_all(stack, own_database, cut_connection=True)
+
+
+async def _relay_all(
+    stack: Settings,
+    own_database: str,
+    producer: Callable[[Any, int], Any] | None = None,
+    cut_connection: bool = False,
+) -> None:
+    """Queue 20 outputs in ``own_database`` and relay them through the fault."""
     conn = await asyncpg.connect(own_database)
     try:
         now = datetime.now(UTC)
@@ -85,7 +119,10 @@ async def test_the_relay_outlasts_a_broker_away_longer_than_its_request_timeout(
             poll_interval_s=0.1,
         )
         await relay.start()
-        relay.producer = BrokerAwayAtFirst(relay.producer, failures=3)
+        if producer is not None:
+            relay.producer = producer(relay.producer, 3)
+        if cut_connection:
+            relay.relay_once = _fails_once(relay.relay_once)  # type: ignore[method-assign,assignment]
         running = asyncio.create_task(relay.run())
         try:
             deadline = time.monotonic() + 60

@@ -201,14 +201,19 @@ class Bus:
         assert self.reader is not None
         batch = await self.reader.getmany(timeout_ms=timeout_ms, max_records=10000)
         for tp, records in batch.items():
-            self._unsorted.extend((tp.topic, json.loads(rec.value)) for rec in records)
+            for rec in records:
+                payload = _json_object(rec.value)
+                if payload is None:  # not the engine's: somebody else wrote on its topics
+                    self.foreign += 1
+                else:
+                    self._unsorted.append((tp.topic, payload))
         if not self._unsorted:
             return
-        own = await self._own([payload["event_id"] for _, payload in self._unsorted])
+        own = await self._own([str(payload.get("event_id")) for _, payload in self._unsorted])
         if own is None:  # the database is away (a restart test): sort them out next time
             return
         for topic, payload in self._unsorted:
-            if payload["event_id"] not in own:
+            if str(payload.get("event_id")) not in own:
                 self.foreign += 1
             elif topic == Topic.RESULTS.value:
                 self.results[payload["source_event_id"]].append(payload)
@@ -289,6 +294,14 @@ class Bus:
                 raise AssertionError(f"{len(self.dead)} dead letters of {count}")
             await self.drain()
         return self.dead
+
+
+def _json_object(value: bytes | None) -> dict[str, Any] | None:
+    try:
+        data = json.loads(value) if value is not None else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 INPUT_TOPIC_NAMES = [t.value for t in INPUT_TOPICS]

@@ -1,0 +1,212 @@
+"""Faults in the middle of a load: every input is still answered exactly once, the audit clean.
+
+Each test feeds a load of a few thousand events (``tests.pipeline.load``), injects its fault
+while the pipeline is busy with it, lets the rest of the load in, and checks exactly-once
+results, ordered wallet versions and a clean audit. The session's worker and relay are the
+ones under test; a test that stops one starts it again, so the tests after it find them.
+The broker and database restarts stop the stack shared by every test session: they run last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Literal
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from loyalty.stack import LocalStack
+from tests.pipeline.load import (
+    Load,
+    check_exactly_once,
+    prepare_load,
+    publish,
+    wait_answered,
+    wait_complete,
+)
+from tests.support.pipeline import Bus, PipelineProcesses
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+class Feeder:
+    """Publishes a load in chunks, paced, holding its last part back until ``release``."""
+
+    def __init__(self, bus: Bus, load: Load, chunks: int, held_back: int, pace_s: float) -> None:
+        self.bus = bus
+        self.parts = load.chunks(chunks)
+        self.held_back = held_back
+        self.pace_s = pace_s
+        self.released = asyncio.Event()
+        self.published: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        for i, part in enumerate(self.parts):
+            if i == len(self.parts) - self.held_back:
+                await self.released.wait()
+            await publish(self.bus, part)
+            self.published.update(m["event_id"] for m in part)
+            await asyncio.sleep(self.pace_s)  # pacing only: the load spreads over the fault
+
+    def release(self) -> None:
+        """Let the held-back part of the load go."""
+        self.released.set()
+
+    async def done(self) -> None:
+        """Wait until everything is published."""
+        self.release()
+        assert self._task is not None
+        await self._task
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Feeder]:
+        """Feed in the background for the duration of the block."""
+        self._task = asyncio.create_task(self._run())
+        try:
+            yield self
+        finally:
+            if not self._task.done():
+                self.release()
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(self._task, 120)
+
+
+async def wait_log(procs: PipelineProcesses, name: str, text: str, timeout: float = 120) -> None:
+    """Wait until process ``name`` has logged ``text``."""
+    deadline = time.monotonic() + timeout
+    while text not in procs.log(name):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name} never logged {text!r}:\n{procs.log(name)[-3000:]}")
+        await asyncio.sleep(0.2)
+
+
+async def stop(procs: PipelineProcesses, name: str, sig: int = signal.SIGTERM) -> int:
+    """Stop a process without blocking the event loop; its exit code."""
+    return await asyncio.to_thread(procs.stop, name, sig)
+
+
+def alive(procs: PipelineProcesses, name: str) -> bool:
+    """Whether process ``name`` still runs."""
+    proc = procs.procs.get(name)
+    return proc is not None and proc.poll() is None
+
+
+@pytest.fixture
+def pipeline(pipeline_processes: PipelineProcesses) -> Iterator[PipelineProcesses]:
+    """The session's processes, given back with one worker and one relay running."""
+    yield pipeline_processes
+    for name in [n for n in pipeline_processes.procs if n not in ("worker", "relay")]:
+        pipeline_processes.stop(name)
+    if not alive(pipeline_processes, "worker"):
+        pipeline_processes.procs.pop("worker", None)
+        pipeline_processes.start_worker()
+    if not alive(pipeline_processes, "relay"):
+        pipeline_processes.procs.pop("relay", None)
+        pipeline_processes.start_relay()
+
+
+async def test_a_rebalance_in_the_middle_of_a_load_loses_and_doubles_nothing(
+    bus: Bus, sessions: Sessions, pipeline: PipelineProcesses, database_url: str
+) -> None:
+    load = await prepare_load(bus, sessions)
+    async with Feeder(bus, load, chunks=40, held_back=10, pace_s=0.25).running() as feeder:
+        pipeline.start_worker("worker-2")
+        # Its partitions come from the first worker, which is busy with the load meanwhile.
+        await wait_log(pipeline, "worker-2", "assigned to partitions")
+        await wait_answered(bus, feeder.published, len(feeder.published) // 2, 120)
+        assert await stop(pipeline, "worker") == 0  # leaves: everything moves to worker-2
+        await feeder.done()
+    await wait_complete(bus, load, database_url)
+    await check_exactly_once(bus, load, database_url)
+    # Both took part: the second worker answered events too before the test ends.
+    pipeline.start_worker()
+    await wait_log(pipeline, "worker", "assigned to partitions")
+    assert await stop(pipeline, "worker-2") == 0
+    assert _handled(pipeline.log("worker-2")) > 0
+
+
+async def test_a_worker_killed_mid_batch_and_restarted_loses_and_doubles_nothing(
+    bus: Bus, sessions: Sessions, pipeline: PipelineProcesses, database_url: str
+) -> None:
+    load = await prepare_load(bus, sessions)
+    async with Feeder(bus, load, chunks=40, held_back=20, pace_s=0.1).running() as feeder:
+        await wait_answered(bus, feeder.published, 300, 120)
+        await stop(pipeline, "worker", signal.SIGKILL)  # no offsets committed, no goodbye
+        pipeline.start_worker()
+        await feeder.done()
+    await wait_complete(bus, load, database_url)
+    await check_exactly_once(bus, load, database_url)
+
+
+async def test_a_relay_killed_mid_publish_repeats_results_but_never_forks_them(
+    bus: Bus, sessions: Sessions, pipeline: PipelineProcesses, database_url: str
+) -> None:
+    load = await prepare_load(bus, sessions)
+    async with Feeder(bus, load, chunks=40, held_back=20, pace_s=0.1).running() as feeder:
+        await wait_answered(bus, feeder.published, 300, 120)
+        await stop(pipeline, "relay", signal.SIGKILL)  # published, perhaps not marked sent
+        pipeline.start_relay()
+        await feeder.done()
+    await wait_complete(bus, load, database_url)
+    await check_exactly_once(bus, load, database_url)
+
+
+@pytest.mark.restarts_stack
+async def test_a_broker_restart_during_a_load_loses_and_doubles_nothing(
+    bus: Bus,
+    sessions: Sessions,
+    pipeline: PipelineProcesses,
+    local_stack: LocalStack,
+    database_url: str,
+) -> None:
+    await _restart_during_load(bus, sessions, pipeline, local_stack, database_url, "kafka")
+
+
+@pytest.mark.restarts_stack
+async def test_a_database_restart_during_a_load_loses_and_doubles_nothing(
+    bus: Bus,
+    sessions: Sessions,
+    pipeline: PipelineProcesses,
+    local_stack: LocalStack,
+    database_url: str,
+) -> None:
+    await _restart_during_load(bus, sessions, pipeline, local_stack, database_url, "postgres")
+
+
+async def _restart_during_load(
+    bus: Bus,
+    sessions: Sessions,
+    pipeline: PipelineProcesses,
+    local_stack: LocalStack,
+    database_url: str,
+    service: Literal["kafka", "postgres"],
+) -> None:
+    if not (local_stack.settings.uses_local_kafka and local_stack.settings.uses_local_database):
+        pytest.fail("the restart tests need the local stack (external services are not ours)")
+    load = await prepare_load(bus, sessions)
+    # Nothing is published while the service is down: the load's first half is in flight
+    # (being applied, its outputs relayed) when it goes, the second half comes after.
+    async with Feeder(bus, load, chunks=2, held_back=1, pace_s=0).running() as feeder:
+        await wait_answered(bus, feeder.published, 1, 120)
+        await asyncio.to_thread(local_stack.restart, service)
+        await feeder.done()
+    await wait_complete(bus, load, database_url)
+    await check_exactly_once(bus, load, database_url)
+    # The session's own processes rode it out: none of them was restarted by the test.
+    assert alive(pipeline, "worker") and alive(pipeline, "relay")
+
+
+def _handled(log: str) -> int:
+    """The events a worker reported at its clean stop (``worker_stopped`` counts)."""
+    for line in log.splitlines():
+        if "worker_stopped" in line:
+            counts = dict(
+                part.split("=", 1) for part in line.split() if "=" in part and part[0].isalpha()
+            )
+            return sum(int(counts.get(k, "0")) for k in ("applied", "rejected", "held"))
+    raise AssertionError(f"no worker_stopped line in:\n{log[-2000:]}")
