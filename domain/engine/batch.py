@@ -266,6 +266,9 @@ class _Run:
         deltas: tuple[int, int] = (0, 0),
     ) -> Result:
         """Record an event's result in the outbox and the inbox."""
+        # A store whose merchant has no (active) program still names its merchant.
+        if store is None and store_code is not None:
+            store = self.state.stores.get(store_code)
         terms = store.terms if store else None
         result = Result(
             source_event_id=ev_id,
@@ -357,8 +360,12 @@ class _Run:
             return Reason.PROGRAM_INACTIVE
         return store
 
-    def card(self, store: StoreInfo, ref: CardRef) -> CardRow | Reason:
-        """The card a reference names within the store's merchant, or why not."""
+    def card(self, store: StoreInfo, ref: CardRef) -> tuple[CardRow | None, Reason | None]:
+        """The card a reference names within the store's merchant, and why it cannot be used.
+
+        A card that exists but is refused (inactive, or of another store) is returned with
+        the reason, so the result still names it.
+        """
         kind, value = ref.kind, ref.value
         card_id: int | None
         if kind is CardRefKind.CARD_NUMBER:
@@ -374,17 +381,17 @@ class _Run:
             customer = index.get((store.merchant_id, value))
             ids = self.state.cards_by_customer.get(customer.customer_id, []) if customer else []
             if not ids:
-                return Reason.CARD_NOT_FOUND
+                return None, Reason.CARD_NOT_FOUND
             here = [i for i in ids if self.state.cards[i].store_id == store.store_id]
             card_id = (here or ids)[0]
         card = self.state.cards.get(card_id) if card_id is not None else None
         if card is None or card.merchant_id != store.merchant_id:
-            return Reason.CARD_NOT_FOUND
+            return None, Reason.CARD_NOT_FOUND
         if not card_valid_at_store(store.cross_location, card.store_id, store.store_id):
-            return Reason.CARD_NOT_VALID_AT_STORE
+            return card, Reason.CARD_NOT_VALID_AT_STORE
         if not card.balance.is_active:
-            return Reason.CARD_INACTIVE
-        return card
+            return card, Reason.CARD_INACTIVE
+        return card, None
 
     # --- events ---------------------------------------------------------------------------
 
@@ -394,9 +401,10 @@ class _Run:
         if isinstance(store, Reason):
             self.finish(msg.event_id, ev.topic, REJECTED, [store], store_code=msg.store_code)
             return
-        card = self.card(store, msg.card)
-        if isinstance(card, Reason):
-            self.finish(msg.event_id, ev.topic, REJECTED, [card], store)
+        card, refused = self.card(store, msg.card)
+        if refused is not None or card is None:
+            reasons = [refused or Reason.CARD_NOT_FOUND]
+            self.finish(msg.event_id, ev.topic, REJECTED, reasons, store, card=card)
             return
         terms = store.terms
         assert terms is not None
@@ -515,9 +523,10 @@ class _Run:
         if isinstance(store, Reason):
             self.finish(msg.event_id, ev.topic, REJECTED, [store], store_code=msg.store_code)
             return
-        card = self.card(store, msg.card)
-        if isinstance(card, Reason):
-            self.finish(msg.event_id, ev.topic, REJECTED, [card], store)
+        card, refused = self.card(store, msg.card)
+        if refused is not None or card is None:
+            reasons = [refused or Reason.CARD_NOT_FOUND]
+            self.finish(msg.event_id, ev.topic, REJECTED, reasons, store, card=card)
             return
         terms = store.terms
         assert terms is not None

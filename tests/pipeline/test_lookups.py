@@ -43,18 +43,23 @@ async def test_a_merchant_without_a_program_is_program_not_found(
     bus: Bus, sessions: Sessions
 ) -> None:
     async with sessions() as s:
-        _, store = await seed_merchant_without_program(s)
+        merchant, store = await seed_merchant_without_program(s)
     result = await outcome(bus, enrolment(store.code))
     assert summary(result) == ("rejected", ["program_not_found"], 0, 0)
-    assert (result["store_code"], result["card_number"]) == (store.code, None)
+    # The store is known, so its merchant is named; there is no card.
+    assert (result["merchant_code"], result["store_code"], result["card_number"]) == (
+        merchant.code,
+        store.code,
+        None,
+    )
 
 
 async def test_an_inactive_program_is_program_inactive(bus: Bus, sessions: Sessions) -> None:
     async with sessions() as s:
-        _, stores, _ = await seed_merchant(s, is_active=False)
+        merchant, stores, _ = await seed_merchant(s, is_active=False)
     result = await outcome(bus, enrolment(stores[0].code))
     assert summary(result) == ("rejected", ["program_inactive"], 0, 0)
-    assert result["card_number"] is None
+    assert (result["merchant_code"], result["card_number"]) == (merchant.code, None)
 
 
 async def test_an_unknown_card_is_card_not_found(bus: Bus, sessions: Sessions) -> None:
@@ -93,6 +98,7 @@ async def test_a_deactivated_card_is_card_inactive(
     await _deactivate(database_url, card_id)
     result = await outcome(bus, purchase(shop, card, 1000))
     assert summary(result) == ("rejected", ["card_inactive"], 0, 0)
+    assert result["card_number"] == card  # the card exists: the result names it
 
 
 async def test_with_cross_location_off_a_card_is_refused_at_another_store(
@@ -105,6 +111,7 @@ async def test_with_cross_location_off_a_card_is_refused_at_another_store(
         bus, purchase(stores[1].code, card, 1000), purchase(stores[0].code, card, 1000)
     )
     assert summary(there) == ("rejected", ["card_not_valid_at_store"], 0, 0)
+    assert there["card_number"] == card
     assert summary(here) == ("applied", [], 1, 100)
 
 
