@@ -1,0 +1,79 @@
+"""The admin panel as one NiceGUI app: pages, the auth middleware, the database's lifetime.
+
+``build`` registers everything and returns the runtime; ``run`` serves it (``loyalty admin``).
+``admin_ui/main.py`` does both, for NiceGUI's test ``user`` fixture, which runs that file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import PlainTextResponse
+from nicegui import app, ui
+
+from admin_ui.auth import AuthMiddleware
+from admin_ui.card_page import register_card_page
+from admin_ui.pages import register_all
+from admin_ui.passkit import register_passkit_routes
+from admin_ui.runtime import Runtime
+from loyalty.logs import get_logger
+from loyalty.settings import Settings
+from wallet import get_wallet_settings
+
+log = get_logger(__name__)
+
+TITLE = "Loyalty admin"
+
+
+def build(settings: Settings) -> Runtime:
+    """Register the pages, the middleware and the engine's start and stop on the NiceGUI app."""
+    runtime = Runtime(settings)
+    app.on_startup(runtime.start)
+    app.on_shutdown(runtime.stop)
+    # The customer's card page, its .pkpass, and Apple's PassKit web service (wallet module).
+    register_card_page(sessions=runtime.sessionmaker)
+    register_passkit_routes(app, sessions=runtime.sessionmaker)
+    passkit = get_wallet_settings().passkit_path.rstrip("/")
+    app.add_middleware(AuthMiddleware, public_prefixes=(passkit + "/",) if passkit else ())
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    @app.on_page_exception
+    def _page_failed() -> None:
+        # Never a traceback on the page: the exception is logged by NiceGUI meanwhile.
+        with ui.column().classes("absolute-center items-center gap-2"):
+            ui.label("Something went wrong").classes("text-2xl font-semibold")
+            ui.label("The error was logged. Go back and try again.").classes("text-slate-600")
+            ui.link("Back to the start page", "/")
+
+    register_all(runtime)
+    return runtime
+
+
+def run_options(settings: Settings) -> dict[str, Any]:
+    """``ui.run`` keyword arguments for serving the panel with these settings."""
+    return {
+        "host": settings.admin_host,
+        "port": settings.admin_http_port,
+        "title": TITLE,
+        "storage_secret": settings.session_secret,
+        "reload": False,
+        "show": False,
+        "show_welcome_message": False,
+        "uvicorn_logging_level": "warning",
+        "favicon": "🎟️",
+    }
+
+
+def run(settings: Settings) -> None:
+    """Build the panel and serve it until stopped."""
+    if settings.session_secret == Settings.model_fields["session_secret"].default:
+        log.warning(
+            "admin_ui.default_session_secret",
+            hint="set LOYALTY_SESSION_SECRET: sessions are signed with a public default",
+        )
+    build(settings)
+    log.info("admin_ui.serving", url=settings.admin_url)
+    ui.run(**run_options(settings))

@@ -1,0 +1,35 @@
+"""The admin panel's pages, one module per subject, each registering its routes."""
+
+from __future__ import annotations
+
+from admin_ui.runtime import Runtime
+
+
+def register_all(runtime: Runtime) -> None:
+    """Register every page of the panel, the terminal and self-enrolment."""
+    from admin_ui import auth
+    from admin_ui.pages import (
+        cards,
+        customers,
+        enroll,
+        merchants,
+        pipeline,
+        programs,
+        stats,
+        stores,
+        terminal,
+    )
+
+    for module in (
+        auth,
+        merchants,
+        stores,
+        programs,
+        customers,
+        cards,
+        stats,
+        pipeline,
+        terminal,
+        enroll,
+    ):
+        module.register(runtime)

@@ -1,0 +1,324 @@
+"""Cards: the list, and one card's page: balances, ledger, wallet sync state, and the admin's
+actions on it (deactivate, reactivate, manual adjustment), applied by
+``domain.engine.admin_actions`` with an idempotency key made when the form is shown."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from fastapi import Request
+from nicegui import ui
+from starlette.responses import Response
+
+from admin_ui import auth, domain_api, records, texts
+from admin_ui.auth import Principal
+from admin_ui.frame import frame, not_found
+from admin_ui.pages.common import deleted_banner, guarded, parse_id, section
+from admin_ui.runtime import Runtime, transaction
+from admin_ui.widgets import Column, ErrorBox, Listing, PageRequest, Rows, as_int, confirm, tag
+from domain.models import ProgramType
+
+
+def register(rt: Runtime) -> None:
+    """The card pages."""
+
+    @ui.page("/cards")
+    async def cards_page(request: Request) -> Response | None:
+        me = await auth.current_principal(rt)
+        if me is None:
+            return auth.to_login(request)
+        with frame(me, "Cards", active="cards"):
+            from admin_ui.pages.customers import enrol_dialog
+
+            async def enrolled(card_id: int) -> None:
+                ui.navigate.to(f"/cards/{card_id}")
+
+            with ui.row().classes("w-full"):
+                tag(
+                    ui.button(
+                        "Issue a card",
+                        icon="add_card",
+                        on_click=lambda: enrol_dialog(rt, me, enrolled),
+                    ),
+                    "new-card",
+                )
+            await card_listing(rt, me)
+        return None
+
+    @ui.page("/cards/{card_id}")
+    async def card_page(request: Request, card_id: str) -> Response | None:
+        me = await auth.current_principal(rt)
+        if me is None:
+            return auth.to_login(request)
+        wanted = parse_id(card_id)
+        async with rt.session() as session:
+            card = await records.get_card(session, me, wanted) if wanted else None
+        if card is None:
+            not_found(me)
+            return None
+        with frame(me, f"Card {card.card_number}", active="cards"):
+            await _card_detail(rt, me, card)
+        return None
+
+
+async def card_listing(rt: Runtime, me: Principal, *, customer_id: int | None = None) -> None:
+    """The list of cards (of one customer when given)."""
+
+    async def fetch(request: PageRequest) -> Rows[records.CardRow]:
+        async with rt.session() as session:
+            return await records.list_cards(session, me, request, customer_id=customer_id)
+
+    async def remove(row: records.CardRow) -> None:
+        if not await confirm(f"Delete card {row.card_number}?", "It can be restored."):
+            return
+
+        async def work() -> None:
+            async with transaction(rt) as session:
+                await records.delete(session, me, "card", row.id)
+
+        if await guarded(work, success=f"Card {row.card_number} deleted."):
+            await listing.load()
+
+    async def bring_back(row: records.CardRow) -> None:
+        async def work() -> None:
+            async with transaction(rt) as session:
+                await records.restore(session, me, "card", row.id)
+
+        if await guarded(work, success=f"Card {row.card_number} restored."):
+            await listing.load()
+
+    def actions(row: records.CardRow) -> None:
+        if row.deleted_at is None:
+            tag(
+                ui.button("Delete", on_click=lambda r=row: remove(r)).props(
+                    "flat dense color=negative"
+                ),
+                f"card-delete-{row.card_number}",
+            )
+        else:
+            tag(
+                ui.button("Restore", on_click=lambda r=row: bring_back(r)).props("flat dense"),
+                f"card-restore-{row.card_number}",
+            )
+
+    listing: Listing[records.CardRow] = Listing(
+        "cards",
+        [
+            Column("Card", lambda r: r.card_number, lambda r: f"/cards/{r.id}"),
+            Column("Customer", lambda r: r.customer, lambda r: f"/customers/{r.customer_id}"),
+            Column("Merchant", lambda r: r.merchant_code),
+            Column("Stamps", lambda r: str(r.stamp_count)),
+            Column("Points", lambda r: str(r.points_balance)),
+            Column("Active", lambda r: "yes" if r.is_active else "no"),
+        ],
+        fetch,
+        is_deleted=lambda r: r.deleted_at is not None,
+        actions=actions,
+        placeholder="Card number, QR text, email or merchant",
+    )
+    await listing.load()
+
+
+def _figure(label: str, value: str, marker: str) -> None:
+    with ui.card().classes("min-w-36 items-start gap-0 p-3"):
+        ui.label(label).classes("text-xs uppercase text-slate-500")
+        tag(ui.label(value).classes("text-2xl font-semibold text-slate-800"), marker)
+
+
+async def _card_detail(rt: Runtime, me: Principal, card: records.CardDetail) -> None:
+    deleted_banner("card", card.deleted_at)
+    with ui.row().classes("gap-4 text-slate-600"):
+        ui.link(f"Customer: {card.customer}", f"/customers/{card.customer_id}")
+        ui.label(f"Merchant: {card.merchant_code}")
+        ui.label(f"Issued at: {card.store_code or '—'} on {texts.when(card.created_at)}")
+    with ui.row().classes("gap-4"):
+        stamps = card.program_type in (ProgramType.STAMPS, ProgramType.HYBRID)
+        points = card.program_type in (ProgramType.POINTS, ProgramType.HYBRID)
+        if stamps:
+            _figure("Stamps", f"{card.stamp_count} / {card.stamps_target}", "card-stamps")
+        if points:
+            _figure("Points", str(card.points_balance), "card-points")
+        _figure("Status", "active" if card.is_active else "deactivated", "card-status")
+        _figure("Rewards redeemed", str(card.rewards_redeemed), "card-rewards")
+        _figure("Version", str(card.version), "card-version")
+    ui.label(
+        f"Lifetime: {card.lifetime_stamps} stamps, {card.lifetime_points_earned} points earned, "
+        f"{card.points_redeemed} points redeemed · "
+        f"last activity {texts.when(card.last_activity_at)}"
+    ).classes("text-sm text-slate-600")
+
+    if card.deleted_at is not None:
+
+        async def bring_back() -> None:
+            async def work() -> None:
+                async with transaction(rt) as session:
+                    await records.restore(session, me, "card", card.id)
+
+            if await guarded(work, success="Card restored."):
+                ui.navigate.reload()
+
+        tag(ui.button("Restore card", on_click=bring_back), "card-restore")
+    else:
+        _actions(rt, me, card)
+
+    with section("Ledger"):
+
+        async def fetch(request: PageRequest) -> Rows[records.LedgerLine]:
+            async with rt.session() as session:
+                return await records.card_ledger(session, card.id, request)
+
+        ledger: Listing[records.LedgerLine] = Listing(
+            "ledger",
+            [
+                Column("When", lambda r: texts.when(r.occurred_at)),
+                Column("Entry", lambda r: r.entry_type.replace("_", " ")),
+                Column("Stamps", lambda r: f"{r.stamps_delta:+d}" if r.stamps_delta else ""),
+                Column("Points", lambda r: f"{r.points_delta:+d}" if r.points_delta else ""),
+                Column(
+                    "Balance after",
+                    lambda r: f"{r.stamp_count_after} st · {r.points_balance_after} pt",
+                ),
+                Column("Store", lambda r: r.store_code or "—"),
+                Column("Detail", lambda r: r.detail),
+            ],
+            fetch,
+            searchable=False,
+            deleted_switches=False,
+            page_size=25,
+            empty_text="No ledger entry.",
+        )
+        await ledger.load()
+
+    with section("Wallets"):
+        async with rt.session() as session:
+            wallets = await records.wallet_sync(session, card.id)
+        if not wallets:
+            tag(
+                ui.label("No wallet has this card yet (no sync state)."),
+                "wallet-none",
+            ).classes("text-slate-500 italic")
+        for w in wallets:
+            behind = card.version - w.synced_version
+            state = "up to date" if behind <= 0 else f"{behind} version(s) behind"
+            with tag(ui.row().classes("items-center gap-4"), "wallet-row"):
+                ui.label(w.wallet.capitalize()).classes("font-medium w-24")
+                ui.label(f"synced version {w.synced_version} ({state})")
+                ui.label(f"at {texts.when(w.synced_at)}").classes("text-slate-500")
+                if w.last_error:
+                    ui.label(
+                        f"last error {texts.when(w.last_error_at)}: {w.last_error} "
+                        f"({w.attempts} attempt(s))"
+                    ).classes("text-red-700")
+
+
+def _actions(rt: Runtime, me: Principal, card: records.CardDetail) -> None:
+    with section("Adjust by hand"):
+        ui.label(
+            "Adds (or, negative, removes) stamps and points, with a reason kept in the ledger."
+        ).classes("text-sm text-slate-600")
+        # The idempotency key of this form, armed when it is shown: two clicks on "Apply" act
+        # once; a new key is armed only after an answer.
+        armed = {"adjust": uuid.uuid4(), "status": uuid.uuid4()}
+        with ui.row().classes("items-start gap-4 w-full"):
+            stamps = tag(
+                ui.number("Stamps ±", value=0, format="%d").classes("w-28"), "adjust-stamps"
+            )
+            points = tag(
+                ui.number("Points ±", value=0, format="%d").classes("w-28"), "adjust-points"
+            )
+            reason = tag(ui.input("Reason (required)").classes("grow"), "adjust-reason")
+        errors = ErrorBox("adjust-errors")
+
+        async def adjust() -> None:
+            errors.clear()
+            s, p = as_int(stamps.value or 0), as_int(points.value or 0)
+            if not isinstance(s, int) or not isinstance(p, int):
+                errors.show("Stamps and points are whole numbers.")
+                return
+            if not (reason.value or "").strip():
+                errors.show("A reason is required for a manual adjustment.")
+                return
+            button.disable()
+            try:
+                async with transaction(rt) as session:
+                    outcome = await domain_api.adjust_card(
+                        session,
+                        action_id=armed["adjust"],
+                        card_id=card.id,
+                        stamps=s,
+                        points=p,
+                        reason=reason.value,
+                        actor=me.actor,
+                        now=datetime.now(UTC),
+                    )
+            except domain_api.DomainRefusal as exc:
+                errors.show(str(exc)[:1].upper() + str(exc)[1:] + ".")
+                return
+            finally:
+                button.enable()
+            armed["adjust"] = uuid.uuid4()
+            if outcome.status == "duplicate":
+                ui.notify("This adjustment was already applied.", type="info")
+            else:
+                ui.notify(
+                    f"Adjusted: {outcome.stamp_count} stamps, {outcome.points_balance} points.",
+                    type="positive",
+                )
+            ui.navigate.reload()
+
+        button = tag(ui.button("Apply adjustment", on_click=adjust), "adjust-submit")
+
+    with section("Status"):
+        target = not card.is_active
+        label = "Reactivate card" if target else "Deactivate card"
+        note = tag(ui.input("Reason (optional)").classes("w-96"), "status-reason")
+
+        async def flip() -> None:
+            if not target and not await confirm(
+                "Deactivate this card?",
+                "Purchases and redemptions with it are refused until it is reactivated.",
+                ok="Deactivate",
+            ):
+                return
+
+            async def work() -> None:
+                async with transaction(rt) as session:
+                    await domain_api.set_card_active(
+                        session,
+                        action_id=armed["status"],
+                        card_id=card.id,
+                        active=target,
+                        actor=me.actor,
+                        now=datetime.now(UTC),
+                        reason=note.value,
+                    )
+
+            if await guarded(work, success="Card reactivated." if target else "Card deactivated."):
+                armed["status"] = uuid.uuid4()
+                ui.navigate.reload()
+
+        tag(
+            ui.button(label, on_click=flip).props(
+                "outline" if target else "color=negative outline"
+            ),
+            "card-reactivate" if target else "card-deactivate",
+        )
+
+    with section("Delete"):
+
+        async def remove() -> None:
+            if not await confirm(f"Delete card {card.card_number}?", "It can be restored."):
+                return
+
+            async def work() -> None:
+                async with transaction(rt) as session:
+                    await records.delete(session, me, "card", card.id)
+
+            if await guarded(work, success="Card deleted."):
+                ui.navigate.reload()
+
+        tag(
+            ui.button("Delete card", on_click=remove).props("color=negative outline"),
+            "card-delete",
+        )

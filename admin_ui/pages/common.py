@@ -1,0 +1,62 @@
+"""Small helpers the admin pages share."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from nicegui import ui
+
+from admin_ui import texts
+from admin_ui.domain_api import DomainRefusal
+from admin_ui.records import PROGRAM_FIELDS
+from admin_ui.widgets import tag
+
+__all__ = ["PROGRAM_FIELDS", "deleted_banner", "guarded", "parse_id", "section"]
+
+
+def parse_id(value: str) -> int | None:
+    """A row id typed in a URL, or ``None`` (the page then answers "not found")."""
+    if not value.isdigit() or len(value) > 18:
+        return None
+    return int(value)
+
+
+def section(title: str) -> ui.card:
+    """A titled card of a page; use it as a context manager."""
+    card = ui.card().classes("w-full")
+    with card:
+        ui.label(title).classes("text-lg font-medium text-slate-700")
+    return card
+
+
+def deleted_banner(kind: str, deleted_at: datetime | None, deleted_by: str | None = None) -> None:
+    """Says that the row shown is deleted, when it is."""
+    if deleted_at is None:
+        return
+    who = f" by {deleted_by}" if deleted_by else ""
+    banner = ui.label(f"This {kind} was deleted on {texts.when(deleted_at)}{who}.").classes(
+        "w-full bg-rose-50 border border-rose-200 text-rose-800 rounded px-3 py-2"
+    )
+    tag(banner, "deleted-banner")
+
+
+async def guarded(action: Callable[[], Awaitable[Any]], *, success: str | None = None) -> bool:
+    """Run a handler's work; a domain refusal becomes a message on the page. ``True`` when done."""
+    try:
+        await action()
+    except DomainRefusal as exc:
+        ui.notify(_sentence(str(exc)), type="negative", multi_line=True, timeout=8000)
+        return False
+    if success:
+        ui.notify(success, type="positive")
+    return True
+
+
+def _sentence(message: str) -> str:
+    message = message.strip()
+    if not message:
+        return "That did not work."
+    message = message[:1].upper() + message[1:]
+    return message if message.endswith((".", "!", "?")) else message + "."

@@ -1,0 +1,303 @@
+"""Merchants: the list (platform admins), and one merchant's page with its stores and program."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+from nicegui import ui
+from starlette.responses import Response
+
+from admin_ui import auth, domain_api, records
+from admin_ui.auth import Principal
+from admin_ui.frame import frame, not_found
+from admin_ui.pages.common import deleted_banner, guarded, parse_id, section
+from admin_ui.runtime import Runtime, transaction
+from admin_ui.widgets import (
+    Column,
+    ErrorBox,
+    Listing,
+    PageRequest,
+    Rows,
+    confirm,
+    show_problems,
+    tag,
+)
+from domain.models import ProgramType
+
+PROGRAM_TYPES = {t.value: t.value.capitalize() for t in ProgramType}
+
+
+def merchant_fields(values: records.MerchantRow | None = None) -> dict[str, Any]:
+    """Inputs of a merchant's settings, pre-filled from ``values``."""
+    fields: dict[str, Any] = {
+        "code": tag(ui.input("Code", value=values.code if values else ""), "merchant-code"),
+        "name": tag(ui.input("Name", value=values.name if values else ""), "merchant-name"),
+        "timezone": tag(
+            ui.input("Time zone", value=values.timezone if values else "Europe/Luxembourg"),
+            "merchant-timezone",
+        ),
+        "allow_self_enrollment": tag(
+            ui.switch(
+                "Customers may enrol themselves",
+                value=values.allow_self_enrollment if values else True,
+            ),
+            "merchant-self-enrollment",
+        ),
+        "allow_cross_location_redemption": tag(
+            ui.switch(
+                "One card valid at every store",
+                value=values.allow_cross_location_redemption if values else True,
+            ),
+            "merchant-cross-location",
+        ),
+    }
+    for key in ("code", "name", "timezone"):
+        fields[key].classes("w-full")
+    return fields
+
+
+def merchant_data(fields: dict[str, Any]) -> dict[str, Any]:
+    """The values of the merchant inputs, trimmed."""
+    return {
+        key: (element.value.strip() if isinstance(element.value, str) else element.value)
+        for key, element in fields.items()
+    }
+
+
+def register(rt: Runtime) -> None:
+    """The merchant pages."""
+
+    @ui.page("/")
+    async def home(request: Request) -> Response | None:
+        me = await auth.current_principal(rt)
+        if me is None:
+            return auth.to_login(request)
+        if me.is_platform:
+            return RedirectResponse("/merchants")
+        return RedirectResponse(f"/merchants/{me.merchant_id}")
+
+    @ui.page("/merchants")
+    async def merchants_page(request: Request) -> Response | None:
+        me = await auth.current_principal(rt)
+        if me is None:
+            return auth.to_login(request)
+        if not me.is_platform:
+            return RedirectResponse(f"/merchants/{me.merchant_id}")
+        with frame(me, "Merchants", active="merchants"):
+            await _merchant_list(rt, me)
+        return None
+
+    @ui.page("/merchants/{merchant_id}")
+    async def merchant_page(request: Request, merchant_id: str) -> Response | None:
+        me = await auth.current_principal(rt)
+        if me is None:
+            return auth.to_login(request)
+        wanted = parse_id(merchant_id)
+        async with rt.session() as session:
+            merchant = await records.get_merchant(session, me, wanted) if wanted else None
+            program_id = await records.live_program_id(session, merchant.id) if merchant else None
+        if merchant is None:
+            not_found(me)
+            return None
+        with frame(me, f"{merchant.name} ({merchant.code})", active="merchants"):
+            await _merchant_detail(rt, me, merchant, program_id)
+        return None
+
+
+async def _merchant_list(rt: Runtime, me: Principal) -> None:
+    async def fetch(request: PageRequest) -> Rows[records.MerchantRow]:
+        async with rt.session() as session:
+            return await records.list_merchants(session, me, request)
+
+    async def remove(row: records.MerchantRow) -> None:
+        if not await confirm(
+            f"Delete merchant {row.code}?",
+            "Its stores, program, customers and cards are hidden with it. "
+            "It can be restored later from “Only deleted”.",
+        ):
+            return
+
+        async def work() -> None:
+            async with transaction(rt) as session:
+                await records.delete(session, me, "merchant", row.id)
+
+        if await guarded(work, success=f"Merchant {row.code} deleted."):
+            await listing.load()
+
+    async def bring_back(row: records.MerchantRow) -> None:
+        async def work() -> None:
+            async with transaction(rt) as session:
+                await records.restore(session, me, "merchant", row.id)
+
+        if await guarded(work, success=f"Merchant {row.code} restored."):
+            await listing.load()
+
+    def actions(row: records.MerchantRow) -> None:
+        if row.deleted_at is None:
+            tag(
+                ui.button("Delete", on_click=lambda r=row: remove(r)).props(
+                    "flat dense color=negative"
+                ),
+                f"merchant-delete-{row.code}",
+            )
+        else:
+            tag(
+                ui.button("Restore", on_click=lambda r=row: bring_back(r)).props("flat dense"),
+                f"merchant-restore-{row.code}",
+            )
+
+    with ui.row().classes("w-full"):
+        tag(
+            ui.button("New merchant", icon="add", on_click=lambda: _new_merchant_dialog(rt, me)),
+            "new-merchant",
+        )
+    listing: Listing[records.MerchantRow] = Listing(
+        "merchants",
+        [
+            Column("Code", lambda r: r.code, lambda r: f"/merchants/{r.id}"),
+            Column("Name", lambda r: r.name),
+            Column("Time zone", lambda r: r.timezone),
+            Column("Stores", lambda r: str(r.stores)),
+            Column("Self-enrolment", lambda r: "on" if r.allow_self_enrollment else "off"),
+        ],
+        fetch,
+        is_deleted=lambda r: r.deleted_at is not None,
+        actions=actions,
+        placeholder="Search code or name",
+    )
+    await listing.load()
+
+
+async def _new_merchant_dialog(rt: Runtime, me: Principal) -> None:
+    with ui.dialog() as dialog, ui.card().classes("w-[28rem]"):
+        ui.label("New merchant").classes("text-lg font-medium")
+        fields = merchant_fields()
+        errors = ErrorBox("merchant-errors")
+
+        async def create() -> None:
+            data = merchant_data(fields)
+            problems = domain_api.check_merchant(data)
+            show_problems(problems, fields, errors)
+            if problems:
+                return
+            created: list[int] = []
+
+            async def work() -> None:
+                async with transaction(rt) as session:
+                    created.append(await records.create_merchant(session, me, data))
+
+            if await guarded(work, success=f"Merchant {data['code']} created."):
+                dialog.close()
+                ui.navigate.to(f"/merchants/{created[0]}")
+
+        with ui.row().classes("w-full justify-end"):
+            ui.button("Cancel", on_click=dialog.close).props("flat")
+            tag(ui.button("Create", on_click=create), "merchant-create")
+    dialog.on("hide", dialog.delete)
+    dialog.open()
+
+
+async def _merchant_detail(
+    rt: Runtime, me: Principal, merchant: records.MerchantRow, program_id: int | None
+) -> None:
+    deleted_banner("merchant", merchant.deleted_at, merchant.deleted_by)
+    if merchant.deleted_at is not None:
+        if me.is_platform:
+
+            async def bring_back() -> None:
+                async def work() -> None:
+                    async with transaction(rt) as session:
+                        await records.restore(session, me, "merchant", merchant.id)
+
+                if await guarded(work, success=f"Merchant {merchant.code} restored."):
+                    ui.navigate.reload()
+
+            tag(ui.button("Restore merchant", on_click=bring_back), "merchant-restore")
+        return
+
+    with ui.row().classes("gap-4"):
+        ui.link("Statistics", f"/stats/merchants/{merchant.id}")
+        ui.link("Customers", f"/customers?merchant={merchant.code}")
+
+    with section("Settings"):
+        fields = merchant_fields(merchant)
+        if not me.is_platform:
+            fields["code"].disable()
+        errors = ErrorBox("merchant-errors")
+
+        async def save() -> None:
+            data = merchant_data(fields)
+            problems = domain_api.check_merchant(data)
+            show_problems(problems, fields, errors)
+            if problems:
+                return
+
+            async def work() -> None:
+                async with transaction(rt) as session:
+                    await records.update_merchant(session, me, merchant.id, data)
+
+            await guarded(work, success="Merchant saved.")
+
+        tag(ui.button("Save", on_click=save), "merchant-save")
+
+    with section("Program"):
+        if program_id is not None:
+            tag(ui.link("Program settings and rewards", f"/programs/{program_id}"), "program-link")
+        else:
+            ui.label("This merchant has no loyalty program yet.").classes("text-slate-600")
+            with ui.row().classes("items-end gap-4"):
+                kind = tag(
+                    ui.select(PROGRAM_TYPES, value="stamps", label="Type").classes("w-40"),
+                    "program-type",
+                )
+                name = tag(ui.input("Name", value="Loyalty card"), "program-name")
+
+                async def create_program() -> None:
+                    created: list[int] = []
+
+                    async def work() -> None:
+                        async with transaction(rt) as session:
+                            created.append(
+                                await records.create_program(
+                                    session,
+                                    me,
+                                    merchant.id,
+                                    ProgramType(kind.value),
+                                    (name.value or "").strip() or "Loyalty card",
+                                )
+                            )
+
+                    if await guarded(work, success="Program created."):
+                        ui.navigate.to(f"/programs/{created[0]}")
+
+                tag(ui.button("Create program", on_click=create_program), "program-create")
+
+    with section("Stores"):
+        from admin_ui.pages.stores import store_listing
+
+        await store_listing(rt, me, merchant_id=merchant.id)
+
+    if me.is_platform:
+        with section("Delete"):
+            ui.label(
+                "Deleting the merchant hides it with its stores, program, customers and cards. "
+                "Its admins can no longer sign in. It can be restored."
+            ).classes("text-sm text-slate-600")
+
+            async def remove() -> None:
+                if not await confirm(f"Delete merchant {merchant.code}?"):
+                    return
+
+                async def work() -> None:
+                    async with transaction(rt) as session:
+                        await records.delete(session, me, "merchant", merchant.id)
+
+                if await guarded(work, success=f"Merchant {merchant.code} deleted."):
+                    ui.navigate.to("/merchants")
+
+            tag(
+                ui.button("Delete merchant", on_click=remove).props("color=negative outline"),
+                "merchant-delete",
+            )

@@ -1,0 +1,397 @@
+"""Programs: the list, and one program's settings with its rewards catalog.
+
+The settings are checked against the provisioning file's schema (``ProgramSpec``), so the
+panel and ``loyalty provision`` accept and refuse exactly the same values, and every refusal is
+written under its field on the page.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from fastapi import Request
+from nicegui import ui
+from starlette.responses import Response
+
+from admin_ui import auth, domain_api, records
+from admin_ui.auth import Principal
+from admin_ui.frame import frame, not_found
+from admin_ui.pages.common import deleted_banner, guarded, parse_id, section
+from admin_ui.runtime import Runtime, transaction
+from admin_ui.widgets import (
+    Column,
+    ErrorBox,
+    Listing,
+    PageRequest,
+    Rows,
+    as_int,
+    blank_to_none,
+    confirm,
+    show_problems,
+    tag,
+)
+from domain.models import ProgramType
+
+PROGRAM_TYPES = {t.value: t.value.capitalize() for t in ProgramType}
+
+# (field, label, kind): kind is "int", "optional_int", "text", "optional_text", "bool",
+# "decimal", "type" or "color".
+_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("name", "Program name", "text"),
+    ("type", "Type", "type"),
+    ("currency", "Currency (ISO 4217)", "text"),
+    ("is_active", "Program active", "bool"),
+    ("stamps_target", "Stamps for a reward", "int"),
+    ("stamps_reward_description", "Stamp card reward", "optional_text"),
+    ("stamps_reward_value_cents", "Stamp card reward value (cents)", "int"),
+    ("cooldown_minutes", "Minutes between two stamps", "int"),
+    ("max_daily_stamps", "Stamps per day at most (blank: no limit)", "optional_int"),
+    ("points_per_euro", "Points per euro", "int"),
+    ("welcome_bonus_points", "Welcome bonus (points)", "int"),
+    ("minimum_redemption_points", "Minimum points to redeem", "int"),
+    ("points_expiration_days", "Points expire after days idle (blank: never)", "optional_int"),
+    ("point_value_cents", "Value of a point (cents)", "decimal"),
+    ("minimum_purchase_cents", "Minimum purchase to earn (cents)", "int"),
+    ("require_staff_pin", "Staff terminal needs a PIN", "bool"),
+    ("pin_max_attempts", "Wrong PINs before the lock", "int"),
+    ("pin_lockout_minutes", "Lock duration (minutes)", "int"),
+    ("card_name", "Name on the card", "optional_text"),
+    ("background_color", "Background colour (#RRGGBB)", "color"),
+    ("foreground_color", "Text colour (#RRGGBB)", "color"),
+    ("label_color", "Label colour (#RRGGBB)", "color"),
+    ("logo_url", "Logo URL", "optional_text"),
+    ("hero_image_url", "Banner image URL", "optional_text"),
+    ("terms_url", "Terms URL", "optional_text"),
+    ("privacy_url", "Privacy policy URL", "optional_text"),
+)
+
+
+def register(rt: Runtime) -> None:
+    """The program pages."""
+
+    @ui.page("/programs")
+    async def programs_page(request: Request) -> Response | None:
+        me = await auth.current_principal(rt)
+        if me is None:
+            return auth.to_login(request)
+        with frame(me, "Programs", active="programs"):
+            await _program_list(rt, me)
+        return None
+
+    @ui.page("/programs/{program_id}")
+    async def program_page(request: Request, program_id: str) -> Response | None:
+        me = await auth.current_principal(rt)
+        if me is None:
+            return auth.to_login(request)
+        wanted = parse_id(program_id)
+        async with rt.session() as session:
+            program = await records.get_program(session, me, wanted) if wanted else None
+        if program is None:
+            not_found(me)
+            return None
+        title = f"Program of {program.merchant_code}: {program.settings['name']}"
+        with frame(me, title, active="programs"):
+            await _program_detail(rt, me, program)
+        return None
+
+
+async def _program_list(rt: Runtime, me: Principal) -> None:
+    async def fetch(request: PageRequest) -> Rows[records.ProgramRow]:
+        async with rt.session() as session:
+            return await records.list_programs(session, me, request)
+
+    async def remove(row: records.ProgramRow) -> None:
+        if not await confirm(
+            f"Delete the program of {row.merchant_code}?",
+            "Its cards are hidden with it. It can be restored.",
+        ):
+            return
+
+        async def work() -> None:
+            async with transaction(rt) as session:
+                await records.delete(session, me, "program", row.id)
+
+        if await guarded(work, success="Program deleted."):
+            await listing.load()
+
+    async def bring_back(row: records.ProgramRow) -> None:
+        async def work() -> None:
+            async with transaction(rt) as session:
+                await records.restore(session, me, "program", row.id)
+
+        if await guarded(work, success="Program restored."):
+            await listing.load()
+
+    def actions(row: records.ProgramRow) -> None:
+        if row.deleted_at is None:
+            tag(
+                ui.button("Delete", on_click=lambda r=row: remove(r)).props(
+                    "flat dense color=negative"
+                ),
+                f"program-delete-{row.id}",
+            )
+        else:
+            tag(
+                ui.button("Restore", on_click=lambda r=row: bring_back(r)).props("flat dense"),
+                f"program-restore-{row.id}",
+            )
+
+    async with rt.session() as session:
+        choices = await records.merchant_choices(session, me)
+    with ui.row().classes("w-full items-end gap-4"):
+        merchant = tag(
+            ui.select(choices, label="Merchant", value=next(iter(choices), None)).classes("w-72"),
+            "new-program-merchant",
+        )
+        kind = tag(ui.select(PROGRAM_TYPES, label="Type", value="stamps"), "new-program-type")
+
+        async def create() -> None:
+            if merchant.value is None:
+                ui.notify("Choose a merchant.", type="warning")
+                return
+            created: list[int] = []
+
+            async def work() -> None:
+                async with transaction(rt) as session:
+                    created.append(
+                        await records.create_program(
+                            session,
+                            me,
+                            int(merchant.value),
+                            ProgramType(kind.value),
+                            "Loyalty card",
+                        )
+                    )
+
+            if await guarded(work, success="Program created."):
+                ui.navigate.to(f"/programs/{created[0]}")
+
+        tag(ui.button("New program", icon="add", on_click=create), "new-program")
+    listing: Listing[records.ProgramRow] = Listing(
+        "programs",
+        [
+            Column("Merchant", lambda r: r.merchant_code, lambda r: f"/programs/{r.id}"),
+            Column("Name", lambda r: r.name),
+            Column("Type", lambda r: r.type.value),
+            Column("Active", lambda r: "yes" if r.is_active else "no"),
+        ],
+        fetch,
+        is_deleted=lambda r: r.deleted_at is not None,
+        actions=actions,
+        placeholder="Search name or merchant",
+    )
+    await listing.load()
+
+
+def _input(key: str, label: str, kind: str, value: Any) -> Any:
+    if kind == "bool":
+        return ui.switch(label, value=bool(value))
+    if kind == "type":
+        return ui.select(PROGRAM_TYPES, label=label, value=value).classes("w-full")
+    if kind in ("int", "optional_int"):
+        return ui.number(label, value=value, format="%d").classes("w-full")
+    if kind == "decimal":
+        return ui.input(label, value=str(value) if value is not None else "").classes("w-full")
+    element = ui.input(label, value=value or "").classes("w-full")
+    if kind == "color":
+        element.props("maxlength=7")
+    return element
+
+
+def _value(kind: str, element: Any) -> Any:
+    raw = element.value
+    if kind == "bool":
+        return bool(raw)
+    if kind == "type":
+        return raw
+    if kind == "int":
+        return as_int(raw)
+    if kind == "optional_int":
+        return None if raw is None or raw == "" else as_int(raw)
+    if kind == "decimal":
+        text = (raw or "").strip()
+        try:
+            return Decimal(text) if text else None
+        except InvalidOperation:
+            return text  # named as "must be a number" by the validation
+    if kind == "optional_text":
+        return blank_to_none(raw)
+    return (raw or "").strip() if isinstance(raw, str) else raw
+
+
+async def _program_detail(rt: Runtime, me: Principal, program: records.ProgramDetail) -> None:
+    deleted_banner("program", program.deleted_at)
+    if program.deleted_at is not None:
+
+        async def bring_back() -> None:
+            async def work() -> None:
+                async with transaction(rt) as session:
+                    await records.restore(session, me, "program", program.id)
+
+            if await guarded(work, success="Program restored."):
+                ui.navigate.reload()
+
+        tag(ui.button("Restore program", on_click=bring_back), "program-restore")
+        return
+
+    with ui.row().classes("gap-4"):
+        ui.link(f"Merchant {program.merchant_code}", f"/merchants/{program.merchant_id}")
+        ui.link("Statistics", f"/stats/programs/{program.id}")
+
+    errors = ErrorBox("program-errors")
+    fields: dict[str, Any] = {}
+    kinds: dict[str, str] = {}
+    with section("Settings"), ui.grid(columns=2).classes("w-full gap-x-6 gap-y-2"):
+        for key, label, kind in _FIELDS:
+            fields[key] = tag(_input(key, label, kind, program.settings.get(key)), f"program-{key}")
+            kinds[key] = kind
+
+    catalog = _Catalog(program.rewards)
+    with section("Rewards catalog (points)"):
+        ui.label(
+            "Rewards a card buys with points. A removed reward is deactivated, never deleted: "
+            "the ledger names it."
+        ).classes("text-sm text-slate-600")
+        catalog.build()
+
+    async def save() -> None:
+        data = {key: _value(kinds[key], element) for key, element in fields.items()}
+        data["points_rewards"] = catalog.values()
+        problems = domain_api.check_program(data)
+        show_problems(problems, {**fields, **catalog.fields()}, errors)
+        if problems:
+            return
+        settings = {k: v for k, v in data.items() if k != "points_rewards"}
+        for color in ("background_color", "foreground_color", "label_color"):
+            settings[color] = settings[color].upper()
+
+        async def work() -> None:
+            async with transaction(rt) as session:
+                await records.update_program(
+                    session, me, program.id, settings, data["points_rewards"]
+                )
+
+        if await guarded(work, success="Program saved."):
+            catalog.mark_saved()
+
+    with ui.row().classes("gap-4"):
+        tag(ui.button("Save program", icon="save", on_click=save), "program-save")
+
+    with section("Delete"):
+
+        async def remove() -> None:
+            if not await confirm(
+                "Delete this program?", "Its cards are hidden with it. It can be restored."
+            ):
+                return
+
+            async def work() -> None:
+                async with transaction(rt) as session:
+                    await records.delete(session, me, "program", program.id)
+
+            if await guarded(work, success="Program deleted."):
+                ui.navigate.to(f"/merchants/{program.merchant_id}")
+
+        tag(
+            ui.button("Delete program", on_click=remove).props("color=negative outline"),
+            "program-delete",
+        )
+
+
+class _Catalog:
+    """The rewards catalog as an editable table: one row of inputs per reward."""
+
+    def __init__(self, rewards: list[dict[str, Any]]) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self._initial = rewards
+        self.container: ui.column | None = None
+
+    def build(self) -> None:
+        self.container = tag(ui.column().classes("w-full gap-1"), "rewards")
+        for reward in self._initial:
+            self._add(reward)
+        tag(
+            ui.button("Add reward", icon="add", on_click=lambda: self._add(None)).props("flat"),
+            "reward-add",
+        )
+
+    def _add(self, reward: dict[str, Any] | None) -> None:
+        assert self.container is not None
+        index = len(self.rows)
+        with self.container, ui.row().classes("w-full items-start gap-2 no-wrap") as line:
+            code = tag(
+                ui.input("Code", value=reward["id"] if reward else "").classes("w-32"),
+                f"reward-{index}-id",
+            )
+            if reward and reward.get("saved"):
+                code.disable()  # a saved reward keeps its code: the ledger names it by it
+            name = tag(
+                ui.input("Name", value=reward["name"] if reward else "").classes("w-56"),
+                f"reward-{index}-name",
+            )
+            points = tag(
+                ui.number(
+                    "Points", value=reward["points_required"] if reward else None, format="%d"
+                ).classes("w-28"),
+                f"reward-{index}-points_required",
+            )
+            description = tag(
+                ui.input("Description", value=(reward or {}).get("description") or "").classes(
+                    "grow"
+                ),
+                f"reward-{index}-description",
+            )
+            active = tag(
+                ui.switch("Active", value=bool((reward or {}).get("is_active", True))),
+                f"reward-{index}-active",
+            )
+            row = {
+                "id": code,
+                "name": name,
+                "points_required": points,
+                "description": description,
+                "is_active": active,
+                "line": line,
+                "removed": False,
+            }
+            tag(
+                ui.button(icon="delete", on_click=lambda r=row: self._remove(r)).props(
+                    "flat dense color=negative"
+                ),
+                f"reward-{index}-remove",
+            )
+        self.rows.append(row)
+
+    def _remove(self, row: dict[str, Any]) -> None:
+        row["removed"] = True
+        row["line"].visible = False
+
+    def _live(self) -> list[tuple[int, dict[str, Any]]]:
+        return [(i, r) for i, r in enumerate(r for r in self.rows if not r["removed"])]
+
+    def values(self) -> list[dict[str, Any]]:
+        """The catalog as ``RewardSpec`` data (plus ``is_active``), in the table's order."""
+        return [
+            {
+                "id": (row["id"].value or "").strip(),
+                "name": (row["name"].value or "").strip(),
+                "points_required": as_int(row["points_required"].value),
+                "description": blank_to_none(row["description"].value),
+                "is_active": bool(row["is_active"].value),
+            }
+            for _, row in self._live()
+        ]
+
+    def fields(self) -> dict[str, Any]:
+        """Validation paths (``points_rewards[0].name``) to their inputs."""
+        mapping: dict[str, Any] = {}
+        for i, row in self._live():
+            for key in ("id", "name", "points_required", "description"):
+                mapping[f"points_rewards[{i}].{key}"] = row[key]
+        return mapping
+
+    def mark_saved(self) -> None:
+        """Saved codes are fixed from now on."""
+        for _, row in self._live():
+            row["id"].disable()

@@ -1,0 +1,379 @@
+"""Stores: the list, one store's page, and its staff PINs (shown once, when set)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from fastapi import Request
+from nicegui import ui
+from starlette.responses import Response
+
+from admin_ui import auth, domain_api, records, texts
+from admin_ui.auth import Principal
+from admin_ui.frame import frame, not_found
+from admin_ui.pages.common import deleted_banner, guarded, parse_id, section
+from admin_ui.runtime import Runtime, transaction
+from admin_ui.widgets import (
+    Column,
+    ErrorBox,
+    Listing,
+    PageRequest,
+    Rows,
+    confirm,
+    show_problems,
+    tag,
+)
+
+
+def register(rt: Runtime) -> None:
+    """The store pages."""
+
+    @ui.page("/stores")
+    async def stores_page(request: Request) -> Response | None:
+        me = await auth.current_principal(rt)
+        if me is None:
+            return auth.to_login(request)
+        with frame(me, "Stores", active="stores"):
+            await store_listing(rt, me)
+        return None
+
+    @ui.page("/stores/{store_id}")
+    async def store_page(request: Request, store_id: str) -> Response | None:
+        me = await auth.current_principal(rt)
+        if me is None:
+            return auth.to_login(request)
+        wanted = parse_id(store_id)
+        async with rt.session() as session:
+            store = await records.get_store(session, me, wanted) if wanted else None
+        if store is None:
+            not_found(me)
+            return None
+        with frame(me, f"Store {store.name} ({store.code})", active="stores"):
+            await _store_detail(rt, me, store)
+        return None
+
+
+async def store_listing(rt: Runtime, me: Principal, *, merchant_id: int | None = None) -> None:
+    """The list of stores (of one merchant when given) with "New store"."""
+
+    async def fetch(request: PageRequest) -> Rows[records.StoreRow]:
+        async with rt.session() as session:
+            return await records.list_stores(session, me, request, merchant_id=merchant_id)
+
+    async def remove(row: records.StoreRow) -> None:
+        if not await confirm(
+            f"Delete store {row.code}?",
+            "Its terminal stops working and events naming it are refused. It can be restored.",
+        ):
+            return
+
+        async def work() -> None:
+            async with transaction(rt) as session:
+                await records.delete(session, me, "store", row.id)
+
+        if await guarded(work, success=f"Store {row.code} deleted."):
+            await listing.load()
+
+    async def bring_back(row: records.StoreRow) -> None:
+        async def work() -> None:
+            async with transaction(rt) as session:
+                await records.restore(session, me, "store", row.id)
+
+        if await guarded(work, success=f"Store {row.code} restored."):
+            await listing.load()
+
+    def actions(row: records.StoreRow) -> None:
+        if row.deleted_at is None:
+            tag(
+                ui.button("Delete", on_click=lambda r=row: remove(r)).props(
+                    "flat dense color=negative"
+                ),
+                f"store-delete-{row.code}",
+            )
+        else:
+            tag(
+                ui.button("Restore", on_click=lambda r=row: bring_back(r)).props("flat dense"),
+                f"store-restore-{row.code}",
+            )
+
+    async def created() -> None:
+        await listing.load()
+
+    with ui.row().classes("w-full"):
+        tag(
+            ui.button(
+                "New store",
+                icon="add",
+                on_click=lambda: _new_store_dialog(rt, me, merchant_id, created),
+            ),
+            "new-store",
+        )
+    listing: Listing[records.StoreRow] = Listing(
+        "stores",
+        [
+            Column("Code", lambda r: r.code, lambda r: f"/stores/{r.id}"),
+            Column("Name", lambda r: r.name),
+            Column("Merchant", lambda r: r.merchant_code),
+            Column(
+                "PINs",
+                lambda r: (
+                    f"locked until {texts.when(r.pin_locked_until)}"
+                    if r.pin_locked_until and r.pin_locked_until > datetime.now(UTC)
+                    else "open"
+                ),
+            ),
+        ],
+        fetch,
+        is_deleted=lambda r: r.deleted_at is not None,
+        actions=actions,
+        placeholder="Search code, name or merchant",
+    )
+    await listing.load()
+
+
+async def _new_store_dialog(
+    rt: Runtime, me: Principal, merchant_id: int | None, done: Callable[[], Awaitable[None]]
+) -> None:
+    async with rt.session() as session:
+        choices = await records.merchant_choices(session, me)
+    with ui.dialog() as dialog, ui.card().classes("w-[28rem]"):
+        ui.label("New store").classes("text-lg font-medium")
+        merchant = tag(
+            ui.select(
+                choices,
+                label="Merchant",
+                value=merchant_id if merchant_id in choices else next(iter(choices), None),
+            ).classes("w-full"),
+            "store-merchant",
+        )
+        if merchant_id is not None or not me.is_platform:
+            merchant.disable()
+        code = tag(ui.input("Code (used by tills and events)").classes("w-full"), "store-code")
+        name = tag(ui.input("Name").classes("w-full"), "store-name")
+        errors = ErrorBox("store-errors")
+
+        async def create() -> None:
+            data = {"code": (code.value or "").strip(), "name": (name.value or "").strip()}
+            problems = domain_api.check_store(data)
+            show_problems(problems, {"code": code, "name": name}, errors)
+            if problems:
+                return
+            if merchant.value is None:
+                errors.show("Choose a merchant.")
+                return
+
+            async def work() -> None:
+                async with transaction(rt) as session:
+                    await records.create_store(
+                        session, me, int(merchant.value), data["code"], data["name"]
+                    )
+
+            if await guarded(work, success=f"Store {data['code']} created."):
+                dialog.close()
+                await done()
+
+        with ui.row().classes("w-full justify-end"):
+            ui.button("Cancel", on_click=dialog.close).props("flat")
+            tag(ui.button("Create", on_click=create), "store-create")
+    dialog.open()
+
+
+async def _store_detail(rt: Runtime, me: Principal, store: records.StoreRow) -> None:
+    ui.label(f"Merchant: {store.merchant_code}").classes("text-slate-600")
+    deleted_banner("store", store.deleted_at)
+    if store.deleted_at is not None:
+
+        async def bring_back() -> None:
+            async def work() -> None:
+                async with transaction(rt) as session:
+                    await records.restore(session, me, "store", store.id)
+
+            if await guarded(work, success=f"Store {store.code} restored."):
+                ui.navigate.reload()
+
+        tag(ui.button("Restore store", on_click=bring_back), "store-restore")
+        return
+
+    with ui.row().classes("gap-4"):
+        tag(ui.link("Staff terminal", f"/terminal/{store.code}", new_tab=True), "terminal-link")
+        tag(ui.link("Self-enrolment page", f"/enroll/{store.code}", new_tab=True), "enroll-link")
+
+    with section("Store"):
+        code = tag(ui.input("Code", value=store.code).classes("w-full"), "store-code")
+        name = tag(ui.input("Name", value=store.name).classes("w-full"), "store-name")
+        errors = ErrorBox("store-errors")
+
+        async def save() -> None:
+            data = {"code": (code.value or "").strip(), "name": (name.value or "").strip()}
+            problems = domain_api.check_store(data)
+            show_problems(problems, {"code": code, "name": name}, errors)
+            if problems:
+                return
+
+            async def work() -> None:
+                async with transaction(rt) as session:
+                    await records.update_store(session, me, store.id, data["code"], data["name"])
+
+            if await guarded(work, success="Store saved."):
+                ui.navigate.reload()
+
+        tag(ui.button("Save", on_click=save), "store-save")
+
+    await _pins_section(rt, me, store)
+
+    with section("Delete"):
+
+        async def remove() -> None:
+            if not await confirm(f"Delete store {store.code}?"):
+                return
+
+            async def work() -> None:
+                async with transaction(rt) as session:
+                    await records.delete(session, me, "store", store.id)
+
+            if await guarded(work, success=f"Store {store.code} deleted."):
+                ui.navigate.to(f"/merchants/{store.merchant_id}")
+
+        tag(
+            ui.button("Delete store", on_click=remove).props("color=negative outline"),
+            "store-delete",
+        )
+
+
+def _new_pin() -> str:
+    return f"{secrets.randbelow(10**6):06d}"
+
+
+async def _pins_section(rt: Runtime, me: Principal, store: records.StoreRow) -> None:
+    with section("Staff PINs"):
+        lock = ui.row().classes("items-center gap-4")
+        body = ui.column().classes("w-full gap-1")
+        # Dialogs live as long as the element they are opened in: this one is never cleared
+        # by a redraw, unlike the rows whose buttons open them.
+        dialogs = ui.element("div")
+
+    async def redraw() -> None:
+        async with rt.session() as session:
+            current = await records.get_store(session, me, store.id)
+            pins = await domain_api.store_pins(session, store.code)
+            rows = [(p.id, p.name, p.created_at, p.last_used_at) for p in pins]
+        lock.clear()
+        with lock:
+            until = current.pin_locked_until if current else None
+            if until is not None and until > datetime.now(UTC):
+                tag(
+                    ui.label(f"The PINs of this store are locked until {texts.when(until)}."),
+                    "pins-locked",
+                ).classes("text-red-700")
+                tag(ui.button("Unlock", on_click=unlock).props("outline"), "pins-unlock")
+            else:
+                failed = current.pin_failed_attempts if current else 0
+                ui.label(f"Open · {failed} wrong PIN(s) since the last right one.").classes(
+                    "text-slate-600"
+                )
+        body.clear()
+        with body:
+            if not rows:
+                ui.label("No staff PIN yet.").classes("text-slate-500 italic")
+            for pin_id, name, created, last_used in rows:
+                with tag(ui.row().classes("items-center gap-4 w-full"), "pin-row"):
+                    ui.label(name).classes("font-medium w-40")
+                    ui.label(f"added {texts.when(created)}").classes("text-sm text-slate-500")
+                    ui.label(f"last used {texts.when(last_used)}").classes("text-sm text-slate-500")
+                    ui.space()
+                    tag(
+                        ui.button(
+                            "Change PIN", on_click=lambda i=pin_id, n=name: change(i, n)
+                        ).props("flat dense"),
+                        f"pin-change-{name}",
+                    )
+                    tag(
+                        ui.button("Remove", on_click=lambda i=pin_id, n=name: remove(i, n)).props(
+                            "flat dense color=negative"
+                        ),
+                        f"pin-remove-{name}",
+                    )
+            with ui.row().classes("items-end gap-4 pt-2"):
+                new_name = tag(ui.input("Staff member"), "pin-new-name")
+                new_pin = tag(
+                    ui.input("PIN (4-8 digits, blank: generated)", password=True),
+                    "pin-new-pin",
+                )
+
+                async def add() -> None:
+                    pin = (new_pin.value or "").strip() or _new_pin()
+                    staff_name = (new_name.value or "").strip()
+
+                    async def work() -> None:
+                        async with transaction(rt) as session:
+                            await domain_api.add_pin(session, store.code, staff_name, pin)
+
+                    if await guarded(work):
+                        with dialogs:
+                            _show_once(staff_name, pin)
+                        await redraw()
+
+                tag(ui.button("Add staff PIN", on_click=add), "pin-add")
+
+    async def unlock() -> None:
+        async def work() -> None:
+            async with transaction(rt) as session:
+                await domain_api.unlock_store(session, store.code)
+
+        if await guarded(work, success="The store's PINs are unlocked."):
+            await redraw()
+
+    async def change(pin_id: int, name: str) -> None:
+        with dialogs, ui.dialog() as dialog, ui.card():
+            ui.label(f"New PIN for {name}").classes("text-lg font-medium")
+            value = tag(
+                ui.input("PIN (4-8 digits, blank: generated)", password=True), "pin-change-value"
+            )
+
+            async def apply() -> None:
+                pin = (value.value or "").strip() or _new_pin()
+
+                async def work() -> None:
+                    async with transaction(rt) as session:
+                        await domain_api.change_pin(session, pin_id, pin)
+
+                if await guarded(work):
+                    dialog.close()
+                    with dialogs:
+                        _show_once(name, pin)
+                    await redraw()
+
+            with ui.row().classes("w-full justify-end"):
+                ui.button("Cancel", on_click=dialog.close).props("flat")
+                tag(ui.button("Set PIN", on_click=apply), "pin-change-save")
+        dialog.open()
+
+    async def remove(pin_id: int, name: str) -> None:
+        with dialogs:
+            confirmed = await confirm(f"Remove the PIN of {name}?", ok="Remove")
+        if not confirmed:
+            return
+
+        async def work() -> None:
+            async with transaction(rt) as session:
+                await domain_api.remove_pin(session, pin_id)
+
+        if await guarded(work, success=f"The PIN of {name} is removed."):
+            await redraw()
+
+    await redraw()
+
+
+def _show_once(name: str, pin: str) -> None:
+    """The PIN, shown this once: it is stored only as a hash."""
+    with ui.dialog() as dialog, ui.card().classes("items-center"):
+        ui.label(f"PIN of {name}").classes("text-lg font-medium")
+        tag(ui.label(pin).classes("text-4xl font-mono tracking-widest"), "pin-shown")
+        ui.label("Write it down or tell it now: it will not be shown again.").classes(
+            "text-sm text-slate-600"
+        )
+        tag(ui.button("Done", on_click=dialog.close), "pin-shown-done")
+    dialog.on("hide", dialog.delete)
+    dialog.open()

@@ -1,0 +1,311 @@
+"""What the pipeline page shows: consumer lag from Kafka, and the outbox, inbox, dead letters and
+held returns from the database; and the re-drive of a dead letter to its source topic."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from admin_ui.domain_api import DomainRefusal
+from admin_ui.widgets import PageRequest, Rows
+from domain.models import DeadLetter, HeldReturn, Merchant, OutboxMessage, ProcessedEvent, Store
+from loyalty.settings import Settings
+from streams.broker import client_id, producer_config
+from streams.topics import INPUT_TOPICS
+
+KAFKA_TIMEOUT_S = 6.0
+BASE64_MARK = "; payload is base64"
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    """How far the engine's consumer group is behind on one partition."""
+
+    topic: str
+    partition: int
+    committed: int | None
+    end: int
+
+    @property
+    def lag(self) -> int:
+        """Records not yet consumed (all of them when the group never committed)."""
+        return self.end - (self.committed or 0)
+
+
+@dataclass(frozen=True)
+class LagReport:
+    """Every input partition's lag, or why Kafka could not tell."""
+
+    partitions: list[PartitionLag]
+    error: str | None = None
+
+    @property
+    def total(self) -> int:
+        """The lag of all partitions together."""
+        return sum(p.lag for p in self.partitions)
+
+
+@contextlib.contextmanager
+def _quiet_kafka_client() -> Iterator[None]:
+    # A broker that is down makes aiokafka log every failed connection at ERROR; the page
+    # reports it in one sentence instead, so the client's own complaint would only be noise.
+    logger = logging.getLogger("aiokafka")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+async def consumer_lag(settings: Settings) -> LagReport:
+    """Committed offsets of ``settings.consumer_group`` against the input topics' end offsets."""
+    try:
+        with _quiet_kafka_client():
+            return await asyncio.wait_for(_lag(settings), KAFKA_TIMEOUT_S)
+    except TimeoutError:
+        return LagReport(
+            [], f"Kafka did not answer within {KAFKA_TIMEOUT_S:.0f} s at {settings.bootstrap}."
+        )
+    except Exception as exc:  # any client failure is reported, not raised
+        return LagReport(
+            [], f"Kafka is unreachable at {settings.bootstrap}: {exc or type(exc).__name__}."
+        )
+
+
+async def _lag(settings: Settings) -> LagReport:
+    timeout_ms = int(KAFKA_TIMEOUT_S * 1000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap,
+        client_id=client_id("admin-ui"),
+        request_timeout_ms=timeout_ms,
+    )
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap,
+        client_id=client_id("admin-ui"),
+        enable_auto_commit=False,
+        request_timeout_ms=timeout_ms,
+    )
+    try:
+        await admin.start()
+        await consumer.start()
+        described = await admin.describe_topics([topic.value for topic in INPUT_TOPICS])
+        partitions = [
+            TopicPartition(t["topic"], p)
+            for t in sorted(described, key=lambda t: str(t["topic"]))
+            if t["error_code"] == 0
+            for p in sorted(int(part["partition"]) for part in t["partitions"])
+        ]
+        if not partitions:
+            return LagReport([], "The input topics do not exist yet.")
+        ends = await consumer.end_offsets(partitions)
+        committed = await admin.list_consumer_group_offsets(
+            settings.consumer_group, partitions=partitions
+        )
+        rows = []
+        for tp in partitions:
+            meta = committed.get(tp)
+            offset = meta.offset if meta is not None and meta.offset >= 0 else None
+            rows.append(PartitionLag(tp.topic, tp.partition, offset, int(ends[tp])))
+        return LagReport(rows)
+    finally:
+        with contextlib.suppress(Exception):
+            await consumer.stop()
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+
+@dataclass(frozen=True)
+class OutboxBacklog:
+    """Unsent outbox messages, per topic, and the oldest one's age."""
+
+    unsent: int
+    oldest: datetime | None
+    by_topic: dict[str, int]
+
+
+async def outbox_backlog(session: AsyncSession) -> OutboxBacklog:
+    """What the relay has not published yet."""
+    rows = (
+        await session.execute(
+            select(OutboxMessage.topic, func.count(), func.min(OutboxMessage.created_at))
+            .where(OutboxMessage.sent_at.is_(None))
+            .group_by(OutboxMessage.topic)
+        )
+    ).all()
+    oldest = min((r[2] for r in rows), default=None)
+    return OutboxBacklog(sum(int(r[1]) for r in rows), oldest, {r[0]: int(r[1]) for r in rows})
+
+
+@dataclass(frozen=True)
+class LastEvent:
+    """The input event processed last."""
+
+    event_id: str
+    topic: str
+    status: str
+    processed_at: datetime
+
+
+async def last_processed(session: AsyncSession) -> LastEvent | None:
+    """The newest row of the inbox."""
+    row = (
+        await session.scalars(
+            select(ProcessedEvent).order_by(ProcessedEvent.processed_at.desc()).limit(1)
+        )
+    ).first()
+    if row is None:
+        return None
+    return LastEvent(str(row.event_id), row.topic, row.status, row.processed_at)
+
+
+@dataclass(frozen=True)
+class DeadLetterRow:
+    """A dead-lettered record."""
+
+    id: int
+    occurred_at: datetime
+    source_topic: str
+    partition: int
+    offset: int
+    key: str | None
+    payload: str
+    error: str
+    redriven_at: datetime | None
+
+
+async def dead_letters(session: AsyncSession, request: PageRequest) -> Rows[DeadLetterRow]:
+    """Dead letters, newest first; the search looks in the error, payload and topic."""
+    query = select(DeadLetter)
+    if request.search:
+        pattern = f"%{request.search}%"
+        query = query.where(
+            or_(
+                DeadLetter.error.ilike(pattern),
+                DeadLetter.payload.ilike(pattern),
+                DeadLetter.source_topic.ilike(pattern),
+            )
+        )
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = (
+        await session.scalars(
+            query.order_by(DeadLetter.id.desc()).offset(request.offset).limit(request.limit)
+        )
+    ).all()
+    return Rows(
+        [
+            DeadLetterRow(
+                r.id,
+                r.occurred_at,
+                r.source_topic,
+                r.partition,
+                r.offset,
+                r.key,
+                r.payload,
+                r.error,
+                r.redriven_at,
+            )
+            for r in rows
+        ],
+        int(total or 0),
+    )
+
+
+@dataclass(frozen=True)
+class HeldRow:
+    """A return waiting for its purchase."""
+
+    id: int
+    received_at: datetime
+    merchant_code: str
+    store_code: str
+    order_reference: str
+    refund_amount_cents: Any
+
+
+async def held_returns(session: AsyncSession, request: PageRequest) -> Rows[HeldRow]:
+    """Returns not applied yet, oldest first."""
+    query = (
+        select(HeldReturn, Merchant.code, Store.code)
+        .join(Merchant, Merchant.id == HeldReturn.merchant_id)
+        .join(Store, Store.id == HeldReturn.store_id)
+        .where(HeldReturn.applied_at.is_(None))
+        .execution_options(include_deleted=True)
+    )
+    if request.search:
+        query = query.where(HeldReturn.order_reference.ilike(f"%{request.search}%"))
+    total = await session.scalar(
+        select(func.count()).select_from(query.subquery()).execution_options(include_deleted=True)
+    )
+    rows = (
+        await session.execute(
+            query.order_by(HeldReturn.id).offset(request.offset).limit(request.limit)
+        )
+    ).all()
+    return Rows(
+        [
+            HeldRow(
+                h.id,
+                h.received_at,
+                merchant,
+                store,
+                h.order_reference,
+                h.payload.get("refund_amount_cents"),
+            )
+            for h, merchant, store in rows
+        ],
+        int(total or 0),
+    )
+
+
+def _payload_bytes(letter: DeadLetter) -> bytes:
+    if letter.error.endswith(BASE64_MARK) or BASE64_MARK + ";" in letter.error:
+        return base64.b64decode(letter.payload)
+    return letter.payload.encode("utf-8")
+
+
+async def redrive(session: AsyncSession, settings: Settings, letter_id: int) -> str:
+    """Publish a dead letter's original payload (and key) to its source topic again, then mark
+    it re-driven. Returns the topic. ``DomainRefusal`` when Kafka cannot take it (nothing is
+    marked then). The caller commits."""
+    letter = (
+        await session.scalars(
+            select(DeadLetter).where(DeadLetter.id == letter_id).with_for_update()
+        )
+    ).first()
+    if letter is None:
+        raise DomainRefusal("this dead letter does not exist")
+    value = _payload_bytes(letter)
+    key = letter.key.encode("utf-8") if letter.key is not None else None
+    config = producer_config(settings, "admin-ui")
+    config["request_timeout_ms"] = int(KAFKA_TIMEOUT_S * 1000)
+    producer = AIOKafkaProducer(**config)
+    try:
+        with _quiet_kafka_client():
+            await asyncio.wait_for(producer.start(), KAFKA_TIMEOUT_S)
+            await asyncio.wait_for(
+                producer.send_and_wait(letter.source_topic, value=value, key=key), KAFKA_TIMEOUT_S
+            )
+    except Exception as exc:  # reported to the admin; nothing changed
+        raise DomainRefusal(
+            f"Kafka did not take the message ({settings.bootstrap}): {exc or type(exc).__name__}; "
+            "nothing was re-driven"
+        ) from None
+    finally:
+        with contextlib.suppress(Exception):
+            await producer.stop()
+    await session.execute(
+        update(DeadLetter).where(DeadLetter.id == letter_id).values(redriven_at=func.now())
+    )
+    return letter.source_topic

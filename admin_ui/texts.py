@@ -1,0 +1,77 @@
+"""Words for what the engine says in codes, and the panel's formats for times and money."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+REASONS: dict[str, str] = {
+    "store_not_found": "This store is unknown or has been deleted.",
+    "program_not_found": "The merchant has no loyalty program.",
+    "program_inactive": "The loyalty program is switched off.",
+    "card_not_found": "No card was found.",
+    "card_inactive": "This card is deactivated.",
+    "card_not_valid_at_store": "This card is only valid at the store that issued it.",
+    "unsupported_currency": "The purchase's currency is not the program's.",
+    "below_minimum_purchase": "The purchase is below the minimum amount to earn anything.",
+    "stamps_not_enabled": "This program does not give stamps.",
+    "points_not_enabled": "This program does not give points.",
+    "stamp_cooldown": "A stamp was given too recently (cooldown): no stamp this time.",
+    "daily_stamp_limit": "The card reached today's stamp limit.",
+    "duplicate_order": "This order was already recorded.",
+    "purchase_not_seen_yet": "The purchase has not been seen yet: the return is held.",
+    "refund_exceeds_purchase": "The refund exceeds the purchase.",
+    "points_shortfall": "The card has fewer points than the refund takes back.",
+    "stamps_shortfall": "The card has fewer stamps than the refund takes back.",
+    "insufficient_stamps": "The card does not have enough stamps for the reward yet.",
+    "insufficient_points": "The card does not have enough points for this reward.",
+    "unknown_reward": "This reward is not in the program's catalog.",
+    "below_minimum_redemption": "The card is below the minimum balance to redeem points.",
+    "self_enrollment_disabled": "Self-enrolment is switched off for this merchant.",
+    "already_enrolled": "This customer already has a card: here it is.",
+}
+
+STATUSES: dict[str, str] = {
+    "applied": "Done",
+    "rejected": "Refused",
+    "held": "Held",
+    "duplicate": "Already recorded (this action was sent before)",
+}
+
+
+def reason(code: str) -> str:
+    """A reason code in words (the code itself when it is new to this table)."""
+    return REASONS.get(code, code.replace("_", " "))
+
+
+def reasons(codes: Iterable[str]) -> list[str]:
+    """Every reason code in words."""
+    return [reason(c) for c in codes]
+
+
+def status(code: str) -> str:
+    """An outcome's status in words."""
+    return STATUSES.get(code, code)
+
+
+def when(at: datetime | None) -> str:
+    """A time as the panel shows it: UTC, to the minute."""
+    if at is None:
+        return "—"
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def cents(amount: int | Decimal | None, currency: str = "EUR") -> str:
+    """An amount of cents as money: ``1234`` -> ``12.34 EUR``."""
+    if amount is None:
+        return "—"
+    value = Decimal(amount) / 100
+    return f"{value:,.2f} {currency}"
+
+
+def yes_no(flag: bool) -> str:
+    """``yes`` or ``no``."""
+    return "yes" if flag else "no"

@@ -1,0 +1,36 @@
+"""``loyalty admin``: the admin panel, the staff terminals and self-enrolment, over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from loyalty.cli import app
+from loyalty.cli._db import with_session
+from loyalty.settings import get_settings
+
+
+@app.command()
+def admin(
+    host: str | None = typer.Option(None, help="Interface to listen on (LOYALTY_ADMIN_HOST)."),
+    port: int | None = typer.Option(None, help="Port to listen on (LOYALTY_ADMIN_PORT)."),
+) -> None:
+    """Serve the admin panel on Settings.admin_host:admin_http_port until stopped."""
+    from admin_ui import domain_api
+    from admin_ui.app import run
+
+    settings = get_settings()
+    updates: dict[str, object] = {}
+    if host is not None:
+        updates["admin_host"] = host
+    if port is not None:
+        updates["admin_port"] = port
+    if updates:
+        settings = settings.model_copy(update=updates)
+    password = asyncio.run(with_session(domain_api.ensure_initial_admin))
+    if password is not None:
+        # On the terminal, never in the logs: it is shown this once.
+        typer.echo(f"first sign-in: admin / {password}   (shown once; change it)", err=True)
+    typer.echo(f"admin panel on {settings.admin_url}", err=True)
+    run(settings)

@@ -1,0 +1,203 @@
+"""A card's page (balances, ledger, wallet sync state, deactivate, adjust) and the staff PINs
+of a store (add, change, remove, unlock; a PIN is shown once)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from nicegui.testing import User
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.hashing import check_secret
+from domain.models import LoyaltyCard, StaffPin, Store, WalletSyncState
+from tests.admin_ui.helpers import (
+    ALICE,
+    MAIN_FILE,
+    PLATFORM,
+    WAIT,
+    enrol,
+    set_value,
+    sign_in,
+    texts,
+)
+
+pytestmark = MAIN_FILE
+
+
+async def _card_id(db: AsyncSession, number: str) -> int:
+    card_id = await db.scalar(select(LoyaltyCard.id).where(LoyaltyCard.card_number == number))
+    assert card_id is not None
+    return card_id
+
+
+async def test_a_card_page_shows_balances_ledger_and_wallet_state(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    number = await enrol(db, people["a_store_codes"][0], "kim@example.com")
+    card_id = await _card_id(db, number)
+    db.add(
+        WalletSyncState(
+            card_id=card_id,
+            wallet="google",
+            synced_version=0,
+            attempts=3,
+            last_error="HTTP 503 from Google",
+            last_error_at=datetime.now(UTC) - timedelta(minutes=5),
+        )
+    )
+    await db.commit()
+    await sign_in(user, ALICE, to=f"/cards/{card_id}")
+    await user.should_see(f"Card {number}", retries=WAIT)
+    assert texts(user, "card-stamps") == ["0 / 10"]
+    assert texts(user, "card-status") == ["active"]
+    await user.should_see("card created")  # the ledger's first entry
+    await user.should_see(marker="wallet-row")
+    await user.should_see("HTTP 503 from Google")
+    await user.should_see("1 version(s) behind")
+
+
+async def test_a_card_without_wallet_state_says_so(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    card_id = await _card_id(db, await enrol(db, people["a_store_codes"][0], "lee@example.com"))
+    await sign_in(user, PLATFORM, to=f"/cards/{card_id}")
+    await user.should_see(marker="wallet-none", retries=WAIT)
+
+
+async def test_a_manual_adjustment_needs_a_reason_and_is_applied_once(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    number = await enrol(db, people["a_store_codes"][0], "max@example.com")
+    card_id = await _card_id(db, number)
+    await sign_in(user, ALICE, to=f"/cards/{card_id}")
+    await user.should_see(marker="adjust-submit", retries=WAIT)
+    set_value(user, "adjust-stamps", 4)
+    set_value(user, "adjust-points", 30)
+    user.find(marker="adjust-submit").click()
+    await user.should_see("A reason is required for a manual adjustment.", retries=WAIT)
+
+    set_value(user, "adjust-stamps", -1)
+    user.find(marker="adjust-reason").type("typo")
+    user.find(marker="adjust-submit").click()
+    await user.should_see("The card has 0 stamps; cannot remove 1.", retries=WAIT)
+
+    set_value(user, "adjust-stamps", 4)
+    user.find(marker="adjust-reason").clear()
+    user.find(marker="adjust-reason").type("birthday gift")
+    button = user.find(marker="adjust-submit")
+    button.click()
+    button.click()  # a double click
+    await user.should_see("4 / 10", retries=WAIT)
+    db.expire_all()
+    card = (await db.scalars(select(LoyaltyCard).where(LoyaltyCard.id == card_id))).one()
+    assert (card.stamp_count, card.points_balance) == (4, 30)
+    await user.should_see("birthday gift")  # in the ledger, with the admin who did it
+
+
+async def test_deactivate_then_reactivate_a_card(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    card_id = await _card_id(db, await enrol(db, people["a_store_codes"][0], "ola@example.com"))
+    await sign_in(user, ALICE, to=f"/cards/{card_id}")
+    await user.should_see(marker="card-deactivate", retries=WAIT)
+    user.find(marker="status-reason").type("card reported lost")
+    user.find(marker="card-deactivate").click()
+    await user.should_see(marker="confirm-yes", retries=WAIT)
+    user.find(marker="confirm-yes").click()
+    await user.should_see(marker="card-reactivate", retries=WAIT)
+    assert texts(user, "card-status") == ["deactivated"]
+    user.find(marker="card-reactivate").click()
+    await user.should_see(marker="card-deactivate", retries=WAIT)
+    assert texts(user, "card-status") == ["active"]
+    await user.should_see("card reported lost")
+
+
+async def test_cards_are_found_by_number_email_or_qr_text_and_deleted_and_restored(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    first = await enrol(db, people["a_store_codes"][0], "pat@example.com")
+    await enrol(db, people["a_store_codes"][0], "quinn@example.com")
+    token = await db.scalar(select(LoyaltyCard.qr_token).where(LoyaltyCard.card_number == first))
+    await sign_in(user, ALICE, to="/cards")
+    await user.should_see("Page 1 of 1 · 2 in all", retries=WAIT)
+    for search in (first.replace("-", ""), "pat@", str(token)):
+        user.find(marker="cards-search").clear()
+        user.find(marker="cards-search").trigger("keydown.enter")
+        await user.should_see("Page 1 of 1 · 2 in all", retries=WAIT)
+        user.find(marker="cards-search").type(search)
+        user.find(marker="cards-search").trigger("keydown.enter")
+        await user.should_see("Page 1 of 1 · 1 in all", retries=WAIT)
+        await user.should_see(first)
+    user.find(marker=f"card-delete-{first}").click()
+    await user.should_see(marker="confirm-yes", retries=WAIT)
+    user.find(marker="confirm-yes").click()
+    await user.should_see(f"Card {first} deleted.", retries=WAIT)
+    user.find(marker="cards-only-deleted").click()
+    await user.should_see(f"card-restore-{first}", retries=WAIT)
+    user.find(marker=f"card-restore-{first}").click()
+    await user.should_see(f"Card {first} restored.", retries=WAIT)
+
+
+async def test_a_staff_pin_is_shown_once_and_changed_removed_and_unlocked(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    store_id = people["a_stores"][0]
+    await sign_in(user, ALICE, to=f"/stores/{store_id}")
+    await user.should_see(marker="pin-add", retries=WAIT)
+    user.find(marker="pin-new-name").type("Anna")
+    user.find(marker="pin-new-pin").type("4821")
+    user.find(marker="pin-add").click()
+    await user.should_see(marker="pin-shown", retries=WAIT)
+    assert texts(user, "pin-shown") == ["4821"]
+    staff = (await db.scalars(select(StaffPin).where(StaffPin.name == "Anna"))).one()
+    assert check_secret("4821", staff.pin_hash)
+
+    user.find(marker="pin-new-name").clear()
+    user.find(marker="pin-new-name").type("Ben")
+    user.find(marker="pin-new-pin").clear()
+    user.find(marker="pin-new-pin").type("4821")
+    user.find(marker="pin-add").click()
+    await user.should_see("already has this PIN", retries=WAIT)
+
+    user.find(marker="pin-new-pin").clear()  # blank: a PIN is generated
+    user.find(marker="pin-add").click()
+    await user.should_see("pin-change-Ben", retries=WAIT)
+    (generated,) = [pin for pin in texts(user, "pin-shown") if pin != "4821"]
+    assert generated.isdigit() and len(generated) == 6
+
+    # Never shown again: a fresh page has no trace of either PIN.
+    await user.open(f"/stores/{store_id}")
+    await user.should_see(marker="pin-add", retries=WAIT)
+    await user.should_not_see(marker="pin-shown")
+    await user.should_not_see("4821")
+
+    user.find(marker="pin-change-Anna").click()
+    await user.should_see(marker="pin-change-save", retries=WAIT)
+    user.find(marker="pin-change-value").type("12")
+    user.find(marker="pin-change-save").click()
+    await user.should_see("A PIN is 4 to 8 digits.", retries=WAIT)
+    user.find(marker="pin-change-value").clear()
+    user.find(marker="pin-change-value").type("777777")
+    user.find(marker="pin-change-save").click()
+    await user.should_see(marker="pin-shown", retries=WAIT)
+    await db.refresh(staff)
+    assert check_secret("777777", staff.pin_hash)
+
+    user.find(marker="pin-remove-Ben").click()
+    await user.should_see(marker="confirm-yes", retries=WAIT)
+    user.find(marker="confirm-yes").click()
+    await user.should_see("The PIN of Ben is removed.", retries=WAIT)
+    await user.should_not_see("pin-change-Ben")
+
+    store = await db.get(Store, store_id)
+    assert store is not None
+    store.pin_locked_until = datetime.now(UTC) + timedelta(minutes=20)
+    await db.commit()
+    await user.open(f"/stores/{store_id}")
+    await user.should_see(marker="pins-locked", retries=WAIT)
+    user.find(marker="pins-unlock").click()
+    await user.should_see("The store's PINs are unlocked.", retries=WAIT)
+    await db.refresh(store)
+    assert store.pin_locked_until is None

@@ -1,0 +1,362 @@
+"""Merchants, stores, programs and customers: lists with search and server-side pages,
+creation, editing, soft delete behind a confirmation, the deleted switches, and restore."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nicegui.testing import User
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.models import Customer, LoyaltyProgram, Merchant, Reward, Store
+from tests.admin_ui.helpers import (
+    ALICE,
+    MAIN_FILE,
+    PLATFORM,
+    WAIT,
+    element_error,
+    enrol,
+    sign_in,
+    texts,
+)
+from tests.support.seed import seed_merchant
+
+pytestmark = MAIN_FILE
+
+
+async def test_a_platform_admin_creates_a_merchant_with_a_store_and_a_program(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    await sign_in(user, PLATFORM, to="/merchants")
+    user.find(marker="new-merchant").click()
+    await user.should_see(marker="merchant-create", retries=WAIT)
+    user.find(marker="merchant-code").type("bakery-1")
+    user.find(marker="merchant-name").type("The Bakery")
+    user.find(marker="merchant-create").click()
+    await user.should_see("The Bakery (bakery-1)", retries=WAIT)
+
+    user.find(marker="new-store").click()
+    await user.should_see(marker="store-create", retries=WAIT)
+    user.find(marker="store-code").type("BAK-01")
+    user.find(marker="store-name").type("Main street")
+    user.find(marker="store-create").click()
+    await user.should_see("BAK-01", retries=WAIT)
+
+    user.find(marker="program-create").click()
+    await user.should_see(marker="program-save", retries=WAIT)
+
+    merchant = (await db.scalars(select(Merchant).where(Merchant.code == "bakery-1"))).one()
+    assert merchant.name == "The Bakery"
+    assert merchant.timezone == "Europe/Luxembourg"
+    store = (await db.scalars(select(Store).where(Store.code == "BAK-01"))).one()
+    assert store.merchant_id == merchant.id
+    program = (
+        await db.scalars(select(LoyaltyProgram).where(LoyaltyProgram.merchant_id == merchant.id))
+    ).one()
+    assert program.type.value == "stamps"
+
+
+async def test_merchant_fields_are_validated_on_the_page(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    await sign_in(user, PLATFORM, to="/merchants")
+    user.find(marker="new-merchant").click()
+    await user.should_see(marker="merchant-create", retries=WAIT)
+    user.find(marker="merchant-code").type("bad code!")
+    user.find(marker="merchant-timezone").type("/Nowhere")
+    user.find(marker="merchant-create").click()
+    await user.should_see(marker="merchant-errors", retries=WAIT)
+    assert "must be letters, digits" in (element_error(user, "merchant-code") or "")
+    assert "required" in (element_error(user, "merchant-name") or "") or "must not be empty" in (
+        element_error(user, "merchant-name") or ""
+    )
+    assert "unknown time zone" in (element_error(user, "merchant-timezone") or "")
+    assert await db.scalar(select(func.count()).select_from(Merchant)) == 2
+
+
+async def test_a_merchant_code_in_use_is_refused_with_a_message(
+    user: User, people: dict[str, Any]
+) -> None:
+    await sign_in(user, PLATFORM, to="/merchants")
+    user.find(marker="new-merchant").click()
+    await user.should_see(marker="merchant-create", retries=WAIT)
+    user.find(marker="merchant-code").type(people["a_code"])
+    user.find(marker="merchant-name").type("Copycat")
+    user.find(marker="merchant-create").click()
+    await user.should_see(f"The merchant code '{people['a_code']}' is already used.", retries=WAIT)
+
+
+async def test_delete_asks_first_then_only_deleted_finds_it_and_restore_brings_it_back(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    code = people["b_code"]
+    await sign_in(user, PLATFORM, to="/merchants")
+    await user.should_see(f"merchant-delete-{code}", retries=WAIT)
+
+    user.find(marker=f"merchant-delete-{code}").click()
+    await user.should_see(marker="confirm-dialog", retries=WAIT)
+    user.find(marker="confirm-no").click()
+    await user.should_not_see(marker="confirm-dialog", retries=WAIT)
+    merchant = await db.get(Merchant, people["b"])
+    assert merchant is not None and merchant.deleted_at is None
+
+    user.find(marker=f"merchant-delete-{code}").click()
+    await user.should_see(marker="confirm-dialog", retries=WAIT)
+    user.find(marker="confirm-yes").click()
+    await user.should_see(f"Merchant {code} deleted.", retries=WAIT)
+    await user.should_not_see(f"merchant-delete-{code}", retries=WAIT)
+    db.expire_all()
+    merchant = await db.get(Merchant, people["b"], execution_options={"include_deleted": True})
+    assert merchant is not None and merchant.deleted_by == "admin:root"
+    # The cascade hid its store and program with it.
+    assert await db.scalar(select(Store.id).where(Store.id == people["b_stores"][0])) is None
+
+    user.find(marker="merchants-only-deleted").click()
+    await user.should_see(f"merchant-restore-{code}", retries=WAIT)
+    await user.should_not_see(people["a_code"])
+    user.find(marker="merchants-show-deleted").click()  # both live and deleted
+    await user.should_see(people["a_code"], retries=WAIT)
+    await user.should_see(f"merchant-restore-{code}")
+
+    user.find(marker=f"merchant-restore-{code}").click()
+    await user.should_see(f"Merchant {code} restored.", retries=WAIT)
+    assert await db.scalar(select(Store.id).where(Store.id == people["b_stores"][0])) is not None
+    assert (
+        await db.scalar(select(LoyaltyProgram.id).where(LoyaltyProgram.merchant_id == people["b"]))
+        == people["b_program"]
+    )
+
+
+async def test_restoring_a_merchant_whose_code_was_reused_says_why(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    await sign_in(user, PLATFORM, to="/merchants")
+    user.find(marker=f"merchant-delete-{people['b_code']}").click()
+    await user.should_see(marker="confirm-yes", retries=WAIT)
+    user.find(marker="confirm-yes").click()
+    await user.should_see(f"Merchant {people['b_code']} deleted.", retries=WAIT)
+    await seed_merchant(db, code=people["b_code"], stores=0)  # the code, taken again
+
+    user.find(marker="merchants-only-deleted").click()
+    await user.should_see(f"merchant-restore-{people['b_code']}", retries=WAIT)
+    user.find(marker=f"merchant-restore-{people['b_code']}").click()
+    await user.should_see(
+        f"the merchant code '{people['b_code']}' is now used by another live merchant",
+        retries=WAIT,
+    )
+    db.expire_all()
+    still = await db.get(Merchant, people["b"], execution_options={"include_deleted": True})
+    assert still is not None and still.deleted_at is not None
+
+
+async def test_a_store_deleted_with_its_merchant_is_restored_through_the_merchant(
+    user: User, people: dict[str, Any]
+) -> None:
+    await sign_in(user, PLATFORM, to="/merchants")
+    user.find(marker=f"merchant-delete-{people['b_code']}").click()
+    await user.should_see(marker="confirm-yes", retries=WAIT)
+    user.find(marker="confirm-yes").click()
+    await user.should_see(f"Merchant {people['b_code']} deleted.", retries=WAIT)
+    await user.open("/stores")
+    user.find(marker="stores-only-deleted").click()
+    code = people["b_store_codes"][0]
+    await user.should_see(f"store-restore-{code}", retries=WAIT)
+    user.find(marker=f"store-restore-{code}").click()
+    await user.should_see("restore the merchant first", retries=WAIT)
+
+
+async def test_lists_are_searched_and_paged_by_the_database(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    for i in range(45):
+        db.add(Store(merchant_id=people["a"], code=f"page-{i:02d}", name=f"Branch {i}"))
+    await db.commit()
+    await sign_in(user, PLATFORM, to="/stores")
+    await user.should_see(marker="stores-pager", retries=WAIT)
+    assert texts(user, "stores-pager") == ["Page 1 of 3 · 48 in all"]
+    assert len(user.find(marker="stores-row").elements) == 20
+    user.find(marker="stores-next").click()
+    await user.should_see("Page 2 of 3 · 48 in all", retries=WAIT)
+    user.find(marker="stores-next").click()
+    await user.should_see("Page 3 of 3 · 48 in all", retries=WAIT)
+    assert len(user.find(marker="stores-row").elements) == 8
+
+    user.find(marker="stores-search").type("page-1")
+    user.find(marker="stores-search").trigger("keydown.enter")
+    await user.should_see("Page 1 of 1 · 10 in all", retries=WAIT)
+    assert len(user.find(marker="stores-row").elements) == 10
+    # A search text is data, never a pattern: "%" matches a literal percent sign only.
+    user.find(marker="stores-search").clear()
+    user.find(marker="stores-search").type("%")
+    user.find(marker="stores-search").trigger("keydown.enter")
+    await user.should_see(marker="stores-empty", retries=WAIT)
+
+
+async def test_a_merchant_admin_edits_their_store_and_deletes_it(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    store_id = people["a_stores"][1]
+    await sign_in(user, ALICE, to=f"/stores/{store_id}")
+    await user.should_see(marker="store-save", retries=WAIT)
+    user.find(marker="store-name").clear()
+    user.find(marker="store-name").type("Renamed shop")
+    user.find(marker="store-save").click()
+    await user.should_see("Store saved.", retries=WAIT)
+    store = await db.get(Store, store_id)
+    assert store is not None
+    await db.refresh(store)
+    assert store.name == "Renamed shop"
+
+    user.find(marker="store-code").clear()
+    user.find(marker="store-code").type(people["b_store_codes"][0])  # another merchant's code
+    user.find(marker="store-save").click()
+    await user.should_see("is already used by a live store", retries=WAIT)
+
+    user.find(marker="store-delete").click()
+    await user.should_see(marker="confirm-yes", retries=WAIT)
+    user.find(marker="confirm-yes").click()
+    await user.should_see(f"Store {people['a_store_codes'][1]} deleted.", retries=WAIT)
+    assert await db.scalar(select(Store.id).where(Store.id == store_id)) is None
+
+
+async def test_program_settings_refuse_bad_values_with_messages_on_the_page(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    await sign_in(user, PLATFORM, to=f"/programs/{people['a_program']}")
+    await user.should_see(marker="program-save", retries=WAIT)
+    user.find(marker="program-stamps_target").elements.pop().value = 0  # type: ignore[attr-defined]
+    user.find(marker="program-background_color").clear()
+    user.find(marker="program-background_color").type("blue")
+    user.find(marker="program-currency").clear()
+    user.find(marker="program-currency").type("XYZ")
+    user.find(marker="reward-0-points_required").elements.pop().value = 0  # type: ignore[attr-defined]
+    user.find(marker="program-save").click()
+    await user.should_see(marker="program-errors", retries=WAIT)
+    assert element_error(user, "program-stamps_target") == "must be >= 1"
+    assert element_error(user, "program-background_color") == "must be a colour like #1F2937"
+    assert "unknown currency" in (element_error(user, "program-currency") or "")
+    assert element_error(user, "reward-0-points_required") == "must be >= 1"
+    await user.should_not_see("Traceback")
+    program = await db.get(LoyaltyProgram, people["a_program"])
+    assert program is not None and program.stamps_target == 10
+
+
+async def test_program_settings_and_the_rewards_catalog_are_saved(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    await sign_in(user, ALICE, to=f"/programs/{people['a_program']}")
+    await user.should_see(marker="program-save", retries=WAIT)
+    user.find(marker="program-stamps_target").elements.pop().value = 8  # type: ignore[attr-defined]
+    user.find(marker="program-background_color").clear()
+    user.find(marker="program-background_color").type("#112233")
+    user.find(marker="reward-add").click()
+    await user.should_see(marker="reward-1-id", retries=WAIT)
+    user.find(marker="reward-1-id").type("cake")
+    user.find(marker="reward-1-name").type("Slice of cake")
+    user.find(marker="reward-1-points_required").elements.pop().value = 120  # type: ignore[attr-defined]
+    user.find(marker="reward-0-remove").click()  # the coffee goes: deactivated, not deleted
+    user.find(marker="program-save").click()
+    await user.should_see("Program saved.", retries=WAIT)
+    db.expire_all()
+    program = await db.get(LoyaltyProgram, people["a_program"])
+    assert program is not None
+    assert (program.stamps_target, program.background_color) == (8, "#112233")
+    rewards = {
+        r.code: (r.name, r.points_required, r.is_active)
+        for r in await db.scalars(select(Reward).where(Reward.program_id == program.id))
+    }
+    assert rewards == {"coffee": ("coffee", 50, False), "cake": ("Slice of cake", 120, True)}
+
+
+async def test_a_duplicate_reward_code_is_named(user: User, people: dict[str, Any]) -> None:
+    await sign_in(user, PLATFORM, to=f"/programs/{people['a_program']}")
+    await user.should_see(marker="reward-add", retries=WAIT)
+    user.find(marker="reward-add").click()
+    await user.should_see(marker="reward-1-id", retries=WAIT)
+    user.find(marker="reward-1-id").type("coffee")
+    user.find(marker="reward-1-name").type("Another coffee")
+    user.find(marker="reward-1-points_required").elements.pop().value = 10  # type: ignore[attr-defined]
+    user.find(marker="program-save").click()
+    await user.should_see(marker="program-errors", retries=WAIT)
+    assert element_error(user, "reward-1-id") == "duplicate reward code 'coffee'"
+
+
+async def test_restoring_a_program_when_the_merchant_has_a_new_one_says_why(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    await sign_in(user, PLATFORM, to="/programs")
+    await user.should_see(f"program-delete-{people['b_program']}", retries=WAIT)
+    user.find(marker=f"program-delete-{people['b_program']}").click()
+    await user.should_see(marker="confirm-yes", retries=WAIT)
+    user.find(marker="confirm-yes").click()
+    await user.should_see("Program deleted.", retries=WAIT)
+    db.add(LoyaltyProgram(merchant_id=people["b"], type="points"))
+    await db.commit()
+    user.find(marker="programs-only-deleted").click()
+    await user.should_see(f"program-restore-{people['b_program']}", retries=WAIT)
+    user.find(marker=f"program-restore-{people['b_program']}").click()
+    await user.should_see("has another live program now", retries=WAIT)
+
+
+async def test_customers_are_listed_edited_deleted_and_restored(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    await enrol(db, people["a_store_codes"][0], "jane@example.com", first_name="Jane")
+    await enrol(db, people["a_store_codes"][0], "john@example.com")
+    customer_id = await db.scalar(select(Customer.id).where(Customer.email == "jane@example.com"))
+    await sign_in(user, ALICE, to="/customers")
+    await user.should_see("jane@example.com", retries=WAIT)
+    await user.should_see("john@example.com")
+
+    await user.open(f"/customers/{customer_id}")
+    await user.should_see(marker="customer-save", retries=WAIT)
+    user.find(marker="customer-email").clear()
+    user.find(marker="customer-email").type("john@example.com")
+    user.find(marker="customer-save").click()
+    await user.should_see("Another customer of this merchant has the email", retries=WAIT)
+    user.find(marker="customer-email").clear()
+    user.find(marker="customer-email").type("not an email")
+    user.find(marker="customer-save").click()
+    await user.should_see("is not an email address", retries=WAIT)
+    user.find(marker="customer-email").clear()
+    user.find(marker="customer-email").type("Jane.Doe@Example.com")
+    user.find(marker="customer-last_name").type("Doe")
+    user.find(marker="customer-save").click()
+    await user.should_see("Customer saved.", retries=WAIT)
+    db.expire_all()
+    customer = await db.get(Customer, customer_id)
+    assert customer is not None
+    assert (customer.email, customer.last_name) == ("jane.doe@example.com", "Doe")
+
+    user.find(marker="customer-delete").click()
+    await user.should_see(marker="confirm-yes", retries=WAIT)
+    user.find(marker="confirm-yes").click()
+    await user.should_see("Customer deleted.", retries=WAIT)
+    await user.should_see(marker="customers-only-deleted", retries=WAIT)
+    user.find(marker="customers-only-deleted").click()
+    await user.should_see(f"customer-restore-{customer_id}", retries=WAIT)
+    assert len(user.find(marker="customers-row").elements) == 1  # not John, who is live
+    user.find(marker=f"customer-restore-{customer_id}").click()
+    await user.should_see("Customer restored.", retries=WAIT)
+    assert await db.scalar(select(Customer.id).where(Customer.id == customer_id)) is not None
+
+
+async def test_staff_enrol_a_customer_from_the_panel_and_land_on_the_new_card(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    await sign_in(user, ALICE, to="/customers")
+    user.find(marker="new-customer").click()
+    await user.should_see(marker="enrol-submit", retries=WAIT)
+    user.find(marker="enrol-email").type("not-an-email")
+    user.find(marker="enrol-submit").click()
+    await user.should_see("customer.email: not an email address", retries=WAIT)
+    user.find(marker="enrol-email").clear()
+    user.find(marker="enrol-email").type("Walk.In@Example.com")
+    user.find(marker="enrol-first-name").type("Walk")
+    user.find(marker="enrol-submit").click()
+    await user.should_see(marker="adjust-submit", retries=WAIT)  # the card's page
+    customer = (
+        await db.scalars(select(Customer).where(Customer.email == "walk.in@example.com"))
+    ).one()
+    assert (customer.merchant_id, customer.first_name) == (people["a"], "Walk")

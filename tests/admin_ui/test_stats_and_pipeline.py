@@ -1,0 +1,215 @@
+"""Statistics pages with their charts, and the pipeline page: consumer lag (Kafka up and down),
+outbox backlog, last processed event, dead letters and their re-drive, held returns."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from nicegui import ui
+from nicegui.testing import User
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from admin_ui.runtime import raw_connection
+from domain.engine.batch import Inbound, process_batch
+from domain.models import DeadLetter, HeldReturn, Merchant
+from loyalty.settings import Settings, get_settings
+from streams.inputs import PurchaseCompleted
+from streams.topics import Topic
+from tests.admin_ui.helpers import (
+    ALICE,
+    MAIN_FILE,
+    PLATFORM,
+    WAIT,
+    enrol,
+    set_value,
+    sign_in,
+    texts,
+)
+
+pytestmark = MAIN_FILE
+
+
+async def _purchase(db: AsyncSession, store: str, number: str, cents: int) -> None:
+    now = datetime.now(UTC)
+    message = PurchaseCompleted.model_validate(
+        {
+            "event_id": str(uuid.uuid4()),
+            "type": "purchase.completed",
+            "occurred_at": now.isoformat(),
+            "store_code": store,
+            "order_reference": f"o-{uuid.uuid4().hex[:8]}",
+            "amount_cents": cents,
+            "card": {"card_number": number},
+        }
+    )
+    await process_batch(await raw_connection(db), [Inbound(Topic.PURCHASES.value, message)], now)
+    await db.commit()
+
+
+def _chart(user: User, marker: str) -> dict[str, Any]:
+    (chart,) = user.find(marker=marker).elements
+    assert isinstance(chart, ui.echart)
+    return chart.options
+
+
+@pytest.fixture
+async def activity(people: dict[str, Any], db: AsyncSession) -> dict[str, Any]:
+    """Two cards of merchant a with purchases at its first store, one card of merchant b."""
+    store = people["a_store_codes"][0]
+    for email, cents in (("x@example.com", 1000), ("y@example.com", 550)):
+        await _purchase(db, store, await enrol(db, store, email), cents)
+    await enrol(db, people["b_store_codes"][0], "z@example.com")
+    return people
+
+
+async def test_platform_statistics_with_their_charts(
+    user: User, activity: dict[str, Any], db: AsyncSession
+) -> None:
+    db.add(Merchant(code="bare", name="No program yet"))  # counted, and charted as zeros
+    await db.commit()
+    await sign_in(user, PLATFORM, to="/stats")
+    await user.should_see(marker="stats-cards", retries=WAIT)
+    assert texts(user, "stats-cards") == ["3"]
+    assert texts(user, "stats-stamps-issued") == ["2"]
+    assert texts(user, "stats-points-issued") == ["155"]
+    await user.should_see(activity["a_code"])
+    await user.should_see(activity["b_code"])
+    await user.should_see("bare")
+    stamps = _chart(user, "chart-stamps")
+    assert len(stamps["xAxis"]["data"]) == 30
+    assert sum(stamps["series"][0]["data"]) == 2
+    assert sum(_chart(user, "chart-points")["series"][0]["data"]) == 155
+    assert _chart(user, "chart-liability")["series"][0]["data"][-1] > 0
+
+
+async def test_merchant_statistics_per_store_over_90_days(
+    user: User, activity: dict[str, Any]
+) -> None:
+    await sign_in(user, ALICE, to="/stats")  # a merchant admin lands on their merchant
+    await user.should_see(marker="stats-stores", retries=WAIT)
+    assert texts(user, "stats-cards") == ["2"]
+    await user.should_see(activity["a_store_codes"][0])
+    await user.should_not_see(activity["b_code"])
+    set_value(user, "stats-period", 90)
+    await asyncio.sleep(0.5)
+    assert len(_chart(user, "chart-stamps")["xAxis"]["data"]) == 90
+
+
+async def test_program_statistics(user: User, activity: dict[str, Any]) -> None:
+    await sign_in(user, ALICE, to=f"/stats/programs/{activity['a_program']}")
+    await user.should_see(marker="chart-liability", retries=WAIT)
+    assert texts(user, "stats-points-issued") == ["155"]
+
+
+async def test_the_pipeline_shows_lag_outbox_and_the_last_event(
+    user: User, activity: dict[str, Any]
+) -> None:
+    await sign_in(user, PLATFORM, to="/pipeline")
+    await user.should_see(marker="lag-total", retries=WAIT)
+    await user.should_see(marker="lag-table")
+    await user.should_see("loyalty.purchases.v1")
+    # Nothing relays in these tests: every result and wallet update is still in the outbox.
+    (unsent,) = texts(user, "outbox-unsent")
+    assert int(unsent.split()[0]) >= 5
+    (last,) = texts(user, "last-event")
+    assert "applied" in last
+
+
+@pytest.fixture
+def kafka_down(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Point the app at a port where no broker listens (set before the app starts)."""
+    monkeypatch.setenv("LOYALTY_KAFKA_BOOTSTRAP", "127.0.0.1:9")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+async def test_kafka_unreachable_is_a_message_not_an_error(
+    kafka_down: None, user: User, people: dict[str, Any]
+) -> None:
+    await sign_in(user, PLATFORM, to="/pipeline")
+    await user.should_see(marker="lag-error", retries=WAIT * 2)
+    (message,) = texts(user, "lag-error")
+    assert "127.0.0.1:9" in message
+    await user.should_see(marker="outbox-unsent")  # the rest of the page is there
+
+
+async def test_a_dead_letter_is_shown_and_re_driven_to_its_source_topic(
+    user: User, people: dict[str, Any], db: AsyncSession, stack: Settings
+) -> None:
+    marker = uuid.uuid4().hex
+    payload = json.dumps({"type": "purchase.completed", "note": marker})
+    letter = DeadLetter(
+        event_id=uuid.uuid4(),
+        source_topic=Topic.PURCHASES.value,
+        partition=0,
+        offset=41,
+        key="1234-5678-9012",
+        payload=payload,
+        error="event_id: required",
+    )
+    db.add(letter)
+    await db.commit()
+    letter_id = letter.id
+    consumer = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        # The topic has the stack's partition count (Settings.input_partitions).
+        partitions = [
+            TopicPartition(Topic.PURCHASES.value, p) for p in range(stack.input_partitions)
+        ]
+        ends = await consumer.end_offsets(partitions)
+        consumer.assign(partitions)
+        for tp, offset in ends.items():
+            consumer.seek(tp, offset)
+
+        await sign_in(user, PLATFORM, to="/pipeline")
+        await user.should_see("event_id: required", retries=WAIT)
+        user.find(marker=f"dlq-redrive-{letter_id}").click()
+        await user.should_see(marker="confirm-yes", retries=WAIT)
+        user.find(marker="confirm-yes").click()
+        await user.should_see(f"Re-driven to {Topic.PURCHASES.value}.", retries=WAIT * 2)
+
+        found = None
+        deadline = asyncio.get_running_loop().time() + 20
+        while found is None and asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for record in records:
+                    if record.value and marker.encode() in record.value:
+                        found = record
+        assert found is not None, "the payload never reached the source topic"
+        assert found.value == payload.encode()
+        assert found.key == b"1234-5678-9012"
+    finally:
+        await consumer.stop()
+    db.expire_all()
+    stored = await db.get(DeadLetter, letter_id)
+    assert stored is not None and stored.redriven_at is not None
+
+
+async def test_held_returns_are_listed(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    db.add(
+        HeldReturn(
+            merchant_id=people["a"],
+            store_id=people["a_stores"][0],
+            order_reference="ORDER-HELD-7",
+            source_event_id=uuid.uuid4(),
+            payload={"refund_amount_cents": 450},
+        )
+    )
+    await db.commit()
+    await sign_in(user, PLATFORM, to="/pipeline")
+    await user.should_see("ORDER-HELD-7", retries=WAIT)
+    await user.should_see("4.50 EUR")
+    assert await db.scalar(select(HeldReturn.applied_at)) is None
