@@ -121,6 +121,19 @@ if [ -z "$(pg_bindir)" ]; then
     [ -n "$(pg_bindir)" ] || die "PostgreSQL server binaries (initdb, postgres) are missing and could not be installed: install them with apt-get install postgresql (as root) or put initdb on the PATH."
 fi
 
+# ----------------------------------------------------------------------------- test tools
+
+# The admin panel's browser stories drive Debian's Chromium; the wallet tests verify passes
+# with the openssl command, as Apple would.
+if ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; }; then
+    apt_install chromium chromium-driver || true
+    { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || die "Chromium and its driver are missing and could not be installed (the admin panel's browser tests need them): install them with apt-get install chromium chromium-driver (as root)."
+fi
+if ! command -v openssl >/dev/null 2>&1; then
+    apt_install openssl || true
+    command -v openssl >/dev/null 2>&1 || die "openssl is missing and could not be installed (the wallet tests verify pass signatures with it): install it with apt-get install openssl (as root)."
+fi
+
 # ----------------------------------------------------------------------------- the venv
 
 hash_of() { sha256sum "$1" | cut -d' ' -f1; }
