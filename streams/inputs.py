@@ -6,7 +6,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from streams.base import ContractModel
@@ -85,8 +85,6 @@ class CardRef(ContractModel):
     email: Email | None = Field(default=None, exclude_if=_is_none)
     customer_ref: Code | None = Field(default=None, exclude_if=_is_none)
 
-    _kind: CardRefKind = PrivateAttr(default=CardRefKind.CARD_NUMBER)
-
     @model_validator(mode="after")
     def _exactly_one(self) -> CardRef:
         values = self.__dict__
@@ -98,18 +96,25 @@ class CardRef(ContractModel):
                 "must hold exactly one of {fields} (got {got})",
                 {"fields": _CARD_REF_FIELDS, "got": got},
             )
-        self._kind = _KIND_OF_FIELD[given[0]]
         return self
 
     @property
     def kind(self) -> CardRefKind:
         """The field this reference uses."""
-        return self._kind
+        # Read on every event: plain dict lookups, no walk over the enum.
+        values = self.__dict__
+        if values["card_number"] is not None:
+            return CardRefKind.CARD_NUMBER
+        if values["qr_code"] is not None:
+            return CardRefKind.QR_CODE
+        if values["email"] is not None:
+            return CardRefKind.EMAIL
+        return CardRefKind.CUSTOMER_REF
 
     @property
     def value(self) -> str:
         """The reference's (normalised) value; also the Kafka key of messages that carry it."""
-        value: str = self.__dict__[self._kind.value]
+        value: str = self.__dict__[self.kind.value]
         return value
 
 

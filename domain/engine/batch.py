@@ -44,7 +44,7 @@ from domain.rules.earn import PurchaseFacts, decide_purchase
 from domain.rules.enrol import card_valid_at_store, may_enrol, new_card
 from domain.rules.project import apply_change
 from domain.rules.redeem import redeem_points, redeem_stamps
-from domain.rules.values import CardBalance, Decision, Reason, StampHistory
+from domain.rules.values import CardBalance, Decision, ProgramTerms, Reason, StampHistory
 from domain.rules.void import PurchaseRecord, decide_return
 from streams.inputs import (
     CardRef,
@@ -150,7 +150,8 @@ async def _record_inbox(conn: Conn, fresh: list[Inbound], outcome: BatchOutcome)
         if len(inserted) != len(ids):
             raise ConcurrentDuplicate(f"{len(ids) - len(inserted)} event(s) applied elsewhere")
     # Held returns of earlier batches applied now: their inbox rows exist, the status moves.
-    earlier = {i: s for i, s in status.items() if i not in set(ids)}
+    fresh_ids = set(ids)
+    earlier = {i: s for i, s in status.items() if i not in fresh_ids}
     if earlier:
         await conn.execute(_INBOX_UPDATE, list(earlier), list(earlier.values()))
 
@@ -393,21 +394,30 @@ class _Run:
             return card, Reason.CARD_INACTIVE
         return card, None
 
-    # --- events ---------------------------------------------------------------------------
-
-    async def purchase(self, ev: Inbound, msg: PurchaseCompleted) -> None:
-        """``purchase.completed``: earn, record the order, apply returns held for it."""
+    def store_and_card(
+        self, ev: Inbound, msg: PurchaseCompleted | RewardRedeemRequested
+    ) -> tuple[StoreInfo, CardRow, ProgramTerms] | None:
+        """The store, card and program an event acts on, or None once its refusal is recorded."""
         store = self.store(msg.store_code)
         if isinstance(store, Reason):
             self.finish(msg.event_id, ev.topic, REJECTED, [store], store_code=msg.store_code)
-            return
+            return None
         card, refused = self.card(store, msg.card)
         if refused is not None or card is None:
             reasons = [refused or Reason.CARD_NOT_FOUND]
             self.finish(msg.event_id, ev.topic, REJECTED, reasons, store, card=card)
+            return None
+        assert store.terms is not None  # self.store() refuses a store without a program
+        return store, card, store.terms
+
+    # --- events ---------------------------------------------------------------------------
+
+    async def purchase(self, ev: Inbound, msg: PurchaseCompleted) -> None:
+        """``purchase.completed``: earn, record the order, apply returns held for it."""
+        found = self.store_and_card(ev, msg)
+        if found is None:
             return
-        terms = store.terms
-        assert terms is not None
+        store, card, terms = found
         key = (store.merchant_id, msg.order_reference)
         if key in self.state.purchases:
             self.finish(
@@ -519,17 +529,10 @@ class _Run:
 
     def redeem(self, ev: Inbound, msg: RewardRedeemRequested) -> None:
         """``reward.redeem_requested``: a full stamp card or a catalog reward."""
-        store = self.store(msg.store_code)
-        if isinstance(store, Reason):
-            self.finish(msg.event_id, ev.topic, REJECTED, [store], store_code=msg.store_code)
+        found = self.store_and_card(ev, msg)
+        if found is None:
             return
-        card, refused = self.card(store, msg.card)
-        if refused is not None or card is None:
-            reasons = [refused or Reason.CARD_NOT_FOUND]
-            self.finish(msg.event_id, ev.topic, REJECTED, reasons, store, card=card)
-            return
-        terms = store.terms
-        assert terms is not None
+        store, card, terms = found
         if isinstance(msg.reward, PointsReward):
             decision = redeem_points(terms, card.balance, msg.reward.reward_id)
         else:

@@ -1,14 +1,16 @@
 """Database fixtures for tests against the real PostgreSQL of the test stack.
 
 Each test session gets a database of its own (migrated with Alembic from empty), and every
-test that asks for ``db`` starts from empty tables. Import the fixtures in a conftest with
-``from tests.support.db import *``.
+test that asks for ``db`` starts from empty tables. The root conftest registers this module
+as a plugin; ``fresh_database`` serves tests that need a database of their own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 
 import asyncpg
 import pytest
@@ -40,19 +42,26 @@ async def _drop(admin_url: str, name: str) -> None:
         await conn.close()
 
 
+@contextmanager
+def fresh_database(server_url: str, name: str) -> Iterator[str]:
+    """Database ``name`` on the server of ``server_url``, created empty and migrated to head;
+    dropped on exit."""
+    admin = with_database(server_url, "postgres")
+    asyncio.run(_recreate(admin, name))
+    url = with_database(server_url, name)
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_drop(admin, name))
+
+
 @pytest.fixture(scope="session")
 def database_url(stack: Settings) -> Iterator[str]:
-    """A freshly migrated database for this test session (per xdist worker, if any)."""
-    import asyncio
-
+    """A freshly migrated database for this test session."""
     # One database per pytest process: two sessions running at once never share one.
-    name = f"loyalty_test_{os.getpid()}"
-    url = with_database(stack.db_url, name)
-    admin = with_database(stack.db_url, "postgres")
-    asyncio.run(_recreate(admin, name))
-    migrate.upgrade(url)
-    yield url
-    asyncio.run(_drop(admin, name))
+    with fresh_database(stack.db_url, f"loyalty_test_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -17,37 +17,15 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.db import make_engine, make_sessionmaker
-from loyalty import migrate
 from loyalty.settings import Settings, asyncpg_url, with_database
-
-
-async def _recreate(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def _drop(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+from tests.support.db import fresh_database
 
 
 @pytest.fixture(scope="session")
 def tools_database_url(stack: Settings) -> Iterator[str]:
     """A freshly migrated database for the tools' tests of this pytest process."""
-    name = f"loyalty_tools_{os.getpid()}"
-    url = with_database(stack.db_url, name)
-    admin = with_database(stack.db_url, "postgres")
-    asyncio.run(_recreate(admin, name))
-    migrate.upgrade(url)
-    yield url
-    asyncio.run(_drop(admin, name))
+    with fresh_database(stack.db_url, f"loyalty_tools_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
