@@ -23,6 +23,11 @@ def upgrade(database_url: str | None = None, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
+def downgrade(database_url: str | None = None, revision: str = "-1") -> None:
+    """Take the database back to ``revision`` (``base``: empty)."""
+    command.downgrade(alembic_config(database_url), revision)
+
+
 def check(database_url: str | None = None) -> None:
     """Raise when the models and the migrations disagree."""
     command.check(alembic_config(database_url))
