@@ -35,12 +35,13 @@ from string import Template
 from typing import Any, Literal, TypeVar
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.errors import KafkaError
 
 from loyalty.logs import get_logger
 from loyalty.settings import REPO_ROOT, Settings, with_database
-from streams.topics import TOPICS
+from streams.topics import TOPICS, Topic
 
 log = get_logger(__name__)
 
@@ -674,6 +675,28 @@ async def _ensure_topics_once(
         await admin.create_partitions(grow)
 
 
+async def ensure_group_coordination(bootstrap: str) -> None:
+    """Wait-free check that consumer groups work: commit an offset for a probe group.
+
+    On a new broker the first group call creates the offsets topic, and until it is ready
+    every group call fails (coordinator not available). Done here, the stack is ready when
+    ``up`` returns, not a few seconds later for whoever comes first.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id="loyalty-stack-probe",
+        enable_auto_commit=False,
+        request_timeout_ms=10_000,
+    )
+    await consumer.start()
+    try:
+        probe = TopicPartition(Topic.DLQ.value, 0)
+        consumer.assign([probe])
+        await consumer.commit({probe: 0})
+    finally:
+        await consumer.stop()
+
+
 # --------------------------------------------------------------------------- the stack
 
 
@@ -735,6 +758,7 @@ class LocalStack:
                     wanted_topics(self.settings),
                     replication_factor=1 if self.settings.uses_local_kafka else None,
                 )
+                await ensure_group_coordination(self.settings.bootstrap)
                 return
             except (KafkaError, OSError, StackError) as exc:
                 errors.append(exc)
