@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from alembic import command
 from alembic.config import Config
 
@@ -10,6 +12,8 @@ from loyalty.settings import REPO_ROOT
 
 def alembic_config(database_url: str | None = None) -> Config:
     """The project's Alembic config, optionally aimed at an explicit database."""
+    # Alembic announces every autogenerate plugin it loads at INFO: noise in `make run`.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     config = Config(str(REPO_ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(REPO_ROOT / "migrations"))
     config.attributes["configure_logger"] = False
