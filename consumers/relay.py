@@ -206,7 +206,7 @@ class Relay:
 
 async def run_relay(settings: Settings) -> None:
     """Run a relay until cancelled (SIGINT/SIGTERM through the CLI)."""
-    relay = Relay(settings)
+    relay = Relay(settings, concurrency=settings.relay_concurrency)
     await relay.start()
     log.info("relay_started", shards=OUTBOX_SHARDS)
     try:
