@@ -11,13 +11,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Each named stack gets its own folder and ports, so `make test` never touches the data or
-# the topics of the stack that `make run` started.
+# the topics of the stack that `make run` started. All below 32768, outside Linux's ephemeral
+# range: a restarted broker must not find its port taken by some client's outgoing connection.
 _STACK_PORTS: dict[str, tuple[int, int, int, int]] = {
     # name: (postgres, kafka, kafka controller, admin ui)
-    "dev": (55432, 59092, 59093, 8080),
-    "test": (55442, 59192, 59193, 8090),
+    "dev": (15432, 19092, 19093, 8080),
+    "test": (15442, 19192, 19193, 8090),
     # `make bench`: measurements must not share a broker or a database with running tests.
-    "bench": (55452, 59292, 59293, 8100),
+    "bench": (15452, 19292, 19293, 8100),
 }
 
 

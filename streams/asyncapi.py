@@ -46,7 +46,7 @@ _CHANNELS: Final[dict[Topic, tuple[str, str]]] = {
 _TOPIC_ORDER: Final = {spec.topic.value: rank for rank, spec in enumerate(TOPICS)}
 
 # The local stack's default port: a fixed address keeps the document the same on every machine.
-_DOCUMENTED_SERVER: Final = "127.0.0.1:59092"
+_DOCUMENTED_SERVER: Final = "127.0.0.1:19092"
 
 
 def _channel_description(topic: Topic) -> str:
