@@ -14,7 +14,7 @@ from starlette.responses import Response
 from admin_ui import auth, domain_api, records, texts
 from admin_ui.auth import Principal
 from admin_ui.frame import frame, not_found
-from admin_ui.pages.common import deleted_banner, guarded, parse_id, section
+from admin_ui.pages.common import delete_restore_actions, deleted_banner, guarded, parse_id, section
 from admin_ui.runtime import Runtime, transaction
 from admin_ui.widgets import Column, ErrorBox, Listing, PageRequest, Rows, as_int, confirm, tag
 from domain.models import ProgramType
@@ -69,38 +69,16 @@ async def card_listing(rt: Runtime, me: Principal, *, customer_id: int | None = 
         async with rt.session() as session:
             return await records.list_cards(session, me, request, customer_id=customer_id)
 
-    async def remove(row: records.CardRow) -> None:
-        if not await confirm(f"Delete card {row.card_number}?", "It can be restored."):
-            return
-
-        async def work() -> None:
-            async with transaction(rt) as session:
-                await records.delete(session, me, "card", row.id)
-
-        if await guarded(work, success=f"Card {row.card_number} deleted."):
-            await listing.load()
-
-    async def bring_back(row: records.CardRow) -> None:
-        async def work() -> None:
-            async with transaction(rt) as session:
-                await records.restore(session, me, "card", row.id)
-
-        if await guarded(work, success=f"Card {row.card_number} restored."):
-            await listing.load()
-
-    def actions(row: records.CardRow) -> None:
-        if row.deleted_at is None:
-            tag(
-                ui.button("Delete", on_click=lambda r=row: remove(r)).props(
-                    "flat dense color=negative"
-                ),
-                f"card-delete-{row.card_number}",
-            )
-        else:
-            tag(
-                ui.button("Restore", on_click=lambda r=row: bring_back(r)).props("flat dense"),
-                f"card-restore-{row.card_number}",
-            )
+    actions = delete_restore_actions(
+        rt,
+        me,
+        "card",
+        question=lambda r: f"Delete card {r.card_number}?",
+        warning=("It can be restored."),
+        subject=lambda r: f"Card {r.card_number}",
+        marker=lambda r: r.card_number,
+        reload=lambda: listing.load(),
+    )
 
     listing: Listing[records.CardRow] = Listing(
         "cards",

@@ -8,10 +8,12 @@ from typing import Any
 
 from nicegui import ui
 
-from admin_ui import texts
+from admin_ui import records, texts
+from admin_ui.auth import Principal
 from admin_ui.domain_api import DomainRefusal
 from admin_ui.records import PROGRAM_FIELDS
-from admin_ui.widgets import tag
+from admin_ui.runtime import Runtime, transaction
+from admin_ui.widgets import confirm, tag
 
 __all__ = ["PROGRAM_FIELDS", "deleted_banner", "guarded", "parse_id", "section"]
 
@@ -60,3 +62,56 @@ def _sentence(message: str) -> str:
         return "That did not work."
     message = message[:1].upper() + message[1:]
     return message if message.endswith((".", "!", "?")) else message + "."
+
+
+def delete_restore_actions(
+    rt: Runtime,
+    me: Principal,
+    kind: str,
+    *,
+    question: Callable[[Any], str],
+    warning: str,
+    subject: Callable[[Any], str],
+    marker: Callable[[Any], str],
+    reload: Callable[[], Awaitable[None]],
+) -> Callable[[Any], None]:
+    """A list row's Delete (after a confirmation) or Restore button, for any soft-deletable kind.
+
+    ``question``/``warning`` make the confirmation, ``subject`` names the row in the outcome
+    ("Merchant m-1 deleted."), ``marker`` identifies the row in the buttons' test ids.
+    """
+
+    async def remove(row: Any) -> None:
+        if not await confirm(question(row), warning):
+            return
+
+        async def work() -> None:
+            async with transaction(rt) as session:
+                await records.delete(session, me, kind, row.id)
+
+        if await guarded(work, success=f"{subject(row)} deleted."):
+            await reload()
+
+    async def bring_back(row: Any) -> None:
+        async def work() -> None:
+            async with transaction(rt) as session:
+                await records.restore(session, me, kind, row.id)
+
+        if await guarded(work, success=f"{subject(row)} restored."):
+            await reload()
+
+    def actions(row: Any) -> None:
+        if row.deleted_at is None:
+            tag(
+                ui.button("Delete", on_click=lambda r=row: remove(r)).props(
+                    "flat dense color=negative"
+                ),
+                f"{kind}-delete-{marker(row)}",
+            )
+        else:
+            tag(
+                ui.button("Restore", on_click=lambda r=row: bring_back(r)).props("flat dense"),
+                f"{kind}-restore-{marker(row)}",
+            )
+
+    return actions

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from admin_ui import auth, domain_api, records, texts
 from admin_ui.auth import Principal
 from admin_ui.frame import frame, not_found
-from admin_ui.pages.common import deleted_banner, guarded, parse_id, section
+from admin_ui.pages.common import delete_restore_actions, deleted_banner, guarded, parse_id, section
 from admin_ui.runtime import Runtime, transaction
 from admin_ui.widgets import Column, ErrorBox, Listing, PageRequest, Rows, confirm, tag
 from domain.models import LoyaltyCard, Merchant, Store
@@ -157,41 +157,16 @@ async def _customer_list(rt: Runtime, me: Principal, merchant: str) -> None:
         async with rt.session() as session:
             return await records.list_customers(session, me, request)
 
-    async def remove(row: records.CustomerRow) -> None:
-        if not await confirm(
-            f"Delete customer {row.display_name}?",
-            "Their cards are hidden with them. They can be restored.",
-        ):
-            return
-
-        async def work() -> None:
-            async with transaction(rt) as session:
-                await records.delete(session, me, "customer", row.id)
-
-        if await guarded(work, success="Customer deleted."):
-            await listing.load()
-
-    async def bring_back(row: records.CustomerRow) -> None:
-        async def work() -> None:
-            async with transaction(rt) as session:
-                await records.restore(session, me, "customer", row.id)
-
-        if await guarded(work, success="Customer restored."):
-            await listing.load()
-
-    def actions(row: records.CustomerRow) -> None:
-        if row.deleted_at is None:
-            tag(
-                ui.button("Delete", on_click=lambda r=row: remove(r)).props(
-                    "flat dense color=negative"
-                ),
-                f"customer-delete-{row.id}",
-            )
-        else:
-            tag(
-                ui.button("Restore", on_click=lambda r=row: bring_back(r)).props("flat dense"),
-                f"customer-restore-{row.id}",
-            )
+    actions = delete_restore_actions(
+        rt,
+        me,
+        "customer",
+        question=lambda r: f"Delete customer {r.display_name}?",
+        warning=("Their cards are hidden with them. They can be restored."),
+        subject=lambda r: "Customer",
+        marker=lambda r: r.id,
+        reload=lambda: listing.load(),
+    )
 
     async def enrolled(card_id: int) -> None:
         ui.navigate.to(f"/cards/{card_id}")

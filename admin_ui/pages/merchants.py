@@ -12,7 +12,7 @@ from starlette.responses import Response
 from admin_ui import auth, domain_api, records
 from admin_ui.auth import Principal
 from admin_ui.frame import frame, not_found
-from admin_ui.pages.common import deleted_banner, guarded, parse_id, section
+from admin_ui.pages.common import delete_restore_actions, deleted_banner, guarded, parse_id, section
 from admin_ui.runtime import Runtime, transaction
 from admin_ui.widgets import (
     Column,
@@ -111,42 +111,19 @@ async def _merchant_list(rt: Runtime, me: Principal) -> None:
         async with rt.session() as session:
             return await records.list_merchants(session, me, request)
 
-    async def remove(row: records.MerchantRow) -> None:
-        if not await confirm(
-            f"Delete merchant {row.code}?",
+    actions = delete_restore_actions(
+        rt,
+        me,
+        "merchant",
+        question=lambda r: f"Delete merchant {r.code}?",
+        warning=(
             "Its stores, program, customers and cards are hidden with it. "
-            "It can be restored later from “Only deleted”.",
-        ):
-            return
-
-        async def work() -> None:
-            async with transaction(rt) as session:
-                await records.delete(session, me, "merchant", row.id)
-
-        if await guarded(work, success=f"Merchant {row.code} deleted."):
-            await listing.load()
-
-    async def bring_back(row: records.MerchantRow) -> None:
-        async def work() -> None:
-            async with transaction(rt) as session:
-                await records.restore(session, me, "merchant", row.id)
-
-        if await guarded(work, success=f"Merchant {row.code} restored."):
-            await listing.load()
-
-    def actions(row: records.MerchantRow) -> None:
-        if row.deleted_at is None:
-            tag(
-                ui.button("Delete", on_click=lambda r=row: remove(r)).props(
-                    "flat dense color=negative"
-                ),
-                f"merchant-delete-{row.code}",
-            )
-        else:
-            tag(
-                ui.button("Restore", on_click=lambda r=row: bring_back(r)).props("flat dense"),
-                f"merchant-restore-{row.code}",
-            )
+            "It can be restored later from “Only deleted”."
+        ),
+        subject=lambda r: f"Merchant {r.code}",
+        marker=lambda r: r.code,
+        reload=lambda: listing.load(),
+    )
 
     with ui.row().classes("w-full"):
         tag(

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from admin_ui import auth, domain_api, records
 from admin_ui.auth import Principal
 from admin_ui.frame import frame, not_found
-from admin_ui.pages.common import deleted_banner, guarded, parse_id, section
+from admin_ui.pages.common import delete_restore_actions, deleted_banner, guarded, parse_id, section
 from admin_ui.runtime import Runtime, transaction
 from admin_ui.widgets import (
     Column,
@@ -101,41 +101,16 @@ async def _program_list(rt: Runtime, me: Principal) -> None:
         async with rt.session() as session:
             return await records.list_programs(session, me, request)
 
-    async def remove(row: records.ProgramRow) -> None:
-        if not await confirm(
-            f"Delete the program of {row.merchant_code}?",
-            "Its cards are hidden with it. It can be restored.",
-        ):
-            return
-
-        async def work() -> None:
-            async with transaction(rt) as session:
-                await records.delete(session, me, "program", row.id)
-
-        if await guarded(work, success="Program deleted."):
-            await listing.load()
-
-    async def bring_back(row: records.ProgramRow) -> None:
-        async def work() -> None:
-            async with transaction(rt) as session:
-                await records.restore(session, me, "program", row.id)
-
-        if await guarded(work, success="Program restored."):
-            await listing.load()
-
-    def actions(row: records.ProgramRow) -> None:
-        if row.deleted_at is None:
-            tag(
-                ui.button("Delete", on_click=lambda r=row: remove(r)).props(
-                    "flat dense color=negative"
-                ),
-                f"program-delete-{row.id}",
-            )
-        else:
-            tag(
-                ui.button("Restore", on_click=lambda r=row: bring_back(r)).props("flat dense"),
-                f"program-restore-{row.id}",
-            )
+    actions = delete_restore_actions(
+        rt,
+        me,
+        "program",
+        question=lambda r: f"Delete the program of {r.merchant_code}?",
+        warning=("Its cards are hidden with it. It can be restored."),
+        subject=lambda r: "Program",
+        marker=lambda r: r.id,
+        reload=lambda: listing.load(),
+    )
 
     async with rt.session() as session:
         choices = await records.merchant_choices(session, me)

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from admin_ui import auth, domain_api, records, texts
 from admin_ui.auth import Principal
 from admin_ui.frame import frame, not_found
-from admin_ui.pages.common import deleted_banner, guarded, parse_id, section
+from admin_ui.pages.common import delete_restore_actions, deleted_banner, guarded, parse_id, section
 from admin_ui.runtime import Runtime, transaction
 from admin_ui.widgets import (
     Column,
@@ -62,41 +62,18 @@ async def store_listing(rt: Runtime, me: Principal, *, merchant_id: int | None =
         async with rt.session() as session:
             return await records.list_stores(session, me, request, merchant_id=merchant_id)
 
-    async def remove(row: records.StoreRow) -> None:
-        if not await confirm(
-            f"Delete store {row.code}?",
-            "Its terminal stops working and events naming it are refused. It can be restored.",
-        ):
-            return
-
-        async def work() -> None:
-            async with transaction(rt) as session:
-                await records.delete(session, me, "store", row.id)
-
-        if await guarded(work, success=f"Store {row.code} deleted."):
-            await listing.load()
-
-    async def bring_back(row: records.StoreRow) -> None:
-        async def work() -> None:
-            async with transaction(rt) as session:
-                await records.restore(session, me, "store", row.id)
-
-        if await guarded(work, success=f"Store {row.code} restored."):
-            await listing.load()
-
-    def actions(row: records.StoreRow) -> None:
-        if row.deleted_at is None:
-            tag(
-                ui.button("Delete", on_click=lambda r=row: remove(r)).props(
-                    "flat dense color=negative"
-                ),
-                f"store-delete-{row.code}",
-            )
-        else:
-            tag(
-                ui.button("Restore", on_click=lambda r=row: bring_back(r)).props("flat dense"),
-                f"store-restore-{row.code}",
-            )
+    actions = delete_restore_actions(
+        rt,
+        me,
+        "store",
+        question=lambda r: f"Delete store {r.code}?",
+        warning=(
+            "Its terminal stops working and events naming it are refused. It can be restored."
+        ),
+        subject=lambda r: f"Store {r.code}",
+        marker=lambda r: r.code,
+        reload=lambda: listing.load(),
+    )
 
     async def created() -> None:
         await listing.load()
