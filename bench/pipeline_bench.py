@@ -201,7 +201,8 @@ class PipelineBench:
             LOYALTY_STACK=self.settings.stack,
             LOYALTY_DATABASE_URL=self.database_url,
             LOYALTY_KAFKA_BOOTSTRAP=self.bootstrap,
-            LOYALTY_LOG_LEVEL="INFO",
+            # BENCH_LOG_LEVEL=DEBUG: the worker logs each batch's time and the gap before it.
+            LOYALTY_LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "INFO"),
         )
         if group is not None:
             env["LOYALTY_CONSUMER_GROUP"] = group

@@ -1,17 +1,18 @@
 """The outbox relay: publishes what the engine committed, at least once, in order per key.
 
-The outbox is split into shards by key (a generated column). A relay takes a shard with a
-transaction-scoped advisory lock, publishes its unsent rows in id order, waits for the
-broker's acknowledgements, marks them sent and commits; any number of relays can run, and a
-key's messages never overtake each other because one shard is in one relay's hands at a
-time. Relays wake on ``NOTIFY loyalty_outbox`` (sent by the engine at commit) and poll as a
-fallback.
+The outbox is split into shards by key (a generated column). In each round a relay takes
+every shard no other relay holds (transaction-scoped advisory locks), publishes their unsent
+rows in id order, waits for the broker's acknowledgements, marks them sent and commits; any
+number of relays can run, and a key's messages never overtake each other because one shard
+is in one relay's hands at a time. Relays wake on ``NOTIFY loyalty_outbox`` (sent by the
+engine at commit) and poll as a fallback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
 
 import asyncpg
@@ -29,18 +30,28 @@ log = get_logger(__name__)
 
 RELAY_LOCK_CLASS = 0x10C4  # first key of pg_try_advisory_xact_lock(int, int): "the relay"
 
-_TAKE_SHARD = "SELECT pg_try_advisory_xact_lock($1, $2)"
+# Every shard no other relay holds, in one statement. Taking them all at once lets a cycle
+# send a few large record batches per partition instead of many small ones: the broker's cost
+# is per batch (measured: ~500 us of broker CPU for a batch of 5 records, ~1 us per record in
+# batches of 1,000).
+_TAKE_SHARDS = """
+SELECT coalesce(array_agg(s), '{}') FROM generate_series(0, $2::int - 1) AS s
+WHERE pg_try_advisory_xact_lock($1, s)
+"""
 _UNSENT = """
 SELECT id, topic, key, payload::text AS payload FROM outbox
-WHERE shard = $1 AND sent_at IS NULL
+WHERE sent_at IS NULL AND shard = ANY($1::smallint[])
 ORDER BY id
 LIMIT $2
 """
 _MARK_SENT = "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
 _PRUNE = "DELETE FROM outbox WHERE sent_at < now() - make_interval(secs => $1)"
-_SHARDS_WITH_WORK = """
-SELECT DISTINCT shard FROM outbox WHERE sent_at IS NULL
-"""
+
+# Marking a row sent leaves a dead entry in the index of unsent rows until a vacuum; the
+# relay's reads scan those entries (measured: 23 ms for an empty read over 120,000 of them,
+# and autovacuum may wait a minute or more). So the relay vacuums the outbox itself once it
+# has marked this many rows since its last vacuum.
+VACUUM_EVERY_ROWS = 20_000
 
 # What a relay waits out and tries again: the database away, or the broker away for longer
 # than a send may wait (KafkaTimeoutError). The shard's transaction rolls back, its rows stay
@@ -62,17 +73,16 @@ class Relay:
         self,
         settings: Settings,
         *,
-        batch_size: int = 2000,
-        concurrency: int = 4,
+        batch_size: int = 5000,
         poll_interval_s: float = 0.5,
         keep_sent_s: float = 3600.0,
     ) -> None:
         self.settings = settings
         self.batch_size = batch_size
-        self.concurrency = concurrency
         self.poll_interval_s = poll_interval_s
         self.keep_sent_s = keep_sent_s
         self.stats = RelayStats()
+        self._marked_since_vacuum = 0
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self.pool: asyncpg.Pool | None = None
@@ -83,7 +93,7 @@ class Relay:
 
     async def start(self) -> None:
         """Connect to PostgreSQL (pool and a LISTEN connection) and to Kafka."""
-        self.pool = await make_pool(self.settings.db_url, size=self.concurrency + 1)
+        self.pool = await make_pool(self.settings.db_url, size=2)
         self._listener = await asyncpg.connect(self.settings.db_url)
         await self._listener.add_listener("loyalty_outbox", self._notified)
         self.producer = AIOKafkaProducer(
@@ -114,6 +124,9 @@ class Relay:
             self._wake.clear()
             try:
                 sent = await self.relay_once()
+                self._marked_since_vacuum += sent
+                if self._marked_since_vacuum >= VACUUM_EVERY_ROWS:
+                    await self._vacuum()
                 if loop.time() - pruned_at > 60:
                     pruned_at = loop.time()
                     await self._prune()
@@ -135,38 +148,42 @@ class Relay:
             await self._listener.add_listener("loyalty_outbox", self._notified)
 
     async def relay_once(self) -> int:
-        """Publish what is unsent in every shard once; returns how many messages went out."""
+        """Publish the unsent rows of every shard no other relay holds; returns how many.
+
+        One transaction per round: take the free shards, read up to ``batch_size`` of their
+        unsent rows in id order, publish, wait for the acknowledgements, mark them sent,
+        commit. A key's rows all live in one shard, so while a relay holds the shard no other
+        relay can send that key's messages, and within a round they go out in id order.
+        """
         assert self.pool is not None
-        async with self.pool.acquire() as conn:
-            shards = [r["shard"] for r in await conn.fetch(_SHARDS_WITH_WORK)]
-        if not shards:
-            return 0
-        gate = asyncio.Semaphore(self.concurrency)
-
-        async def one(shard: int) -> int:
-            async with gate:
-                return await self.relay_shard(shard)
-
-        return sum(await asyncio.gather(*(one(s) for s in shards)))
-
-    async def relay_shard(self, shard: int) -> int:
-        """Publish one shard's unsent rows, in order, if no other relay holds the shard."""
-        assert self.pool is not None and self.producer is not None
         total = 0
         async with self.pool.acquire() as conn:
-            while True:
+            while not self._stopping.is_set():
                 async with conn.transaction():
-                    if not await conn.fetchval(_TAKE_SHARD, RELAY_LOCK_CLASS, shard):
+                    shards = await conn.fetchval(_TAKE_SHARDS, RELAY_LOCK_CLASS, OUTBOX_SHARDS)
+                    if not shards:
                         return total
-                    rows = await conn.fetch(_UNSENT, shard, self.batch_size)
+                    started = time.perf_counter()
+                    rows = await conn.fetch(_UNSENT, shards, self.batch_size)
                     if not rows:
                         return total
+                    read = time.perf_counter()
                     await self._publish(rows)
+                    published = time.perf_counter()
                     await conn.execute(_MARK_SENT, [r["id"] for r in rows])
+                log.debug(
+                    "relay_round",
+                    rows=len(rows),
+                    shards=len(shards),
+                    read_ms=round((read - started) * 1000, 1),
+                    publish_ms=round((published - read) * 1000, 1),
+                    mark_commit_ms=round((time.perf_counter() - published) * 1000, 1),
+                )
                 total += len(rows)
                 self.stats.published += len(rows)
                 if len(rows) < self.batch_size:
-                    return total
+                    break
+        return total
 
     async def _publish(self, rows: list[asyncpg.Record]) -> None:
         """Send rows in per-partition record batches and wait for every acknowledgement.
@@ -198,6 +215,14 @@ class Relay:
             futures.append(await self.producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*futures)
 
+    async def _vacuum(self) -> None:
+        assert self.pool is not None
+        self._marked_since_vacuum = 0
+        async with self.pool.acquire() as conn:
+            # A role that does not own the table gets a warning and no vacuum: autovacuum
+            # then does the work, later.
+            await conn.execute("VACUUM outbox")
+
     async def _prune(self) -> None:
         assert self.pool is not None
         async with self.pool.acquire() as conn:
@@ -206,7 +231,7 @@ class Relay:
 
 async def run_relay(settings: Settings) -> None:
     """Run a relay until cancelled (SIGINT/SIGTERM through the CLI)."""
-    relay = Relay(settings, concurrency=settings.relay_concurrency)
+    relay = Relay(settings)
     await relay.start()
     log.info("relay_started", shards=OUTBOX_SHARDS)
     try:

@@ -42,6 +42,9 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
     logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
+    # aiokafka's debug output is a line per partition per fetch: it would drown our own
+    # debug events (and cost the worker noticeable time), so it stays at INFO and above.
+    logging.getLogger("aiokafka").setLevel(max(logging.INFO, logging.getLevelName(level.upper())))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

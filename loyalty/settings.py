@@ -50,9 +50,9 @@ class Settings(BaseSettings):
 
     consumer_group: str = "loyalty-workers"
     batch_max_records: int = Field(default=1000, ge=1)
-    batch_timeout_ms: int = Field(default=50, ge=1)
-    # Outbox shards a relay publishes at once (each waits for the broker's acknowledgements).
-    relay_concurrency: int = Field(default=4, ge=1, le=16)
+    # How long the worker waits for a first record; FastStream also sleeps this long after an
+    # empty wait, which every event arriving then waits out too.
+    batch_timeout_ms: int = Field(default=10, ge=1)
 
     expiry_local_time: str = "03:00"
     expiry_timezone: str = "Europe/Luxembourg"

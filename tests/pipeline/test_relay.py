@@ -19,10 +19,11 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaTimeoutError
 
 from consumers.relay import Relay
-from domain.engine.outputs import APPLIED, Result, result_message
+from domain.engine.outputs import APPLIED, Result, result_message, wallet_message
 from loyalty import migrate
 from loyalty.settings import Settings, with_database
 from streams.topics import Topic
@@ -138,3 +139,79 @@ async def _relay_all(
             await asyncio.wait_for(running, 30)
     finally:
         await conn.close()
+
+
+async def test_two_relays_send_every_row_once_and_in_order_per_key(
+    stack: Settings, own_database: str
+) -> None:
+    # Small rounds, so the two relays take turns many times while the rows go out.
+    cards = [f"TEST-{uuid.uuid4().hex[:12]}" for _ in range(5)]
+    versions = 120
+    conn = await asyncpg.connect(own_database)
+    reader = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap, enable_auto_commit=False)
+    await reader.start()
+    relays = [
+        Relay(Settings(database_url=own_database, kafka_bootstrap=stack.bootstrap), batch_size=37)
+        for _ in range(2)
+    ]
+    try:
+        parts = [TopicPartition(Topic.WALLET_UPDATES.value, p) for p in range(6)]
+        reader.assign(parts)
+        for tp, end in (await reader.end_offsets(parts)).items():
+            reader.seek(tp, end)
+        now = datetime.now(UTC)
+        rows = [
+            wallet_message(
+                card_number=card,
+                merchant_code="m",
+                stamp_count=v,
+                stamps_target=10,
+                points_balance=0,
+                is_active=True,
+                version=v,
+                reason="stamp_earned",
+                source_event_id=None,
+                now=now,
+            )
+            for v in range(1, versions + 1)
+            for card in cards
+        ]
+        await conn.executemany(
+            "INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3::json)",
+            [(e.topic, e.key, json.dumps(e.payload)) for e in rows],
+        )
+        for relay in relays:
+            await relay.start()
+        sent = await asyncio.gather(*(_relay_until_empty(r, own_database) for r in relays))
+        assert sum(sent) == len(rows), "a row was published twice (or never)"
+        assert all(sent), f"one relay did all the work ({sent}): the test proves nothing"
+        seen: dict[str, list[int]] = {card: [] for card in cards}
+        deadline = time.monotonic() + 60
+        while sum(map(len, seen.values())) < len(rows) and time.monotonic() < deadline:
+            for records in (await reader.getmany(timeout_ms=200)).values():
+                for rec in records:
+                    key = rec.key.decode() if rec.key else ""
+                    if key in seen:
+                        seen[key].append(json.loads(rec.value or b"{}")["version"])
+        for card in cards:
+            assert seen[card] == list(range(1, versions + 1)), card
+    finally:
+        for relay in relays:
+            await relay.stop()
+        await reader.stop()
+        await conn.close()
+
+
+async def _relay_until_empty(relay: Relay, database_url: str) -> int:
+    """Run rounds until the outbox has nothing unsent; how many rows this relay sent."""
+    sent = 0
+    deadline = time.monotonic() + 60
+    conn = await asyncpg.connect(database_url)
+    try:
+        while await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"):
+            assert time.monotonic() < deadline, "the rows were never sent"
+            sent += await relay.relay_once()
+            await asyncio.sleep(0)
+    finally:
+        await conn.close()
+    return sent
