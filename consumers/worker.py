@@ -9,6 +9,7 @@ many worker processes as there are partitions to share.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from typing import Any
 
@@ -115,6 +116,10 @@ def build_app(settings: Settings, *, with_scheduler: bool = True) -> tuple[FastS
 
     @app.after_startup
     async def _schedule() -> None:
+        # What start-up built (modules, models, the broker) lives as long as the process;
+        # frozen, the cyclic collector stops walking it on every full collection (measured:
+        # ~130 ms per full collection, one every few batches, stalling the batch meanwhile).
+        gc.freeze()
         if with_scheduler:
             scheduler.append(asyncio.create_task(run_expiry_scheduler(settings, broker)))
 

@@ -1,4 +1,8 @@
-"""``loyalty worker`` and ``loyalty relay``: the pipeline's long-running processes."""
+"""``loyalty worker`` and ``loyalty relay``: the pipeline's long-running processes.
+
+Both run on uvloop: their time goes largely to the event loop (socket reads and writes for
+Kafka and PostgreSQL), where uvloop costs less CPU than asyncio's own loop.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 import typer
+import uvloop
 
 from loyalty.cli import app
 from loyalty.settings import get_settings
@@ -24,7 +29,7 @@ def worker(
     from consumers.worker import build_app
 
     faststream_app, _ = build_app(get_settings(), with_scheduler=not no_scheduler)
-    asyncio.run(faststream_app.run())
+    uvloop.run(faststream_app.run())
 
 
 @app.command()
@@ -32,7 +37,7 @@ def relay() -> None:
     """Publish the outbox to Kafka (stops cleanly on SIGTERM or Ctrl-C)."""
     from consumers.relay import run_relay
 
-    asyncio.run(_until_signal(run_relay(get_settings())))
+    uvloop.run(_until_signal(run_relay(get_settings())))
 
 
 async def _until_signal(job: Coroutine[Any, Any, None]) -> None:
