@@ -559,6 +559,15 @@ class PipelineBench:
         watch.seal()
         done = await self.reader.wait(watch, self.opts.timeout, check)
         latencies = sorted((seen - sent_at[eid]) * 1000 for eid, seen in watch.seen_at.items())
+        # Whether the tail comes from a few bad seconds (a pause somewhere) or from all of them.
+        by_second: dict[int, list[float]] = {}
+        first_sent = min(sent_at.values(), default=0.0)
+        for eid, seen in watch.seen_at.items():
+            second = int(sent_at[eid] - first_sent)
+            by_second.setdefault(second, []).append((seen - sent_at[eid]) * 1000)
+        p99_by_second = [
+            round(percentile(sorted(v), 99)) for _, v in sorted(by_second.items()) if v
+        ]
         missing = total - len(latencies)
         p50, p95, p99 = (percentile(latencies, q) for q in (50, 95, 99))
         if missing:
@@ -574,6 +583,7 @@ class PipelineBench:
             "p99_ms": p99,
             "max_ms": latencies[-1] if latencies else None,
             "min_ms": latencies[0] if latencies else None,
+            "p99_ms_by_second_sent": p99_by_second,
         }
         where = f"at {_rate(total, send_seconds):,.0f} events/s for {send_seconds:.0f} s"
         capacity = self.report.details["throughput"]["steady_events_per_s_first_to_last_result"]
@@ -585,6 +595,8 @@ class PipelineBench:
         self.report.add(Figure("latency p50, publish to result", p50, "ms", note=where))
         self.report.add(Figure("latency p95, publish to result", p95, "ms"))
         note = f"max {latencies[-1]:,.0f} ms" if latencies else ""
+        if p99_by_second:
+            note += f"; p99 of each second sent: {', '.join(map(str, p99_by_second))} ms"
         if missing:
             note = f"{missing:,} of {total:,} results missing; " + note
         self.report.add(

@@ -97,7 +97,10 @@ class Relay:
         self._listener = await asyncpg.connect(self.settings.db_url)
         await self._listener.add_listener("loyalty_outbox", self._notified)
         self.producer = AIOKafkaProducer(
-            **producer_config(self.settings, "relay"), linger_ms=5, max_batch_size=1024 * 1024
+            # Rounds hand over whole record batches: waiting to fill them would only delay.
+            **producer_config(self.settings, "relay"),
+            linger_ms=0,
+            max_batch_size=1024 * 1024,
         )
         await self.producer.start()
 

@@ -7,6 +7,7 @@ purchase of a card sees the first one's stamp.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from domain.engine.state import (
     load_stores,
     stamp_history,
 )
-from domain.engine.writes import Effects, allocate_ids, flush, ledger_row
+from domain.engine.writes import Effects, WriteBehind, allocate_ids, flush, ledger_row
 from domain.models import LedgerType
 from domain.rules.earn import PurchaseFacts, decide_purchase
 from domain.rules.enrol import card_valid_at_store, may_enrol, new_card
@@ -177,10 +178,27 @@ async def _apply_segment(
         return
     run = _Run(conn, now)
     await run.load(events)
-    for ev in events:
-        await run.apply(ev)
-    await flush(conn, run.state, run.effects, run.customers)
+    try:
+        for i, ev in enumerate(events, 1):
+            await run.apply(ev)
+            if i % WRITE_CHUNK == 0 and i < len(events):
+                run.writer.submit(run.state, run.effects)
+            if i % YIELD_EVERY == 0:
+                # The rules never wait on anything: without this the queued writes would
+                # not go out (nor their replies come in) before the segment's end.
+                await asyncio.sleep(0)
+        await run.writer.settle()
+    except BaseException:
+        await run.writer.abandon()
+        raise
+    await flush(conn, run.state, run.effects, run.customers, notify=run.writer.wrote_outbox)
     outcome.results.extend(run.results)
+
+
+# Events applied between two chunks of writes sent ahead (``writes.WriteBehind``), and
+# between two chances for those writes to progress.
+WRITE_CHUNK = 200
+YIELD_EVERY = 25
 
 
 def _wanted(events: list[Inbound]) -> Wanted:
@@ -226,6 +244,7 @@ class _Run:
         self.state = BatchState()
         self.effects = Effects()
         self.results: list[Result] = []
+        self.writer = WriteBehind(conn)
         self.customers: list[CustomerRow] = []
         self._customer_ids: list[int] = []
         self._card_ids: list[int] = []
@@ -426,7 +445,9 @@ class _Run:
             return
         history = StampHistory(None, 0)
         if terms.stamps_enabled and msg.stamps > 0 and msg.currency == terms.currency:
-            history = await stamp_history(self.conn, self.state, card, terms, msg.occurred_at)
+            history = await stamp_history(
+                self.conn, self.state, card, terms, msg.occurred_at, self.writer.settle
+            )
         facts = PurchaseFacts(msg.amount_cents, msg.currency, msg.stamps, msg.occurred_at)
         decision = decide_purchase(terms, facts, history)
         if Reason.UNSUPPORTED_CURRENCY in decision.reasons:

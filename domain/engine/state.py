@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -397,12 +398,18 @@ def _as_dict(value: Any) -> dict[str, Any]:
 
 
 async def stamp_history(
-    conn: Conn, state: BatchState, card: CardRow, terms: ProgramTerms, at: datetime
+    conn: Conn,
+    state: BatchState,
+    card: CardRow,
+    terms: ProgramTerms,
+    at: datetime,
+    settle: Callable[[], Awaitable[None]] | None = None,
 ) -> StampHistory:
     """Earlier stamps as the cooldown and the daily cap see them at ``at``.
 
     The card's projection answers for events in order (the usual case); an event older than
     the card's last stamp asks the ledger, plus this batch's not yet written stamps.
+    ``settle`` waits for this batch's writes in flight (``writes.WriteBehind``) first.
     """
     b = card.balance
     day = terms.local_day(at)
@@ -412,23 +419,30 @@ async def stamp_history(
         elif b.stamp_day is None or day > b.stamp_day:
             on_day = 0
         else:  # a clock running backwards across days: ask the ledger
-            return await _history_from_ledger(conn, state, card, terms, at)
+            return await _history_from_ledger(conn, state, card, terms, at, settle)
         return StampHistory(b.last_stamp_at, on_day)
-    return await _history_from_ledger(conn, state, card, terms, at)
+    return await _history_from_ledger(conn, state, card, terms, at, settle)
 
 
 async def _history_from_ledger(
-    conn: Conn, state: BatchState, card: CardRow, terms: ProgramTerms, at: datetime
+    conn: Conn,
+    state: BatchState,
+    card: CardRow,
+    terms: ProgramTerms,
+    at: datetime,
+    settle: Callable[[], Awaitable[None]] | None,
 ) -> StampHistory:
     day = terms.local_day(at)
     start = datetime(day.year, day.month, day.day, tzinfo=terms.timezone)
     end = start + timedelta(days=1)
     last: datetime | None = None
     on_day = 0
-    if not card.is_new:
-        row = await conn.fetchrow(_STAMP_HISTORY_SQL, card.card_id, at, start, end)
-        if row is not None:
-            last, on_day = row[0], int(row[1])
+    if settle is not None:
+        await settle()
+    # Asked even for a card new in this batch: its first stamps may be written already.
+    row = await conn.fetchrow(_STAMP_HISTORY_SQL, card.card_id, at, start, end)
+    if row is not None:
+        last, on_day = row[0], int(row[1])
     for when, stamps in state.pending_stamps.get(card.card_id, []):
         if when <= at and (last is None or when > last):
             last = when

