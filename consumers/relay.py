@@ -83,6 +83,7 @@ class Relay:
         self.keep_sent_s = keep_sent_s
         self.stats = RelayStats()
         self._marked_since_vacuum = 0
+        self._vacuuming: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self.pool: asyncpg.Pool | None = None
@@ -93,7 +94,11 @@ class Relay:
 
     async def start(self) -> None:
         """Connect to PostgreSQL (pool and a LISTEN connection) and to Kafka."""
-        self.pool = await make_pool(self.settings.db_url, size=2)
+        # A mark lost in a database crash only means those rows go out again (at least
+        # once, as promised), so the relay's commits need not wait for the WAL to reach disk.
+        self.pool = await make_pool(
+            self.settings.db_url, size=3, server_settings={"synchronous_commit": "off"}
+        )
         self._listener = await asyncpg.connect(self.settings.db_url)
         await self._listener.add_listener("loyalty_outbox", self._notified)
         self.producer = AIOKafkaProducer(
@@ -111,6 +116,9 @@ class Relay:
         """Finish and close connections; unsent rows stay for the next relay."""
         self._stopping.set()
         self._wake.set()
+        if self._vacuuming is not None:
+            with contextlib.suppress(Exception):
+                await self._vacuuming
         if self.producer is not None:
             await self.producer.stop()
         if self._listener is not None:
@@ -128,8 +136,11 @@ class Relay:
             try:
                 sent = await self.relay_once()
                 self._marked_since_vacuum += sent
-                if self._marked_since_vacuum >= VACUUM_EVERY_ROWS:
-                    await self._vacuum()
+                if self._marked_since_vacuum >= VACUUM_EVERY_ROWS and self._vacuuming is None:
+                    # Beside the rounds (tens of ms on a large outbox), on the pool's other
+                    # connection: waiting for it would hold back every message meanwhile.
+                    self._marked_since_vacuum = 0
+                    self._vacuuming = asyncio.create_task(self._vacuum())
                 if loop.time() - pruned_at > 60:
                     pruned_at = loop.time()
                     await self._prune()
@@ -220,11 +231,15 @@ class Relay:
 
     async def _vacuum(self) -> None:
         assert self.pool is not None
-        self._marked_since_vacuum = 0
-        async with self.pool.acquire() as conn:
-            # A role that does not own the table gets a warning and no vacuum: autovacuum
-            # then does the work, later.
-            await conn.execute("VACUUM outbox")
+        try:
+            async with self.pool.acquire() as conn:
+                # A role that does not own the table gets a warning and no vacuum:
+                # autovacuum then does the work, later.
+                await conn.execute("VACUUM outbox")
+        except _RETRIED as exc:  # the next one will do; the rounds report the outage
+            log.warning("relay_vacuum_failed", error=repr(exc)[:200])
+        finally:
+            self._vacuuming = None
 
     async def _prune(self) -> None:
         assert self.pool is not None

@@ -1,8 +1,9 @@
 """The worker: a FastStream app consuming every input topic in batches, one consumer group.
 
-Each batch is applied in one database transaction (``consumers.pipeline``); FastStream
-commits the Kafka offsets only after the handler returns, and on an error rewinds every
-partition of the batch, so nothing is lost and the inbox makes redelivery harmless. Run as
+Each batch is applied in one database transaction (``consumers.pipeline``); the worker then
+commits the batch's Kafka offsets (in the background, see ``Worker._commit``), and on an error
+FastStream rewinds every partition of the batch, so nothing is lost and the inbox makes
+redelivery harmless. Run as
 many worker processes as there are partitions to share.
 """
 
@@ -11,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from faststream.message import StreamMessage
+from faststream.message import AckStatus, StreamMessage
 from faststream.middlewares import AckPolicy
 
 from consumers.pipeline import TRANSIENT, Counts, apply_records, make_pool
@@ -51,7 +53,9 @@ class Worker:
         self.settings = settings
         self.pool: asyncpg.Pool | None = None
         self.totals = Counts()
+        self.stopping = False
         self._last_end = 0.0
+        self._committing: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         """Open the database pool (at start-up, never at import)."""
@@ -85,6 +89,42 @@ class Worker:
             since_last_ms=round((started - self._last_end) * 1000, 1) if self._last_end else None,
         )
         self._last_end = ended
+        self._commit(msg, batch)
+        if self.stopping:
+            await self.settle_commits()
+
+    def _commit(self, msg: KafkaMessage, batch: tuple[ConsumerRecord[Any, Any], ...]) -> None:
+        """Commit the batch's offsets (its database transaction is committed) in the background.
+
+        Waiting for the broker's answer (~8-10 ms measured) held back the next batch: at
+        2,000 events/s that was a quarter of the worker's time. The next batch is fetched
+        meanwhile; commits go out one after the other, each with the offsets of its own
+        batch, so none can commit records not yet applied. A commit that fails only means
+        those records come again, and the inbox skips them.
+        """
+        offsets: dict[TopicPartition, int] = {}
+        for rec in batch:
+            tp = TopicPartition(rec.topic, rec.partition)
+            offsets[tp] = max(offsets.get(tp, 0), rec.offset + 1)
+        consumer = cast(AIOKafkaConsumer, msg.consumer)
+        previous = self._committing
+
+        async def commit() -> None:
+            if previous is not None:
+                await previous
+            try:
+                await consumer.commit(offsets)
+            except Exception as exc:  # any failure: the records come again, the inbox skips them
+                log.warning("offset_commit_failed", error=repr(exc)[:200])
+
+        self._committing = asyncio.ensure_future(commit())
+        # FastStream's own acknowledgement would commit again, and wait for it.
+        msg.committed = AckStatus.ACKED
+
+    async def settle_commits(self) -> None:
+        """Wait for the offset commits under way (at shutdown)."""
+        if self._committing is not None:
+            await self._committing
 
 
 def build_app(settings: Settings, *, with_scheduler: bool = True) -> tuple[FastStream, KafkaBroker]:
@@ -127,6 +167,10 @@ def build_app(settings: Settings, *, with_scheduler: bool = True) -> tuple[FastS
     async def _close() -> None:
         for task in scheduler:
             task.cancel()
+        # Before the subscriber stops (it lets the batch in hand finish, which then commits
+        # at once): every finished batch's offsets reach the broker before the consumer goes.
+        worker.stopping = True
+        await worker.settle_commits()
 
     @app.after_shutdown
     async def _closed() -> None:

@@ -178,10 +178,13 @@ async def _apply_segment(
         return
     run = _Run(conn, now)
     await run.load(events)
+    # A few chunks whatever the size: small batches (low load, where latency counts) get
+    # their overlap too, large ones no more statements than they need.
+    chunk = max(WRITE_CHUNK, len(events) // WRITE_CHUNKS)
     try:
         for i, ev in enumerate(events, 1):
             await run.apply(ev)
-            if i % WRITE_CHUNK == 0 and i < len(events):
+            if i % chunk == 0 and i < len(events):
                 run.writer.submit(run.state, run.effects)
             if i % YIELD_EVERY == 0:
                 # The rules never wait on anything: without this the queued writes would
@@ -195,10 +198,12 @@ async def _apply_segment(
     outcome.results.extend(run.results)
 
 
-# Events applied between two chunks of writes sent ahead (``writes.WriteBehind``), and
-# between two chances for those writes to progress.
-WRITE_CHUNK = 200
-YIELD_EVERY = 25
+# Writes sent ahead (``writes.WriteBehind``): a segment's events in about this many chunks,
+# of at least WRITE_CHUNK events; the queued writes get a chance to progress every
+# YIELD_EVERY events.
+WRITE_CHUNKS = 4
+WRITE_CHUNK = 40
+YIELD_EVERY = 20
 
 
 def _wanted(events: list[Inbound]) -> Wanted:

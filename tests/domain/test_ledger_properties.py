@@ -180,8 +180,8 @@ async def _outcomes(
     ahead every ``chunk`` events."""
     code = f"w{uuid.uuid4().hex[:10]}"
     conn = await asyncpg.connect(database_url)
-    saved = batch.WRITE_CHUNK
-    batch.WRITE_CHUNK = chunk
+    saved = batch.WRITE_CHUNK, batch.WRITE_CHUNKS
+    batch.WRITE_CHUNK, batch.WRITE_CHUNKS = chunk, 10**9  # chunks of exactly ``chunk`` events
     try:
         store = await _seed(conn, code)
         enrol = [(("enrol", c), 0) for c in range(CUSTOMERS)]
@@ -204,7 +204,7 @@ async def _outcomes(
         assert report.clean, [str(d) for d in report.differences]
         return results, [tuple(r) for r in cards]
     finally:
-        batch.WRITE_CHUNK = saved
+        batch.WRITE_CHUNK, batch.WRITE_CHUNKS = saved
         await conn.close()
 
 

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Literal
 
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from loyalty.settings import Settings
 from loyalty.stack import LocalStack
 from tests.pipeline.load import (
     Load,
@@ -28,7 +32,9 @@ from tests.pipeline.load import (
     wait_answered,
     wait_complete,
 )
+from tests.pipeline.stories import enrolment, key_of, topic_of
 from tests.support.pipeline import Bus, PipelineProcesses
+from tests.support.seed import unique_code
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -210,3 +216,30 @@ def _handled(log: str) -> int:
             )
             return sum(int(counts.get(k, "0")) for k in ("applied", "rejected", "held"))
     raise AssertionError(f"no worker_stopped line in:\n{log[-2000:]}")
+
+
+async def test_a_worker_stopped_with_sigterm_has_committed_the_offsets_of_what_it_applied(
+    bus: Bus, pipeline: PipelineProcesses, stack: Settings
+) -> None:
+    # The worker commits offsets in the background after each batch's database commit; the
+    # group must still end up past every record it answered, or a restart would redo work.
+    store = unique_code("nowhere")
+    messages = [enrolment(store) for _ in range(30)]
+    assert bus.producer is not None
+    sent = [
+        await bus.producer.send_and_wait(
+            topic_of(m).value, json.dumps(m).encode(), key=key_of(m).encode()
+        )
+        for m in messages
+    ]
+    await bus.wait_results([m["event_id"] for m in messages])
+    assert await stop(pipeline, "worker") == 0
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(pipeline.env["LOYALTY_CONSUMER_GROUP"])
+    finally:
+        await admin.close()
+    for meta in sent:
+        tp = TopicPartition(meta.topic, meta.partition)
+        assert tp in committed and committed[tp].offset > meta.offset, (tp, committed.get(tp))
