@@ -29,6 +29,7 @@ QUICK = {
     "events": 10_000,
     "cards": 5_000,
     "single_events": 1_000,
+    "warmup_events": 2_000,
     "latency_rate": 2_000,
     "latency_seconds": 5.0,
     "timeout": 180.0,
@@ -53,6 +54,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         help=f"purchases for the one-transaction-per-event run "
         f"(default {defaults.single_events:,})",
+    )
+    parser.add_argument(
+        "--warmup-events",
+        type=int,
+        help=f"purchases through the pipeline before the measured runs, not counted "
+        f"(default {defaults.warmup_events:,}; 0: none)",
     )
     parser.add_argument(
         "--latency-rate",
@@ -110,7 +117,7 @@ def _options(args: argparse.Namespace) -> Options:
         for name, value in QUICK.items():
             setattr(base, name, value)
     sizes = ("events", "cards", "single_events", "single_seconds", "latency_rate",
-             "latency_seconds", "timeout")  # fmt: skip
+             "latency_seconds", "timeout", "warmup_events")  # fmt: skip
     for name in sizes:
         value = getattr(args, name)
         if value is not None:
