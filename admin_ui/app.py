@@ -18,7 +18,8 @@ from admin_ui.passkit import register_passkit_routes
 from admin_ui.runtime import Runtime
 from loyalty.logs import get_logger
 from loyalty.settings import Settings
-from wallet import get_wallet_settings
+from wallet import WalletConfigError, WalletSettings, check_apple_wallet, get_wallet_settings
+from wallet.checks import is_loopback_host
 
 log = get_logger(__name__)
 
@@ -67,9 +68,40 @@ def run_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+class StartRefused(Exception):
+    """The panel must not be served with these settings; ``str()`` says which to fix."""
+
+
+def uses_default_session_secret(settings: Settings) -> bool:
+    """True when sessions would be signed with the secret everybody can read in the code."""
+    return bool(settings.session_secret == Settings.model_fields["session_secret"].default)
+
+
+def check_start(settings: Settings, wallet_settings: WalletSettings) -> None:
+    """Refuse a start that would be unsafe or hand out passes Wallet rejects.
+
+    Raises :class:`StartRefused` when the panel would listen beyond this machine with the
+    default session secret (anyone could forge a platform admin's session cookie), and
+    :class:`wallet.WalletConfigError` when Apple Wallet is configured wrongly.
+    """
+    if uses_default_session_secret(settings) and not is_loopback_host(settings.admin_host):
+        raise StartRefused(
+            f"LOYALTY_SESSION_SECRET is the public default and LOYALTY_ADMIN_HOST is "
+            f"{settings.admin_host!r}, not a loopback address: anyone reaching the panel could "
+            "forge a session. Set LOYALTY_SESSION_SECRET to a long random value, or listen on "
+            "127.0.0.1"
+        )
+    check_apple_wallet(wallet_settings)
+
+
 def run(settings: Settings) -> None:
-    """Build the panel and serve it until stopped."""
-    if settings.session_secret == Settings.model_fields["session_secret"].default:
+    """Build the panel and serve it until stopped; exit with a message when
+    :func:`check_start` refuses the settings."""
+    try:
+        check_start(settings, get_wallet_settings())
+    except (StartRefused, WalletConfigError) as exc:
+        raise SystemExit(f"loyalty admin: {exc}") from None
+    if uses_default_session_secret(settings):
         log.warning(
             "admin_ui.default_session_secret",
             hint="set LOYALTY_SESSION_SECRET: sessions are signed with a public default",

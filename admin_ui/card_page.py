@@ -1,13 +1,16 @@
-"""The customer's card page, ``/card/{qr_token}``, and its pass download.
+"""The customer's card page, ``/card/{link_token}``, and its pass download.
 
 What a customer sees when scanning their card's QR code or opening the link from their
-welcome mail: balances, the QR code to show at the checkout, recent activity in plain words,
-and the "Add to Apple Wallet" / "Add to Google Wallet" buttons of the wallets that are set
-up. In the customer's language (en, fr, de, lb), ``?lang=`` overriding it.
+welcome mail: balances with a grid of the stamps, the QR code to show at the checkout,
+recent activity in plain words, the "Add to Apple Wallet" / "Add to Google Wallet" buttons
+of the wallets that really work, and the merchant's privacy notice when the program has one.
+In the customer's language (en, fr, de, lb), ``?lang=`` overriding it (the switch at the
+top). One column on a phone, two from a tablet's width.
 
-``/card/{qr_token}/pass.pkpass`` serves the card's signed Apple pass. The QR token is the
-card's secret (whoever holds it can show the card), so it never reaches a log line; an
-unknown token gets the same friendly not-found page as a deleted card.
+``/card/{link_token}/pass.pkpass`` serves the card's signed Apple pass. The link token is the
+page's secret (whoever holds it sees the card and its QR code, so can use it), apart from
+the QR token so an admin can rotate it; it never reaches a log line, and an unknown token
+gets the same friendly not-found page as a deleted card.
 
 The admin app calls :func:`register_card_page` once, where it defines its other pages.
 """
@@ -28,9 +31,11 @@ from nicegui import app, ui
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin_ui.passkit import SessionSource, attach_database, pkpass_of
-from domain.models import LedgerEntry, LedgerType
-from domain.wallet_cards import WalletCard, wallet_card_by_qr_token
+from admin_ui.passkit import SessionSource, attach_database, pass_signer, pkpass_of
+from admin_ui.public_widgets import language_switch, privacy_link, stamp_grid
+from admin_ui.widgets import tag
+from domain.models import LedgerEntry, LedgerType, LoyaltyProgram
+from domain.wallet_cards import WalletCard, wallet_card_by_link_token
 from loyalty.logs import get_logger
 from wallet import (
     PKPASS_MIME_TYPE,
@@ -54,6 +59,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "reward_at": "At {target} stamps: {reward}",
         "card_number": "Card number",
         "show_code": "Show this code at the checkout.",
+        "qr_alt": "The QR code of your card",
         "history": "Recent activity",
         "no_history": "No activity yet.",
         "inactive": "This card is inactive.",
@@ -72,6 +78,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "reward_at": "À {target} tampons : {reward}",
         "card_number": "Numéro de carte",
         "show_code": "Présentez ce code en caisse.",
+        "qr_alt": "Le code QR de votre carte",
         "history": "Activité récente",
         "no_history": "Aucune activité pour l'instant.",
         "inactive": "Cette carte est désactivée.",
@@ -90,6 +97,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "reward_at": "Bei {target} Stempeln: {reward}",
         "card_number": "Kartennummer",
         "show_code": "Zeigen Sie diesen Code an der Kasse.",
+        "qr_alt": "Der QR-Code Ihrer Karte",
         "history": "Letzte Aktivitäten",
         "no_history": "Noch keine Aktivität.",
         "inactive": "Diese Karte ist deaktiviert.",
@@ -109,6 +117,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "reward_at": "Bei {target} Stempelen: {reward}",
         "card_number": "Kaartennummer",
         "show_code": "Weist dëse Code un der Keess.",
+        "qr_alt": "De QR-Code vun Ärer Kaart",
         "history": "Lescht Aktivitéiten",
         "no_history": "Nach keng Aktivitéit.",
         "inactive": "Dës Kaart ass desaktivéiert.",
@@ -308,48 +317,78 @@ def friendly_page(language: str, title_key: str, text_key: str, status: int) -> 
 def _not_found(language: str) -> None:
     ui.context.client.status_code = 404
     ui.page_title(text_of(language, "not_found_title"))
-    with ui.column().classes("w-full max-w-md mx-auto p-6 gap-2").mark("card-not-found"):
+    with tag(ui.column(), "card-not-found").classes("w-full max-w-md mx-auto p-6 gap-2"):
         ui.label(text_of(language, "not_found_title")).classes("text-2xl font-semibold")
         ui.label(text_of(language, "not_found"))
 
 
-def _render(
-    card: WalletCard,
-    entries: list[LedgerEntry],
-    language: str,
-    settings: WalletSettings,
-    qr_token: str,
-) -> None:
+def apple_pass_available(settings: WalletSettings) -> bool:
+    """True when a pass can really be signed, so the Apple button never leads to a refusal.
+
+    The settings naming every file is not enough: a missing or mismatched certificate would
+    only show on the customer's phone. The signer is loaded once and kept (``pass_signer``).
+    """
+    if not settings.apple_enabled:
+        return False
+    try:
+        pass_signer(settings)
+    except WalletConfigError as exc:
+        log.warning("apple_pass_unavailable", error=str(exc)[:200])
+        return False
+    return True
+
+
+async def program_privacy_url(session: AsyncSession, program_id: int) -> str | None:
+    """The program's privacy notice address, if it has one."""
+    return await session.scalar(
+        select(LoyaltyProgram.privacy_url).where(LoyaltyProgram.id == program_id)
+    )
+
+
+def _balance(title: str, value: str, marker: str, label: str) -> None:
+    with ui.column().classes("gap-0"):
+        ui.label(title).style(f"color: {label}")
+        tag(ui.label(value), marker).classes("text-3xl font-bold")
+
+
+def _brand_card(card: WalletCard, language: str) -> None:
+    """The card in the program's colours: who, the balances, the stamp grid, the reward."""
     background = _colour(card.background_color, "#1F2937")
     foreground = _colour(card.foreground_color, "#FFFFFF")
     label = _colour(card.label_color, "#D1D5DB")
     kind = card.pass_card().program_type
-    zone = _zone(card.merchant_timezone)
-    ui.page_title(f"{card.merchant_name} · {text_of(language, 'title')}")
-    with ui.column().classes("w-full max-w-md mx-auto p-4 gap-4"):
-        with (
-            ui.card()
-            .classes("w-full gap-1")
-            .style(f"background-color: {background}; color: {foreground}")
-        ):
-            ui.label(card.merchant_name).classes("text-xl font-semibold")
-            ui.label(card.program_name).style(f"color: {label}")
-            if card.customer_name:
-                ui.label(card.customer_name).style(f"color: {label}")
-            with ui.row().classes("gap-8 pt-2"):
-                if kind.stamps_enabled:
-                    with ui.column().classes("gap-0"):
-                        ui.label(text_of(language, "stamps")).style(f"color: {label}")
-                        ui.label(f"{card.stamp_count} / {card.stamps_target}").classes(
-                            "text-3xl font-bold"
-                        ).mark("stamps")
-                if kind.points_enabled:
-                    with ui.column().classes("gap-0"):
-                        ui.label(text_of(language, "points")).style(f"color: {label}")
-                        ui.label(str(card.points_balance)).classes("text-3xl font-bold").mark(
-                            "points"
-                        )
-            if kind.stamps_enabled and card.reward_description:
+    with (
+        tag(ui.card(), "brand-card")
+        .classes("w-full gap-1 break-words")
+        .style(f"background-color: {background}; color: {foreground}")
+    ):
+        ui.label(card.merchant_name).classes("text-xl font-semibold")
+        ui.label(card.program_name).style(f"color: {label}")
+        if card.customer_name:
+            ui.label(card.customer_name).style(f"color: {label}")
+        with ui.row().classes("gap-8 pt-2"):
+            if kind.stamps_enabled:
+                _balance(
+                    text_of(language, "stamps"),
+                    f"{card.stamp_count} / {card.stamps_target}",
+                    "stamps",
+                    label,
+                )
+            if kind.points_enabled:
+                _balance(text_of(language, "points"), str(card.points_balance), "points", label)
+        if kind.stamps_enabled:
+            grid = stamp_grid(
+                card.stamp_count,
+                card.stamps_target,
+                language=language,
+                reward=card.reward_description,
+                filled_color=foreground,
+                empty_color=label,
+                mark_color=background,
+            )
+            if grid is not None:
+                grid.classes("my-2")
+            if card.reward_description:
                 ui.label(
                     text_of(
                         language,
@@ -358,41 +397,78 @@ def _render(
                         reward=card.reward_description,
                     )
                 ).style(f"color: {label}")
-        if not card.is_active:
-            ui.label(text_of(language, "inactive")).classes("text-red-700 font-semibold").mark(
-                "inactive"
-            )
-        with ui.column().classes("w-full items-center gap-1"):
-            ui.image(qr_data_url(card.qr_token)).classes("w-56 h-56").mark("qr")
-            ui.label(text_of(language, "show_code")).classes("text-sm text-gray-600")
-            ui.label(f"{text_of(language, 'card_number')}: {card.card_number}").classes(
-                "font-mono text-sm"
-            )
-        with ui.column().classes("w-full items-center gap-2"):
-            if settings.apple_enabled:
-                ui.link(
-                    text_of(language, "apple"), f"/card/{quote(qr_token, safe='')}/pass.pkpass"
-                ).classes("px-4 py-2 rounded bg-black text-white no-underline").mark("apple-wallet")
-            google = google_save_link(card, settings)
-            if google is not None:
-                ui.link(text_of(language, "google"), google, new_tab=True).classes(
-                    "px-4 py-2 rounded bg-black text-white no-underline"
-                ).mark("google-wallet")
-        ui.label(text_of(language, "history")).classes("text-lg font-semibold pt-2")
+
+
+def _code_panel(card: WalletCard, language: str, settings: WalletSettings, page_path: str) -> None:
+    """The QR code to show at the checkout, the card number and the wallet buttons."""
+    button = "w-full max-w-xs text-center px-4 py-3 rounded-lg bg-black text-white no-underline"
+    with ui.card().classes("w-full items-center gap-2"):
+        qr = tag(ui.image(qr_data_url(card.qr_token)), "qr").classes("w-56 h-56 max-w-full")
+        # Shown at once: a fading-in code would make the cashier's scanner wait.
+        qr.props("no-spinner no-transition")
+        qr.props["alt"] = text_of(language, "qr_alt")
+        ui.label(text_of(language, "show_code")).classes("text-sm text-slate-600 text-center")
+        ui.label(f"{text_of(language, 'card_number')}: {card.card_number}").classes(
+            "font-mono text-sm text-center"
+        )
+        # Only the wallets that really work: a button must never lead to a refusal.
+        if apple_pass_available(settings):
+            apple = ui.link(text_of(language, "apple"), f"{page_path}/pass.pkpass")
+            tag(apple, "apple-wallet").classes(button + " mt-2")
+        google = google_save_link(card, settings)
+        if google is not None:
+            link = ui.link(text_of(language, "google"), google, new_tab=True)
+            # No Referer: the card page's address is the card's secret.
+            link.props["rel"] = "noopener noreferrer"
+            tag(link, "google-wallet").classes(button)
+
+
+def _history(entries: list[LedgerEntry], language: str, zone: ZoneInfo) -> None:
+    with ui.card().classes("w-full gap-2"):
+        ui.label(text_of(language, "history")).classes("text-lg font-semibold")
         if not entries:
-            ui.label(text_of(language, "no_history")).classes("text-gray-600")
-        with ui.column().classes("w-full gap-1").mark("history"):
+            ui.label(text_of(language, "no_history")).classes("text-slate-600")
+        with tag(ui.column(), "history").classes("w-full gap-2"):
             for entry in entries:
                 when = entry.occurred_at.astimezone(zone).strftime(DATE_FORMATS[language])
-                with ui.row().classes("w-full justify-between gap-2"):
-                    ui.label(describe_entry(language, entry))
-                    ui.label(when).classes("text-sm text-gray-600")
+                # The date keeps its line; the words wrap beside it on a narrow phone.
+                with ui.row(wrap=False).classes("w-full justify-between items-baseline gap-3"):
+                    ui.label(describe_entry(language, entry)).classes("min-w-0 break-words")
+                    ui.label(when).classes("text-sm text-slate-600 whitespace-nowrap shrink-0")
+
+
+def _render(
+    card: WalletCard,
+    entries: list[LedgerEntry],
+    language: str,
+    settings: WalletSettings,
+    link_token: str,
+    privacy_url: str | None,
+) -> None:
+    page_path = f"/card/{quote(link_token, safe='')}"
+    ui.page_title(f"{card.merchant_name} · {text_of(language, 'title')}")
+    ui.query("body").classes("bg-slate-100")
+    page = ui.column().classes("w-full max-w-md md:max-w-3xl mx-auto px-0 sm:px-2 md:pt-6 gap-4")
+    # Screen readers pronounce the page in its language, whatever the <html> says.
+    page.props["lang"] = language
+    with page:
+        language_switch(language, page_path)
+        if not card.is_active:
+            tag(ui.label(text_of(language, "inactive")), "inactive").classes(
+                "w-full text-center rounded-lg bg-red-50 text-red-700 font-semibold p-3"
+            )
+        with ui.element("div").classes("w-full grid grid-cols-1 md:grid-cols-2 gap-4"):
+            _brand_card(card, language)
+            _code_panel(card, language, settings, page_path)
+        _history(entries, language, _zone(card.merchant_timezone))
+        with ui.row().classes("w-full justify-center pb-2"):
+            privacy_link(privacy_url, language)
 
 
 def register_card_page(
     *, sessions: SessionSource | None = None, wallet_settings: WalletSettings | None = None
 ) -> None:
-    """Define the page ``/card/{qr_token}`` and the route ``/card/{qr_token}/pass.pkpass``.
+    """Define the page ``/card/{link_token}`` and the route ``/card/{link_token}/pass.pkpass``.
 
     ``sessions`` returns the app's session factory; without it the page opens a database of
     its own with NiceGUI's app. ``wallet_settings`` defaults to the environment's.
@@ -402,24 +478,27 @@ def register_card_page(
     def settings() -> WalletSettings:
         return wallet_settings if wallet_settings is not None else get_wallet_settings()
 
-    @ui.page("/card/{qr_token}")
-    async def card_page(qr_token: str, lang: str | None = None) -> None:
+    @ui.page("/card/{link_token}")
+    async def card_page(link_token: str, lang: str | None = None) -> None:
         async with source()() as session:
-            card = await wallet_card_by_qr_token(session, qr_token)
-            entries = await recent_entries(session, card.card_id) if card else []
-        if card is None:
-            _not_found(page_language(None, lang))
-            return
-        _render(card, entries, page_language(card.locale, lang), settings(), qr_token)
+            card = await wallet_card_by_link_token(session, link_token)
+            if card is None:
+                _not_found(page_language(None, lang))
+                return
+            entries = await recent_entries(session, card.card_id)
+            privacy_url = await program_privacy_url(session, card.program_id)
+        _render(
+            card, entries, page_language(card.locale, lang), settings(), link_token, privacy_url
+        )
 
-    @app.get("/card/{qr_token}/pass.pkpass", include_in_schema=False)
-    async def card_pass(qr_token: str, lang: str | None = None) -> Response:
+    @app.get("/card/{link_token}/pass.pkpass", include_in_schema=False)
+    async def card_pass(link_token: str, lang: str | None = None) -> Response:
         current = settings()
         language = page_language(None, lang)
         if not current.apple_enabled:
             return friendly_page(language, "no_apple_title", "no_apple", 404)
         async with source()() as session:
-            card = await wallet_card_by_qr_token(session, qr_token)
+            card = await wallet_card_by_link_token(session, link_token)
         if card is None:
             return friendly_page(language, "not_found_title", "not_found", 404)
         try:

@@ -313,20 +313,20 @@ class WalletLinks:
     google: str | None
 
 
-async def wallet_links(session: AsyncSession, qr_token: str) -> WalletLinks:
-    """The card page, the ``.pkpass`` route and the Google save link of a card."""
+async def wallet_links(session: AsyncSession, link_token: str) -> WalletLinks:
+    """The card page, the ``.pkpass`` route and the Google save link of a card; a wallet's
+    link only when that wallet is set up."""
     from admin_ui.card_page import google_save_link
-    from domain.wallet_cards import wallet_card_by_qr_token
+    from domain.wallet_cards import wallet_card_by_link_token
     from wallet import get_wallet_settings
 
     settings = get_wallet_settings()
     google = None
-    card = await wallet_card_by_qr_token(session, qr_token)
+    card = await wallet_card_by_link_token(session, link_token)
     if card is not None:
         google = google_save_link(card, settings)
     return WalletLinks(
-        card_page=f"/card/{qr_token}",
-        # Always offered: the route answers with a friendly page while Apple is not set up.
-        apple=f"/card/{qr_token}/pass.pkpass",
+        card_page=f"/card/{link_token}",
+        apple=f"/card/{link_token}/pass.pkpass" if settings.apple_enabled else None,
         google=google,
     )

@@ -40,17 +40,38 @@ _TEXTS: dict[str, dict[str, str]] = {
         "de": "Ein Name hat höchstens 100 Zeichen.",
         "lb": "En Numm huet héchstens 100 Zeechen.",
     },
-    "welcome": {
-        "en": "Welcome! Here is your card.",
-        "fr": "Bienvenue ! Voici votre carte.",
-        "de": "Willkommen! Hier ist Ihre Karte.",
-        "lb": "Wëllkomm! Hei ass Är Kaart.",
+    "check_inbox": {
+        "en": "Check your inbox: we sent you a link to your card.",
+        "fr": "Consultez votre boîte de réception : nous vous avons envoyé un lien vers votre "
+        "carte.",
+        "de": "Sehen Sie in Ihr Postfach: Wir haben Ihnen einen Link zu Ihrer Karte geschickt.",
+        "lb": "Kuckt an Är Mailbox: Mir hunn Iech e Link op Är Kaart geschéckt.",
     },
-    "already_enrolled": {
-        "en": "You already have a card: here it is.",
-        "fr": "Vous avez déjà une carte : la voici.",
-        "de": "Sie haben bereits eine Karte: Hier ist sie.",
-        "lb": "Dir hutt schonn eng Kaart: hei ass se.",
+    "check_inbox_detail": {
+        "en": "It can take a few minutes. No message? Check your spam folder, or ask at the "
+        "counter.",
+        "fr": "Cela peut prendre quelques minutes. Pas de message ? Regardez dans vos spams, ou "
+        "demandez en caisse.",
+        "de": "Das kann ein paar Minuten dauern. Keine Nachricht? Sehen Sie im Spam-Ordner nach "
+        "oder fragen Sie an der Kasse.",
+        "lb": "Dat ka puer Minutten daueren. Kee Message? Kuckt an Ärem Spam-Dossier, oder frot "
+        "un der Keess.",
+    },
+    "ask_at_counter": {
+        "en": "Thank you! Please ask at the counter for your card: our staff will find it with "
+        "your email.",
+        "fr": "Merci ! Demandez votre carte en caisse : notre équipe la retrouvera avec votre "
+        "e-mail.",
+        "de": "Danke! Fragen Sie bitte an der Kasse nach Ihrer Karte: Unser Personal findet sie "
+        "mit Ihrer E-Mail.",
+        "lb": "Merci! Frot w.e.g. un der Keess no Ärer Kaart: Eist Personal fënnt se mat Ärer "
+        "E-Mail.",
+    },
+    "rate_limited": {
+        "en": "Too many requests. Please wait a while, then try again.",
+        "fr": "Trop de demandes. Patientez un moment, puis réessayez.",
+        "de": "Zu viele Anfragen. Bitte warten Sie eine Weile und versuchen Sie es dann erneut.",
+        "lb": "Ze vill Ufroen. Waart w.e.g. eng Zäit a probéiert dann nach eng Kéier.",
     },
     "self_enrollment_disabled": {
         "en": "Online sign-up is not available here. Please ask our staff for a card.",
@@ -69,36 +90,6 @@ _TEXTS: dict[str, dict[str, str]] = {
         "fr": "Ce magasin n'existe pas.",
         "de": "Dieses Geschäft gibt es nicht.",
         "lb": "Dëse Buttek gëtt et net.",
-    },
-    "card_number": {
-        "en": "Card number",
-        "fr": "Numéro de carte",
-        "de": "Kartennummer",
-        "lb": "Kaartennummer",
-    },
-    "show_at_till": {
-        "en": "Show this code at the till to collect your rewards.",
-        "fr": "Présentez ce code en caisse pour cumuler vos avantages.",
-        "de": "Zeigen Sie diesen Code an der Kasse, um Vorteile zu sammeln.",
-        "lb": "Weist dëse Code un der Keess fir Är Virdeeler ze sammelen.",
-    },
-    "apple_wallet": {
-        "en": "Add to Apple Wallet",
-        "fr": "Ajouter à Apple Wallet",
-        "de": "Zu Apple Wallet hinzufügen",
-        "lb": "Op Apple Wallet derbäisetzen",
-    },
-    "google_wallet": {
-        "en": "Save to Google Wallet",
-        "fr": "Enregistrer dans Google Wallet",
-        "de": "In Google Wallet speichern",
-        "lb": "Am Google Wallet späicheren",
-    },
-    "open_card": {
-        "en": "Open my card",
-        "fr": "Ouvrir ma carte",
-        "de": "Meine Karte öffnen",
-        "lb": "Meng Kaart opmaachen",
     },
     "error": {
         "en": "Something went wrong. Please try again.",

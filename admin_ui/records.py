@@ -441,7 +441,11 @@ async def create_program(
     await _live(session, Merchant, merchant_id, me.sees(merchant_id))
     if await live_program_id(session, merchant_id) is not None:
         raise DomainRefusal("this merchant already has a program (one live program per merchant)")
-    program = LoyaltyProgram(merchant_id=merchant_id, type=program_type, name=name)
+    # A program made here asks for a staff PIN until the merchant decides otherwise: a
+    # terminal that anyone at the counter can use records purchases nobody vouched for.
+    program = LoyaltyProgram(
+        merchant_id=merchant_id, type=program_type, name=name, require_staff_pin=True
+    )
     session.add(program)
     await session.flush()
     return program.id
@@ -701,6 +705,7 @@ class CardDetail:
     id: int
     card_number: str
     qr_token: str
+    link_token: str
     merchant_id: int
     merchant_code: str
     program_id: int
@@ -747,6 +752,7 @@ async def get_card(session: AsyncSession, me: Principal, card_id: int) -> CardDe
         id=c.id,
         card_number=c.card_number,
         qr_token=c.qr_token,
+        link_token=c.link_token,
         merchant_id=c.merchant_id,
         merchant_code=row[1],
         program_id=program.id,

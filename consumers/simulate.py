@@ -1,6 +1,9 @@
-"""``loyalty simulate``: plausible till and storefront traffic for the provisioned merchants.
+"""``loyalty simulate``: plausible till and storefront traffic for the demo merchants.
 
-It reads what exists (stores, programs, rewards, a sample of the cards) and publishes what
+It sends only to the merchants of the demo provisioning file (``demo/demo.yaml``, what
+``make run`` provisions) or to those named with ``--merchant``: never to a merchant someone
+provisioned for real in the same database. For those, it reads what exists (stores,
+programs, rewards, a sample of the cards) and publishes what
 their customers would do, now: new customers enrol, customers buy (mostly with the cards
 they have), sometimes return part of an order, and redeem a reward when their card probably
 holds enough. Balances are estimated from the database and from what was published, and read
@@ -22,13 +25,15 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from domain.provisioning import ProvisioningError, load_file
 from loyalty.logs import get_logger
-from loyalty.settings import Settings
+from loyalty.settings import REPO_ROOT, Settings
 from streams.broker import producer_config
 from streams.inputs import (
     CardRef,
@@ -48,6 +53,9 @@ from streams.parsing import record_for
 
 log = get_logger(__name__)
 
+DEMO_FILE: Final = REPO_ROOT / "demo" / "demo.yaml"
+"""The demo merchants' provisioning file: without ``--merchant``, only its merchants get
+traffic."""
 MAX_RATE: Final = 5000.0
 """Events per second; beyond it, use ``make bench``, which measures rather than decorates."""
 CARDS_PER_MERCHANT: Final = 5000
@@ -126,7 +134,7 @@ SELECT m.id, m.code, m.allow_self_enrollment, m.allow_cross_location_redemption,
        p.minimum_purchase_cents, p.minimum_redemption_points
 FROM merchants m
 JOIN loyalty_programs p ON p.merchant_id = m.id AND p.deleted_at IS NULL AND p.is_active
-WHERE m.deleted_at IS NULL AND ($1::text[] IS NULL OR m.code = ANY($1::text[]))
+WHERE m.deleted_at IS NULL AND m.code = ANY($1::text[])
 ORDER BY m.code
 """
 _STORES_SQL = """
@@ -152,11 +160,14 @@ WHERE n <= $2
 """
 
 
-async def load_merchants(
-    conn: asyncpg.Connection, codes: Sequence[str] | None = None
-) -> list[SimMerchant]:
-    """The live merchants (of ``codes``, when given) with a live store and an active program."""
-    rows = await conn.fetch(_MERCHANTS_SQL, list(codes) if codes else None)
+async def load_merchants(conn: asyncpg.Connection, codes: Sequence[str]) -> list[SimMerchant]:
+    """The live merchants of ``codes`` with a live store and an active program.
+
+    Only the merchants named: no codes, no merchants (there is no "every merchant").
+    """
+    if not codes:
+        return []
+    rows = await conn.fetch(_MERCHANTS_SQL, list(codes))
     ids = [r["id"] for r in rows]
     stores: dict[int, list[str]] = {}
     for r in await conn.fetch(_STORES_SQL, ids):
@@ -474,6 +485,45 @@ class UnknownMerchants(SimulationError):
     """Merchant codes given by name that have no live store or active program."""
 
 
+class DemoFileError(SimulationError):
+    """The demo provisioning file cannot be read or names no merchant."""
+
+
+@dataclass(frozen=True)
+class MerchantChoice:
+    """The merchants the simulator may send to, and where that list came from."""
+
+    codes: tuple[str, ...]
+    source: str
+    """``--merchant``, or the path of the demo file."""
+    named: bool
+    """Named on the command line: each must exist now (a typo is an error). The demo
+    file's merchants are waited for instead, as ``loyalty run`` may start before them."""
+
+
+def demo_merchant_codes(path: Path = DEMO_FILE) -> tuple[str, ...]:
+    """The merchant codes of a provisioning file (the demo's by default), in its order.
+
+    The file is read and validated as ``loyalty provision`` reads it, so the codes are the
+    ones it provisions; raises :class:`DemoFileError` when it cannot be read.
+    """
+    try:
+        spec = load_file(path)
+    except ProvisioningError as exc:
+        raise DemoFileError(f"cannot read the demo merchants from {path}: {exc}") from None
+    codes = tuple(dict.fromkeys(m.code for m in spec.merchants))
+    if not codes:
+        raise DemoFileError(f"{path} names no merchant")
+    return codes
+
+
+def choose_merchants(named: Sequence[str] = (), demo_file: Path = DEMO_FILE) -> MerchantChoice:
+    """The merchants named with ``--merchant``, else those of the demo file."""
+    if named:
+        return MerchantChoice(tuple(dict.fromkeys(named)), "--merchant", named=True)
+    return MerchantChoice(demo_merchant_codes(demo_file), str(demo_file), named=False)
+
+
 @dataclass
 class SimReport:
     """What a simulation published."""
@@ -505,29 +555,36 @@ async def simulate(
     settings: Settings,
     rate: float,
     *,
+    merchants: MerchantChoice,
     duration: float | None = None,
-    merchant_codes: Sequence[str] = (),
     seed: int | None = None,
     stop: asyncio.Event | None = None,
     on_waiting: Callable[[], None] | None = None,
+    on_start: Callable[[list[str]], None] | None = None,
 ) -> SimReport:
     """Publish simulated traffic at ``rate`` events/s until ``stop`` is set or for ``duration``.
 
+    Only the merchants of ``merchants`` get traffic (see :func:`choose_merchants`).
     ``duration`` counts from the first event (connecting is not traffic); ``seconds`` of the
-    report likewise. With no merchant to simulate yet, it waits for one to be provisioned (calling
-    ``on_waiting`` once), so ``loyalty run`` can start it before ``loyalty provision``.
-    Named ``merchant_codes`` must exist: a typo is an error, not a silent wait.
+    report likewise. With none of them to simulate yet, it waits for one to be provisioned
+    (calling ``on_waiting`` once), so ``loyalty run`` can start it before ``loyalty
+    provision``; merchants named on the command line must exist: a typo is an error, not a
+    silent wait. ``on_start`` gets the codes traffic goes to, when it starts.
     """
     stop = stop or asyncio.Event()
     deadline = time.monotonic() + duration if duration is not None else None
     report = SimReport()
+    codes = merchants.codes
     conn: asyncpg.Connection = await asyncpg.connect(settings.db_url)
     try:
-        merchants = await _first_merchants(conn, merchant_codes, stop, deadline, on_waiting)
-        if not merchants:
+        sims = await _first_merchants(conn, merchants, stop, deadline, on_waiting)
+        if not sims:
             return report
-        report.merchants = [m.code for m in merchants]
-        traffic = Traffic(merchants, random.Random(seed))
+        report.merchants = [m.code for m in sims]
+        log.info("simulate_merchants", merchants=report.merchants, source=merchants.source)
+        if on_start is not None:
+            on_start(report.merchants)
+        traffic = Traffic(sims, random.Random(seed))
         producer = AIOKafkaProducer(**producer_config(settings, "simulate"), linger_ms=5)
         try:
             await producer.start()
@@ -537,7 +594,7 @@ async def simulate(
         started = time.monotonic()
         deadline = started + duration if duration is not None else None
         try:
-            await _run(conn, producer, traffic, rate, merchant_codes, stop, deadline, report)
+            await _run(conn, producer, traffic, rate, codes, stop, deadline, report)
         finally:
             report.seconds = time.monotonic() - started
             await producer.stop()
@@ -548,13 +605,14 @@ async def simulate(
 
 async def _first_merchants(
     conn: asyncpg.Connection,
-    codes: Sequence[str],
+    choice: MerchantChoice,
     stop: asyncio.Event,
     deadline: float | None,
     on_waiting: Callable[[], None] | None,
 ) -> list[SimMerchant]:
+    codes = choice.codes
     merchants = await load_merchants(conn, codes)
-    if codes:
+    if choice.named:
         found = {m.code for m in merchants}
         missing = [c for c in codes if c not in found]
         if missing:

@@ -62,6 +62,7 @@ from wallet import (
     PushResult,
     WalletError,
     WalletSettings,
+    check_apple_wallet,
     loyalty_object_id,
 )
 
@@ -210,9 +211,11 @@ class WalletSync:
         """Open the database and the clients of the configured wallets.
 
         A wallet without credentials is disabled with one log line; one whose credentials
-        are set but unreadable raises :class:`wallet.WalletConfigError` (an operator must
-        fix it, retrying will not).
+        are set but unreadable, or an Apple set-up Wallet would refuse on the phone (see
+        :func:`wallet.check_apple_wallet`), raises :class:`wallet.WalletConfigError` (an
+        operator must fix it, retrying will not).
         """
+        check_apple_wallet(self.wallet_settings)
         apple_off = self.wallet_settings.apns_disabled_reason()
         google_off = self.wallet_settings.google_disabled_reason()
         if apple_off:

@@ -46,6 +46,7 @@ NAMING_CONVENTION = {
 }
 
 LIVE = text("deleted_at IS NULL")
+LINK_TOKEN_DEFAULT = text("replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')")
 OUTBOX_SHARDS = 16
 
 
@@ -268,6 +269,7 @@ class LoyaltyCard(SoftDeleteMixin, TimestampMixin, Base):
     __table_args__ = (
         Index("uq_loyalty_cards_card_number", "card_number", unique=True),
         Index("uq_loyalty_cards_qr_token", "qr_token", unique=True),
+        Index("uq_loyalty_cards_link_token", "link_token", unique=True),
         Index("ix_loyalty_cards_customer", "customer_id", "store_id"),
         # Statistics subtract the balances of deleted cards: few rows, found without a scan.
         Index(
@@ -289,12 +291,19 @@ class LoyaltyCard(SoftDeleteMixin, TimestampMixin, Base):
         # place (HOT) instead of touching every index of the table.
         {"postgresql_with": {"fillfactor": 80}},
     )
+    # The link token comes from the database: RETURNING brings it back with the insert.
+    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy reads it once
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     # Card numbers and QR tokens are never reused, even after a soft delete: a printed card
     # must never start pointing at someone else's balance.
     card_number: Mapped[str] = mapped_column(String(14))
     qr_token: Mapped[str] = mapped_column(String(64))
+    # The secret of the customer's card page link (``/card/{link_token}``), apart from the QR
+    # token so an admin can rotate a leaked link without reprinting the card or its passes.
+    # 244 random bits from PostgreSQL, so every writer of cards (the engine's COPY included)
+    # gets one without knowing about it.
+    link_token: Mapped[str] = mapped_column(String(64), server_default=LINK_TOKEN_DEFAULT)
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
     program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id"), index=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
@@ -483,6 +492,36 @@ class StaffPin(TimestampMixin, Base):
     pin_hash: Mapped[str] = mapped_column(String(100))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class TerminalDevice(Base):
+    """A device paired as a store's staff terminal.
+
+    Pairing starts in the admin panel, which shows a short one-time code (only its hash is
+    kept, and only until it is used or expires); the terminal that types it receives a long
+    random device token in an http-only cookie. Only the token's SHA-256 is stored, so a read
+    of this table opens no terminal. Revoking sets ``revoked_at``; the terminal checks it on
+    every action.
+    """
+
+    __tablename__ = "terminal_devices"
+    __table_args__ = (
+        Index("uq_terminal_devices_token_hash", "token_hash", unique=True),
+        Index("uq_terminal_devices_pairing_code_hash", "pairing_code_hash", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    pairing_code_hash: Mapped[str | None] = mapped_column(String(64))
+    pairing_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    token_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_by: Mapped[str] = mapped_column(String(200))
+    paired_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
 
 
 class AppleDeviceRegistration(Base):

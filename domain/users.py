@@ -1,9 +1,12 @@
 """Admin panel users: creation, sign-in with a lockout, and the first platform admin.
 
 User names are compared case-insensitively (stored lower-case). Passwords are 8 to 72 bytes
-and bcrypt-hashed. ``authenticate`` answers an unknown user name and a wrong password with the
-same ``InvalidCredentials`` (same message, and the same bcrypt time), so a caller cannot learn
-which names exist; a locked account says until when.
+and bcrypt-hashed. ``authenticate`` answers an unknown user name exactly like a known one, so a
+caller cannot learn which names exist: a wrong password and an unknown name get the same
+``InvalidCredentials`` after the same bcrypt work (an unknown name is checked against a dummy
+hash), and both lock with the same ``AccountLocked`` after the same number of failures. A
+known name's failures are kept on its row; an unknown name's in :class:`UnknownNameFailures`,
+a bounded store in this process's memory (there is no table for names that do not exist).
 
 Like ``domain.staff_pins``, these functions flush and never commit; ``authenticate`` changes
 the failure counter even when it raises, so the caller commits in every case.
@@ -11,10 +14,13 @@ the failure counter even when it raises, so the caller commits in every case.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -90,6 +96,78 @@ def normalize_username(username: str) -> str:
     return username.strip().lower()
 
 
+@dataclass
+class _Tally:
+    failed: int = 0
+    locked_until: datetime | None = None
+
+
+class UnknownNameFailures:
+    """Failed sign-ins of user names that have no account, under the same policy as accounts.
+
+    Kept in this process's memory, keyed by a digest of the normalized name (no typed name,
+    which may be a mistyped password, stays in memory), and bounded by ``capacity``: when
+    full, the least recently tried name that is not locked is forgotten first, so a flood of
+    new names does not lift the locks (a lock is forgotten only when every entry is locked).
+    Several admin processes, or a restart, count apart: a DB table would be needed to share.
+    """
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self._tallies: OrderedDict[bytes, _Tally] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._tallies)
+
+    @staticmethod
+    def _key(username: str) -> bytes:
+        return hashlib.sha256(normalize_username(username).encode()).digest()
+
+    def locked_until(self, username: str, at: datetime) -> datetime | None:
+        """When the lock of this name ends, or None when it is not locked at ``at``.
+
+        An expired lock is lifted and the count starts again, as for an account.
+        """
+        key = self._key(username)
+        tally = self._tallies.get(key)
+        if tally is None or tally.locked_until is None:
+            return None
+        if tally.locked_until > at:
+            return tally.locked_until
+        del self._tallies[key]
+        return None
+
+    def fail(self, username: str, at: datetime, policy: LoginPolicy) -> datetime | None:
+        """Count one failure of this name; the end of the lock it starts, if it starts one."""
+        key = self._key(username)
+        tally = self._tallies.pop(key, None) or _Tally()
+        tally.failed += 1
+        if tally.failed >= policy.max_failures:
+            tally.failed = 0
+            tally.locked_until = at + policy.lockout
+        self._tallies[key] = tally  # most recently tried last
+        self._evict(at)
+        return tally.locked_until
+
+    def _evict(self, at: datetime) -> None:
+        while len(self._tallies) > self.capacity:
+            victim = next(
+                (
+                    key
+                    for key, tally in self._tallies.items()
+                    if tally.locked_until is None or tally.locked_until <= at
+                ),
+                next(iter(self._tallies)),
+            )
+            del self._tallies[victim]
+
+
+# The admin panel's process-wide store of unknown names' failures.
+UNKNOWN_NAME_FAILURES = UnknownNameFailures()
+
+
 def validate_password(password: str) -> str:
     """``password`` when it is 8 characters to 72 bytes long, else ``InvalidUser``."""
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -153,14 +231,17 @@ async def authenticate(
     at: datetime,
     *,
     policy: LoginPolicy = LoginPolicy(),
+    unknown_names: UnknownNameFailures | None = None,
 ) -> AdminUser:
     """The active user with this name and password, judged at time ``at``.
 
     Raises ``InvalidCredentials`` (unknown or disabled user, wrong password, a merchant admin of
     a deleted merchant: the same error)
-    or ``AccountLocked`` after ``policy.max_failures`` wrong passwords in a row, until the
-    lock ends. A locked account is refused even with the right password. The caller commits
-    in every case (the failure count is part of the answer).
+    or ``AccountLocked`` after ``policy.max_failures`` failures in a row, until the lock ends;
+    a locked account is refused even with the right password. An unknown name is counted and
+    locked the same way, in ``unknown_names`` (the process's :data:`UNKNOWN_NAME_FAILURES`
+    by default), and costs the same bcrypt check. The caller commits in every case (the
+    failure count is part of the answer).
     """
     if at.tzinfo is None:
         raise ValueError("authenticate needs an aware datetime")
@@ -172,9 +253,10 @@ async def authenticate(
             .execution_options(populate_existing=True)
         )
     ).first()
-    if user is None or not user.is_active:
-        await burn_check_async()
-        raise InvalidCredentials()
+    if user is None:
+        await _refuse_unknown(
+            username, at, policy, UNKNOWN_NAME_FAILURES if unknown_names is None else unknown_names
+        )
     if user.locked_until is not None:
         if user.locked_until > at:
             raise AccountLocked(user.locked_until)
@@ -183,6 +265,10 @@ async def authenticate(
     if await check_secret_async(password, user.password_hash):
         user.failed_logins = 0
         await session.flush()
+        # A disabled user, or the admin of a deleted merchant, is refused only once the
+        # password is right, so neither answers differently from an active account.
+        if not user.is_active:
+            raise InvalidCredentials()
         if user.merchant_id is not None and not await _merchant_is_live(session, user.merchant_id):
             # The merchant was deleted: its admins have nothing left to administer.
             raise InvalidCredentials()
@@ -194,6 +280,21 @@ async def authenticate(
         await session.flush()
         raise AccountLocked(user.locked_until)
     await session.flush()
+    raise InvalidCredentials()
+
+
+async def _refuse_unknown(
+    username: str, at: datetime, policy: LoginPolicy, failures: UnknownNameFailures
+) -> NoReturn:
+    """The answer to a name without an account: what an account would answer to a wrong
+    password, in the same steps (lock first, then a bcrypt check, then the count)."""
+    locked = failures.locked_until(username, at)
+    if locked is not None:
+        raise AccountLocked(locked)
+    await burn_check_async()
+    locked = failures.fail(username, at, policy)
+    if locked is not None:
+        raise AccountLocked(locked)
     raise InvalidCredentials()
 
 

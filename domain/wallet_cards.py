@@ -158,3 +158,10 @@ async def wallet_card_by_qr_token(session: AsyncSession, qr_token: str) -> Walle
     rows = await session.execute(_query().where(LoyaltyCard.qr_token == qr_token))
     found = rows.first()
     return _wallet_card(*found) if found else None
+
+
+async def wallet_card_by_link_token(session: AsyncSession, link_token: str) -> WalletCard | None:
+    """The live card whose page link carries ``link_token``, or None."""
+    rows = await session.execute(_query().where(LoyaltyCard.link_token == link_token))
+    found = rows.first()
+    return _wallet_card(*found) if found else None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -48,6 +49,24 @@ class Settings(BaseSettings):
     bcrypt_rounds: int = Field(default=12, ge=4, le=31)
     pin_bcrypt_rounds: int = Field(default=10, ge=4, le=31)
 
+    # Email to customers (the card link of self-enrolment). Unset host: no email is sent, and
+    # the enrol page tells people to ask at the counter. TLS: "starttls" upgrades a plain
+    # connection (port 587), "tls" speaks TLS from the start (465), "none" only for a mail
+    # sink on this machine.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str = "loyalty@localhost"
+    smtp_timeout_s: float = Field(default=10.0, gt=0)
+    # Self-enrolment and terminal pairing answers per client address and per email in a
+    # sliding window: enough for a family at one address, too few to probe emails.
+    enroll_limit_per_ip: int = Field(default=10, ge=1)
+    enroll_limit_per_email: int = Field(default=3, ge=1)
+    enroll_limit_window_s: int = Field(default=3600, ge=1)
+    pairing_limit_per_ip: int = Field(default=10, ge=1)
+
     consumer_group: str = "loyalty-workers"
     batch_max_records: int = Field(default=1000, ge=1)
     # How long the worker waits for a first record; FastStream also sleeps this long after an
@@ -83,6 +102,11 @@ class Settings(BaseSettings):
     @property
     def admin_http_port(self) -> int:
         return self.admin_port or self._ports()[3]
+
+    @property
+    def mail_sink_port(self) -> int:
+        """The local mail sink's SMTP port (``loyalty run`` on the local stack)."""
+        return self._ports()[3] + 25
 
     @property
     def uses_local_database(self) -> bool:

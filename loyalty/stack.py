@@ -4,7 +4,9 @@
 no ``LOYALTY_KAFKA_BOOTSTRAP``) from the folder ``.stack/<name>``, waits until both answer and
 makes sure every contract topic exists. It is idempotent: a second call finds the running
 processes and only checks the topics. ``down()`` stops the local processes; the data stays for
-the next ``up()``. ``status()`` tells what runs and where.
+the next ``up()``. ``status()`` tells what runs and where; ``status(probe=True)`` also tries a
+TCP connection to the external services, so that ``loyalty stack status`` can say whether they
+answer.
 
 PostgreSQL comes from the machine's server binaries (Debian's ``postgresql``), Kafka from the
 jars ``make setup`` resolves into ``.stack/kafka-libs`` (see ``stack/pom.xml``).
@@ -33,6 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from string import Template
 from typing import Any, Literal, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -40,7 +43,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.errors import KafkaError
 
 from loyalty.logs import get_logger
-from loyalty.settings import REPO_ROOT, Settings, with_database
+from loyalty.settings import REPO_ROOT, Settings, plain_postgres_url, with_database
 from streams.topics import TOPICS, Topic
 
 log = get_logger(__name__)
@@ -69,13 +72,25 @@ class StackError(RuntimeError):
 
 @dataclass(frozen=True)
 class ServiceStatus:
-    """One service of the stack: where it is, and whether this stack runs it."""
+    """One service of the stack: where it is, and whether this stack runs it.
+
+    ``reachable`` is known for an external service only when it was probed (a TCP
+    connection): ``None`` means not asked.
+    """
 
     name: str
     state: ServiceState
     address: str
     pid: int | None = None
     log_file: Path | None = None
+    reachable: bool | None = None
+
+    @property
+    def running(self) -> bool:
+        """Runs in this stack, or is external and did not fail to answer a probe."""
+        if self.state == "external":
+            return self.reachable is not False
+        return self.state == "running"
 
 
 @dataclass(frozen=True)
@@ -91,8 +106,8 @@ class StackStatus:
 
     @property
     def running(self) -> bool:
-        """Both services answer from this stack or are external."""
-        return all(s.state != "stopped" for s in (self.postgres, self.kafka))
+        """Both services run in this stack or are external (and answered, when probed)."""
+        return all(s.running for s in (self.postgres, self.kafka))
 
     def urls(self) -> dict[str, str]:
         """The addresses of CONTRACT.md section 6 (``stack status --json``)."""
@@ -100,6 +115,18 @@ class StackStatus:
             "kafka_bootstrap": self.kafka_bootstrap,
             "database_url": self.database_url,
             "admin_url": self.admin_url,
+        }
+
+    def status_json(self) -> dict[str, Any]:
+        """``stack status --json``: the addresses of CONTRACT.md section 6, then whether the
+        stack runs, in all (``running``) and per service (``services``)."""
+        return {
+            **self.urls(),
+            "running": self.running,
+            "services": {
+                s.name: {"running": s.running, "state": s.state, "address": s.address}
+                for s in (self.postgres, self.kafka)
+            },
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -187,6 +214,60 @@ def _port_answers(port: int, host: str = "127.0.0.1") -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
         return True
     return False
+
+
+Address = tuple[str, int]
+"""A TCP ``(host, port)``, or ``(socket path, 0)`` for a Unix socket."""
+
+
+def _host_port(item: str, default_port: int) -> Address:
+    """``host``, ``host:port`` or ``[v6]:port`` as an address."""
+    parts = urlsplit("//" + item.strip())
+    return parts.hostname or "localhost", parts.port or default_port
+
+
+def postgres_addresses(url: str) -> list[Address]:
+    """Where a PostgreSQL URL connects: its hosts (libpq allows several) or Unix socket.
+
+    Raises ``ValueError`` for a URL whose port is not a number.
+    """
+    parts = urlsplit(plain_postgres_url(url))
+    socket_dirs = [h for h in parse_qs(parts.query).get("host", []) if h.startswith("/")]
+    hosts = parts.netloc.rpartition("@")[2]
+    port = int(parse_qs(parts.query).get("port", ["5432"])[0])
+    if socket_dirs and not hosts:
+        return [(f"{d.rstrip('/')}/.s.PGSQL.{port}", 0) for d in socket_dirs]
+    return [_host_port(h, port) for h in (hosts or "localhost").split(",")]
+
+
+def kafka_addresses(bootstrap: str) -> list[Address]:
+    """The brokers of a bootstrap list (``host:port,...``, a ``PLAINTEXT://`` prefix allowed).
+
+    Raises ``ValueError`` for a port that is not a number.
+    """
+    return [
+        _host_port(item.rpartition("://")[2], 9092) for item in bootstrap.split(",") if item.strip()
+    ]
+
+
+def reachable(addresses: list[Address], timeout: float = 2.0) -> bool:
+    """Whether any address accepts a connection (a TCP connect, or a Unix socket's)."""
+    for host, port in addresses:
+        if port == 0:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout)
+                with contextlib.suppress(OSError):
+                    sock.connect(host)
+                    return True
+            continue
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+            return True
+    return False
+
+
+def _shown(addresses: list[Address]) -> str:
+    # Only where it is: a URL's user name and password stay out of the status.
+    return ",".join(host if port == 0 else f"{host}:{port}" for host, port in addresses)
 
 
 def _require_free_port(port: int, what: str, setting: str) -> None:
@@ -327,9 +408,14 @@ class _Postgres:
                 f"with the old settings first."
             )
 
-    def status(self) -> ServiceStatus:
+    def status(self, probe: bool = False) -> ServiceStatus:
         if not self.settings.uses_local_database:
-            return ServiceStatus("postgres", "external", self.settings.db_url)
+            try:
+                addresses = postgres_addresses(self.settings.db_url)
+            except ValueError:
+                return ServiceStatus("postgres", "external", "(unreadable URL)", reachable=False)
+            answers = reachable(addresses) if probe else None
+            return ServiceStatus("postgres", "external", _shown(addresses), reachable=answers)
         pid = self.pid()
         return ServiceStatus(
             "postgres",
@@ -502,9 +588,14 @@ class _Kafka:
                 self.pid_file.write_text(f"{pid}\n")
         return pid
 
-    def status(self) -> ServiceStatus:
+    def status(self, probe: bool = False) -> ServiceStatus:
         if not self.settings.uses_local_kafka:
-            return ServiceStatus("kafka", "external", self.settings.bootstrap)
+            try:
+                addresses = kafka_addresses(self.settings.bootstrap)
+            except ValueError:
+                return ServiceStatus("kafka", "external", self.settings.bootstrap, reachable=False)
+            answers = reachable(addresses) if probe else None
+            return ServiceStatus("kafka", "external", self.settings.bootstrap, reachable=answers)
         pid = self.pid()
         return ServiceStatus(
             "kafka",
@@ -803,12 +894,13 @@ class LocalStack:
             self.postgres.down(timeout)
         return self.status()
 
-    def status(self) -> StackStatus:
-        """What runs, from pid files and /proc; asks no service anything."""
+    def status(self, *, probe: bool = False) -> StackStatus:
+        """What runs, from pid files and /proc. Asks no service anything, unless ``probe``:
+        then each external service gets a TCP connection (``reachable``)."""
         return StackStatus(
             stack=self.settings.stack,
-            postgres=self.postgres.status(),
-            kafka=self.kafka.status(),
+            postgres=self.postgres.status(probe),
+            kafka=self.kafka.status(probe),
             kafka_bootstrap=self.settings.bootstrap,
             database_url=self.settings.db_url,
             admin_url=self.settings.admin_url,

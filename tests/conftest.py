@@ -19,7 +19,7 @@ from loyalty.stack import LocalStack
 
 # The database fixtures are registered once here: imported into several conftests, a
 # session fixture would exist once per folder and each copy would recreate the same database.
-pytest_plugins = ["nicegui.testing.user_plugin", "tests.support.db"]
+pytest_plugins = ["nicegui.testing.user_plugin", "tests.support.db", "tests.support.smtp"]
 
 RESTARTS_STACK = "restarts_stack"
 

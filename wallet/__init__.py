@@ -6,6 +6,7 @@ and Kafka stay with the callers."""
 from wallet.apns import ApnsClient, ApnsTokenProvider, PushOutcome, PushResult
 from wallet.apple_pass import PKPASS_MIME_TYPE, PassSigner, build_pkpass, pass_json
 from wallet.cards import SUPPORTED_LOCALES, PassCard, PassProgram, ProgramType
+from wallet.checks import check_apple_wallet
 from wallet.errors import WalletConfigError, WalletError
 from wallet.google import (
     AsyncGoogleWalletClient,
@@ -45,6 +46,7 @@ __all__ = [
     "build_loyalty_class",
     "build_loyalty_object",
     "build_pkpass",
+    "check_apple_wallet",
     "get_wallet_settings",
     "loyalty_class_id",
     "loyalty_object_id",

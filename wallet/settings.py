@@ -33,8 +33,12 @@ class WalletSettings(BaseSettings):
     apple_signer_key_path: Path | None = None
     apple_signer_key_password: SecretStr | None = None
     apple_wwdr_cert_path: Path | None = None
-    # Wallet calls it for registrations and updates; without it passes are static.
+    # Wallet calls it for registrations and updates; without it passes are static. It must
+    # be https (checked at start-up: Wallet refuses anything else on the phone).
     apple_web_service_url: str | None = None
+    # Accept an http web service URL on a loopback host (127.0.0.1, ::1, localhost), for
+    # local tests and simulators only; any other http URL is refused at start-up regardless.
+    apple_web_service_allow_loopback_http: bool = False
     # Where the admin app mounts the PassKit web service routes. Wallet appends "/v1/..." to
     # apple_web_service_url, so by default this is that URL's path (else "/passkit"); set it
     # only when a proxy rewrites the path on the way in.

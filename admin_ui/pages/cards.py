@@ -17,6 +17,7 @@ from admin_ui.frame import frame, not_found
 from admin_ui.pages.common import delete_restore_actions, deleted_banner, guarded, parse_id, section
 from admin_ui.runtime import Runtime, transaction
 from admin_ui.widgets import Column, ErrorBox, Listing, PageRequest, Rows, as_int, confirm, tag
+from domain.card_links import card_page_path, rotate_link
 from domain.models import ProgramType
 
 
@@ -168,6 +169,9 @@ async def _card_detail(rt: Runtime, me: Principal, card: records.CardDetail) -> 
         )
         await ledger.load()
 
+    if card.deleted_at is None:
+        _link_section(rt, card)
+
     with section("Wallets"):
         async with rt.session() as session:
             wallets = await records.wallet_sync(session, card.id)
@@ -188,6 +192,37 @@ async def _card_detail(rt: Runtime, me: Principal, card: records.CardDetail) -> 
                         f"last error {texts.when(w.last_error_at)}: {w.last_error} "
                         f"({w.attempts} attempt(s))"
                     ).classes("text-red-700")
+
+
+def _link_section(rt: Runtime, card: records.CardDetail) -> None:
+    """The customer's page link, and a new one when the old one leaked."""
+    with section("Customer's card page"):
+        ui.label(
+            "The customer opens the card through a secret link (sent by email at "
+            "self-enrolment). A new link stops the old one at once; the QR code and the "
+            "wallet passes keep working."
+        ).classes("text-sm text-slate-600")
+        link = tag(
+            ui.link("Open the customer's page", card_page_path(card.link_token), new_tab=True),
+            "card-page-link",
+        )
+
+        async def rotate() -> None:
+            if not await confirm("Make a new link? The old link stops working.", ok="New link"):
+                return
+            token: list[str] = []
+
+            async def work() -> None:
+                async with transaction(rt) as session:
+                    token.append(await rotate_link(session, card.id))
+
+            if await guarded(work, success="The card has a new link; the old one is closed."):
+                link.props(f"href={card_page_path(token[0])}")
+
+        tag(
+            ui.button("New link", icon="autorenew", on_click=rotate).props("outline"),
+            "card-link-rotate",
+        )
 
 
 def _actions(rt: Runtime, me: Principal, card: records.CardDetail) -> None:

@@ -1,46 +1,60 @@
 """Self-enrolment of a store (``/enroll/{store_code}``), public: a customer gives an email and a
-name and gets a card, through the engine's enrolment rules (channel ``self``), in English,
-French, German or Luxembourgish (``?lang=`` or the browser's ``Accept-Language``).
+name, and the card's link is sent to that email. In English, French, German or Luxembourgish
+(``?lang=`` or the browser's ``Accept-Language``).
 
-The card is shown with its QR code (the card's QR token, which tills scan) and the wallet
-buttons. The wallet routes under ``/card/{qr_token}/`` are served by the wallet module.
+The page answers the same whether the email is new or already has a card: it never shows a
+card, a number or a link, since anyone can type anyone's email. The card link goes only to
+the address's inbox (``domain.mail``), sent in the background so the answer's timing does not
+tell either. Without SMTP configured, the page says to ask at the counter. Answers are
+rate-limited per client address and per email.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
-import qrcode
 from fastapi import Request
-from nicegui import ui
+from nicegui import background_tasks, ui
 from pydantic import ValidationError
 from sqlalchemy import select
 from starlette.responses import Response
 
 from admin_ui import domain_api
 from admin_ui.i18n import LANGUAGE_NAMES, pick_language, t
+from admin_ui.public_widgets import language_switch, privacy_link
+from admin_ui.rate_limit import RateLimit
 from admin_ui.runtime import Runtime, transaction
 from admin_ui.widgets import tag
+from domain import mail
+from domain.card_links import card_page_url
 from domain.models import LoyaltyCard, LoyaltyProgram, Merchant, Store
 from domain.rules.enrol import may_enrol
 from streams.inputs import EnrollmentRequested
 from streams.topics import Topic
 
 
-def qr_data_url(text: str) -> str:
-    """A PNG QR code of ``text`` as a ``data:`` URL."""
-    image = qrcode.make(text, box_size=8, border=2)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+class Limits:
+    """The enrol form's rate limits, shared by every page of the process."""
+
+    def __init__(self, rt: Runtime) -> None:
+        settings = rt.settings
+        window = float(settings.enroll_limit_window_s)
+        self.per_ip = RateLimit(settings.enroll_limit_per_ip, window)
+        self.per_email = RateLimit(settings.enroll_limit_per_email, window)
+
+    def hit(self, client: str, email: str) -> bool:
+        """Count one answer for this client and email; False when either is over its limit."""
+        if not self.per_ip.allowed(client) or not self.per_email.allowed(email):
+            return False
+        return self.per_ip.hit(client) and self.per_email.hit(email)
 
 
 def register(rt: Runtime) -> None:
     """The self-enrolment page."""
+    limits = Limits(rt)
 
     @ui.page("/enroll/{store_code}")
     async def enroll_page(request: Request, store_code: str, lang: str = "") -> Response | None:
@@ -58,7 +72,9 @@ def register(rt: Runtime) -> None:
                     .where(Store.code == store_code)
                 )
             ).first()
-        with ui.column().classes("w-full max-w-md mx-auto p-6 gap-4 items-stretch"):
+        with ui.column().classes("w-full max-w-md mx-auto px-4 py-6 gap-4 items-stretch"):
+            with ui.row().classes("w-full justify-end"):
+                language_switch(language, f"/enroll/{quote(store_code, safe='')}")
             if row is None:
                 ui.context.client.status_code = 404
                 tag(ui.label(t("not_found", language)), "enroll-message").classes("text-xl")
@@ -87,40 +103,63 @@ def register(rt: Runtime) -> None:
                     "text-lg text-slate-700"
                 )
                 return None
-            _Form(rt, code, merchant_name, language).build()
+            client = request.client.host if request.client else "unknown"
+            _Form(rt, limits, client, code, merchant_name, language).build()
+            with ui.row().classes("w-full justify-center"):
+                privacy_link(program.privacy_url, language)
         return None
 
 
 class _Form:
-    """The enrolment form, then the card."""
+    """The enrolment form, then the same answer for every email."""
 
-    def __init__(self, rt: Runtime, store_code: str, merchant_name: str, lang: str) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        limits: Limits,
+        client: str,
+        store_code: str,
+        merchant_name: str,
+        lang: str,
+    ) -> None:
         self.rt = rt
+        self.limits = limits
+        self.client = client
         self.store_code = store_code
         self.merchant_name = merchant_name
         self.lang = lang
         # The form's idempotency key, armed when it is shown: a double submit enrols once.
         self.event_id = uuid.uuid4()
         self.busy = False
+        self.done = False
 
     def build(self) -> None:
+        """Draw the form."""
         lang = self.lang
         with ui.card().classes("w-full gap-3") as self.card:
             ui.label(t("intro", lang, merchant=self.merchant_name)).classes("text-slate-700")
             self.email = tag(
-                ui.input(t("email", lang)).props("type=email autocomplete=email outlined"),
+                ui.input(t("email", lang))
+                .props("type=email autocomplete=email outlined")
+                .classes("w-full"),
                 "enroll-email",
             )
             self.first = tag(
-                ui.input(t("first_name", lang)).props("autocomplete=given-name outlined"),
+                ui.input(t("first_name", lang))
+                .props("autocomplete=given-name outlined")
+                .classes("w-full"),
                 "enroll-first-name",
             )
             self.last = tag(
-                ui.input(t("last_name", lang)).props("autocomplete=family-name outlined"),
+                ui.input(t("last_name", lang))
+                .props("autocomplete=family-name outlined")
+                .classes("w-full"),
                 "enroll-last-name",
             )
             self.locale = tag(
-                ui.select(LANGUAGE_NAMES, label=t("language", lang), value=lang).props("outlined"),
+                ui.select(LANGUAGE_NAMES, label=t("language", lang), value=lang)
+                .props("outlined")
+                .classes("w-full"),
                 "enroll-locale",
             )
             self.message = tag(ui.label(""), "enroll-error").classes("text-red-700")
@@ -131,7 +170,8 @@ class _Form:
         self.result = ui.column().classes("w-full items-center gap-3")
 
     async def submit(self) -> None:
-        if self.busy:
+        """Enrol once, whatever the clicks."""
+        if self.busy or self.done:
             return
         self.busy = True
         try:
@@ -142,7 +182,8 @@ class _Form:
     async def _submit(self) -> None:
         lang = self.lang
         self.message.text = ""
-        customer: dict[str, Any] = {"locale": self.locale.value or lang}
+        locale = self.locale.value or lang
+        customer: dict[str, Any] = {"locale": locale}
         email = (self.email.value or "").strip()
         customer["email"] = email
         for key, element in (("first_name", self.first), ("last_name", self.last)):
@@ -168,51 +209,66 @@ class _Form:
             else:
                 self.message.text = t("invalid_name", lang)
             return
+        if not self.limits.hit(self.client, email.lower()):
+            self.message.text = t("rate_limited", lang)
+            return
         async with transaction(self.rt) as session:
             outcome = await domain_api.apply_events(
                 session, [domain_api.inbound(Topic.ENROLLMENTS.value, message, actor="self")], now
             )
-            number = outcome.results[0].card_number if outcome.results else None
+            result = outcome.results[0] if outcome.results else None
+            number = result.card_number if result is not None else None
             token = (
                 await session.scalar(
-                    select(LoyaltyCard.qr_token).where(LoyaltyCard.card_number == number)
+                    select(LoyaltyCard.link_token).where(
+                        LoyaltyCard.card_number == number, LoyaltyCard.is_active.is_(True)
+                    )
                 )
                 if number
                 else None
             )
-            links = await domain_api.wallet_links(session, token) if token else None
         if outcome.duplicates:
             return  # the first submit of this form is showing its answer
-        result = outcome.results[0]
-        if result.status != "applied" or number is None or token is None or links is None:
-            code = result.reasons[0].value if result.reasons else "error"
-            key = code if code in ("self_enrollment_disabled",) else "program_unavailable"
-            self.message.text = t(key, lang)
+        if result is not None and set(result.reasons) & {
+            "self_enrollment_disabled",
+            "store_not_found",
+            "program_not_found",
+            "program_inactive",
+        }:
+            # The store's answers, the same for every email: they tell nothing of a person.
+            code = result.reasons[0].value
+            self.message.text = t(
+                "self_enrollment_disabled"
+                if code == "self_enrollment_disabled"
+                else "program_unavailable",
+                lang,
+            )
             return
-        welcome = "already_enrolled" if "already_enrolled" in result.reasons else "welcome"
+        configured = mail.mail_configured(self.rt.settings)
+        if configured and token is not None:
+            link = card_page_url(self.rt.settings.admin_url, token)
+            letter = mail.card_link_message(
+                mail.CardLinkMail(email, locale, self.merchant_name, link),
+                self.rt.settings.smtp_sender,
+            )
+            background_tasks.create(mail.send(self.rt.settings, letter), name="enrol-mail")
+        self.done = True
         self.card.visible = False
-        self._show_card(t(welcome, lang), number, token, links)
+        self._answer(configured)
 
-    def _show_card(
-        self, headline: str, number: str, token: str, links: domain_api.WalletLinks
-    ) -> None:
+    def _answer(self, mailed: bool) -> None:
         lang = self.lang
         self.result.clear()
         with self.result, ui.card().classes("w-full items-center gap-3 p-6"):
-            tag(ui.label(headline), "enroll-message").classes("text-xl font-medium text-center")
-            tag(ui.image(qr_data_url(token)).classes("w-56 h-56"), "enroll-qr")
-            ui.label(t("show_at_till", lang)).classes("text-sm text-slate-600 text-center")
-            ui.label(t("card_number", lang)).classes("text-xs uppercase text-slate-500")
-            tag(ui.label(number), "enroll-card-number").classes("text-2xl font-mono")
-            with ui.column().classes("w-full gap-2"):
-                if links.apple:
-                    tag(ui.link(t("apple_wallet", lang), links.apple), "enroll-apple").classes(
-                        "w-full text-center rounded bg-black text-white py-2 no-underline"
-                    )
-                if links.google:
-                    tag(ui.link(t("google_wallet", lang), links.google), "enroll-google").classes(
-                        "w-full text-center rounded bg-blue-700 text-white py-2 no-underline"
-                    )
-                tag(ui.link(t("open_card", lang), links.card_page), "enroll-card-page").classes(
-                    "w-full text-center py-2"
+            if mailed:
+                tag(ui.icon("mark_email_read").classes("text-5xl text-emerald-700"), "enroll-icon")
+                tag(ui.label(t("check_inbox", lang)), "enroll-message").classes(
+                    "text-xl font-medium text-center"
+                )
+                ui.label(t("check_inbox_detail", lang)).classes(
+                    "text-sm text-slate-600 text-center"
+                )
+            else:
+                tag(ui.label(t("ask_at_counter", lang)), "enroll-message").classes(
+                    "text-xl font-medium text-center"
                 )

@@ -25,6 +25,7 @@ from admin_ui.widgets import (
     show_problems,
     tag,
 )
+from domain import terminal_devices
 
 
 def register(rt: Runtime) -> None:
@@ -199,6 +200,7 @@ async def _store_detail(rt: Runtime, me: Principal, store: records.StoreRow) -> 
         tag(ui.button("Save", on_click=save), "store-save")
 
     await _pins_section(rt, me, store)
+    await _terminals_section(rt, me, store)
 
     with section("Delete"):
 
@@ -217,6 +219,104 @@ async def _store_detail(rt: Runtime, me: Principal, store: records.StoreRow) -> 
             ui.button("Delete store", on_click=remove).props("color=negative outline"),
             "store-delete",
         )
+
+
+async def _terminals_section(rt: Runtime, me: Principal, store: records.StoreRow) -> None:
+    """Devices paired as this store's terminal: pair one with a code, revoke one."""
+    with section("Terminals"):
+        ui.label(
+            "A terminal opens for an admin signed in here, or on a device paired with this "
+            "store: press Pair a terminal, then type the code on the device's terminal page "
+            f"(/terminal/{store.code}) within ten minutes."
+        ).classes("text-sm text-slate-600")
+        body = ui.column().classes("w-full gap-1")
+        dialogs = ui.element("div")
+
+    async def redraw() -> None:
+        async with rt.session() as session:
+            devices = await terminal_devices.store_devices(session, store.id, datetime.now(UTC))
+        body.clear()
+        with body:
+            if not devices:
+                ui.label("No paired terminal yet.").classes("text-slate-500 italic")
+            for d in devices:
+                with tag(ui.row().classes("items-center gap-4 w-full"), "terminal-device-row"):
+                    ui.label(d.name).classes("font-medium w-40")
+                    if d.state == "paired":
+                        detail = f"paired {texts.when(d.paired_at)}"
+                        detail += f" · last seen {texts.when(d.last_seen_at)}"
+                    elif d.state == "waiting":
+                        detail = f"waiting for its code until {texts.when(d.pairing_expires_at)}"
+                    else:
+                        detail = f"revoked {texts.when(d.revoked_at)}"
+                    tag(ui.label(detail), "terminal-device-state").classes("text-sm text-slate-500")
+                    ui.space()
+                    if d.state != "revoked":
+                        tag(
+                            ui.button(
+                                "Revoke", on_click=lambda i=d.id, n=d.name: revoke(i, n)
+                            ).props("flat dense color=negative"),
+                            f"terminal-revoke-{d.name}",
+                        )
+            with ui.row().classes("items-end gap-4 pt-2"):
+                name = tag(ui.input("Device name", value="Till"), "terminal-new-name")
+
+                async def start() -> None:
+                    label = (name.value or "").strip()
+                    if not label:
+                        ui.notify("Give the device a name.", type="warning")
+                        return
+                    code: list[terminal_devices.PairingCode] = []
+
+                    async def work() -> None:
+                        async with transaction(rt) as session:
+                            code.append(
+                                await terminal_devices.start_pairing(
+                                    session, store.id, label, by=me.actor, now=datetime.now(UTC)
+                                )
+                            )
+
+                    if await guarded(work) and code:
+                        with dialogs:
+                            _show_pairing_code(label, code[0])
+                        await redraw()
+
+                tag(ui.button("Pair a terminal", on_click=start), "terminal-pair-start")
+
+    async def revoke(device_id: int, name: str) -> None:
+        with dialogs:
+            confirmed = await confirm(
+                f"Revoke terminal {name}? It stops working at its next action.", ok="Revoke"
+            )
+        if not confirmed:
+            return
+
+        async def work() -> None:
+            async with transaction(rt) as session:
+                if await terminal_devices.device_store_id(session, device_id) != store.id:
+                    raise domain_api.DomainRefusal("this device is not a terminal of this store")
+                await terminal_devices.revoke(
+                    session, device_id, by=me.actor, now=datetime.now(UTC)
+                )
+
+        if await guarded(work, success=f"Terminal {name} is revoked."):
+            await redraw()
+
+    await redraw()
+
+
+def _show_pairing_code(name: str, pairing: terminal_devices.PairingCode) -> None:
+    """The pairing code, shown this once: only its hash is kept."""
+    with ui.dialog() as dialog, ui.card().classes("items-center"):
+        ui.label(f"Pairing code for {name}").classes("text-lg font-medium")
+        tag(ui.label(pairing.code).classes("text-4xl font-mono tracking-widest"), "pairing-code")
+        ui.label(
+            "Type it on the device's terminal page before "
+            f"{texts.when(pairing.expires_at)}. It works once."
+        ).classes("text-sm text-slate-600")
+        tag(ui.button("Done", on_click=dialog.close), "pairing-code-done")
+    dialog.on("hide", dialog.delete)
+    dialog.open()
 
 
 def _new_pin() -> str:

@@ -1,5 +1,12 @@
-"""The staff terminal of a store (``/terminal/{store_code}``): a staff PIN unlocks it; then find
-a card, see its balance, record a purchase, add a stamp, redeem a reward.
+"""The staff terminal of a store (``/terminal/{store_code}``): find a card, see its balance,
+record a purchase, add a stamp, redeem a reward.
+
+A terminal is a signed-in device: it opens for a signed-in admin of the store's merchant, or
+for a device paired with the store (a one-time code from the admin panel, then a revocable
+token in an http-only cookie, see ``domain.terminal_devices``). Anyone else gets the sign-in
+and pairing form, and every action checks the access again on the server, so a revoked device
+or a signed-out admin is refused at the next click even on a page left open. The staff PIN,
+when the program asks for one, then says who at the till acts, with the store's lockout.
 
 Every action goes through the engine (``process_batch``) in one transaction, with the staff
 member's PIN id for the audit, exactly as a Kafka event would. Each action's ``event_id`` is
@@ -14,19 +21,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote
 
-from nicegui import ui
+from fastapi import Form, Request
+from fastapi.responses import RedirectResponse
+from nicegui import app, ui
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from admin_ui import domain_api, texts
+from admin_ui import auth, domain_api, texts
 from admin_ui.frame import public_not_found
+from admin_ui.rate_limit import RateLimit
 from admin_ui.runtime import Runtime, transaction
 from admin_ui.widgets import tag
+from domain import terminal_devices
 from domain.engine.batch import InputEvent
 from domain.models import (
+    AdminUser,
     Customer,
     LoyaltyCard,
     LoyaltyProgram,
@@ -34,11 +47,30 @@ from domain.models import (
     ProgramType,
     Reward,
     Store,
+    UserRole,
 )
 from streams.inputs import PurchaseCompleted, RewardRedeemRequested
 from streams.topics import Topic
 
 IDLE_LOCK = timedelta(minutes=5)
+DEVICE_COOKIE = "loyalty_terminal"
+# Browsers keep a cookie at most 400 days; a paired till should not need pairing again sooner.
+DEVICE_COOKIE_MAX_AGE = 400 * 24 * 3600
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who opened the terminal: a signed-in admin (``user_id``) or a paired device."""
+
+    user_id: int | None = None
+    device_id: int | None = None
+    device_token: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How the header names the access."""
+        return "paired terminal" if self.device_id is not None else "signed-in admin"
 
 
 @dataclass(frozen=True)
@@ -54,6 +86,8 @@ class StoreInfo:
     stamps_target: int
     currency: str
     require_pin: bool
+    minimum_purchase_cents: int
+    merchant_id: int
     rewards: dict[str, str]
 
     @property
@@ -109,6 +143,8 @@ async def load_store(session: AsyncSession, store_code: str) -> StoreInfo | None
         stamps_target=program.stamps_target if program else 0,
         currency=program.currency if program else "EUR",
         require_pin=program.require_staff_pin if program else True,
+        minimum_purchase_cents=program.minimum_purchase_cents if program else 0,
+        merchant_id=merchant.id,
         rewards=rewards,
     )
 
@@ -130,26 +166,146 @@ async def card_summary(session: AsyncSession, card_number: str) -> CardSummary |
     return CardSummary(card.card_number, who, card.stamp_count, card.points_balance, card.is_active)
 
 
+async def admin_may_open(session: AsyncSession, user_id: int | None, merchant_id: int) -> bool:
+    """Whether ``user_id`` is a live admin of the merchant (or a platform admin)."""
+    if user_id is None:
+        return False
+    user = await session.get(AdminUser, user_id, populate_existing=True)
+    if user is None or not user.is_active:
+        return False
+    return user.role is UserRole.PLATFORM_ADMIN or user.merchant_id == merchant_id
+
+
+async def access_of(
+    session: AsyncSession, info: StoreInfo, user_id: object, device_token: str | None
+) -> Access | None:
+    """How this request may open the store's terminal, or ``None``."""
+    if isinstance(user_id, int) and await admin_may_open(session, user_id, info.merchant_id):
+        return Access(user_id=user_id)
+    device = await terminal_devices.paired_device(session, info.code, device_token)
+    if device is not None:
+        return Access(device_id=device.id, device_token=device_token)
+    return None
+
+
+def cookie_path(store_code: str) -> str:
+    """The device cookie is sent to its own store's terminal only."""
+    return f"/terminal/{quote(store_code, safe='')}"
+
+
+def _secure_cookie(request: Request) -> bool:
+    # Browsers drop Secure cookies over plain http; only a loopback dev server may go without.
+    host = request.url.hostname or ""
+    return request.url.scheme == "https" or host not in _LOOPBACK
+
+
 def register(rt: Runtime) -> None:
-    """The terminal page."""
+    """The terminal page and its pairing route."""
+    pairing_limit = RateLimit(rt.settings.pairing_limit_per_ip, 600.0)
 
     @ui.page("/terminal/{store_code}", title="Staff terminal")
-    async def terminal_page(store_code: str) -> Response | None:
+    async def terminal_page(
+        request: Request, store_code: str, pairing: str = ""
+    ) -> Response | None:
         async with rt.session() as session:
             info = await load_store(session, store_code)
-        if info is None:
-            public_not_found("No store has this code.")
+            if info is None:
+                public_not_found("No store has this code.")
+                return None
+            access = await access_of(
+                session,
+                info,
+                app.storage.user.get(auth.USER_KEY),
+                request.cookies.get(DEVICE_COOKIE),
+            )
+            if access is not None and access.device_id is not None:
+                await terminal_devices.mark_seen(session, access.device_id, datetime.now(UTC))
+                await session.commit()
+        if access is None:
+            _signed_out_page(info, pairing)
             return None
-        Terminal(rt, info).build()
+        Terminal(rt, info, access).build()
         return None
+
+    @app.post("/terminal/{store_code}/pair", include_in_schema=False)
+    async def pair_terminal(
+        request: Request, store_code: str, code: str = Form("")
+    ) -> RedirectResponse:
+        back = cookie_path(store_code)
+        client = request.client.host if request.client else "unknown"
+        if not pairing_limit.hit(client):
+            return RedirectResponse(f"{back}?pairing=limited", status_code=303)
+        async with transaction(rt) as session:
+            token = await terminal_devices.pair(session, store_code, code, datetime.now(UTC))
+        if token is None:
+            return RedirectResponse(f"{back}?pairing=failed", status_code=303)
+        answer = RedirectResponse(back, status_code=303)
+        answer.set_cookie(
+            DEVICE_COOKIE,
+            token,
+            max_age=DEVICE_COOKIE_MAX_AGE,
+            path=back,
+            httponly=True,
+            secure=_secure_cookie(request),
+            samesite="strict",
+        )
+        return answer
+
+
+_PAIRING_MESSAGES = {
+    "failed": "This code is not valid for this store, or it has expired. Ask an admin for a "
+    "new one.",
+    "limited": "Too many tries from this device. Wait a few minutes, then try again.",
+}
+
+
+def _signed_out_page(info: StoreInfo, pairing: str) -> None:
+    """What a device that may not open the terminal sees: sign in, or pair this device."""
+    ui.page_title(f"Terminal {info.code}")
+    ui.query("body").classes("bg-slate-100")
+    target = cookie_path(info.code)
+    with (
+        ui.column().classes("w-full max-w-md mx-auto p-6 gap-4"),
+        tag(ui.card().classes("w-full gap-3"), "terminal-signed-out"),
+    ):
+        ui.label(f"{info.merchant_name} · {info.name}").classes("text-xl font-semibold")
+        ui.label(
+            "This device is not signed in as a terminal of this store. An admin of the "
+            "merchant can sign in, or pair this device with a code from the store's page "
+            "in the admin panel."
+        ).classes("text-slate-700")
+        tag(
+            ui.link(
+                "Sign in as an admin", f"{auth.LOGIN_PATH}?redirect_to={quote(target, safe='')}"
+            ),
+            "terminal-sign-in",
+        )
+        ui.separator()
+        ui.label("Pair this device").classes("text-lg font-medium")
+        # A plain form: the answer sets the device's http-only cookie, which a websocket
+        # event of the page could not.
+        ui.html(
+            f'<form method="post" action="{target}/pair" class="flex flex-wrap gap-2 items-end">'
+            '<label class="flex flex-col text-sm text-slate-600">Pairing code'
+            '<input name="code" required autocomplete="off" autocapitalize="characters" '
+            'maxlength="12" placeholder="XXXX-XXXX" data-testid="terminal-pairing-code" '
+            'class="border rounded px-3 py-2 text-lg font-mono text-slate-900"></label>'
+            '<button type="submit" data-testid="terminal-pair" '
+            'class="rounded bg-emerald-800 text-white px-4 py-2">Pair</button></form>',
+            sanitize=False,
+        )
+        message = _PAIRING_MESSAGES.get(pairing)
+        if message:
+            tag(ui.label(message), "terminal-pairing-message").classes("text-red-700")
 
 
 class Terminal:
     """One open terminal page: its lock, the card on screen and the armed action keys."""
 
-    def __init__(self, rt: Runtime, info: StoreInfo) -> None:
+    def __init__(self, rt: Runtime, info: StoreInfo, access: Access) -> None:
         self.rt = rt
         self.info = info
+        self.access = access
         self.staff_id: int | None = None
         self.staff_name = ""
         self.card: CardSummary | None = None
@@ -168,12 +324,21 @@ class Terminal:
                 "text-lg font-semibold"
             )
             ui.space()
+            ui.label(self.access.label).classes("text-xs opacity-75")
             self.who = tag(ui.label(""), "terminal-staff").classes("text-sm")
             self.lock_button = tag(
                 ui.button("Lock", icon="lock", on_click=self.lock).props("flat color=white"),
                 "terminal-lock",
             )
         with ui.column().classes("w-full max-w-3xl mx-auto p-6 gap-4"):
+            self.refused = tag(
+                ui.label(
+                    "This terminal is no longer signed in (the device was revoked or the admin "
+                    "signed out). Reload the page to sign in or pair it again."
+                ),
+                "terminal-refused",
+            ).classes("text-red-700 text-lg")
+            self.refused.visible = False
             self._pin_pad()
             self._till()
         if self.info.program_type is None:
@@ -237,8 +402,35 @@ class Terminal:
         self.pin_message.text = ""
         self.last_used = datetime.now(UTC)
 
+    async def still_allowed(self) -> bool:
+        """Whether the admin or the device that opened this page may still act here; when not,
+        the page is shut (the caller acts on nothing)."""
+        async with self.rt.session() as session:
+            if self.access.user_id is not None:
+                ok = await admin_may_open(session, self.access.user_id, self.info.merchant_id)
+            else:
+                device = await terminal_devices.paired_device(
+                    session, self.info.code, self.access.device_token
+                )
+                ok = device is not None
+        if not ok:
+            self._shut()
+        return ok
+
+    def _shut(self) -> None:
+        self.staff_id = None
+        self.card = None
+        self.pad.visible = False
+        self.work.visible = False
+        self.lock_button.visible = False
+        self.card_box.clear()
+        self.who.text = "Signed out"
+        self.refused.visible = True
+
     async def unlock(self) -> None:
         """Check the PIN typed (the store's lockout counts wrong ones)."""
+        if not await self.still_allowed():
+            return
         pin = (self.pin.value or "").strip()
         self.pin.value = ""
         if not pin:
@@ -279,6 +471,11 @@ class Terminal:
     async def find(self) -> None:
         """Look the typed text up as a card number, a QR code text or an email."""
         self.last_used = datetime.now(UTC)
+        if not await self.still_allowed():
+            return
+        if self.info.require_pin and self.staff_id is None:
+            self._show_locked()
+            return
         text = (self.search.value or "").strip()
         self.find_message.text = ""
         if not text:
@@ -342,8 +539,12 @@ class Terminal:
             with ui.card().classes("w-full"):
                 ui.label("Purchase").classes("text-lg font-medium")
                 with ui.row().classes("items-center"):
+                    # No ``min``: Quasar would quietly turn a negative amount into 0 on blur;
+                    # the form says what is wrong instead.
                     self.amount = tag(
-                        ui.number(f"Amount ({info.currency})", min=0, step=0.01, format="%.2f"),
+                        ui.input(f"Amount ({info.currency})").props(
+                            "inputmode=decimal autocomplete=off outlined"
+                        ),
                         "terminal-amount",
                     ).classes("w-40")
                     self.order = tag(ui.input("Receipt number (optional)"), "terminal-order")
@@ -395,16 +596,39 @@ class Terminal:
             "card": {"card_number": self.card.card_number},
         }
 
+    def _typed_cents(self) -> int | str | None:
+        """The amount typed in cents, ``None`` when blank, or what is wrong with it."""
+        raw = str(self.amount.value or "").strip().replace(",", ".")
+        if not raw:
+            return None
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            return "The amount must be a number, like 4.50."
+        if not value.is_finite() or value < 0:
+            return "The amount cannot be negative."
+        if value != value.quantize(Decimal("0.01")):
+            return "The amount has at most two decimals."
+        if value > Decimal("1000000"):
+            return "The amount is too large."
+        return int(value * 100)
+
+    def _amount_or_say(self, blank: int | str) -> int | None:
+        """The amount typed in cents; ``blank`` when nothing is typed (a message to show, or
+        the amount to use); ``None`` once a message says what is wrong."""
+        self.form_message.text = ""
+        cents = self._typed_cents()
+        if cents is None:
+            cents = blank
+        if isinstance(cents, str):
+            self.form_message.text = cents
+            return None
+        return cents
+
     async def purchase(self) -> None:
         """Record a purchase of the amount typed."""
-        self.form_message.text = ""
-        try:
-            cents = int((Decimal(str(self.amount.value)) * 100).to_integral_value())
-        except (InvalidOperation, ValueError):
-            self.form_message.text = "Enter the purchase amount."
-            return
-        if self.amount.value is None or cents < 0:
-            self.form_message.text = "Enter the purchase amount."
+        cents = self._amount_or_say("Enter the purchase amount.")
+        if cents is None:
             return
         data = self._base("purchase", "purchase.completed")
         reference = (self.order.value or "").strip()
@@ -417,11 +641,23 @@ class Terminal:
         await self._send("purchase", Topic.PURCHASES.value, PurchaseCompleted, data)
 
     async def stamp(self) -> None:
-        """Add one stamp (a purchase of no amount worth one stamp)."""
+        """Add one stamp: a purchase worth one stamp, of the amount typed.
+
+        Left blank, the amount is the program's minimum purchase: the member of staff vouches
+        that the purchase qualifies, and the cooldown and the daily cap still judge it. In a
+        hybrid program with a minimum the amount earns points too, so it is asked instead.
+        """
+        if self.info.points and self.info.minimum_purchase_cents > 0:
+            blank: int | str = "Enter the purchase amount: it also earns points."
+        else:
+            blank = self.info.minimum_purchase_cents
+        cents = self._amount_or_say(blank)
+        if cents is None:
+            return
         data = self._base("stamp", "purchase.completed")
         data.update(
             order_reference=f"terminal-stamp-{self.keys['stamp']}",
-            amount_cents=0,
+            amount_cents=cents,
             currency=self.info.currency,
             channel="in_store",
             stamps=1,
@@ -443,12 +679,14 @@ class Terminal:
     async def _send(self, key: str, topic: str, model: Any, data: dict[str, Any]) -> None:
         if self.busy:
             return  # a second click while the first is on its way
-        if self.info.require_pin and self.staff_id is None:
-            self._show_locked()
-            return
         self.busy = True
         self.last_used = datetime.now(UTC)
         try:
+            if not await self.still_allowed():
+                return
+            if self.info.require_pin and self.staff_id is None:
+                self._show_locked()
+                return
             try:
                 message: InputEvent = model.model_validate(data)
             except ValidationError as exc:

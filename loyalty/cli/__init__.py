@@ -34,6 +34,7 @@ COMMAND_MODULES: dict[str, str] = {
     "audit": "audit_cmd",
     "card": "card_cmd",
     "db": "db_cmd",
+    "mail-sink": "mail_cmd",
     "provision": "provision_cmd",
     "publish": "tools_cmd",
     "relay": "pipeline_cmd",

@@ -18,7 +18,8 @@ def admin(
 ) -> None:
     """Serve the admin panel on Settings.admin_host:admin_http_port until stopped."""
     from admin_ui import domain_api
-    from admin_ui.app import run
+    from admin_ui.app import StartRefused, check_start, run
+    from wallet import WalletConfigError, get_wallet_settings
 
     settings = get_settings()
     updates: dict[str, object] = {}
@@ -28,6 +29,12 @@ def admin(
         updates["admin_port"] = port
     if updates:
         settings = settings.model_copy(update=updates)
+    # Before the first password is made: a refused start must not have shown it for nothing.
+    try:
+        check_start(settings, get_wallet_settings())
+    except (StartRefused, WalletConfigError) as exc:
+        typer.echo(f"loyalty admin: {exc}", err=True)
+        raise typer.Exit(1) from None
     password = asyncio.run(with_session(domain_api.ensure_initial_admin))
     if password is not None:
         # On the terminal, never in the logs: it is shown this once.

@@ -8,7 +8,7 @@ import typer
 
 from loyalty.cli import app
 from loyalty.settings import get_settings
-from loyalty.stack import LocalStack, StackError, StackStatus
+from loyalty.stack import LocalStack, ServiceStatus, StackError, StackStatus
 
 stack_app = typer.Typer(
     help="The local stack: PostgreSQL and Kafka of the project's own (LOYALTY_STACK=dev|test).",
@@ -17,12 +17,18 @@ stack_app = typer.Typer(
 app.add_typer(stack_app, name="stack")
 
 
+def _state(service: ServiceStatus) -> str:
+    if service.state != "external" or service.reachable is None:
+        return service.state
+    return "external, " + ("answers" if service.reachable else "NOT ANSWERING")
+
+
 def _print(status: StackStatus) -> None:
     typer.echo(f"stack {status.stack}")
     for service in (status.postgres, status.kafka):
         pid = f" pid {service.pid}" if service.pid else ""
         log_file = f" log {service.log_file}" if service.log_file else ""
-        typer.echo(f"  {service.name:<9}{service.state:<9}{service.address}{pid}{log_file}")
+        typer.echo(f"  {service.name:<9}{_state(service):<9} {service.address}{pid}{log_file}")
     for name, url in status.urls().items():
         typer.echo(f"  {name:<16}{url}")
 
@@ -53,15 +59,25 @@ def down(
     _print(status)
 
 
-@stack_app.command("status")
+@stack_app.command(
+    "status",
+    epilog="Exit status: 0 when both services run (external ones: answer a TCP connection), "
+    "1 when one does not.",
+)
 def status(
     as_json: bool = typer.Option(
-        False, "--json", help="Only the URLs, as CONTRACT.md section 6 gives them."
+        False,
+        "--json",
+        help="As JSON: the URLs of CONTRACT.md section 6, plus running and services.",
     ),
 ) -> None:
-    """Where the services are and whether this stack runs them."""
-    current = LocalStack(get_settings()).status()
+    """Where the services are and whether they run: this stack's own from their processes,
+    external ones (LOYALTY_DATABASE_URL, LOYALTY_KAFKA_BOOTSTRAP) by a TCP connection."""
+    current = LocalStack(get_settings()).status(probe=True)
     if as_json:
-        typer.echo(json.dumps(current.urls()))
+        typer.echo(json.dumps(current.status_json()))
     else:
         _print(current)
+    if not current.running:
+        # Scripts ask "is the stack up?" with the exit status; the output says what is not.
+        raise typer.Exit(1)

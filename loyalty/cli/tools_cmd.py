@@ -394,7 +394,10 @@ def _progress_bar(enabled: bool) -> Iterator[_Bar]:
 # simulate
 
 
-@app.command(epilog="Exit status: 0 stopped; 2 unknown merchant; 1 Kafka or the database away.")
+@app.command(
+    epilog="Exit status: 0 stopped; 2 unknown merchant or unreadable demo file; "
+    "1 Kafka or the database away."
+)
 def simulate(
     rate: Annotated[
         float, typer.Option("--rate", min=0.01, max=5000.0, help="Events per second.")
@@ -405,44 +408,74 @@ def simulate(
     ] = None,
     merchant: Annotated[
         list[str] | None,
-        typer.Option("--merchant", "-m", help="Only this merchant's code; repeat for several."),
+        typer.Option(
+            "--merchant",
+            "-m",
+            help="Only this merchant's code; repeat for several (default: the demo file's).",
+        ),
+    ] = None,
+    demo_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--demo-file",
+            dir_okay=False,
+            help="The provisioning file whose merchants get traffic without --merchant "
+            "(default: demo/demo.yaml).",
+        ),
     ] = None,
     seed: Annotated[
         int | None, typer.Option("--seed", help="Seed of the random choices (reproducible).")
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Publish realistic traffic for the provisioned merchants, with occurred_at = now.
+    """Publish realistic traffic for the demo merchants, with occurred_at = now.
 
-    New customers enrol, customers buy (mostly with their cards), now and then return part
-    of an order, and redeem when their card likely holds enough; a few purchases name an
-    unknown card, as tills do. Stores, programs, rewards and cards are read from the
-    database, again every 15 s. Stops on Ctrl-C, SIGTERM or after --duration, then prints
-    what it published. With no merchant provisioned yet, it waits for one.
+    Only the merchants of demo/demo.yaml (what make run provisions) get traffic, or those
+    named with --merchant: never the other merchants of the database. New customers enrol,
+    customers buy (mostly with their cards), now and then return part of an order, and
+    redeem when their card likely holds enough; a few purchases name an unknown card, as
+    tills do. Stores, programs, rewards and cards are read from the database, again every
+    15 s. Stops on Ctrl-C, SIGTERM or after --duration, then prints what it published.
+    While none of the demo merchants is provisioned yet, it waits for them.
     """
-    from consumers.simulate import SimulationError, UnknownMerchants
+    from consumers.simulate import (
+        DEMO_FILE,
+        DemoFileError,
+        SimulationError,
+        UnknownMerchants,
+        choose_merchants,
+    )
     from consumers.simulate import simulate as run
 
     settings = get_settings()
-    codes = list(dict.fromkeys(merchant or []))
+    try:
+        choice = choose_merchants(merchant or [], demo_file or DEMO_FILE)
+    except DemoFileError as exc:
+        raise _fail("simulate", str(exc), EXIT_INPUT) from None
+    origin = "named with --merchant" if choice.named else f"of {choice.source}"
 
     def waiting() -> None:
         typer.echo(
-            "loyalty simulate: no merchant with a store and an active program yet "
-            "(loyalty provision FILE); waiting",
+            f"loyalty simulate: none of the merchants {origin} ({', '.join(choice.codes)}) "
+            "has a store and an active program yet (loyalty provision FILE); waiting",
             err=True,
         )
+
+    def starting(codes: list[str]) -> None:
+        # Said on every start, so nobody wonders whose tills the traffic goes to.
+        typer.echo(f"loyalty simulate: sending to {', '.join(codes)} ({origin})", err=True)
 
     try:
         report = _run_until_signal(
             lambda stop: run(
                 settings,
                 rate,
+                merchants=choice,
                 duration=duration,
-                merchant_codes=codes,
                 seed=seed,
                 stop=stop,
                 on_waiting=waiting,
+                on_start=starting,
             )
         )
     except SimulationError as exc:

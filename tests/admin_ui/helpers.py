@@ -43,6 +43,7 @@ async def seed_users(session: AsyncSession) -> dict[str, Any]:
     return {
         "a": a.id,
         "a_code": a.code,
+        "a_name": a.name,
         "a_stores": [s.id for s in a_stores],
         "a_store_codes": [s.code for s in a_stores],
         "a_program": a_program.id,

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import uuid
 from typing import Any
 
 from nicegui.testing import User
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.users import MAX_FAILED_LOGINS
+from loyalty.settings import REPO_ROOT
 from tests.admin_ui.helpers import ALICE, MAIN_FILE, PLATFORM, WAIT, enrol, sign_in, status_of
 
 pytestmark = MAIN_FILE
@@ -139,7 +145,7 @@ async def test_public_pages_need_no_sign_in(
     from domain.models import LoyaltyCard
 
     number = await enrol(db, people["a_store_codes"][0], "pub@example.com")
-    token = await db.scalar(select(LoyaltyCard.qr_token).where(LoyaltyCard.card_number == number))
+    token = await db.scalar(select(LoyaltyCard.link_token).where(LoyaltyCard.card_number == number))
     for path in (
         f"/enroll/{people['a_store_codes'][0]}",
         f"/terminal/{people['a_store_codes'][0]}",
@@ -149,3 +155,47 @@ async def test_public_pages_need_no_sign_in(
         status, body = await status_of(user, path)
         assert status == 200, path
         assert "login-card" not in body and "Sign in to manage" not in body, path
+
+
+async def test_an_unknown_name_locks_like_an_account_so_names_cannot_be_probed(
+    user: User, people: dict[str, Any]
+) -> None:
+    stranger = f"stranger-{uuid.uuid4().hex[:8]}"  # the process keeps unknown names' counts
+    await user.open("/login")
+    for _ in range(MAX_FAILED_LOGINS):
+        user.find(marker="login-password").type("wrong-password")
+        user.find(marker="login-username").type("")
+        (name,) = user.find(marker="login-username").elements
+        name.value = stranger  # type: ignore[attr-defined]
+        user.find(marker="login-submit").click()
+        await user.should_not_see("Enter your user name and password.")
+    await user.should_see("this account is locked until", retries=WAIT)
+    user.find(marker="login-password").type("any-password")
+    user.find(marker="login-submit").click()
+    await user.should_see("this account is locked until", retries=WAIT)
+    await user.should_not_see(marker="whoami")
+
+
+def test_the_admin_will_not_serve_beyond_loopback_with_the_default_secret(
+    database_url: str,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "LOYALTY_SESSION_SECRET"}
+    env.update(
+        LOYALTY_DATABASE_URL=database_url,
+        LOYALTY_BCRYPT_ROUNDS="4",
+        # TEST-NET-1: no interface has it, so were the start not refused, binding would fail
+        # at once (no hang, and nothing listening beyond this machine).
+        LOYALTY_ADMIN_HOST="192.0.2.1",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "loyalty", "admin"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "loyalty admin: LOYALTY_SESSION_SECRET is the public default" in done.stderr
+    assert "'192.0.2.1'" in done.stderr and "Traceback" not in done.stderr

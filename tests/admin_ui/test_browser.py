@@ -33,7 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.models import LoyaltyCard, LoyaltyProgram, Merchant, Store
 from domain.staff_pins import add_pin
 from loyalty.settings import REPO_ROOT
-from tests.admin_ui.helpers import PLATFORM, enrol
+from tests.admin_ui.helpers import ALICE, PLATFORM, enrol
+from tests.support.smtp import Inbox, running_inbox
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -60,7 +61,25 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def module_inbox() -> Iterator[Inbox]:
+    """The SMTP server the browser tests' admin app sends its email to."""
+    with running_inbox() as inbox:
+        yield inbox
+
+
+@pytest.fixture
+def inbox(module_inbox: Inbox) -> Inbox:
+    """``module_inbox``, emptied for this test."""
+    with module_inbox.lock:
+        module_inbox.messages.clear()
+        module_inbox.recipients.clear()
+    return module_inbox
+
+
+@pytest.fixture(scope="module")
+def server(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, module_inbox: Inbox
+) -> Iterator[str]:
     """The admin app served by ``python -m loyalty admin``; yields its base URL."""
     port = _free_port()
     folder = tmp_path_factory.mktemp("admin-server")
@@ -73,6 +92,9 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "LOYALTY_BCRYPT_ROUNDS": "4",
         "LOYALTY_PIN_BCRYPT_ROUNDS": "4",
         "LOYALTY_SESSION_SECRET": "browser-tests-secret",
+        "LOYALTY_SMTP_HOST": module_inbox.host,
+        "LOYALTY_SMTP_PORT": str(module_inbox.port),
+        "LOYALTY_SMTP_TLS": "none",
         "NICEGUI_STORAGE_PATH": str(folder / "storage"),
         "_TYPER_STANDARD_TRACEBACK": "1",
     }
@@ -115,9 +137,7 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         log.close()
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    """A fresh headless Chromium (its own profile folder)."""
+def _new_browser(profile: Path) -> WebDriver:
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
     if missing:
         pytest.fail(f"Chromium is missing ({', '.join(missing)}): install it with `{INSTALL}`")
@@ -125,9 +145,16 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
     options.binary_location = str(CHROMIUM)
     for option in CHROME_OPTIONS:
         options.add_argument(option)
-    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
+    options.add_argument(f"--user-data-dir={profile}")
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(30)
+    return driver
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    """A fresh headless Chromium (its own profile folder)."""
+    driver = _new_browser(tmp_path / "chromium-profile")
     try:
         yield driver
     finally:
@@ -306,7 +333,14 @@ async def test_a_terminal_stamp_with_a_pin(
     number = await enrol(db, store, "web@example.com", first_name="Wendy")
 
     driver = browser
+    # Signed out, the terminal shows the sign-in and nothing of the till.
     driver.get(f"{server}/terminal/{store}")
+    _see(driver, "This device is not signed in as a terminal of this store.")
+    assert not driver.find_elements(By.CSS_SELECTOR, _css("terminal-pin"))
+    _click(driver, "terminal-sign-in")
+    _type(driver, "login-username", ALICE[0])
+    _type(driver, "login-password", ALICE[1])
+    _click(driver, "login-submit")
     _type(driver, "terminal-pin", "1111")
     _click(driver, "terminal-unlock")
     _see(driver, "Wrong PIN: 4 tries left before the lock.")
@@ -327,22 +361,98 @@ async def test_a_terminal_stamp_with_a_pin(
     assert stamps == 1
 
 
-async def test_a_self_enrolment(
-    server: str, browser: WebDriver, people: dict[str, Any], db: AsyncSession, screenshots: Path
+async def test_a_self_enrolment_answers_alike_and_mails_the_link(
+    server: str,
+    browser: WebDriver,
+    inbox: Inbox,
+    people: dict[str, Any],
+    db: AsyncSession,
+    screenshots: Path,
 ) -> None:
+    known = await enrol(db, people["a_store_codes"][1], "known@example.com")
     driver = browser
-    driver.get(f"{server}/enroll/{people['a_store_codes'][0]}?lang=fr")
-    _see(driver, "Rejoignez notre programme de fidélité")
-    _type(driver, "enroll-email", "web.enrol@example.com")
-    _type(driver, "enroll-first-name", "Léa")
-    _click(driver, "enroll-submit")
-    _see(driver, "Bienvenue ! Voici votre carte.")
-    number = _element(driver, "enroll-card-number").text
-    image = _element(driver, "enroll-qr", "img")
-    assert (image.get_attribute("src") or "").startswith("data:image/png;base64,")
-    assert image.size["width"] > 100
+    answers = []
+    for email in ("web.enrol@example.com", "KNOWN@example.com"):
+        driver.get(f"{server}/enroll/{people['a_store_codes'][0]}?lang=fr")
+        _see(driver, "Rejoignez notre programme de fidélité")
+        _type(driver, "enroll-email", email)
+        _type(driver, "enroll-first-name", "Léa")
+        _click(driver, "enroll-submit")
+        answers.append(_element(driver, "enroll-message").text)
+        assert known not in driver.find_element(By.TAG_NAME, "body").text
+        assert not driver.find_elements(By.CSS_SELECTOR, "img")
+        _no_traceback(driver)
     driver.save_screenshot(str(screenshots / "enrolment.png"))
-    card = (await db.scalars(select(LoyaltyCard).where(LoyaltyCard.card_number == number))).one()
-    apple = _element(driver, "enroll-apple")
-    assert (apple.get_attribute("href") or "").endswith(f"/card/{card.qr_token}/pass.pkpass")
+    assert answers[0] == answers[1]
+    assert answers[0].startswith("Consultez votre boîte de réception")
+    messages = inbox.wait_for(2)
+    assert [r for r in inbox.recipients] == [["web.enrol@example.com"], ["KNOWN@example.com"]]
+    cards = {c.card_number: c for c in (await db.scalars(select(LoyaltyCard))).all()}
+    assert len(cards) == 2
+    body = messages[1].get_content()
+    assert f"{server}/card/{cards[known].link_token}" in body
+    # The link opens the card.
+    driver.get(f"{server}/card/{cards[known].link_token}")
+    _see(driver, known)
     _no_traceback(driver)
+
+
+async def test_a_device_is_paired_from_the_store_page_then_revoked(
+    server: str,
+    browser: WebDriver,
+    people: dict[str, Any],
+    db: AsyncSession,
+    screenshots: Path,
+    tmp_path: Path,
+) -> None:
+    await db.execute(
+        update(LoyaltyProgram)
+        .where(LoyaltyProgram.id == people["a_program"])
+        .values(require_staff_pin=False, type="stamps", minimum_purchase_cents=500)
+    )
+    await db.commit()
+    store = people["a_store_codes"][0]
+    number = await enrol(db, store, "pair@example.com")
+    driver = browser
+    _sign_in(driver, server)
+    driver.get(f"{server}/stores/{people['a_stores'][0]}")
+    _click(driver, "terminal-pair-start")
+    code = _element(driver, "pairing-code").text
+    driver.save_screenshot(str(screenshots / "pairing-code.png"))
+    _click(driver, "pairing-code-done")
+
+    # The till: another browser profile, nobody signed in.
+    till = _new_browser(tmp_path / "till-profile")
+    try:
+        till.get(f"{server}/terminal/{store}")
+        _see(till, "Pair this device")
+        till.find_element(By.CSS_SELECTOR, _css("terminal-pairing-code")).send_keys(code)
+        till.find_element(By.CSS_SELECTOR, _css("terminal-pair")).click()
+        _see(till, "paired terminal")
+        cookie = till.get_cookie("loyalty_terminal")
+        assert cookie is not None and cookie["httpOnly"] and cookie["path"] == f"/terminal/{store}"
+        # "Add a stamp" under a minimum purchase: the stamp carries the minimum's worth.
+        _type(till, "terminal-search", number)
+        _click(till, "terminal-find")
+        _see(till, "0 / 10 stamps")
+        _click(till, "terminal-stamp")
+        _see(till, "1 / 10 stamps")
+        till.save_screenshot(str(screenshots / "terminal-paired.png"))
+
+        driver.get(f"{server}/stores/{people['a_stores'][0]}")
+        _click(driver, "terminal-revoke-Till")
+        _click(driver, "confirm-yes")
+        _see(driver, "Terminal Till is revoked.")
+
+        _click(till, "terminal-stamp")
+        _see(till, "This terminal is no longer signed in")
+        till.get(f"{server}/terminal/{store}")
+        _see(till, "Pair this device")
+        _no_traceback(till)
+    finally:
+        till.quit()
+    db.expire_all()
+    stamps = await db.scalar(
+        select(LoyaltyCard.stamp_count).where(LoyaltyCard.card_number == number)
+    )
+    assert stamps == 1

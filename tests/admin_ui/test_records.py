@@ -55,6 +55,7 @@ async def test_a_platform_admin_creates_a_merchant_with_a_store_and_a_program(
         await db.scalars(select(LoyaltyProgram).where(LoyaltyProgram.merchant_id == merchant.id))
     ).one()
     assert program.type.value == "stamps"
+    assert program.require_staff_pin  # a program made in the panel asks for a staff PIN
 
 
 async def test_merchant_fields_are_validated_on_the_page(

@@ -3,6 +3,8 @@ and redemptions through the engine, once per click."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -10,9 +12,28 @@ from nicegui.testing import User
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.models import LedgerEntry, LoyaltyCard, LoyaltyProgram, StaffPin
+from domain import terminal_devices
+from domain.models import (
+    LedgerEntry,
+    LoyaltyCard,
+    LoyaltyProgram,
+    Purchase,
+    StaffPin,
+    Store,
+    TerminalDevice,
+)
 from domain.staff_pins import add_pin
-from tests.admin_ui.helpers import MAIN_FILE, WAIT, enrol, set_value, status_of, texts
+from tests.admin_ui.helpers import (
+    ALICE,
+    BOB,
+    MAIN_FILE,
+    WAIT,
+    enrol,
+    set_value,
+    sign_in,
+    status_of,
+    texts,
+)
 
 pytestmark = MAIN_FILE
 
@@ -37,6 +58,7 @@ async def terminal(people: dict[str, Any], db: AsyncSession) -> dict[str, Any]:
 
 
 async def _unlock(user: User, store: str) -> None:
+    await sign_in(user, ALICE)
     await user.open(f"/terminal/{store}")
     user.find(marker="terminal-pin").type(PIN)
     user.find(marker="terminal-unlock").click()
@@ -64,6 +86,7 @@ async def test_an_unknown_store_has_no_terminal(user: User, people: dict[str, An
 async def test_a_wrong_pin_says_so_with_the_tries_left_then_the_lock_says_until_when(
     user: User, terminal: dict[str, Any]
 ) -> None:
+    await sign_in(user, ALICE)
     await user.open(f"/terminal/{terminal['store']}")
     await user.should_not_see(marker="terminal-search")
     for left in ("2 tries", "1 try"):
@@ -172,9 +195,239 @@ async def test_a_program_without_staff_pins_opens_the_terminal_directly(
     user: User, people: dict[str, Any], db: AsyncSession
 ) -> None:
     number = await enrol(db, people["b_store_codes"][0], "dan@example.com")
+    await sign_in(user, BOB)
     await user.open(f"/terminal/{people['b_store_codes'][0]}")
     await user.should_see("No PIN needed at this store", retries=WAIT)
     await _find(user, number)
     await user.should_see(marker="terminal-stamp", retries=WAIT)
     user.find(marker="terminal-stamp").click()
     await user.should_see("1 / 10 stamps", retries=WAIT)
+
+
+# --- who may open a terminal ------------------------------------------------------------------
+
+
+async def test_without_sign_in_the_terminal_shows_the_sign_in_and_nothing_of_the_till(
+    user: User, terminal: dict[str, Any]
+) -> None:
+    await user.open(f"/terminal/{terminal['store']}")
+    await user.should_see(marker="terminal-signed-out", retries=WAIT)
+    await user.should_see("This device is not signed in as a terminal of this store.")
+    await user.should_not_see(marker="terminal-pin")
+    await user.should_not_see(marker="terminal-search")
+
+
+async def test_an_admin_of_another_merchant_does_not_open_it(
+    user: User, terminal: dict[str, Any]
+) -> None:
+    await sign_in(user, BOB)
+    await user.open(f"/terminal/{terminal['store']}")
+    await user.should_see(marker="terminal-signed-out", retries=WAIT)
+    await user.should_not_see(marker="terminal-pin")
+
+
+async def _pairing(db: AsyncSession, store: str, minutes: int = 10) -> str:
+    store_id = await db.scalar(select(Store.id).where(Store.code == store))
+    assert store_id is not None
+    now = datetime.now(UTC) - timedelta(minutes=10 - minutes)
+    code = await terminal_devices.start_pairing(db, store_id, "Till 1", by="admin:alice", now=now)
+    await db.commit()
+    return code.code
+
+
+async def test_a_paired_device_opens_the_terminal_until_it_is_revoked(
+    user: User, terminal: dict[str, Any], db: AsyncSession
+) -> None:
+    store = terminal["store"]
+    code = await _pairing(db, store)
+    answer = await user.http_client.post(
+        f"/terminal/{store}/pair", data={"code": code.lower().replace("-", " ")}
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"/terminal/{store}"
+    cookie = answer.headers["set-cookie"]
+    assert "httponly" in cookie.lower()
+    assert f"path=/terminal/{store}".lower() in cookie.lower()
+    assert "samesite=strict" in cookie.lower()
+    token = answer.cookies["loyalty_terminal"]
+    assert len(token) >= 43
+    # The code works once.
+    again = await user.http_client.post(f"/terminal/{store}/pair", data={"code": code})
+    assert again.headers["location"] == f"/terminal/{store}?pairing=failed"
+    # The test client speaks plain http to "test", where a Secure cookie is not sent back:
+    # hand it over as the browser on https would.
+    user.http_client.cookies.set("loyalty_terminal", token, path=f"/terminal/{store}")
+    await user.open(f"/terminal/{store}")
+    await user.should_see(marker="terminal-pin", retries=WAIT)
+    user.find(marker="terminal-pin").type(PIN)
+    user.find(marker="terminal-unlock").click()
+    await user.should_see("Staff: Anna", retries=WAIT)
+    await _find(user, terminal["number"])
+    await user.should_see(marker="terminal-stamp", retries=WAIT)
+
+    await db.execute(
+        update(TerminalDevice).values(revoked_at=datetime.now(UTC), revoked_by="admin:alice")
+    )
+    await db.commit()
+    user.find(marker="terminal-stamp").click()
+    await user.should_see(marker="terminal-refused", retries=WAIT)
+    assert await _balance(db, terminal["number"]) == (0, 0)
+    await user.open(f"/terminal/{store}")
+    await user.should_see(marker="terminal-signed-out", retries=WAIT)
+
+
+async def test_a_terminal_object_without_access_acts_on_nothing(
+    user: User, terminal: dict[str, Any], db: AsyncSession
+) -> None:
+    """Every action checks the access on the server: a forged device token is refused even
+    by a direct call of the handlers, bypassing what the page shows."""
+    from admin_ui.pages.terminal import Access, Terminal, load_store
+    from admin_ui.runtime import Runtime
+    from loyalty.settings import get_settings
+
+    rt = Runtime(get_settings())
+    await rt.start()
+    try:
+        async with rt.session() as session:
+            info = await load_store(session, terminal["store"])
+        assert info is not None
+        await user.open(f"/terminal/{terminal['store']}")  # a client context for the elements
+        with user:
+            forged = Terminal(rt, info, Access(device_id=1, device_token="forged-token"))
+            forged.build()
+            forged.staff_id = terminal["staff_id"]  # as if the PIN had been typed
+            forged.card = await _summary(rt, terminal["number"])
+            forged.keys = {k: uuid.uuid4() for k in ("purchase", "stamp", "redeem_stamps")}
+            forged._draw_card(None)
+            forged.amount.value = "10"
+            card = forged.card
+            await forged.stamp()
+            assert forged.refused.visible and forged.card is None
+            forged.card = card  # the next handler called as if the page still showed it
+            await forged.purchase()
+            forged.card = card
+            await forged.redeem_stamps()
+            forged.search.value = terminal["number"]
+            await forged.find()
+            assert forged.card is None
+        assert forged.refused.visible
+        assert await _balance(db, terminal["number"]) == (0, 0)
+        assert (
+            await db.scalars(select(LedgerEntry.id).where(LedgerEntry.entry_type == "stamp_earned"))
+        ).all() == []
+    finally:
+        await rt.stop()
+
+
+async def _summary(rt: Any, number: str) -> Any:
+    from admin_ui.pages.terminal import card_summary
+
+    async with rt.session() as session:
+        return await card_summary(session, number)
+
+
+async def test_a_wrong_or_expired_code_pairs_nothing_and_tries_are_limited(
+    user: User, terminal: dict[str, Any], db: AsyncSession
+) -> None:
+    store = terminal["store"]
+    expired = await _pairing(db, store, minutes=-1)
+    answer = await user.http_client.post(f"/terminal/{store}/pair", data={"code": expired})
+    assert answer.headers["location"] == f"/terminal/{store}?pairing=failed"
+    assert "loyalty_terminal" not in answer.cookies
+    other_store = await _pairing(db, terminal["a_store_codes"][1])
+    answer = await user.http_client.post(f"/terminal/{store}/pair", data={"code": other_store})
+    assert answer.headers["location"] == f"/terminal/{store}?pairing=failed"
+    await user.open(f"/terminal/{store}?pairing=failed")
+    await user.should_see("This code is not valid for this store", retries=WAIT)
+    for _ in range(10):
+        await user.http_client.post(f"/terminal/{store}/pair", data={"code": "AAAA-AAAA"})
+    good = await _pairing(db, store)
+    answer = await user.http_client.post(f"/terminal/{store}/pair", data={"code": good})
+    assert answer.headers["location"] == f"/terminal/{store}?pairing=limited"
+    assert "loyalty_terminal" not in answer.cookies
+
+
+async def test_an_admin_pairs_and_revokes_a_terminal_on_the_stores_page(
+    user: User, terminal: dict[str, Any], db: AsyncSession
+) -> None:
+    await sign_in(user, ALICE)
+    await user.open(f"/stores/{terminal['a_stores'][0]}")
+    user.find(marker="terminal-pair-start").click()
+    await user.should_see(marker="pairing-code", retries=WAIT)
+    (code,) = texts(user, "pairing-code")
+    assert len(code) == 9 and code[4] == "-"
+    device = (await db.scalars(select(TerminalDevice))).one()
+    assert device.pairing_code_hash == terminal_devices.digest(code)
+    assert device.token_hash is None
+    user.find(marker="pairing-code-done").click()
+    await user.should_see("waiting for its code until", retries=WAIT)
+    user.find(marker="terminal-revoke-Till").click()
+    await user.should_see(marker="confirm-yes", retries=WAIT)
+    user.find(marker="confirm-yes").click()
+    await user.should_see("Terminal Till is revoked.", retries=WAIT)
+    db.expire_all()
+    device = (await db.scalars(select(TerminalDevice))).one()
+    assert device.revoked_at is not None and device.revoked_by == "admin:alice"
+
+
+# --- what a stamp and an amount are worth ------------------------------------------------------
+
+
+async def test_add_a_stamp_under_a_minimum_purchase_carries_the_minimum(
+    user: User, terminal: dict[str, Any], db: AsyncSession
+) -> None:
+    await db.execute(
+        update(LoyaltyProgram)
+        .where(LoyaltyProgram.id == terminal["a_program"])
+        .values(type="stamps", minimum_purchase_cents=500)
+    )
+    await db.commit()
+    await _unlock(user, terminal["store"])
+    await _find(user, terminal["number"])
+    await user.should_see(marker="terminal-stamp", retries=WAIT)
+    user.find(marker="terminal-stamp").click()
+    await user.should_see("Done: +1 stamp(s)", retries=WAIT)
+    assert await _balance(db, terminal["number"]) == (1, 0)
+    amount = await db.scalar(select(Purchase.amount_cents))
+    assert amount == 500
+
+
+async def test_a_hybrid_stamp_under_a_minimum_asks_for_the_amount(
+    user: User, terminal: dict[str, Any], db: AsyncSession
+) -> None:
+    await db.execute(
+        update(LoyaltyProgram)
+        .where(LoyaltyProgram.id == terminal["a_program"])
+        .values(minimum_purchase_cents=500)
+    )
+    await db.commit()
+    await _unlock(user, terminal["store"])
+    await _find(user, terminal["number"])
+    await user.should_see(marker="terminal-stamp", retries=WAIT)
+    user.find(marker="terminal-stamp").click()
+    await user.should_see("Enter the purchase amount: it also earns points.", retries=WAIT)
+    set_value(user, "terminal-amount", "6.00")
+    user.find(marker="terminal-stamp").click()
+    await user.should_see("Done: +1 stamp(s), +60 points", retries=WAIT)
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("-5", "The amount cannot be negative."),
+        ("abc", "The amount must be a number, like 4.50."),
+        ("1.234", "The amount has at most two decimals."),
+        ("", "Enter the purchase amount."),
+    ],
+)
+async def test_a_bad_amount_is_a_message_never_a_silent_zero(
+    user: User, terminal: dict[str, Any], db: AsyncSession, typed: str, message: str
+) -> None:
+    await _unlock(user, terminal["store"])
+    await _find(user, terminal["number"])
+    await user.should_see(marker="terminal-purchase", retries=WAIT)
+    set_value(user, "terminal-amount", typed)
+    user.find(marker="terminal-purchase").click()
+    await user.should_see(message, retries=WAIT)
+    assert await _balance(db, terminal["number"]) == (0, 0)
+    assert await db.scalar(select(Purchase.id)) is None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
 
+import bcrypt
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -11,9 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain.models import AdminUser, Merchant, UserRole
 from domain.soft_delete import soft_delete
 from domain.users import (
+    LOCKOUT,
+    MAX_FAILED_LOGINS,
     AccountLocked,
     InvalidCredentials,
     InvalidUser,
+    LoginPolicy,
+    UnknownNameFailures,
+    UserError,
     UserExists,
     authenticate,
     create_user,
@@ -180,3 +188,128 @@ async def test_the_first_admin_is_created_once_with_a_random_password(
 async def test_no_first_admin_when_users_exist(db: AsyncSession) -> None:
     await create_user(db, "alice", PASSWORD, UserRole.PLATFORM_ADMIN)
     assert await ensure_initial_admin(db) is None
+
+
+# --- unknown names answer like known ones ------------------------------------------------------
+
+
+def stranger() -> str:
+    """A name without an account, of this test only (the process keeps unknown names' counts)."""
+    return f"stranger-{uuid.uuid4().hex[:8]}"
+
+
+async def answer(db: AsyncSession, name: str, password: str, at: datetime) -> tuple[Any, ...]:
+    """What a sign-in attempt answers, as comparable values: the error's type and content."""
+    try:
+        user = await authenticate(db, name, password, at)
+    except UserError as exc:
+        return (type(exc), str(exc), vars(exc))
+    return ("signed in", user.username)
+
+
+async def test_an_unknown_name_is_counted_and_locked_exactly_like_a_known_one(
+    db: AsyncSession,
+) -> None:
+    await create_user(db, "alice", PASSWORD, UserRole.PLATFORM_ADMIN)
+    nobody = stranger()
+
+    known = [await answer(db, "alice", "wrong password", NOON) for _ in range(MAX_FAILED_LOGINS)]
+    unknown = [await answer(db, nobody, "wrong password", NOON) for _ in range(MAX_FAILED_LOGINS)]
+
+    assert known == unknown
+    assert [a[0] for a in unknown] == [InvalidCredentials] * (MAX_FAILED_LOGINS - 1) + [
+        AccountLocked
+    ]
+    assert unknown[-1][2] == {"until": NOON + LOCKOUT}
+    # Locked: any password is refused the same way until the lock ends.
+    later = NOON + LOCKOUT - timedelta(minutes=1)
+    assert await answer(db, "alice", PASSWORD, later) == await answer(db, nobody, PASSWORD, later)
+    assert (await answer(db, nobody.upper() + " ", PASSWORD, later))[0] is AccountLocked
+    # Then the count starts again, for both.
+    after = NOON + LOCKOUT
+    assert await answer(db, "alice", "wrong password", after) == await answer(
+        db, nobody, "wrong password", after
+    )
+    assert (await answer(db, nobody, "wrong password", after))[0] is InvalidCredentials
+
+
+async def test_the_admin_panel_refuses_unknown_and_known_names_alike(db: AsyncSession) -> None:
+    from admin_ui.domain_api import SignInRefused, sign_in
+
+    await create_user(db, "alice", PASSWORD, UserRole.PLATFORM_ADMIN)
+    await db.commit()
+    nobody = stranger()
+    refusals: dict[str, list[tuple[str, datetime | None]]] = {"alice": [], nobody: []}
+    for name, seen in refusals.items():
+        for _ in range(MAX_FAILED_LOGINS + 1):
+            with pytest.raises(SignInRefused) as refused:
+                await sign_in(db, name, "wrong password", NOON)
+            seen.append((str(refused.value), refused.value.locked_until))
+
+    assert refusals["alice"] == refusals[nobody]
+    assert [until for _, until in refusals[nobody]] == [None] * (MAX_FAILED_LOGINS - 1) + [
+        NOON + LOCKOUT
+    ] * 2
+
+
+async def test_a_disabled_account_is_counted_and_locked_like_the_others(
+    db: AsyncSession,
+) -> None:
+    user = await create_user(db, "alice", PASSWORD, UserRole.PLATFORM_ADMIN)
+    await set_active(db, user.id, False)
+    nobody = stranger()
+
+    disabled = [await answer(db, "alice", "wrong password", NOON) for _ in range(5)]
+    unknown = [await answer(db, nobody, "wrong password", NOON) for _ in range(5)]
+
+    assert disabled == unknown
+    assert disabled[-1][0] is AccountLocked
+
+
+async def test_an_unknown_name_costs_the_same_bcrypt_check_as_a_wrong_password(
+    db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await create_user(db, "alice", PASSWORD, UserRole.PLATFORM_ADMIN)
+    checks: list[int] = []
+    real_checkpw = bcrypt.checkpw
+
+    def counting(password: bytes, hashed: bytes) -> bool:
+        checks.append(int(hashed.split(b"$")[2]))  # the cost of the hash checked against
+        return real_checkpw(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", counting)
+    nobody = stranger()
+
+    for name in ("alice", nobody):
+        for _ in range(MAX_FAILED_LOGINS):
+            await answer(db, name, "wrong password", NOON)
+        await answer(db, name, "wrong password", NOON)  # locked: refused before any check
+
+    # One check per attempt until the lock, at the cost of the users' hashes (4 in tests).
+    assert checks == [4] * (2 * MAX_FAILED_LOGINS)
+
+
+def test_unknown_names_are_kept_as_digests_in_a_bounded_store() -> None:
+    store = UnknownNameFailures(capacity=3)
+    policy = LoginPolicy(max_failures=2)
+    for _ in range(2):
+        locked = store.fail("Mallory", NOON, policy)
+    assert locked == NOON + policy.lockout
+    # A flood of new names forgets the unlocked ones first: the lock stays.
+    for name in ("a", "b", "c", "d", "e"):
+        store.fail(name, NOON, policy)
+    assert len(store) == 3
+    assert store.locked_until(" mallory ", NOON) == NOON + policy.lockout
+    assert "mallory" not in repr(vars(store)).lower()
+    # Full of locks, a new name's count is what goes: no lock is lifted early.
+    for name in ("x", "y"):
+        store.fail(name, NOON, policy)
+        store.fail(name, NOON, policy)
+    assert len(store) == 3
+    store.fail("w", NOON, policy)
+    assert len(store) == 3
+    for name in ("mallory", "x", "y"):
+        assert store.locked_until(name, NOON) == NOON + policy.lockout
+    # An expired lock is lifted, and the count starts again.
+    assert store.locked_until("mallory", NOON + policy.lockout) is None
+    assert store.fail("mallory", NOON + policy.lockout, policy) is None

@@ -27,7 +27,7 @@ def test_up_again_keeps_the_running_processes(local_stack: LocalStack) -> None:
     assert (after.postgres.pid, after.kafka.pid) == (before.postgres.pid, before.kafka.pid)
 
 
-def test_status_json_prints_the_contract_urls(stack: Settings) -> None:
+def test_status_json_prints_the_contract_urls_and_that_the_stack_runs(stack: Settings) -> None:
     # The console script itself, in a process of its own, as people and scripts call it.
     loyalty = Path(sys.executable).with_name("loyalty")
     result = subprocess.run(
@@ -35,10 +35,16 @@ def test_status_json_prints_the_contract_urls(stack: Settings) -> None:
     )
 
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {
+    printed = json.loads(result.stdout)
+    assert {k: printed[k] for k in ("kafka_bootstrap", "database_url", "admin_url")} == {
         "kafka_bootstrap": stack.bootstrap,
         "database_url": stack.db_url,
         "admin_url": stack.admin_url,
+    }
+    assert printed["running"] is True
+    assert {name: s["running"] for name, s in printed["services"].items()} == {
+        "postgres": True,
+        "kafka": True,
     }
 
 

@@ -14,15 +14,15 @@ from nicegui import ui
 from nicegui.testing import User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from admin_ui.card_page import qr_data_url
-from domain.models import LedgerType, LoyaltyCard, Merchant
+from admin_ui.card_page import TEXTS, qr_data_url
+from domain.models import LedgerType, LoyaltyCard, Merchant, ProgramType
 from domain.soft_delete import soft_delete
 from loyalty.settings import get_settings
 from tests.support.pkpass_check import verified_files
 from tests.support.wallet_fakes import GOOGLE_ISSUER, write_service_account
 from tests.support.wallet_seed import LOGO_URL, add_entry, seed_card, seed_wallet_merchant
 from tests.wallet.pki import PASS_TYPE_ID, TEAM_ID, ApplePki, Issued
-from wallet import PKPASS_MIME_TYPE, get_wallet_settings
+from wallet import PKPASS_MIME_TYPE, SUPPORTED_LOCALES, get_wallet_settings
 
 pytestmark = pytest.mark.nicegui_main_file("tests/wallet_web/card_page_main.py")
 
@@ -106,7 +106,7 @@ async def test_the_card_page_in_the_customers_language(
             occurred_at=when.replace(hour=11),
         )
 
-    await user.open(f"/card/{card.qr_token}")
+    await user.open(f"/card/{card.link_token}")
     await user.should_see("Café Lux")
     await user.should_see("Anna Muller")
     await user.should_see("Tampons")
@@ -128,7 +128,7 @@ async def test_the_card_page_in_the_customers_language(
     ]
     await user.should_see("14/03/2026 12:30")
     assert only(user, "qr").source == qr_data_url(card.qr_token)
-    assert only(user, "apple-wallet").props["href"] == f"/card/{card.qr_token}/pass.pkpass"
+    assert only(user, "apple-wallet").props["href"] == f"/card/{card.link_token}/pass.pkpass"
     await user.should_see("Ajouter à Apple Wallet")
 
     google = only(user, "google-wallet").props["href"]
@@ -158,7 +158,7 @@ async def test_lang_overrides_the_customers_locale(
     stamps: str,
 ) -> None:
     _, card = await seeded_card(db_sessions, locale="fr")
-    await user.open(f"/card/{card.qr_token}?lang={lang}")
+    await user.open(f"/card/{card.link_token}?lang={lang}")
     await user.should_see(history)
     await user.should_see(stamps)
     await user.should_not_see("Activité récente")
@@ -168,12 +168,12 @@ async def test_without_wallets_no_wallet_button_and_no_pass(
     user: User, db_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     _, card = await seeded_card(db_sessions, locale="en")
-    await user.open(f"/card/{card.qr_token}")
+    await user.open(f"/card/{card.link_token}")
     await user.should_see("No activity yet.")
     await user.should_not_see(marker="apple-wallet")
     await user.should_not_see(marker="google-wallet")
     await user.should_not_see("Add to Google Wallet")
-    answer = await user.http_client.get(f"/card/{card.qr_token}/pass.pkpass")
+    answer = await user.http_client.get(f"/card/{card.link_token}/pass.pkpass")
     assert answer.status_code == 404
     assert "Apple Wallet is not available" in answer.text
     assert answer.headers["content-type"].startswith("text/html")
@@ -187,7 +187,7 @@ async def test_the_pass_download_is_a_signed_pass_of_the_current_card(
     tmp_path: Path,
 ) -> None:
     _, card = await seeded_card(db_sessions, stamp_count=7)
-    answer = await user.http_client.get(f"/card/{card.qr_token}/pass.pkpass")
+    answer = await user.http_client.get(f"/card/{card.link_token}/pass.pkpass")
     assert answer.status_code == 200
     assert answer.headers["content-type"] == PKPASS_MIME_TYPE
     assert "attachment" in answer.headers["content-disposition"]
@@ -206,7 +206,7 @@ async def test_unknown_and_deleted_cards_get_a_friendly_not_found(
     async with db_sessions() as db:
         await soft_delete(db, LoyaltyCard, [card.id], by="test")
         await db.commit()
-    for token in ("no-such-token", card.qr_token):
+    for token in ("no-such-token", card.link_token):
         page = await user.http_client.get(f"/card/{token}")
         assert page.status_code == 404
         assert "Card not found" in page.text
@@ -214,3 +214,149 @@ async def test_unknown_and_deleted_cards_get_a_friendly_not_found(
         download = await user.http_client.get(f"/card/{token}/pass.pkpass?lang=de")
         assert download.status_code == 404
         assert "Karte nicht gefunden" in download.text
+
+
+async def test_a_wallet_set_up_with_unusable_files_shows_no_button(
+    user: User,
+    db_sessions: async_sessionmaker[AsyncSession],
+    wallets_on: None,
+    page_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # Every setting named, but the files cannot be read: a button would only lead to
+    # "Apple Wallet is not available", so there is none; a direct hit still gets that page.
+    page_env.setenv(WALLET_ENV + "APPLE_SIGNER_CERT_PATH", str(tmp_path / "missing.pem"))
+    page_env.setenv(WALLET_ENV + "GOOGLE_SERVICE_ACCOUNT_PATH", str(tmp_path / "none.json"))
+    get_wallet_settings.cache_clear()
+    _, card = await seeded_card(db_sessions, locale="en")
+    await user.open(f"/card/{card.link_token}")
+    await user.should_see("No activity yet.")
+    await user.should_not_see(marker="apple-wallet")
+    await user.should_not_see(marker="google-wallet")
+    answer = await user.http_client.get(f"/card/{card.link_token}/pass.pkpass")
+    assert answer.status_code == 404
+    assert "Apple Wallet is not available" in answer.text
+
+
+async def test_the_stamp_grid_shows_the_stamps_collected_of_the_target(
+    user: User, db_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    _, card = await seeded_card(db_sessions, stamp_count=7, locale="en")
+    await user.open(f"/card/{card.link_token}")
+    grid = only(user, "stamp-grid")
+    assert grid.props["aria-label"] == "7 of 10 stamps"
+    assert grid.props["role"] == "img"
+    assert len(user.find(marker="stamp-filled").elements) == 7
+    assert len(user.find(marker="stamp-empty").elements) == 2
+    reward = only(user, "stamp-reward")
+    # The last circle is the reward, named by its tooltip.
+    [tooltip] = [e for e in reward.default_slot.children if isinstance(e, ui.tooltip)]
+    assert tooltip.text == "Free coffee"
+    # In the program's colours: its label colour draws what is still to collect.
+    assert reward.style["border"] == "2px dashed #D1D5DB"
+    assert reward.style["background-color"] == "transparent"
+    filled = next(iter(user.find(marker="stamp-filled").elements))
+    assert filled.style["background-color"] == "#FFFFFF"
+
+
+async def test_a_full_card_fills_the_reward_and_a_french_grid_says_so(
+    user: User, db_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    _, card = await seeded_card(db_sessions, stamp_count=10, locale="fr")
+    await user.open(f"/card/{card.link_token}")
+    assert only(user, "stamp-grid").props["aria-label"] == "10 sur 10 tampons"
+    assert len(user.find(marker="stamp-filled").elements) == 9
+    await user.should_not_see(marker="stamp-empty")
+    assert only(user, "stamp-reward").style["background-color"] == "#FFFFFF"
+
+
+async def test_beyond_thirty_stamps_the_number_alone(
+    user: User, db_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with db_sessions() as db:
+        merchant, program = await seed_wallet_merchant(db, stamps_target=31)
+        card = await seed_card(db, merchant, program, stamp_count=4, locale="en")
+    await user.open(f"/card/{card.link_token}")
+    assert only(user, "stamps").text == "4 / 31"
+    await user.should_not_see(marker="stamp-grid")
+
+
+async def test_a_points_program_has_no_stamp_grid(
+    user: User, db_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with db_sessions() as db:
+        merchant, program = await seed_wallet_merchant(db, type=ProgramType.POINTS)
+        card = await seed_card(db, merchant, program, points_balance=40, locale="en")
+    await user.open(f"/card/{card.link_token}")
+    assert only(user, "points").text == "40"
+    await user.should_not_see(marker="stamps")
+    await user.should_not_see(marker="stamp-grid")
+
+
+async def test_the_language_switch_links_to_the_four_languages(
+    user: User, db_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    _, card = await seeded_card(db_sessions, locale="en")
+    await user.open(f"/card/{card.link_token}")
+    names = {"en": "English", "fr": "Français", "de": "Deutsch", "lb": "Lëtzebuergesch"}
+    for code, name in names.items():
+        link = only(user, f"lang-{code}")
+        assert link.text == name
+        assert link.props["href"] == f"/card/{card.link_token}?lang={code}"
+        assert link.props["lang"] == code
+        assert ("aria-current" in link.props) == (code == "en")
+    assert only(user, "language-switch").props["aria-label"] == "Language"
+
+    user.find(marker="lang-fr").click()
+    await user.should_see("Activité récente")
+    await user.should_see("Tampons")
+    await user.should_not_see("Recent activity")
+    assert only(user, "lang-fr").props["aria-current"] == "page"
+    assert "aria-current" not in only(user, "lang-en").props
+    assert only(user, "language-switch").props["aria-label"] == "Langue"
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        ("en", "Privacy notice"),
+        ("fr", "Protection des données"),
+        ("de", "Datenschutz"),
+        ("lb", "Dateschutz"),
+    ],
+)
+async def test_the_privacy_link_when_the_program_has_a_notice(
+    user: User, db_sessions: async_sessionmaker[AsyncSession], lang: str, words: str
+) -> None:
+    async with db_sessions() as db:
+        merchant, program = await seed_wallet_merchant(
+            db, privacy_url="https://cafe-lux.example.lu/privacy"
+        )
+        card = await seed_card(db, merchant, program)
+    await user.open(f"/card/{card.link_token}?lang={lang}")
+    link = only(user, "privacy-link")
+    assert link.text == words
+    assert link.props["href"] == "https://cafe-lux.example.lu/privacy"
+    assert link.props["target"] == "_blank"
+    # The page's address is the card's secret: it must not travel as a Referer.
+    assert "noreferrer" in link.props["rel"]
+
+
+@pytest.mark.parametrize("privacy_url", [None, "", "javascript:alert(1)"])
+async def test_no_privacy_link_without_a_usable_notice(
+    user: User, db_sessions: async_sessionmaker[AsyncSession], privacy_url: str | None
+) -> None:
+    async with db_sessions() as db:
+        merchant, program = await seed_wallet_merchant(db, privacy_url=privacy_url)
+        card = await seed_card(db, merchant, program, locale="en")
+    await user.open(f"/card/{card.link_token}")
+    await user.should_see("Recent activity")
+    await user.should_not_see(marker="privacy-link")
+    await user.should_not_see("Privacy notice")
+
+
+def test_every_text_of_the_page_is_in_all_four_languages() -> None:
+    assert set(TEXTS) == set(SUPPORTED_LOCALES)
+    for texts in TEXTS.values():
+        assert texts.keys() == TEXTS["en"].keys()
+        assert all(text.strip() for text in texts.values())
