@@ -22,7 +22,7 @@ RUN uv pip install -r pyproject.toml
 
 COPY . .
 # Editable, so that what lives beside the packages (alembic.ini, migrations/) is found where
-# loyalty.settings.REPO_ROOT points: /app. The folder itself is the app user's, for the admin
+# core.settings.REPO_ROOT points: /app. The folder itself is the app user's, for the admin
 # UI's storage; the code stays read-only to it.
 RUN uv pip install --no-deps -e . && chown loyalty /app
 

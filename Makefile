@@ -29,11 +29,12 @@ stack-down: setup ## stop them; the data stays
 stack-status: setup ## what runs, and where
 	@$(LOYALTY) stack status
 
-# Both always run, so one pass shows every finding; the target fails if either found any.
-lint: setup ## ruff and mypy (strict)
+# All three always run, so one pass shows every finding; the target fails if any found one.
+lint: setup ## ruff, mypy (strict) and the import layers (import-linter, pyproject.toml)
 	@rc=0; \
 	echo "$(VENV)/bin/ruff check ."; $(VENV)/bin/ruff check . || rc=1; \
 	echo "$(VENV)/bin/mypy ."; $(VENV)/bin/mypy . || rc=1; \
+	echo "$(VENV)/bin/lint-imports"; $(VENV)/bin/lint-imports --no-cache || rc=1; \
 	exit $$rc
 
 # Lint and tests both run, so one CI run reports both; the target fails if either failed.

@@ -16,8 +16,8 @@ from admin_ui.card_page import register_card_page
 from admin_ui.pages import register_all
 from admin_ui.passkit import register_passkit_routes
 from admin_ui.runtime import Runtime
-from loyalty.logs import get_logger
-from loyalty.settings import Settings
+from core.logs import get_logger
+from core.settings import Settings
 from wallet import WalletConfigError, WalletSettings, check_apple_wallet, get_wallet_settings
 from wallet.checks import is_loopback_host
 

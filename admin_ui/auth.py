@@ -1,4 +1,6 @@
-"""Who is signed in, and what they may see: the auth middleware and the sign-in page.
+"""Who is signed in: the auth middleware and the sign-in page. What a signed-in admin may see
+(``Principal``) lives in ``admin_ui.queries.admins``; every admin page checks the sign-in
+through ``admin_ui.guard``.
 
 The pattern of NiceGUI's authentication example: a Starlette middleware sends every request
 for a protected page without a signed-in session to ``/login``. The session is NiceGUI's
@@ -9,7 +11,6 @@ from the database, so a disabled user or a deleted merchant is shut out at the n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -17,14 +18,13 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import app, ui
-from sqlalchemy import select
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
 from admin_ui import domain_api, texts
+from admin_ui.queries.admins import Principal, principal_of
 from admin_ui.runtime import Runtime
 from admin_ui.widgets import tag
-from domain.models import AdminUser, Merchant, UserRole
 
 LOGIN_PATH = "/login"
 USER_KEY = "user_id"
@@ -34,30 +34,6 @@ USER_KEY = "user_id"
 # secrets). NiceGUI's own assets and websocket live under /_nicegui.
 PUBLIC_PATHS = frozenset({LOGIN_PATH, "/favicon.ico", "/healthz"})
 PUBLIC_PREFIXES = ("/_nicegui", "/terminal/", "/enroll/", "/card/", "/v1/", "/static/")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """A signed-in admin: a platform admin sees every merchant, a merchant admin one."""
-
-    user_id: int
-    username: str
-    role: UserRole
-    merchant_id: int | None
-
-    @property
-    def is_platform(self) -> bool:
-        """Whether this admin sees every merchant and the platform's pages."""
-        return self.role is UserRole.PLATFORM_ADMIN
-
-    def sees(self, merchant_id: int | None) -> bool:
-        """Whether this admin may see the merchant's pages."""
-        return self.is_platform or (merchant_id is not None and merchant_id == self.merchant_id)
-
-    @property
-    def actor(self) -> str:
-        """How the ledger and the soft-delete columns name this admin."""
-        return f"admin:{self.username}"
 
 
 def is_public(path: str) -> bool:
@@ -93,15 +69,10 @@ async def current_principal(runtime: Runtime) -> Principal | None:
     if not isinstance(user_id, int):
         return None
     async with runtime.session() as session:
-        user = await session.get(AdminUser, user_id)
-        live = user is not None and user.is_active
-        if live and user is not None and user.merchant_id is not None:
-            found = await session.scalar(select(Merchant.id).where(Merchant.id == user.merchant_id))
-            live = found is not None
-        if not live or user is None:
-            app.storage.user.clear()
-            return None
-        return Principal(user.id, user.username, user.role, user.merchant_id)
+        me = await principal_of(session, user_id)
+    if me is None:
+        app.storage.user.clear()
+    return me
 
 
 def to_login(request: Request | None = None) -> RedirectResponse:

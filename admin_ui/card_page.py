@@ -12,7 +12,9 @@ page's secret (whoever holds it sees the card and its QR code, so can use it), a
 the QR token so an admin can rotate it; it never reaches a log line, and an unknown token
 gets the same friendly not-found page as a deleted card.
 
-The admin app calls :func:`register_card_page` once, where it defines its other pages.
+Its words are in ``admin_ui.card_texts``, what it reads in ``admin_ui.queries.card_page``,
+which wallet buttons it may show in ``admin_ui.wallet_offer``. The admin app calls
+:func:`register_card_page` once, where it defines its other pages.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,222 +29,26 @@ import qrcode
 from fastapi import Response
 from fastapi.responses import HTMLResponse
 from nicegui import app, ui
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin_ui.passkit import SessionSource, attach_database, pass_signer, pkpass_of
+from admin_ui.card_texts import DATE_FORMATS, TEXTS, describe_entry, page_language, text_of
+from admin_ui.passkit import SessionSource, attach_database, pkpass_of
 from admin_ui.public_widgets import language_switch, privacy_link, stamp_grid
-from admin_ui.widgets import tag
-from domain.models import LedgerEntry, LedgerType, LoyaltyProgram
-from domain.wallet_cards import WalletCard, wallet_card_by_link_token
-from loyalty.logs import get_logger
-from wallet import (
-    PKPASS_MIME_TYPE,
-    SUPPORTED_LOCALES,
-    WalletConfigError,
-    WalletSettings,
-    get_wallet_settings,
-    save_link,
+from admin_ui.queries.card_page import (
+    HistoryLine,
+    WalletCard,
+    card_by_link,
+    program_privacy_url,
+    recent_entries,
 )
-from wallet.cards import normalize_hex_color, normalize_locale
+from admin_ui.wallet_offer import apple_pass_available, google_save_link
+from admin_ui.widgets import tag
+from core.logs import get_logger
+from wallet import PKPASS_MIME_TYPE, WalletConfigError, WalletSettings, get_wallet_settings
+from wallet.cards import normalize_hex_color
 
 log = get_logger(__name__)
 
-HISTORY_LENGTH = 10
-
-TEXTS: dict[str, dict[str, str]] = {
-    "en": {
-        "title": "Your loyalty card",
-        "stamps": "Stamps",
-        "points": "Points",
-        "reward_at": "At {target} stamps: {reward}",
-        "card_number": "Card number",
-        "show_code": "Show this code at the checkout.",
-        "qr_alt": "The QR code of your card",
-        "history": "Recent activity",
-        "no_history": "No activity yet.",
-        "inactive": "This card is inactive.",
-        "apple": "Add to Apple Wallet",
-        "google": "Add to Google Wallet",
-        "not_found_title": "Card not found",
-        "not_found": "This link does not lead to a card. Please check it, or ask the shop.",
-        "no_apple_title": "Apple Wallet is not available",
-        "no_apple": "This card cannot be added to Apple Wallet yet. Please show the card's "
-        "page at the checkout instead.",
-    },
-    "fr": {
-        "title": "Votre carte de fidélité",
-        "stamps": "Tampons",
-        "points": "Points",
-        "reward_at": "À {target} tampons : {reward}",
-        "card_number": "Numéro de carte",
-        "show_code": "Présentez ce code en caisse.",
-        "qr_alt": "Le code QR de votre carte",
-        "history": "Activité récente",
-        "no_history": "Aucune activité pour l'instant.",
-        "inactive": "Cette carte est désactivée.",
-        "apple": "Ajouter à Apple Wallet",
-        "google": "Ajouter à Google Wallet",
-        "not_found_title": "Carte introuvable",
-        "not_found": "Ce lien ne mène à aucune carte. Vérifiez-le ou adressez-vous au magasin.",
-        "no_apple_title": "Apple Wallet n'est pas disponible",
-        "no_apple": "Cette carte ne peut pas encore être ajoutée à Apple Wallet. Présentez "
-        "plutôt la page de la carte en caisse.",
-    },
-    "de": {
-        "title": "Ihre Treuekarte",
-        "stamps": "Stempel",
-        "points": "Punkte",
-        "reward_at": "Bei {target} Stempeln: {reward}",
-        "card_number": "Kartennummer",
-        "show_code": "Zeigen Sie diesen Code an der Kasse.",
-        "qr_alt": "Der QR-Code Ihrer Karte",
-        "history": "Letzte Aktivitäten",
-        "no_history": "Noch keine Aktivität.",
-        "inactive": "Diese Karte ist deaktiviert.",
-        "apple": "Zu Apple Wallet hinzufügen",
-        "google": "Zu Google Wallet hinzufügen",
-        "not_found_title": "Karte nicht gefunden",
-        "not_found": "Dieser Link führt zu keiner Karte. Bitte prüfen Sie ihn oder fragen "
-        "Sie im Geschäft nach.",
-        "no_apple_title": "Apple Wallet ist nicht verfügbar",
-        "no_apple": "Diese Karte kann noch nicht zu Apple Wallet hinzugefügt werden. Zeigen "
-        "Sie an der Kasse bitte die Seite der Karte.",
-    },
-    "lb": {
-        "title": "Är Treiekaart",
-        "stamps": "Stempelen",
-        "points": "Punkten",
-        "reward_at": "Bei {target} Stempelen: {reward}",
-        "card_number": "Kaartennummer",
-        "show_code": "Weist dëse Code un der Keess.",
-        "qr_alt": "De QR-Code vun Ärer Kaart",
-        "history": "Lescht Aktivitéiten",
-        "no_history": "Nach keng Aktivitéit.",
-        "inactive": "Dës Kaart ass desaktivéiert.",
-        "apple": "An Apple Wallet derbäisetzen",
-        "google": "An Google Wallet derbäisetzen",
-        "not_found_title": "Kaart net fonnt",
-        "not_found": "Dëse Link féiert op keng Kaart. Kontrolléiert e w.e.g. oder frot am "
-        "Geschäft no.",
-        "no_apple_title": "Apple Wallet ass net disponibel",
-        "no_apple": "Dës Kaart kann nach net an Apple Wallet derbäigesat ginn. Weist w.e.g. "
-        "d'Säit vun der Kaart un der Keess.",
-    },
-}
-
-# What happened, one phrase per ledger entry type.
-ENTRY_WORDS: dict[str, dict[LedgerType, str]] = {
-    "en": {
-        LedgerType.STAMP_EARNED: "Stamps collected",
-        LedgerType.STAMP_REDEEMED: "Reward redeemed",
-        LedgerType.STAMP_VOIDED: "Stamps cancelled (return)",
-        LedgerType.STAMP_ADJUSTED: "Stamps adjusted by the shop",
-        LedgerType.POINTS_EARNED: "Points earned",
-        LedgerType.POINTS_REDEEMED: "Points spent on a reward",
-        LedgerType.POINTS_VOIDED: "Points cancelled (return)",
-        LedgerType.POINTS_EXPIRED: "Points expired",
-        LedgerType.POINTS_ADJUSTED: "Points adjusted by the shop",
-        LedgerType.WELCOME_BONUS: "Welcome bonus",
-        LedgerType.CARD_CREATED: "Card created",
-        LedgerType.CARD_DEACTIVATED: "Card deactivated",
-        LedgerType.CARD_REACTIVATED: "Card reactivated",
-    },
-    "fr": {
-        LedgerType.STAMP_EARNED: "Tampons obtenus",
-        LedgerType.STAMP_REDEEMED: "Récompense utilisée",
-        LedgerType.STAMP_VOIDED: "Tampons annulés (retour)",
-        LedgerType.STAMP_ADJUSTED: "Tampons corrigés par le magasin",
-        LedgerType.POINTS_EARNED: "Points gagnés",
-        LedgerType.POINTS_REDEEMED: "Points échangés contre une récompense",
-        LedgerType.POINTS_VOIDED: "Points annulés (retour)",
-        LedgerType.POINTS_EXPIRED: "Points expirés",
-        LedgerType.POINTS_ADJUSTED: "Points corrigés par le magasin",
-        LedgerType.WELCOME_BONUS: "Bonus de bienvenue",
-        LedgerType.CARD_CREATED: "Carte créée",
-        LedgerType.CARD_DEACTIVATED: "Carte désactivée",
-        LedgerType.CARD_REACTIVATED: "Carte réactivée",
-    },
-    "de": {
-        LedgerType.STAMP_EARNED: "Stempel gesammelt",
-        LedgerType.STAMP_REDEEMED: "Prämie eingelöst",
-        LedgerType.STAMP_VOIDED: "Stempel storniert (Rückgabe)",
-        LedgerType.STAMP_ADJUSTED: "Stempel vom Geschäft korrigiert",
-        LedgerType.POINTS_EARNED: "Punkte gesammelt",
-        LedgerType.POINTS_REDEEMED: "Punkte für eine Prämie eingelöst",
-        LedgerType.POINTS_VOIDED: "Punkte storniert (Rückgabe)",
-        LedgerType.POINTS_EXPIRED: "Punkte verfallen",
-        LedgerType.POINTS_ADJUSTED: "Punkte vom Geschäft korrigiert",
-        LedgerType.WELCOME_BONUS: "Willkommensbonus",
-        LedgerType.CARD_CREATED: "Karte erstellt",
-        LedgerType.CARD_DEACTIVATED: "Karte deaktiviert",
-        LedgerType.CARD_REACTIVATED: "Karte reaktiviert",
-    },
-    "lb": {
-        LedgerType.STAMP_EARNED: "Stempele gesammelt",
-        LedgerType.STAMP_REDEEMED: "Belounung ageléist",
-        LedgerType.STAMP_VOIDED: "Stempele storniert (Retour)",
-        LedgerType.STAMP_ADJUSTED: "Stempele vum Geschäft korrigéiert",
-        LedgerType.POINTS_EARNED: "Punkte gesammelt",
-        LedgerType.POINTS_REDEEMED: "Punkte fir eng Belounung ageléist",
-        LedgerType.POINTS_VOIDED: "Punkte storniert (Retour)",
-        LedgerType.POINTS_EXPIRED: "Punkten ofgelaf",
-        LedgerType.POINTS_ADJUSTED: "Punkte vum Geschäft korrigéiert",
-        LedgerType.WELCOME_BONUS: "Wëllkommensbonus",
-        LedgerType.CARD_CREATED: "Kaart erstallt",
-        LedgerType.CARD_DEACTIVATED: "Kaart desaktivéiert",
-        LedgerType.CARD_REACTIVATED: "Kaart reaktivéiert",
-    },
-}
-
-# (singular, plural) of the two units.
-UNITS: dict[str, dict[str, tuple[str, str]]] = {
-    "en": {"stamps": ("stamp", "stamps"), "points": ("point", "points")},
-    "fr": {"stamps": ("tampon", "tampons"), "points": ("point", "points")},
-    "de": {"stamps": ("Stempel", "Stempel"), "points": ("Punkt", "Punkte")},
-    "lb": {"stamps": ("Stempel", "Stempelen"), "points": ("Punkt", "Punkten")},
-}
-
-DATE_FORMATS: dict[str, str] = {
-    "en": "%d/%m/%Y %H:%M",
-    "fr": "%d/%m/%Y %H:%M",
-    "de": "%d.%m.%Y %H:%M",
-    "lb": "%d.%m.%Y %H:%M",
-}
-
-
-def page_language(customer_locale: str | None, override: str | None) -> str:
-    """``?lang=`` when it names one of ours, else the customer's locale, else English."""
-    if override:
-        base = override.replace("_", "-").split("-", 1)[0].lower()
-        if base in SUPPORTED_LOCALES:
-            return base
-    return normalize_locale(customer_locale or "en")
-
-
-def text_of(language: str, key: str, **values: Any) -> str:
-    """A text of the page in ``language``."""
-    template = TEXTS.get(language, TEXTS["en"])[key]
-    return template.format(**values) if values else template
-
-
-def amount(language: str, unit: str, delta: int) -> str:
-    """``+2 stamps``, ``−50 Punkte``: a signed change in words."""
-    singular, plural = UNITS[language][unit]
-    sign = "+" if delta > 0 else "−"
-    return f"{sign}{abs(delta)} {singular if abs(delta) == 1 else plural}"
-
-
-def describe_entry(language: str, entry: LedgerEntry) -> str:
-    """One ledger entry as a customer reads it: what happened and what it changed."""
-    words = ENTRY_WORDS.get(language, ENTRY_WORDS["en"])[LedgerType(entry.entry_type)]
-    changes = [
-        amount(language, unit, delta)
-        for unit, delta in (("stamps", entry.stamps_delta), ("points", entry.points_delta))
-        if delta
-    ]
-    detail = [*changes, entry.reward_description] if entry.reward_description else changes
-    return f"{words}: {', '.join(detail)}" if detail else words
+__all__ = ["TEXTS", "qr_data_url", "register_card_page"]
 
 
 def qr_data_url(data: str) -> str:
@@ -271,35 +76,6 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def google_save_link(card: WalletCard, settings: WalletSettings) -> str | None:
-    """The "Add to Google Wallet" link, or None when it cannot be offered.
-
-    With the program's logo the link carries the whole class and object, so it works before
-    the wallet sync has created them; without one only a synced object can be linked.
-    """
-    if not settings.google_enabled:
-        return None
-    try:
-        if card.logo_url:
-            return save_link(card.pass_card(), settings, program=card.pass_program())
-        if card.google_object_id:
-            return save_link(card.pass_card(), settings)
-    except (WalletConfigError, ValueError) as exc:
-        log.warning("google_save_link_unavailable", error=str(exc)[:200])
-    return None
-
-
-async def recent_entries(session: AsyncSession, card_id: int) -> list[LedgerEntry]:
-    """The card's last ledger entries, newest first."""
-    rows = await session.scalars(
-        select(LedgerEntry)
-        .where(LedgerEntry.card_id == card_id)
-        .order_by(LedgerEntry.occurred_at.desc(), LedgerEntry.id.desc())
-        .limit(HISTORY_LENGTH)
-    )
-    return list(rows.all())
-
-
 def friendly_page(language: str, title_key: str, text_key: str, status: int) -> HTMLResponse:
     """A small standalone HTML page (for the plain routes, outside NiceGUI)."""
     title = html.escape(text_of(language, title_key))
@@ -320,29 +96,6 @@ def _not_found(language: str) -> None:
     with tag(ui.column(), "card-not-found").classes("w-full max-w-md mx-auto p-6 gap-2"):
         ui.label(text_of(language, "not_found_title")).classes("text-2xl font-semibold")
         ui.label(text_of(language, "not_found"))
-
-
-def apple_pass_available(settings: WalletSettings) -> bool:
-    """True when a pass can really be signed, so the Apple button never leads to a refusal.
-
-    The settings naming every file is not enough: a missing or mismatched certificate would
-    only show on the customer's phone. The signer is loaded once and kept (``pass_signer``).
-    """
-    if not settings.apple_enabled:
-        return False
-    try:
-        pass_signer(settings)
-    except WalletConfigError as exc:
-        log.warning("apple_pass_unavailable", error=str(exc)[:200])
-        return False
-    return True
-
-
-async def program_privacy_url(session: AsyncSession, program_id: int) -> str | None:
-    """The program's privacy notice address, if it has one."""
-    return await session.scalar(
-        select(LoyaltyProgram.privacy_url).where(LoyaltyProgram.id == program_id)
-    )
 
 
 def _balance(title: str, value: str, marker: str, label: str) -> None:
@@ -423,7 +176,7 @@ def _code_panel(card: WalletCard, language: str, settings: WalletSettings, page_
             tag(link, "google-wallet").classes(button)
 
 
-def _history(entries: list[LedgerEntry], language: str, zone: ZoneInfo) -> None:
+def _history(entries: list[HistoryLine], language: str, zone: ZoneInfo) -> None:
     with ui.card().classes("w-full gap-2"):
         ui.label(text_of(language, "history")).classes("text-lg font-semibold")
         if not entries:
@@ -439,7 +192,7 @@ def _history(entries: list[LedgerEntry], language: str, zone: ZoneInfo) -> None:
 
 def _render(
     card: WalletCard,
-    entries: list[LedgerEntry],
+    entries: list[HistoryLine],
     language: str,
     settings: WalletSettings,
     link_token: str,
@@ -481,7 +234,7 @@ def register_card_page(
     @ui.page("/card/{link_token}")
     async def card_page(link_token: str, lang: str | None = None) -> None:
         async with source()() as session:
-            card = await wallet_card_by_link_token(session, link_token)
+            card = await card_by_link(session, link_token)
             if card is None:
                 _not_found(page_language(None, lang))
                 return
@@ -498,7 +251,7 @@ def register_card_page(
         if not current.apple_enabled:
             return friendly_page(language, "no_apple_title", "no_apple", 404)
         async with source()() as session:
-            card = await wallet_card_by_link_token(session, link_token)
+            card = await card_by_link(session, link_token)
         if card is None:
             return friendly_page(language, "not_found_title", "not_found", 404)
         try:

@@ -1,43 +1,35 @@
-"""The admin panel's thin layer over the domain services it calls.
+"""The admin panel's one door to the domain's services.
 
-Pages call these functions, never ``domain.users``, ``domain.staff_pins``, ``domain.lookup``,
-``domain.stats`` or ``domain.provisioning`` directly, so a change of those modules' API is
-absorbed here, in one place. Every refusal reaches the pages as a ``DomainRefusal`` whose
-``str()`` is a sentence for a person.
+Pages, the terminal and the public pages call these functions (and ``admin_ui.queries`` for
+the records they list and edit), never a ``domain`` module directly: a test of the panel's
+layout (``tests/admin_ui/test_layout.py``) holds every NiceGUI module of the panel to that.
+So a change of a domain module's API is absorbed here, in one place. Every refusal reaches
+the pages as a ``DomainRefusal`` whose ``str()`` is a sentence for a person. The domain's
+value types a page names (statistics, pairing codes) are named here too.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from admin_ui.problems import DomainRefusal, FieldProblem
 from admin_ui.runtime import raw_connection
-from domain import lookup, staff_pins, stats, users
+from core.settings import Settings
+from domain import catalog, lookup, mail, staff_pins, stats, terminal_devices, users
+from domain.card_links import card_page_path, card_page_url, rotate_link
 from domain.engine import admin_actions
-from domain.engine.batch import BatchOutcome, Inbound, InputEvent, process_batch
-from domain.models import AdminUser, LoyaltyCard, StaffPin
-from domain.provisioning import MerchantSpec, ProgramSpec, StoreSpec, validation_errors
+from domain.engine.batch import BatchOutcome, Inbound, process_batch
+from domain.models import AdminUser, StaffPin
 from domain.rules.admin import AdjustmentError
+from domain.rules.enrol import may_enrol
+from streams.commands import InputEvent, to_command
 
 _T = TypeVar("_T")
-
-
-class DomainRefusal(Exception):
-    """A domain rule said no; the message is meant for the person who asked."""
-
-
-@dataclass(frozen=True)
-class FieldProblem:
-    """A form field (its path, e.g. ``points_rewards[0].name``) and what is wrong with it."""
-
-    path: str
-    message: str
 
 
 # --- sign-in --------------------------------------------------------------------------------
@@ -102,18 +94,18 @@ async def store_pins(session: AsyncSession, store_code: str) -> Sequence[StaffPi
 
 
 async def add_pin(session: AsyncSession, store_code: str, name: str, pin: str) -> StaffPin:
-    """A new staff PIN (flushed, not committed)."""
-    return await _pins(staff_pins.add_pin(session, store_code, name, pin))
+    """A new staff PIN, through the catalog (flushed, not committed)."""
+    return await _pins(catalog.add_staff(session, store_code, name, pin))
 
 
 async def change_pin(session: AsyncSession, staff_pin_id: int, pin: str) -> StaffPin:
-    """A staff member's new PIN (flushed, not committed)."""
-    return await _pins(staff_pins.change_pin(session, staff_pin_id, pin))
+    """A staff member's new PIN, through the catalog (flushed, not committed)."""
+    return await _pins(catalog.change_staff_pin(session, staff_pin_id, pin))
 
 
 async def remove_pin(session: AsyncSession, staff_pin_id: int) -> StaffPin:
-    """Retire a staff PIN (flushed, not committed)."""
-    return await _pins(staff_pins.remove_pin(session, staff_pin_id))
+    """Retire a staff PIN, through the catalog (flushed, not committed)."""
+    return await _pins(catalog.remove_staff(session, staff_pin_id))
 
 
 async def unlock_store(session: AsyncSession, store_code: str) -> None:
@@ -124,19 +116,21 @@ async def unlock_store(session: AsyncSession, store_code: str) -> None:
 async def _pins(call: Awaitable[_T]) -> _T:
     try:
         return await call
-    except (staff_pins.StaffPinError, ValueError) as exc:
+    except (staff_pins.StaffPinError, catalog.CatalogRefusal, ValueError) as exc:
         raise DomainRefusal(str(exc)) from None
 
 
 # --- cards ----------------------------------------------------------------------------------
 
 
-async def find_card(session: AsyncSession, text: str, merchant_code: str) -> LoyaltyCard | None:
-    """A merchant's live card by what a person typed: card number, QR text or email."""
+async def find_card(session: AsyncSession, text: str, merchant_code: str) -> str | None:
+    """The number of a merchant's live card found by what a person typed: card number, QR
+    text or email."""
     try:
-        return await lookup.find_card_by_text(session, text, merchant_code=merchant_code)
+        card = await lookup.find_card_by_text(session, text, merchant_code=merchant_code)
     except lookup.CardLookupError as exc:
         raise DomainRefusal(str(exc)) from None
+    return card.card_number if card is not None else None
 
 
 async def apply_events(
@@ -149,8 +143,9 @@ async def apply_events(
 def inbound(
     topic: str, message: InputEvent, staff_pin_id: int | None = None, actor: str | None = None
 ) -> Inbound:
-    """An input event as the engine takes it, with the staff member and actor for the audit."""
-    return Inbound(topic, message, staff_pin_id=staff_pin_id, actor=actor)
+    """An input message as the engine takes it (its command), with the staff member and the
+    actor for the audit."""
+    return Inbound(topic, to_command(message), staff_pin_id=staff_pin_id, actor=actor)
 
 
 async def adjust_card(
@@ -205,7 +200,94 @@ async def set_card_active(
         raise DomainRefusal(str(exc)) from None
 
 
+async def rotate_card_link(session: AsyncSession, card_id: int) -> str:
+    """Give the card a new page link (the old one stops at once); the caller commits."""
+    return await rotate_link(session, card_id)
+
+
+def card_page(link_token: str) -> str:
+    """The path of the customer's card page."""
+    return card_page_path(link_token)
+
+
+# --- enrolment ------------------------------------------------------------------------------
+
+
+def self_enrolment_refusal(allowed: bool) -> str | None:
+    """Why a customer may not enrol themselves (a reason code), ``None`` when they may."""
+    refused = may_enrol("self", allowed)
+    return refused.value if refused is not None else None
+
+
+def mail_configured(settings: Settings) -> bool:
+    """Whether the card link can be sent by email at all."""
+    return mail.mail_configured(settings)
+
+
+async def send_card_link(
+    settings: Settings, *, to: str, language: str, merchant_name: str, link_token: str
+) -> bool:
+    """Email the card page's link to its customer, in their language; whether it was sent."""
+    link = card_page_url(settings.admin_url, link_token)
+    letter = mail.card_link_message(
+        mail.CardLinkMail(to, language, merchant_name, link), settings.smtp_sender
+    )
+    return await mail.send(settings, letter)
+
+
+# --- terminals ------------------------------------------------------------------------------
+
+PairingCode = terminal_devices.PairingCode
+DeviceRow = terminal_devices.DeviceRow
+
+
+async def paired_device(
+    session: AsyncSession, store_code: str, token: str | None
+) -> terminal_devices.PairedDevice | None:
+    """The live device paired with the store whose token this is, or ``None``."""
+    return await terminal_devices.paired_device(session, store_code, token)
+
+
+async def mark_seen(session: AsyncSession, device_id: int, now: datetime) -> None:
+    """Note that the device opened its terminal now (the caller commits)."""
+    await terminal_devices.mark_seen(session, device_id, now)
+
+
+async def pair(session: AsyncSession, store_code: str, code: str, now: datetime) -> str | None:
+    """The device token a right pairing code gives (once), or ``None``; the caller commits."""
+    return await terminal_devices.pair(session, store_code, code, now)
+
+
+async def store_devices(
+    session: AsyncSession, store_id: int, now: datetime
+) -> list[terminal_devices.DeviceRow]:
+    """The devices paired, waiting or revoked at a store."""
+    return await terminal_devices.store_devices(session, store_id, now)
+
+
+async def start_pairing(
+    session: AsyncSession, store_id: int, name: str, *, by: str, now: datetime
+) -> terminal_devices.PairingCode:
+    """A one-time code that pairs a device named ``name`` with the store (the caller commits)."""
+    return await terminal_devices.start_pairing(session, store_id, name, by=by, now=now)
+
+
+async def revoke_device(
+    session: AsyncSession, store_id: int, device_id: int, *, by: str, now: datetime
+) -> None:
+    """Revoke one of the store's terminals; it stops at its next action (the caller commits)."""
+    if await terminal_devices.device_store_id(session, device_id) != store_id:
+        raise DomainRefusal("this device is not a terminal of this store")
+    await terminal_devices.revoke(session, device_id, by=by, now=now)
+
+
 # --- statistics -----------------------------------------------------------------------------
+
+StatsNotFound = stats.StatsNotFound
+CardCounts = stats.CardCounts
+Activity = stats.Activity
+Balances = stats.Balances
+DayPoint = stats.DayPoint
 
 
 async def merchant_stats(session: AsyncSession, merchant_id: int) -> stats.MerchantStats:
@@ -230,68 +312,25 @@ async def daily_series(
     return await stats.daily_series(session, merchant_id, days, program_id=program_id)
 
 
-StatsNotFound = stats.StatsNotFound
-
-
-# --- validation of forms (the provisioning file's schema, one source of truth) ---------------
+# --- validation of forms (the catalog's, the very one of ``loyalty provision``) -------------
 
 
 def check_program(data: dict[str, Any]) -> list[FieldProblem]:
-    """What is wrong with a program's settings, by field path (empty when valid)."""
-    rewards = data.get("points_rewards") or []
-    spec = {
-        **data,
-        # The catalog's on/off switch is the panel's, not the file's: a reward absent from a
-        # provisioning file is deactivated instead.
-        "points_rewards": [{k: v for k, v in r.items() if k != "is_active"} for r in rewards],
-    }
-    problems = _problems(ProgramSpec, spec)
-    seen: dict[str, int] = {}
-    for i, reward in enumerate(rewards):
-        code = reward.get("id")
-        if code in seen:
-            problems.append(
-                FieldProblem(f"points_rewards[{i}].id", f"duplicate reward code {code!r}")
-            )
-        elif isinstance(code, str):
-            seen[code] = i
-    if data.get("type") == "stamps" and any(r.get("is_active", True) for r in rewards):
-        problems.append(
-            FieldProblem(
-                "points_rewards", "a stamps program has no points rewards (type points or hybrid)"
-            )
-        )
-    return problems
+    """What is wrong with a program's settings and catalog, by field path (empty when valid)."""
+    return catalog.check_program(data)
 
 
 def check_store(data: dict[str, Any]) -> list[FieldProblem]:
     """What is wrong with a store's code and name."""
-    return _problems(StoreSpec, data)
+    return catalog.check_store(data)
 
 
 def check_merchant(data: dict[str, Any]) -> list[FieldProblem]:
     """What is wrong with a merchant's code, name, time zone and switches."""
-    spec = {
-        "code": data.get("code"),
-        "name": data.get("name"),
-        "timezone": data.get("timezone"),
-        "settings": {
-            "allow_self_enrollment": data.get("allow_self_enrollment"),
-            "allow_cross_location_redemption": data.get("allow_cross_location_redemption"),
-        },
-    }
-    return [
-        FieldProblem(p.path.removeprefix("settings."), p.message)
-        for p in _problems(MerchantSpec, spec)
-    ]
+    return catalog.check_merchant(data)
 
 
-def _problems(model: Any, data: dict[str, Any]) -> list[FieldProblem]:
-    try:
-        model.model_validate(data)
-    except ValidationError as exc:
-        return [FieldProblem(e.path, e.message) for e in validation_errors(exc)]
-    return []
+# --- users ----------------------------------------------------------------------------------
 
 
 async def ensure_initial_admin(session: AsyncSession) -> str | None:
@@ -299,34 +338,3 @@ async def ensure_initial_admin(session: AsyncSession) -> str | None:
     password = await users.ensure_initial_admin(session)
     await session.commit()
     return password
-
-
-# --- wallets --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WalletLinks:
-    """Where a card's wallet buttons lead; ``None`` for a wallet that is not set up."""
-
-    card_page: str
-    apple: str | None
-    google: str | None
-
-
-async def wallet_links(session: AsyncSession, link_token: str) -> WalletLinks:
-    """The card page, the ``.pkpass`` route and the Google save link of a card; a wallet's
-    link only when that wallet is set up."""
-    from admin_ui.card_page import google_save_link
-    from domain.wallet_cards import wallet_card_by_link_token
-    from wallet import get_wallet_settings
-
-    settings = get_wallet_settings()
-    google = None
-    card = await wallet_card_by_link_token(session, link_token)
-    if card is not None:
-        google = google_save_link(card, settings)
-    return WalletLinks(
-        card_page=f"/card/{link_token}",
-        apple=f"/card/{link_token}/pass.pkpass" if settings.apple_enabled else None,
-        google=google,
-    )

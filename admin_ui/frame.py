@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from nicegui import ui
 
 from admin_ui import auth
-from admin_ui.auth import Principal
+from admin_ui.queries.admins import Principal
 from admin_ui.widgets import tag
 
 APP_NAME = "Loyalty admin"

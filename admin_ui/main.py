@@ -3,7 +3,7 @@
 from nicegui import ui
 
 from admin_ui.app import build, run_options
-from loyalty.settings import get_settings
+from core.settings import get_settings
 
 settings = get_settings()
 build(settings)

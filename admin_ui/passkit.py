@@ -44,12 +44,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from core.logs import get_logger
+from core.settings import get_settings
 from domain.db import make_engine, make_sessionmaker
 from domain.identifiers import mask
 from domain.models import AppleDeviceRegistration, LoyaltyCard, LoyaltyProgram, Merchant
 from domain.wallet_cards import WalletCard, wallet_cards_by_number
-from loyalty.logs import get_logger
-from loyalty.settings import get_settings
 from wallet import (
     PKPASS_MIME_TYPE,
     InvalidImageError,

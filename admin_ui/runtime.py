@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from core.logs import get_logger
+from core.settings import Settings
 from domain.db import make_engine, make_sessionmaker
 from domain.engine.conn import Conn
-from loyalty.logs import get_logger
-from loyalty.settings import Settings
 
 log = get_logger(__name__)
 

@@ -1,16 +1,17 @@
-"""Building blocks the pages share: the server-side paginated list, the confirmation dialog,
-and form error display."""
+"""Building blocks the pages share: the server-side paginated list (its ``PageRequest`` and
+``Rows`` are ``admin_ui.queries.common``'s), the confirmation dialog, and form error display."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 from nicegui import ui
 
-from admin_ui.domain_api import FieldProblem
+from admin_ui.problems import FieldProblem
+from admin_ui.queries.common import DeletedMode, PageRequest, Rows
 
 R = TypeVar("R")
 E = TypeVar("E", bound=ui.element)
@@ -22,27 +23,6 @@ def tag(element: E, name: str) -> E:
     element.mark(name)
     element.props(f'data-testid="{name}"')
     return element
-
-
-DeletedMode = Literal["live", "all", "deleted"]
-
-
-@dataclass(frozen=True)
-class PageRequest:
-    """What a list asks its query for: a search text, which rows, and one page of them."""
-
-    search: str
-    mode: DeletedMode
-    offset: int
-    limit: int
-
-
-@dataclass(frozen=True)
-class Rows(Generic[R]):
-    """One page of rows and how many rows match in all."""
-
-    items: Sequence[R]
-    total: int
 
 
 @dataclass(frozen=True)

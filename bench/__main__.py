@@ -20,8 +20,8 @@ from bench import pyspy
 from bench.environment import Stack, bench_settings, stack_down, stack_up
 from bench.pipeline_bench import Options, PipelineBench, say
 from bench.report import Report, render_table
-from loyalty.logs import configure_logging
-from loyalty.settings import REPO_ROOT
+from core.logs import configure_logging
+from core.settings import REPO_ROOT
 
 STATS_BENCH = REPO_ROOT / "bench" / "stats_bench.py"
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import asyncpg
 
 from bench.workload import MERCHANT_CODE, STORE_CODE, card_number
+from core.settings import Settings, with_database
 from domain.db import make_engine, make_sessionmaker
 from domain.models import LoyaltyProgram, Merchant, ProgramType, Store
 from loyalty import migrate
-from loyalty.settings import Settings, with_database
 from loyalty.stack import LocalStack
 
 DATABASE = "loyalty_bench"

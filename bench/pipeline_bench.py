@@ -63,7 +63,7 @@ from bench.processes import Processes, rss_mb
 from bench.pyspy import Sampler, render, summarize
 from bench.report import Figure, Report, percentile
 from bench.workload import Workload
-from loyalty.settings import REPO_ROOT, Settings
+from core.settings import REPO_ROOT, Settings
 from loyalty.stack import LocalStack
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"

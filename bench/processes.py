@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from loyalty.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 
 _PR_SET_PDEATHSIG = 1
 

@@ -30,9 +30,9 @@ from bench.environment import Stack, bench_settings, seed, stack_down, stack_up
 from bench.processes import rss_mb
 from bench.workload import Event, Workload
 from consumers.pipeline import apply_records
+from core.logs import configure_logging
+from core.settings import with_database
 from loyalty import migrate
-from loyalty.logs import configure_logging
-from loyalty.settings import with_database
 
 DATABASE = "loyalty_bench_profile"
 

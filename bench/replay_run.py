@@ -12,8 +12,8 @@ import sys
 from datetime import datetime
 
 from consumers.replay import From, replay
-from loyalty.logs import configure_logging
-from loyalty.settings import get_settings
+from core.logs import configure_logging
+from core.settings import get_settings
 from streams.topics import Topic
 
 

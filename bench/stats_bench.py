@@ -34,10 +34,10 @@ from typing import Any
 
 import asyncpg
 
+from core.settings import REPO_ROOT, Settings, asyncpg_url, with_database
 from domain import stats
 from domain.db import make_engine, make_sessionmaker
 from loyalty import migrate
-from loyalty.settings import REPO_ROOT, Settings, asyncpg_url, with_database
 
 DATABASE = "loyalty_stats_bench"
 TARGET_MS = 200.0

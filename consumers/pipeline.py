@@ -14,10 +14,11 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from core.logs import get_logger
 from domain.engine.batch import BatchOutcome, Inbound, process_batch
 from domain.engine.conn import Conn
 from domain.engine.outputs import APPLIED, HELD, REJECTED
-from loyalty.logs import get_logger
+from streams.commands import to_command
 from streams.outputs import DeadLetter
 from streams.parsing import ParseError, dead_letter_for, parse_input
 from streams.topics import Topic
@@ -95,7 +96,7 @@ def parse(records: Sequence[RecordLike]) -> Parsed:
                 dead_letter_for(rec.topic, rec.partition, rec.offset, rec.key, rec.value, message)
             )
         else:
-            parsed.events.append(Inbound(rec.topic, message))
+            parsed.events.append(Inbound(rec.topic, to_command(message)))
     return parsed
 
 

@@ -15,7 +15,7 @@ from typing import Final
 
 from aiokafka import AIOKafkaProducer
 
-from loyalty.settings import Settings
+from core.settings import Settings
 from streams.broker import producer_config
 from streams.parsing import ParseError, key_for, parse_input
 from streams.topics import Topic

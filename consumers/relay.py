@@ -21,9 +21,9 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from consumers.pipeline import TRANSIENT, make_pool
+from core.logs import get_logger
+from core.settings import Settings
 from domain.models import OUTBOX_SHARDS
-from loyalty.logs import get_logger
-from loyalty.settings import Settings
 from streams.broker import producer_config
 
 log = get_logger(__name__)

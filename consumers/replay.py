@@ -38,8 +38,8 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from consumers.pipeline import TRANSIENT, Counts, RecordLike, apply_records, make_pool
-from loyalty.logs import get_logger
-from loyalty.settings import Settings
+from core.logs import get_logger
+from core.settings import Settings
 from streams.broker import consumer_config
 from streams.topics import Topic
 

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 from faststream.kafka import KafkaBroker
 
-from loyalty.logs import get_logger
-from loyalty.settings import Settings
+from core.logs import get_logger
+from core.settings import Settings
 from streams.inputs import ExpiryRunRequested
 from streams.topics import Topic
 

@@ -31,9 +31,9 @@ from typing import Any, Final
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from core.logs import get_logger
+from core.settings import REPO_ROOT, Settings
 from domain.provisioning import ProvisioningError, load_file
-from loyalty.logs import get_logger
-from loyalty.settings import REPO_ROOT, Settings
 from streams.broker import producer_config
 from streams.inputs import (
     CardRef,

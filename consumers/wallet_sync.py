@@ -46,11 +46,11 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from consumers.pipeline import TRANSIENT, RecordLike
+from core.logs import get_logger
+from core.settings import Settings
 from domain.db import make_engine, make_sessionmaker
 from domain.models import AppleDeviceRegistration, WalletSyncState
 from domain.wallet_cards import WalletCard, wallet_cards_by_number
-from loyalty.logs import get_logger
-from loyalty.settings import Settings
 from streams.broker import consumer_config
 from streams.outputs import CardBalanceChanged
 from streams.parsing import ParseError, parse_output

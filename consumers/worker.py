@@ -24,8 +24,8 @@ from faststream.middlewares import AckPolicy
 
 from consumers.pipeline import TRANSIENT, Counts, apply_records, make_pool
 from consumers.scheduler import run_expiry_scheduler
-from loyalty.logs import get_logger
-from loyalty.settings import Settings
+from core.logs import get_logger
+from core.settings import Settings
 from streams.broker import make_broker
 from streams.topics import INPUT_TOPICS
 

@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from core.settings import Settings
 from domain import soft_delete as _soft_delete  # noqa: F401 - registers the soft-delete hook
-from loyalty.settings import Settings
 
 
 def make_engine(settings: Settings, *, pool_size: int = 5, url: str | None = None) -> AsyncEngine:

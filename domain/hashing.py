@@ -13,7 +13,7 @@ import asyncio
 
 import bcrypt
 
-from loyalty.settings import get_settings
+from core.settings import get_settings
 
 # bcrypt only reads the first 72 bytes of a secret (and the library refuses longer ones):
 # longer passwords are refused when set, so two passwords never silently share a hash.

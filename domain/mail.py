@@ -13,8 +13,8 @@ from email.utils import formataddr, make_msgid
 
 import aiosmtplib
 
-from loyalty.logs import get_logger
-from loyalty.settings import Settings
+from core.logs import get_logger
+from core.settings import Settings
 
 log = get_logger(__name__)
 

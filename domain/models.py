@@ -37,6 +37,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSON, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from core.enums import LedgerType, ProgramType, UserRole
+
+__all__ = ["Base", "LedgerType", "ProgramType", "UserRole"]
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -72,39 +76,6 @@ class TimestampMixin:
 
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
-
-
-class ProgramType(enum.StrEnum):
-    """What a program rewards."""
-
-    STAMPS = "stamps"
-    POINTS = "points"
-    HYBRID = "hybrid"
-
-
-class LedgerType(enum.StrEnum):
-    """Every kind of change of a card, one ledger row each."""
-
-    STAMP_EARNED = "stamp_earned"
-    STAMP_REDEEMED = "stamp_redeemed"
-    STAMP_VOIDED = "stamp_voided"
-    STAMP_ADJUSTED = "stamp_adjusted"
-    POINTS_EARNED = "points_earned"
-    POINTS_REDEEMED = "points_redeemed"
-    POINTS_VOIDED = "points_voided"
-    POINTS_EXPIRED = "points_expired"
-    POINTS_ADJUSTED = "points_adjusted"
-    WELCOME_BONUS = "welcome_bonus"
-    CARD_CREATED = "card_created"
-    CARD_DEACTIVATED = "card_deactivated"
-    CARD_REACTIVATED = "card_reactivated"
-
-
-class UserRole(enum.StrEnum):
-    """Who may sign in to the admin panel, and how far they see."""
-
-    PLATFORM_ADMIN = "platform_admin"
-    MERCHANT_ADMIN = "merchant_admin"
 
 
 def _enum(cls: type[enum.StrEnum], name: str) -> Enum:

@@ -15,7 +15,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from loyalty.logs import get_logger
+from core.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -7,7 +7,7 @@ import logging
 from alembic import command
 from alembic.config import Config
 
-from loyalty.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 
 
 def alembic_config(database_url: str | None = None) -> Config:

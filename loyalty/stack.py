@@ -42,8 +42,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.errors import KafkaError
 
-from loyalty.logs import get_logger
-from loyalty.settings import REPO_ROOT, Settings, plain_postgres_url, with_database
+from core.logs import get_logger
+from core.settings import REPO_ROOT, Settings, plain_postgres_url, with_database
 from streams.topics import TOPICS, Topic
 
 log = get_logger(__name__)
@@ -501,7 +501,7 @@ class _Postgres:
     def _write_conf(self) -> None:
         conf = self.data / "loyalty.conf"
         conf.write_text(
-            "# Written by loyalty/stack.py at every start: edit loyalty.settings instead.\n"
+            "# Written by loyalty/stack.py at every start: edit core.settings instead.\n"
             "listen_addresses = '127.0.0.1'\n"
             f"port = {self.port}\n"
             f"unix_socket_directories = '{self.socket_dir}'\n"

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loyalty.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 
 
 @dataclass

@@ -9,8 +9,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from core.settings import asyncpg_url, get_settings
 from domain.models import Base
-from loyalty.settings import asyncpg_url, get_settings
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

@@ -6,7 +6,7 @@ from typing import Any, Final
 
 from faststream.kafka import KafkaBroker
 
-from loyalty.settings import Settings
+from core.settings import Settings
 
 MAX_REQUEST_SIZE: Final = 5 * 1024 * 1024
 """Bytes a produced record may take. A 1 MB input that is dead-lettered grows by JSON escaping

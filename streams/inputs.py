@@ -9,6 +9,11 @@ from uuid import UUID
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
+# The wire format speaks the shared vocabulary; re-exported as part of its schema.
+from core.enums import CardRefKind as CardRefKind
+from core.enums import EnrollmentChannel as EnrollmentChannel
+from core.enums import Locale as Locale
+from core.enums import PurchaseChannel as PurchaseChannel
 from streams.base import ContractModel
 from streams.fields import (
     CardNumber,
@@ -20,39 +25,6 @@ from streams.fields import (
     Text,
     Timestamp,
 )
-
-
-class CardRefKind(StrEnum):
-    """Which of its four fields a card reference uses."""
-
-    CARD_NUMBER = "card_number"
-    QR_CODE = "qr_code"
-    EMAIL = "email"
-    CUSTOMER_REF = "customer_ref"
-
-
-class PurchaseChannel(StrEnum):
-    """Where a purchase was made."""
-
-    ONLINE = "online"
-    IN_STORE = "in_store"
-
-
-class EnrollmentChannel(StrEnum):
-    """Who asked for a card: the customer, a member of staff, or a storefront."""
-
-    SELF = "self"
-    STAFF = "staff"
-    ONLINE = "online"
-
-
-class Locale(StrEnum):
-    """The languages a card can be issued in."""
-
-    EN = "en"
-    FR = "fr"
-    DE = "de"
-    LB = "lb"
 
 
 class RewardKind(StrEnum):

@@ -8,37 +8,10 @@ from uuid import UUID
 
 from pydantic import ConfigDict, Field, StrictBool
 
+from core.enums import ReasonCode as ReasonCode  # re-exported: part of the schema
 from streams.base import ContractModel
 from streams.fields import Code, Count, Delta, PositiveCount, Timestamp
 from streams.topics import Topic
-
-
-class ReasonCode(StrEnum):
-    """Every rule that can refuse (part of) an event, as reported in `event.processed`."""
-
-    STORE_NOT_FOUND = "store_not_found"
-    PROGRAM_NOT_FOUND = "program_not_found"
-    PROGRAM_INACTIVE = "program_inactive"
-    CARD_NOT_FOUND = "card_not_found"
-    CARD_INACTIVE = "card_inactive"
-    CARD_NOT_VALID_AT_STORE = "card_not_valid_at_store"
-    UNSUPPORTED_CURRENCY = "unsupported_currency"
-    BELOW_MINIMUM_PURCHASE = "below_minimum_purchase"
-    STAMPS_NOT_ENABLED = "stamps_not_enabled"
-    POINTS_NOT_ENABLED = "points_not_enabled"
-    STAMP_COOLDOWN = "stamp_cooldown"
-    DAILY_STAMP_LIMIT = "daily_stamp_limit"
-    DUPLICATE_ORDER = "duplicate_order"
-    PURCHASE_NOT_SEEN_YET = "purchase_not_seen_yet"
-    REFUND_EXCEEDS_PURCHASE = "refund_exceeds_purchase"
-    POINTS_SHORTFALL = "points_shortfall"
-    STAMPS_SHORTFALL = "stamps_shortfall"
-    INSUFFICIENT_STAMPS = "insufficient_stamps"
-    INSUFFICIENT_POINTS = "insufficient_points"
-    UNKNOWN_REWARD = "unknown_reward"
-    BELOW_MINIMUM_REDEMPTION = "below_minimum_redemption"
-    SELF_ENROLLMENT_DISABLED = "self_enrollment_disabled"
-    ALREADY_ENROLLED = "already_enrolled"
 
 
 class Status(StrEnum):

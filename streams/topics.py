@@ -3,20 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
-
-class Topic(StrEnum):
-    """Every topic of the public contract, by name."""
-
-    PURCHASES = "loyalty.purchases.v1"
-    RETURNS = "loyalty.returns.v1"
-    ENROLLMENTS = "loyalty.enrollments.v1"
-    REDEMPTIONS = "loyalty.redemptions.v1"
-    EXPIRY = "loyalty.expiry.v1"
-    RESULTS = "loyalty.results.v1"
-    WALLET_UPDATES = "loyalty.wallet-updates.v1"
-    DLQ = "loyalty.dlq.v1"
+from core.enums import Topic as Topic  # re-exported: the contract's topic names
 
 
 @dataclass(frozen=True)

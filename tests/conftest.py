@@ -14,7 +14,7 @@ os.environ.setdefault("LOYALTY_STACK", "test")
 
 import pytest
 
-from loyalty.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from loyalty.stack import LocalStack
 
 # The database fixtures are registered once here: imported into several conftests, a

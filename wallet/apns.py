@@ -27,7 +27,7 @@ from typing import Any, Self
 import httpx
 from google.auth import crypt, jwt
 
-from loyalty.logs import get_logger
+from core.logs import get_logger
 from wallet.credentials import load_client_cert_chain
 from wallet.errors import WalletConfigError
 from wallet.settings import WalletSettings

@@ -31,7 +31,7 @@ from google.auth.exceptions import GoogleAuthError
 from google.auth.transport.requests import AuthorizedSession
 from google.oauth2 import service_account
 
-from loyalty.logs import get_logger
+from core.logs import get_logger
 from wallet import i18n
 from wallet.cards import PassCard, PassProgram
 from wallet.errors import WalletConfigError, WalletError

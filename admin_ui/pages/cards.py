@@ -7,30 +7,38 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from fastapi import Request
 from nicegui import ui
 from starlette.responses import Response
 
-from admin_ui import auth, domain_api, records, texts
-from admin_ui.auth import Principal
+from admin_ui import domain_api, texts
 from admin_ui.frame import frame, not_found
+from admin_ui.guard import admin_page
 from admin_ui.pages.common import delete_restore_actions, deleted_banner, guarded, parse_id, section
+from admin_ui.pages.enrol_dialog import enrol_dialog
+from admin_ui.problems import DomainRefusal
+from admin_ui.queries import deletion
+from admin_ui.queries.admins import Principal
+from admin_ui.queries.cards import (
+    CardDetail,
+    CardRow,
+    LedgerLine,
+    card_ledger,
+    get_card,
+    list_cards,
+    wallet_sync,
+)
+from admin_ui.queries.common import PageRequest, Rows
 from admin_ui.runtime import Runtime, transaction
-from admin_ui.widgets import Column, ErrorBox, Listing, PageRequest, Rows, as_int, confirm, tag
-from domain.card_links import card_page_path, rotate_link
-from domain.models import ProgramType
+from admin_ui.widgets import Column, ErrorBox, Listing, as_int, confirm, tag
+from core.enums import ProgramType
 
 
 def register(rt: Runtime) -> None:
     """The card pages."""
 
-    @ui.page("/cards")
-    async def cards_page(request: Request) -> Response | None:
-        me = await auth.current_principal(rt)
-        if me is None:
-            return auth.to_login(request)
+    @admin_page(rt, "/cards")
+    async def cards_page(me: Principal) -> Response | None:
         with frame(me, "Cards", active="cards"):
-            from admin_ui.pages.customers import enrol_dialog
 
             async def enrolled(card_id: int) -> None:
                 ui.navigate.to(f"/cards/{card_id}")
@@ -47,14 +55,11 @@ def register(rt: Runtime) -> None:
             await card_listing(rt, me)
         return None
 
-    @ui.page("/cards/{card_id}")
-    async def card_page(request: Request, card_id: str) -> Response | None:
-        me = await auth.current_principal(rt)
-        if me is None:
-            return auth.to_login(request)
+    @admin_page(rt, "/cards/{card_id}")
+    async def card_page(me: Principal, card_id: str) -> Response | None:
         wanted = parse_id(card_id)
         async with rt.session() as session:
-            card = await records.get_card(session, me, wanted) if wanted else None
+            card = await get_card(session, me, wanted) if wanted else None
         if card is None:
             not_found(me)
             return None
@@ -66,9 +71,9 @@ def register(rt: Runtime) -> None:
 async def card_listing(rt: Runtime, me: Principal, *, customer_id: int | None = None) -> None:
     """The list of cards (of one customer when given)."""
 
-    async def fetch(request: PageRequest) -> Rows[records.CardRow]:
+    async def fetch(request: PageRequest) -> Rows[CardRow]:
         async with rt.session() as session:
-            return await records.list_cards(session, me, request, customer_id=customer_id)
+            return await list_cards(session, me, request, customer_id=customer_id)
 
     actions = delete_restore_actions(
         rt,
@@ -81,7 +86,7 @@ async def card_listing(rt: Runtime, me: Principal, *, customer_id: int | None = 
         reload=lambda: listing.load(),
     )
 
-    listing: Listing[records.CardRow] = Listing(
+    listing: Listing[CardRow] = Listing(
         "cards",
         [
             Column("Card", lambda r: r.card_number, lambda r: f"/cards/{r.id}"),
@@ -105,7 +110,7 @@ def _figure(label: str, value: str, marker: str) -> None:
         tag(ui.label(value).classes("text-2xl font-semibold text-slate-800"), marker)
 
 
-async def _card_detail(rt: Runtime, me: Principal, card: records.CardDetail) -> None:
+async def _card_detail(rt: Runtime, me: Principal, card: CardDetail) -> None:
     deleted_banner("card", card.deleted_at)
     with ui.row().classes("gap-4 text-slate-600"):
         ui.link(f"Customer: {card.customer}", f"/customers/{card.customer_id}")
@@ -132,7 +137,7 @@ async def _card_detail(rt: Runtime, me: Principal, card: records.CardDetail) -> 
         async def bring_back() -> None:
             async def work() -> None:
                 async with transaction(rt) as session:
-                    await records.restore(session, me, "card", card.id)
+                    await deletion.restore(session, me, "card", card.id)
 
             if await guarded(work, success="Card restored."):
                 ui.navigate.reload()
@@ -143,11 +148,11 @@ async def _card_detail(rt: Runtime, me: Principal, card: records.CardDetail) -> 
 
     with section("Ledger"):
 
-        async def fetch(request: PageRequest) -> Rows[records.LedgerLine]:
+        async def fetch(request: PageRequest) -> Rows[LedgerLine]:
             async with rt.session() as session:
-                return await records.card_ledger(session, card.id, request)
+                return await card_ledger(session, card.id, request)
 
-        ledger: Listing[records.LedgerLine] = Listing(
+        ledger: Listing[LedgerLine] = Listing(
             "ledger",
             [
                 Column("When", lambda r: texts.when(r.occurred_at)),
@@ -174,7 +179,7 @@ async def _card_detail(rt: Runtime, me: Principal, card: records.CardDetail) -> 
 
     with section("Wallets"):
         async with rt.session() as session:
-            wallets = await records.wallet_sync(session, card.id)
+            wallets = await wallet_sync(session, card.id)
         if not wallets:
             tag(
                 ui.label("No wallet has this card yet (no sync state)."),
@@ -194,7 +199,7 @@ async def _card_detail(rt: Runtime, me: Principal, card: records.CardDetail) -> 
                     ).classes("text-red-700")
 
 
-def _link_section(rt: Runtime, card: records.CardDetail) -> None:
+def _link_section(rt: Runtime, card: CardDetail) -> None:
     """The customer's page link, and a new one when the old one leaked."""
     with section("Customer's card page"):
         ui.label(
@@ -202,10 +207,8 @@ def _link_section(rt: Runtime, card: records.CardDetail) -> None:
             "self-enrolment). A new link stops the old one at once; the QR code and the "
             "wallet passes keep working."
         ).classes("text-sm text-slate-600")
-        link = tag(
-            ui.link("Open the customer's page", card_page_path(card.link_token), new_tab=True),
-            "card-page-link",
-        )
+        page = domain_api.card_page(card.link_token)
+        link = tag(ui.link("Open the customer's page", page, new_tab=True), "card-page-link")
 
         async def rotate() -> None:
             if not await confirm("Make a new link? The old link stops working.", ok="New link"):
@@ -214,10 +217,10 @@ def _link_section(rt: Runtime, card: records.CardDetail) -> None:
 
             async def work() -> None:
                 async with transaction(rt) as session:
-                    token.append(await rotate_link(session, card.id))
+                    token.append(await domain_api.rotate_card_link(session, card.id))
 
             if await guarded(work, success="The card has a new link; the old one is closed."):
-                link.props(f"href={card_page_path(token[0])}")
+                link.props(f"href={domain_api.card_page(token[0])}")
 
         tag(
             ui.button("New link", icon="autorenew", on_click=rotate).props("outline"),
@@ -225,7 +228,7 @@ def _link_section(rt: Runtime, card: records.CardDetail) -> None:
         )
 
 
-def _actions(rt: Runtime, me: Principal, card: records.CardDetail) -> None:
+def _actions(rt: Runtime, me: Principal, card: CardDetail) -> None:
     with section("Adjust by hand"):
         ui.label(
             "Adds (or, negative, removes) stamps and points, with a reason kept in the ledger."
@@ -265,7 +268,7 @@ def _actions(rt: Runtime, me: Principal, card: records.CardDetail) -> None:
                         actor=me.actor,
                         now=datetime.now(UTC),
                     )
-            except domain_api.DomainRefusal as exc:
+            except DomainRefusal as exc:
                 errors.show(str(exc)[:1].upper() + str(exc)[1:] + ".")
                 return
             finally:
@@ -326,7 +329,7 @@ def _actions(rt: Runtime, me: Principal, card: records.CardDetail) -> None:
 
             async def work() -> None:
                 async with transaction(rt) as session:
-                    await records.delete(session, me, "card", card.id)
+                    await deletion.delete(session, me, "card", card.id)
 
             if await guarded(work, success="Card deleted."):
                 ui.navigate.reload()

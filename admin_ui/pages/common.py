@@ -8,14 +8,15 @@ from typing import Any
 
 from nicegui import ui
 
-from admin_ui import records, texts
-from admin_ui.auth import Principal
-from admin_ui.domain_api import DomainRefusal
-from admin_ui.records import PROGRAM_FIELDS
+from admin_ui import texts
+from admin_ui.problems import DomainRefusal
+from admin_ui.queries import deletion
+from admin_ui.queries.admins import Principal
 from admin_ui.runtime import Runtime, transaction
 from admin_ui.widgets import confirm, tag
+from core.enums import ProgramType
 
-__all__ = ["PROGRAM_FIELDS", "deleted_banner", "guarded", "parse_id", "section"]
+PROGRAM_TYPES = {t.value: t.value.capitalize() for t in ProgramType}
 
 
 def parse_id(value: str) -> int | None:
@@ -87,7 +88,7 @@ def delete_restore_actions(
 
         async def work() -> None:
             async with transaction(rt) as session:
-                await records.delete(session, me, kind, row.id)
+                await deletion.delete(session, me, kind, row.id)
 
         if await guarded(work, success=f"{subject(row)} deleted."):
             await reload()
@@ -95,7 +96,7 @@ def delete_restore_actions(
     async def bring_back(row: Any) -> None:
         async def work() -> None:
             async with transaction(rt) as session:
-                await records.restore(session, me, kind, row.id)
+                await deletion.restore(session, me, kind, row.id)
 
         if await guarded(work, success=f"{subject(row)} restored."):
             await reload()

@@ -1,52 +1,38 @@
-"""Customers: the list, one customer's page, and enrolling a customer at a store (which issues
-their card through the engine's enrolment rules, as a till would)."""
+"""Customers: the list, one customer's page with their cards, and the button that enrols a
+customer at a store (``enrol_dialog``, which issues their card through the engine)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import Any
-
-from fastapi import Request
 from nicegui import ui
-from pydantic import ValidationError
-from sqlalchemy import select
 from starlette.responses import Response
 
-from admin_ui import auth, domain_api, records, texts
-from admin_ui.auth import Principal
 from admin_ui.frame import frame, not_found
+from admin_ui.guard import admin_page
+from admin_ui.pages.cards import card_listing
 from admin_ui.pages.common import delete_restore_actions, deleted_banner, guarded, parse_id, section
+from admin_ui.pages.enrol_dialog import LOCALES, enrol_dialog
+from admin_ui.queries import deletion
+from admin_ui.queries.admins import Principal
+from admin_ui.queries.common import PageRequest, Rows
+from admin_ui.queries.customers import CustomerRow, get_customer, list_customers, update_customer
 from admin_ui.runtime import Runtime, transaction
-from admin_ui.widgets import Column, ErrorBox, Listing, PageRequest, Rows, confirm, tag
-from domain.models import LoyaltyCard, Merchant, Store
-from streams.inputs import EnrollmentRequested
-from streams.topics import Topic
-
-LOCALES = {"en": "English", "fr": "Français", "de": "Deutsch", "lb": "Lëtzebuergesch"}
+from admin_ui.widgets import Column, Listing, confirm, tag
 
 
 def register(rt: Runtime) -> None:
     """The customer pages."""
 
-    @ui.page("/customers")
-    async def customers_page(request: Request, merchant: str = "") -> Response | None:
-        me = await auth.current_principal(rt)
-        if me is None:
-            return auth.to_login(request)
+    @admin_page(rt, "/customers")
+    async def customers_page(me: Principal, merchant: str = "") -> Response | None:
         with frame(me, "Customers", active="customers"):
             await _customer_list(rt, me, merchant)
         return None
 
-    @ui.page("/customers/{customer_id}")
-    async def customer_page(request: Request, customer_id: str) -> Response | None:
-        me = await auth.current_principal(rt)
-        if me is None:
-            return auth.to_login(request)
+    @admin_page(rt, "/customers/{customer_id}")
+    async def customer_page(me: Principal, customer_id: str) -> Response | None:
         wanted = parse_id(customer_id)
         async with rt.session() as session:
-            customer = await records.get_customer(session, me, wanted) if wanted else None
+            customer = await get_customer(session, me, wanted) if wanted else None
         if customer is None:
             not_found(me)
             return None
@@ -55,107 +41,10 @@ def register(rt: Runtime) -> None:
         return None
 
 
-async def store_choices(rt: Runtime, me: Principal) -> dict[str, str]:
-    """Live stores this admin may enrol at, ``{code: "code — merchant"}``."""
-    async with rt.session() as session:
-        query = select(Store.code, Store.name, Merchant.code).join(
-            Merchant, Merchant.id == Store.merchant_id
-        )
-        if not me.is_platform:
-            query = query.where(Store.merchant_id == me.merchant_id)
-        rows = (await session.execute(query.order_by(Merchant.code, Store.code))).all()
-    return {r[0]: f"{r[0]} — {r[1]} ({r[2]})" for r in rows}
-
-
-async def enrol_dialog(
-    rt: Runtime, me: Principal, on_done: Callable[[int], Awaitable[None]]
-) -> None:
-    """Enrol a customer at a store (channel ``staff``); ``on_done`` gets the card's id."""
-    stores = await store_choices(rt, me)
-    action_id = uuid.uuid4()  # armed when the form is shown: a double click enrols once
-    with ui.dialog() as dialog, ui.card().classes("w-[30rem]"):
-        ui.label("Enrol a customer").classes("text-lg font-medium")
-        store = tag(
-            ui.select(stores, label="Store", value=next(iter(stores), None)).classes("w-full"),
-            "enrol-store",
-        )
-        email = tag(ui.input("Email").classes("w-full"), "enrol-email")
-        ref = tag(ui.input("Customer reference (optional)").classes("w-full"), "enrol-ref")
-        with ui.row().classes("w-full no-wrap"):
-            first = tag(ui.input("First name").classes("grow"), "enrol-first-name")
-            last = tag(ui.input("Last name").classes("grow"), "enrol-last-name")
-        locale = tag(ui.select(LOCALES, label="Language", value="en"), "enrol-locale")
-        errors = ErrorBox("enrol-errors")
-
-        async def enrol() -> None:
-            errors.clear()
-            if store.value is None:
-                errors.show("Choose a store.")
-                return
-            customer: dict[str, Any] = {"locale": locale.value}
-            for key, element in (
-                ("email", email),
-                ("customer_ref", ref),
-                ("first_name", first),
-                ("last_name", last),
-            ):
-                value = (element.value or "").strip()
-                if value:
-                    customer[key] = value
-            now = datetime.now(UTC)
-            try:
-                message = EnrollmentRequested.model_validate(
-                    {
-                        "event_id": str(action_id),
-                        "type": "enrollment.requested",
-                        "occurred_at": now.isoformat(),
-                        "store_code": store.value,
-                        "customer": customer,
-                        "channel": "staff",
-                    }
-                )
-            except ValidationError as exc:
-                errors.show(
-                    "Please correct: "
-                    + "; ".join(
-                        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-                    )
-                )
-                return
-            async with transaction(rt) as session:
-                outcome = await domain_api.apply_events(
-                    session,
-                    [domain_api.inbound(Topic.ENROLLMENTS.value, message, actor=me.actor)],
-                    now,
-                )
-                card_id = None
-                number = outcome.results[0].card_number if outcome.results else None
-                if number:
-                    card_id = await session.scalar(
-                        select(LoyaltyCard.id).where(LoyaltyCard.card_number == number)
-                    )
-            if outcome.duplicates:
-                errors.show("This enrolment was already sent.")
-                return
-            result = outcome.results[0]
-            if result.status != "applied" or card_id is None:
-                errors.show(" ".join(texts.reasons(result.reasons)) or "Refused.")
-                return
-            note = " ".join(texts.reasons(result.reasons))
-            ui.notify(note or f"Card {result.card_number} issued.", type="positive")
-            dialog.close()
-            await on_done(card_id)
-
-        with ui.row().classes("w-full justify-end"):
-            ui.button("Cancel", on_click=dialog.close).props("flat")
-            tag(ui.button("Enrol", on_click=enrol), "enrol-submit")
-    dialog.open()
-
-
 async def _customer_list(rt: Runtime, me: Principal, merchant: str) -> None:
-    async def fetch(request: PageRequest) -> Rows[records.CustomerRow]:
+    async def fetch(request: PageRequest) -> Rows[CustomerRow]:
         async with rt.session() as session:
-            return await records.list_customers(session, me, request)
+            return await list_customers(session, me, request)
 
     actions = delete_restore_actions(
         rt,
@@ -178,7 +67,7 @@ async def _customer_list(rt: Runtime, me: Principal, merchant: str) -> None:
             ),
             "new-customer",
         )
-    listing: Listing[records.CustomerRow] = Listing(
+    listing: Listing[CustomerRow] = Listing(
         "customers",
         [
             Column("Customer", lambda r: r.display_name, lambda r: f"/customers/{r.id}"),
@@ -197,7 +86,7 @@ async def _customer_list(rt: Runtime, me: Principal, merchant: str) -> None:
     await listing.load()
 
 
-async def _customer_detail(rt: Runtime, me: Principal, customer: records.CustomerRow) -> None:
+async def _customer_detail(rt: Runtime, me: Principal, customer: CustomerRow) -> None:
     ui.label(f"Merchant: {customer.merchant_code}").classes("text-slate-600")
     deleted_banner("customer", customer.deleted_at)
     if customer.deleted_at is not None:
@@ -205,7 +94,7 @@ async def _customer_detail(rt: Runtime, me: Principal, customer: records.Custome
         async def bring_back() -> None:
             async def work() -> None:
                 async with transaction(rt) as session:
-                    await records.restore(session, me, "customer", customer.id)
+                    await deletion.restore(session, me, "customer", customer.id)
 
             if await guarded(work, success="Customer restored."):
                 ui.navigate.reload()
@@ -229,15 +118,13 @@ async def _customer_detail(rt: Runtime, me: Principal, customer: records.Custome
 
                 async def work() -> None:
                     async with transaction(rt) as session:
-                        await records.update_customer(session, me, customer.id, data)
+                        await update_customer(session, me, customer.id, data)
 
                 await guarded(work, success="Customer saved.")
 
             tag(ui.button("Save", on_click=save), "customer-save")
 
     with section("Cards"):
-        from admin_ui.pages.cards import card_listing
-
         await card_listing(rt, me, customer_id=customer.id)
 
     if customer.deleted_at is None:
@@ -252,7 +139,7 @@ async def _customer_detail(rt: Runtime, me: Principal, customer: records.Custome
 
                 async def work() -> None:
                     async with transaction(rt) as session:
-                        await records.delete(session, me, "customer", customer.id)
+                        await deletion.delete(session, me, "customer", customer.id)
 
                 if await guarded(work, success="Customer deleted."):
                     ui.navigate.to("/customers")

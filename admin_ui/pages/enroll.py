@@ -4,9 +4,9 @@ name, and the card's link is sent to that email. In English, French, German or L
 
 The page answers the same whether the email is new or already has a card: it never shows a
 card, a number or a link, since anyone can type anyone's email. The card link goes only to
-the address's inbox (``domain.mail``), sent in the background so the answer's timing does not
-tell either. Without SMTP configured, the page says to ask at the counter. Answers are
-rate-limited per client address and per email.
+the address's inbox (``domain_api.send_card_link``), sent in the background so the answer's
+timing does not tell either. Without SMTP configured, the page says to ask at the counter.
+Answers are rate-limited per client address and per email.
 """
 
 from __future__ import annotations
@@ -19,19 +19,16 @@ from urllib.parse import quote
 from fastapi import Request
 from nicegui import background_tasks, ui
 from pydantic import ValidationError
-from sqlalchemy import select
 from starlette.responses import Response
 
 from admin_ui import domain_api
 from admin_ui.i18n import LANGUAGE_NAMES, pick_language, t
 from admin_ui.public_widgets import language_switch, privacy_link
+from admin_ui.queries.cards import active_link_token
+from admin_ui.queries.enrolment import enrolment_store
 from admin_ui.rate_limit import RateLimit
 from admin_ui.runtime import Runtime, transaction
 from admin_ui.widgets import tag
-from domain import mail
-from domain.card_links import card_page_url
-from domain.models import LoyaltyCard, LoyaltyProgram, Merchant, Store
-from domain.rules.enrol import may_enrol
 from streams.inputs import EnrollmentRequested
 from streams.topics import Topic
 
@@ -62,51 +59,37 @@ def register(rt: Runtime) -> None:
         ui.page_title(t("title", language))
         ui.query("body").classes("bg-slate-100")
         async with rt.session() as session:
-            row = (
-                await session.execute(
-                    select(
-                        Store.code, Merchant.name, Merchant.allow_self_enrollment, LoyaltyProgram
-                    )
-                    .join(Merchant, Merchant.id == Store.merchant_id)
-                    .outerjoin(LoyaltyProgram, LoyaltyProgram.merchant_id == Merchant.id)
-                    .where(Store.code == store_code)
-                )
-            ).first()
+            store = await enrolment_store(session, store_code)
         with ui.column().classes("w-full max-w-md mx-auto px-4 py-6 gap-4 items-stretch"):
             with ui.row().classes("w-full justify-end"):
                 language_switch(language, f"/enroll/{quote(store_code, safe='')}")
-            if row is None:
+            if store is None:
                 ui.context.client.status_code = 404
                 tag(ui.label(t("not_found", language)), "enroll-message").classes("text-xl")
                 return None
-            code, merchant_name, self_allowed, program = row
-            colors = (
-                (program.background_color, program.foreground_color)
-                if program is not None
-                else ("#1F2937", "#FFFFFF")
-            )
+            background, foreground = store.colors
             with (
                 ui.card()
                 .classes("w-full p-6 gap-1")
-                .style(f"background:{colors[0]};color:{colors[1]}")
+                .style(f"background:{background};color:{foreground}")
             ):
-                ui.label(merchant_name).classes("text-2xl font-semibold")
+                ui.label(store.merchant_name).classes("text-2xl font-semibold")
                 ui.label(t("title", language))
-            refused = may_enrol("self", bool(self_allowed))
+            refused = domain_api.self_enrolment_refusal(store.self_enrollment)
             if refused is not None:
-                tag(ui.label(t(refused.value, language)), "enroll-message").classes(
+                tag(ui.label(t(refused, language)), "enroll-message").classes(
                     "text-lg text-slate-700"
                 )
                 return None
-            if program is None or not program.is_active:
+            if not store.program_active:
                 tag(ui.label(t("program_unavailable", language)), "enroll-message").classes(
                     "text-lg text-slate-700"
                 )
                 return None
             client = request.client.host if request.client else "unknown"
-            _Form(rt, limits, client, code, merchant_name, language).build()
+            _Form(rt, limits, client, store.code, store.merchant_name, language).build()
             with ui.row().classes("w-full justify-center"):
-                privacy_link(program.privacy_url, language)
+                privacy_link(store.privacy_url, language)
         return None
 
 
@@ -218,15 +201,7 @@ class _Form:
             )
             result = outcome.results[0] if outcome.results else None
             number = result.card_number if result is not None else None
-            token = (
-                await session.scalar(
-                    select(LoyaltyCard.link_token).where(
-                        LoyaltyCard.card_number == number, LoyaltyCard.is_active.is_(True)
-                    )
-                )
-                if number
-                else None
-            )
+            token = await active_link_token(session, number) if number else None
         if outcome.duplicates:
             return  # the first submit of this form is showing its answer
         if result is not None and set(result.reasons) & {
@@ -244,14 +219,16 @@ class _Form:
                 lang,
             )
             return
-        configured = mail.mail_configured(self.rt.settings)
+        configured = domain_api.mail_configured(self.rt.settings)
         if configured and token is not None:
-            link = card_page_url(self.rt.settings.admin_url, token)
-            letter = mail.card_link_message(
-                mail.CardLinkMail(email, locale, self.merchant_name, link),
-                self.rt.settings.smtp_sender,
+            sending = domain_api.send_card_link(
+                self.rt.settings,
+                to=email,
+                language=locale,
+                merchant_name=self.merchant_name,
+                link_token=token,
             )
-            background_tasks.create(mail.send(self.rt.settings, letter), name="enrol-mail")
+            background_tasks.create(sending, name="enrol-mail")
         self.done = True
         self.card.visible = False
         self._answer(configured)

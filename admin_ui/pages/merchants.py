@@ -4,32 +4,37 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 from starlette.responses import Response
 
-from admin_ui import auth, domain_api, records
-from admin_ui.auth import Principal
+from admin_ui import domain_api
 from admin_ui.frame import frame, not_found
-from admin_ui.pages.common import delete_restore_actions, deleted_banner, guarded, parse_id, section
-from admin_ui.runtime import Runtime, transaction
-from admin_ui.widgets import (
-    Column,
-    ErrorBox,
-    Listing,
-    PageRequest,
-    Rows,
-    confirm,
-    show_problems,
-    tag,
+from admin_ui.guard import admin_page
+from admin_ui.pages.common import (
+    PROGRAM_TYPES,
+    delete_restore_actions,
+    deleted_banner,
+    guarded,
+    parse_id,
+    section,
 )
-from domain.models import ProgramType
+from admin_ui.pages.stores import store_listing
+from admin_ui.queries import deletion, programs
+from admin_ui.queries.admins import Principal
+from admin_ui.queries.common import PageRequest, Rows
+from admin_ui.queries.merchants import (
+    MerchantRow,
+    create_merchant,
+    get_merchant,
+    list_merchants,
+    update_merchant,
+)
+from admin_ui.runtime import Runtime, transaction
+from admin_ui.widgets import Column, ErrorBox, Listing, confirm, show_problems, tag
 
-PROGRAM_TYPES = {t.value: t.value.capitalize() for t in ProgramType}
 
-
-def merchant_fields(values: records.MerchantRow | None = None) -> dict[str, Any]:
+def merchant_fields(values: MerchantRow | None = None) -> dict[str, Any]:
     """Inputs of a merchant's settings, pre-filled from ``values``."""
     fields: dict[str, Any] = {
         "code": tag(ui.input("Code", value=values.code if values else ""), "merchant-code"),
@@ -69,35 +74,26 @@ def merchant_data(fields: dict[str, Any]) -> dict[str, Any]:
 def register(rt: Runtime) -> None:
     """The merchant pages."""
 
-    @ui.page("/")
-    async def home(request: Request) -> Response | None:
-        me = await auth.current_principal(rt)
-        if me is None:
-            return auth.to_login(request)
+    @admin_page(rt, "/")
+    async def home(me: Principal) -> Response | None:
         if me.is_platform:
             return RedirectResponse("/merchants")
         return RedirectResponse(f"/merchants/{me.merchant_id}")
 
-    @ui.page("/merchants")
-    async def merchants_page(request: Request) -> Response | None:
-        me = await auth.current_principal(rt)
-        if me is None:
-            return auth.to_login(request)
+    @admin_page(rt, "/merchants")
+    async def merchants_page(me: Principal) -> Response | None:
         if not me.is_platform:
             return RedirectResponse(f"/merchants/{me.merchant_id}")
         with frame(me, "Merchants", active="merchants"):
             await _merchant_list(rt, me)
         return None
 
-    @ui.page("/merchants/{merchant_id}")
-    async def merchant_page(request: Request, merchant_id: str) -> Response | None:
-        me = await auth.current_principal(rt)
-        if me is None:
-            return auth.to_login(request)
+    @admin_page(rt, "/merchants/{merchant_id}")
+    async def merchant_page(me: Principal, merchant_id: str) -> Response | None:
         wanted = parse_id(merchant_id)
         async with rt.session() as session:
-            merchant = await records.get_merchant(session, me, wanted) if wanted else None
-            program_id = await records.live_program_id(session, merchant.id) if merchant else None
+            merchant = await get_merchant(session, me, wanted) if wanted else None
+            program_id = await programs.live_program_id(session, merchant.id) if merchant else None
         if merchant is None:
             not_found(me)
             return None
@@ -107,9 +103,9 @@ def register(rt: Runtime) -> None:
 
 
 async def _merchant_list(rt: Runtime, me: Principal) -> None:
-    async def fetch(request: PageRequest) -> Rows[records.MerchantRow]:
+    async def fetch(request: PageRequest) -> Rows[MerchantRow]:
         async with rt.session() as session:
-            return await records.list_merchants(session, me, request)
+            return await list_merchants(session, me, request)
 
     actions = delete_restore_actions(
         rt,
@@ -130,7 +126,7 @@ async def _merchant_list(rt: Runtime, me: Principal) -> None:
             ui.button("New merchant", icon="add", on_click=lambda: _new_merchant_dialog(rt, me)),
             "new-merchant",
         )
-    listing: Listing[records.MerchantRow] = Listing(
+    listing: Listing[MerchantRow] = Listing(
         "merchants",
         [
             Column("Code", lambda r: r.code, lambda r: f"/merchants/{r.id}"),
@@ -163,7 +159,7 @@ async def _new_merchant_dialog(rt: Runtime, me: Principal) -> None:
 
             async def work() -> None:
                 async with transaction(rt) as session:
-                    created.append(await records.create_merchant(session, me, data))
+                    created.append(await create_merchant(session, me, data))
 
             if await guarded(work, success=f"Merchant {data['code']} created."):
                 dialog.close()
@@ -177,7 +173,7 @@ async def _new_merchant_dialog(rt: Runtime, me: Principal) -> None:
 
 
 async def _merchant_detail(
-    rt: Runtime, me: Principal, merchant: records.MerchantRow, program_id: int | None
+    rt: Runtime, me: Principal, merchant: MerchantRow, program_id: int | None
 ) -> None:
     deleted_banner("merchant", merchant.deleted_at, merchant.deleted_by)
     if merchant.deleted_at is not None:
@@ -186,7 +182,7 @@ async def _merchant_detail(
             async def bring_back() -> None:
                 async def work() -> None:
                     async with transaction(rt) as session:
-                        await records.restore(session, me, "merchant", merchant.id)
+                        await deletion.restore(session, me, "merchant", merchant.id)
 
                 if await guarded(work, success=f"Merchant {merchant.code} restored."):
                     ui.navigate.reload()
@@ -213,7 +209,7 @@ async def _merchant_detail(
 
             async def work() -> None:
                 async with transaction(rt) as session:
-                    await records.update_merchant(session, me, merchant.id, data)
+                    await update_merchant(session, me, merchant.id, data)
 
             await guarded(work, success="Merchant saved.")
 
@@ -237,11 +233,11 @@ async def _merchant_detail(
                     async def work() -> None:
                         async with transaction(rt) as session:
                             created.append(
-                                await records.create_program(
+                                await programs.create_program(
                                     session,
                                     me,
                                     merchant.id,
-                                    ProgramType(kind.value),
+                                    kind.value,
                                     (name.value or "").strip() or "Loyalty card",
                                 )
                             )
@@ -252,8 +248,6 @@ async def _merchant_detail(
                 tag(ui.button("Create program", on_click=create_program), "program-create")
 
     with section("Stores"):
-        from admin_ui.pages.stores import store_listing
-
         await store_listing(rt, me, merchant_id=merchant.id)
 
     if me.is_platform:
@@ -269,7 +263,7 @@ async def _merchant_detail(
 
                 async def work() -> None:
                     async with transaction(rt) as session:
-                        await records.delete(session, me, "merchant", merchant.id)
+                        await deletion.delete(session, me, "merchant", merchant.id)
 
                 if await guarded(work, success=f"Merchant {merchant.code} deleted."):
                     ui.navigate.to("/merchants")

@@ -3,15 +3,18 @@ letters with their re-drive, and the returns held for their purchase."""
 
 from __future__ import annotations
 
-from fastapi import Request
 from nicegui import ui
 from starlette.responses import Response
 
-from admin_ui import auth, pipeline_data, texts
+from admin_ui import texts
 from admin_ui.frame import frame, not_found
+from admin_ui.guard import admin_page
 from admin_ui.pages.common import guarded, section
+from admin_ui.queries import pipeline as pipeline_data
+from admin_ui.queries.admins import Principal
+from admin_ui.queries.common import PageRequest, Rows
 from admin_ui.runtime import Runtime, transaction
-from admin_ui.widgets import Column, Listing, PageRequest, Rows, confirm, tag
+from admin_ui.widgets import Column, Listing, confirm, tag
 
 _SHOWN_PAYLOAD = 120
 
@@ -19,11 +22,8 @@ _SHOWN_PAYLOAD = 120
 def register(rt: Runtime) -> None:
     """The pipeline page."""
 
-    @ui.page("/pipeline")
-    async def pipeline_page(request: Request) -> Response | None:
-        me = await auth.current_principal(rt)
-        if me is None:
-            return auth.to_login(request)
+    @admin_page(rt, "/pipeline")
+    async def pipeline_page(me: Principal) -> Response | None:
         if not me.is_platform:
             not_found(me)
             return None

@@ -1,8 +1,8 @@
 """Programs: the list, and one program's settings with its rewards catalog.
 
-The settings are checked against the provisioning file's schema (``ProgramSpec``), so the
-panel and ``loyalty provision`` accept and refuse exactly the same values, and every refusal is
-written under its field on the page.
+The settings are checked and saved by the catalog service (``domain.catalog``), the one of
+``loyalty provision``: the panel and the file accept and refuse exactly the same values, and
+every refusal is written under its field on the page.
 """
 
 from __future__ import annotations
@@ -10,30 +10,43 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from fastapi import Request
 from nicegui import ui
 from starlette.responses import Response
 
-from admin_ui import auth, domain_api, records
-from admin_ui.auth import Principal
+from admin_ui import domain_api
 from admin_ui.frame import frame, not_found
-from admin_ui.pages.common import delete_restore_actions, deleted_banner, guarded, parse_id, section
+from admin_ui.guard import admin_page
+from admin_ui.pages.common import (
+    PROGRAM_TYPES,
+    delete_restore_actions,
+    deleted_banner,
+    guarded,
+    parse_id,
+    section,
+)
+from admin_ui.queries import deletion
+from admin_ui.queries.admins import Principal
+from admin_ui.queries.common import PageRequest, Rows
+from admin_ui.queries.merchants import merchant_choices
+from admin_ui.queries.programs import (
+    ProgramDetail,
+    ProgramRow,
+    create_program,
+    get_program,
+    list_programs,
+    update_program,
+)
 from admin_ui.runtime import Runtime, transaction
 from admin_ui.widgets import (
     Column,
     ErrorBox,
     Listing,
-    PageRequest,
-    Rows,
     as_int,
     blank_to_none,
     confirm,
     show_problems,
     tag,
 )
-from domain.models import ProgramType
-
-PROGRAM_TYPES = {t.value: t.value.capitalize() for t in ProgramType}
 
 # (field, label, kind): kind is "int", "optional_int", "text", "optional_text", "bool",
 # "decimal", "type" or "color".
@@ -70,23 +83,17 @@ _FIELDS: tuple[tuple[str, str, str], ...] = (
 def register(rt: Runtime) -> None:
     """The program pages."""
 
-    @ui.page("/programs")
-    async def programs_page(request: Request) -> Response | None:
-        me = await auth.current_principal(rt)
-        if me is None:
-            return auth.to_login(request)
+    @admin_page(rt, "/programs")
+    async def programs_page(me: Principal) -> Response | None:
         with frame(me, "Programs", active="programs"):
             await _program_list(rt, me)
         return None
 
-    @ui.page("/programs/{program_id}")
-    async def program_page(request: Request, program_id: str) -> Response | None:
-        me = await auth.current_principal(rt)
-        if me is None:
-            return auth.to_login(request)
+    @admin_page(rt, "/programs/{program_id}")
+    async def program_page(me: Principal, program_id: str) -> Response | None:
         wanted = parse_id(program_id)
         async with rt.session() as session:
-            program = await records.get_program(session, me, wanted) if wanted else None
+            program = await get_program(session, me, wanted) if wanted else None
         if program is None:
             not_found(me)
             return None
@@ -97,9 +104,9 @@ def register(rt: Runtime) -> None:
 
 
 async def _program_list(rt: Runtime, me: Principal) -> None:
-    async def fetch(request: PageRequest) -> Rows[records.ProgramRow]:
+    async def fetch(request: PageRequest) -> Rows[ProgramRow]:
         async with rt.session() as session:
-            return await records.list_programs(session, me, request)
+            return await list_programs(session, me, request)
 
     actions = delete_restore_actions(
         rt,
@@ -113,7 +120,7 @@ async def _program_list(rt: Runtime, me: Principal) -> None:
     )
 
     async with rt.session() as session:
-        choices = await records.merchant_choices(session, me)
+        choices = await merchant_choices(session, me)
     with ui.row().classes("w-full items-end gap-4"):
         merchant = tag(
             ui.select(choices, label="Merchant", value=next(iter(choices), None)).classes("w-72"),
@@ -130,12 +137,8 @@ async def _program_list(rt: Runtime, me: Principal) -> None:
             async def work() -> None:
                 async with transaction(rt) as session:
                     created.append(
-                        await records.create_program(
-                            session,
-                            me,
-                            int(merchant.value),
-                            ProgramType(kind.value),
-                            "Loyalty card",
+                        await create_program(
+                            session, me, int(merchant.value), kind.value, "Loyalty card"
                         )
                     )
 
@@ -143,7 +146,7 @@ async def _program_list(rt: Runtime, me: Principal) -> None:
                 ui.navigate.to(f"/programs/{created[0]}")
 
         tag(ui.button("New program", icon="add", on_click=create), "new-program")
-    listing: Listing[records.ProgramRow] = Listing(
+    listing: Listing[ProgramRow] = Listing(
         "programs",
         [
             Column("Merchant", lambda r: r.merchant_code, lambda r: f"/programs/{r.id}"),
@@ -195,14 +198,14 @@ def _value(kind: str, element: Any) -> Any:
     return (raw or "").strip() if isinstance(raw, str) else raw
 
 
-async def _program_detail(rt: Runtime, me: Principal, program: records.ProgramDetail) -> None:
+async def _program_detail(rt: Runtime, me: Principal, program: ProgramDetail) -> None:
     deleted_banner("program", program.deleted_at)
     if program.deleted_at is not None:
 
         async def bring_back() -> None:
             async def work() -> None:
                 async with transaction(rt) as session:
-                    await records.restore(session, me, "program", program.id)
+                    await deletion.restore(session, me, "program", program.id)
 
             if await guarded(work, success="Program restored."):
                 ui.navigate.reload()
@@ -237,15 +240,10 @@ async def _program_detail(rt: Runtime, me: Principal, program: records.ProgramDe
         show_problems(problems, {**fields, **catalog.fields()}, errors)
         if problems:
             return
-        settings = {k: v for k, v in data.items() if k != "points_rewards"}
-        for color in ("background_color", "foreground_color", "label_color"):
-            settings[color] = settings[color].upper()
 
         async def work() -> None:
             async with transaction(rt) as session:
-                await records.update_program(
-                    session, me, program.id, settings, data["points_rewards"]
-                )
+                await update_program(session, me, program.id, data)
 
         if await guarded(work, success="Program saved."):
             catalog.mark_saved()
@@ -263,7 +261,7 @@ async def _program_detail(rt: Runtime, me: Principal, program: records.ProgramDe
 
             async def work() -> None:
                 async with transaction(rt) as session:
-                    await records.delete(session, me, "program", program.id)
+                    await deletion.delete(session, me, "program", program.id)
 
             if await guarded(work, success="Program deleted."):
                 ui.navigate.to(f"/merchants/{program.merchant_id}")

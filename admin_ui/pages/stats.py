@@ -11,19 +11,20 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
-from sqlalchemy import select
 from starlette.responses import Response
 
-from admin_ui import auth, domain_api, texts
+from admin_ui import domain_api, texts
+from admin_ui.domain_api import Activity, Balances, CardCounts, DayPoint
 from admin_ui.frame import frame, not_found
+from admin_ui.guard import admin_page
 from admin_ui.pages.common import parse_id, section
+from admin_ui.queries.admins import Principal
+from admin_ui.queries.merchants import merchant_ids
+from admin_ui.queries.programs import live_program_id
 from admin_ui.runtime import Runtime
 from admin_ui.widgets import tag
-from domain.models import LoyaltyProgram, Merchant
-from domain.stats import Activity, Balances, CardCounts, DayPoint
 
 PERIODS = {30: "30 days", 90: "90 days"}
 
@@ -75,11 +76,8 @@ def _summed(all_series: Sequence[Sequence[DayPoint]]) -> list[SeriesPoint]:
 def register(rt: Runtime) -> None:
     """The statistics pages."""
 
-    @ui.page("/stats")
-    async def platform_page(request: Request) -> Response | None:
-        me = await auth.current_principal(rt)
-        if me is None:
-            return auth.to_login(request)
+    @admin_page(rt, "/stats")
+    async def platform_page(me: Principal) -> Response | None:
         if not me.is_platform:
             return RedirectResponse(f"/stats/merchants/{me.merchant_id}")
         async with rt.session() as session:
@@ -107,17 +105,14 @@ def register(rt: Runtime) -> None:
 
             async def load(days: int) -> list[SeriesPoint]:
                 async with rt.session() as session:
-                    ids = (await session.scalars(select(Merchant.id).order_by(Merchant.id))).all()
+                    ids = await merchant_ids(session)
                     return _summed([await domain_api.daily_series(session, m, days) for m in ids])
 
             await _charts(load)
         return None
 
-    @ui.page("/stats/merchants/{merchant_id}")
-    async def merchant_page(request: Request, merchant_id: str) -> Response | None:
-        me = await auth.current_principal(rt)
-        if me is None:
-            return auth.to_login(request)
+    @admin_page(rt, "/stats/merchants/{merchant_id}")
+    async def merchant_page(me: Principal, merchant_id: str) -> Response | None:
         wanted = parse_id(merchant_id)
         if wanted is None or not me.sees(wanted):
             not_found(me)
@@ -127,9 +122,7 @@ def register(rt: Runtime) -> None:
                 figures = await domain_api.merchant_stats(session, wanted)
             except domain_api.StatsNotFound:
                 figures = None
-            program_id = await session.scalar(
-                select(LoyaltyProgram.id).where(LoyaltyProgram.merchant_id == wanted)
-            )
+            program_id = await live_program_id(session, wanted)
         if figures is None:
             not_found(me)
             return None
@@ -175,11 +168,8 @@ def register(rt: Runtime) -> None:
             await _charts(load)
         return None
 
-    @ui.page("/stats/programs/{program_id}")
-    async def program_page(request: Request, program_id: str) -> Response | None:
-        me = await auth.current_principal(rt)
-        if me is None:
-            return auth.to_login(request)
+    @admin_page(rt, "/stats/programs/{program_id}")
+    async def program_page(me: Principal, program_id: str) -> Response | None:
         wanted = parse_id(program_id)
         figures = None
         if wanted is not None:

@@ -6,48 +6,36 @@ import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from fastapi import Request
 from nicegui import ui
 from starlette.responses import Response
 
-from admin_ui import auth, domain_api, records, texts
-from admin_ui.auth import Principal
+from admin_ui import domain_api, texts
 from admin_ui.frame import frame, not_found
+from admin_ui.guard import admin_page
 from admin_ui.pages.common import delete_restore_actions, deleted_banner, guarded, parse_id, section
+from admin_ui.queries import deletion
+from admin_ui.queries.admins import Principal
+from admin_ui.queries.common import PageRequest, Rows
+from admin_ui.queries.merchants import merchant_choices
+from admin_ui.queries.stores import StoreRow, create_store, get_store, list_stores, update_store
 from admin_ui.runtime import Runtime, transaction
-from admin_ui.widgets import (
-    Column,
-    ErrorBox,
-    Listing,
-    PageRequest,
-    Rows,
-    confirm,
-    show_problems,
-    tag,
-)
-from domain import terminal_devices
+from admin_ui.widgets import Column, ErrorBox, Listing, confirm, show_problems, tag
 
 
 def register(rt: Runtime) -> None:
     """The store pages."""
 
-    @ui.page("/stores")
-    async def stores_page(request: Request) -> Response | None:
-        me = await auth.current_principal(rt)
-        if me is None:
-            return auth.to_login(request)
+    @admin_page(rt, "/stores")
+    async def stores_page(me: Principal) -> Response | None:
         with frame(me, "Stores", active="stores"):
             await store_listing(rt, me)
         return None
 
-    @ui.page("/stores/{store_id}")
-    async def store_page(request: Request, store_id: str) -> Response | None:
-        me = await auth.current_principal(rt)
-        if me is None:
-            return auth.to_login(request)
+    @admin_page(rt, "/stores/{store_id}")
+    async def store_page(me: Principal, store_id: str) -> Response | None:
         wanted = parse_id(store_id)
         async with rt.session() as session:
-            store = await records.get_store(session, me, wanted) if wanted else None
+            store = await get_store(session, me, wanted) if wanted else None
         if store is None:
             not_found(me)
             return None
@@ -59,9 +47,9 @@ def register(rt: Runtime) -> None:
 async def store_listing(rt: Runtime, me: Principal, *, merchant_id: int | None = None) -> None:
     """The list of stores (of one merchant when given) with "New store"."""
 
-    async def fetch(request: PageRequest) -> Rows[records.StoreRow]:
+    async def fetch(request: PageRequest) -> Rows[StoreRow]:
         async with rt.session() as session:
-            return await records.list_stores(session, me, request, merchant_id=merchant_id)
+            return await list_stores(session, me, request, merchant_id=merchant_id)
 
     actions = delete_restore_actions(
         rt,
@@ -88,7 +76,7 @@ async def store_listing(rt: Runtime, me: Principal, *, merchant_id: int | None =
             ),
             "new-store",
         )
-    listing: Listing[records.StoreRow] = Listing(
+    listing: Listing[StoreRow] = Listing(
         "stores",
         [
             Column("Code", lambda r: r.code, lambda r: f"/stores/{r.id}"),
@@ -115,7 +103,7 @@ async def _new_store_dialog(
     rt: Runtime, me: Principal, merchant_id: int | None, done: Callable[[], Awaitable[None]]
 ) -> None:
     async with rt.session() as session:
-        choices = await records.merchant_choices(session, me)
+        choices = await merchant_choices(session, me)
     with ui.dialog() as dialog, ui.card().classes("w-[28rem]"):
         ui.label("New store").classes("text-lg font-medium")
         merchant = tag(
@@ -144,9 +132,7 @@ async def _new_store_dialog(
 
             async def work() -> None:
                 async with transaction(rt) as session:
-                    await records.create_store(
-                        session, me, int(merchant.value), data["code"], data["name"]
-                    )
+                    await create_store(session, me, int(merchant.value), data)
 
             if await guarded(work, success=f"Store {data['code']} created."):
                 dialog.close()
@@ -158,7 +144,7 @@ async def _new_store_dialog(
     dialog.open()
 
 
-async def _store_detail(rt: Runtime, me: Principal, store: records.StoreRow) -> None:
+async def _store_detail(rt: Runtime, me: Principal, store: StoreRow) -> None:
     ui.label(f"Merchant: {store.merchant_code}").classes("text-slate-600")
     deleted_banner("store", store.deleted_at)
     if store.deleted_at is not None:
@@ -166,7 +152,7 @@ async def _store_detail(rt: Runtime, me: Principal, store: records.StoreRow) -> 
         async def bring_back() -> None:
             async def work() -> None:
                 async with transaction(rt) as session:
-                    await records.restore(session, me, "store", store.id)
+                    await deletion.restore(session, me, "store", store.id)
 
             if await guarded(work, success=f"Store {store.code} restored."):
                 ui.navigate.reload()
@@ -192,7 +178,7 @@ async def _store_detail(rt: Runtime, me: Principal, store: records.StoreRow) -> 
 
             async def work() -> None:
                 async with transaction(rt) as session:
-                    await records.update_store(session, me, store.id, data["code"], data["name"])
+                    await update_store(session, me, store.id, data)
 
             if await guarded(work, success="Store saved."):
                 ui.navigate.reload()
@@ -210,7 +196,7 @@ async def _store_detail(rt: Runtime, me: Principal, store: records.StoreRow) -> 
 
             async def work() -> None:
                 async with transaction(rt) as session:
-                    await records.delete(session, me, "store", store.id)
+                    await deletion.delete(session, me, "store", store.id)
 
             if await guarded(work, success=f"Store {store.code} deleted."):
                 ui.navigate.to(f"/merchants/{store.merchant_id}")
@@ -221,7 +207,7 @@ async def _store_detail(rt: Runtime, me: Principal, store: records.StoreRow) -> 
         )
 
 
-async def _terminals_section(rt: Runtime, me: Principal, store: records.StoreRow) -> None:
+async def _terminals_section(rt: Runtime, me: Principal, store: StoreRow) -> None:
     """Devices paired as this store's terminal: pair one with a code, revoke one."""
     with section("Terminals"):
         ui.label(
@@ -234,7 +220,7 @@ async def _terminals_section(rt: Runtime, me: Principal, store: records.StoreRow
 
     async def redraw() -> None:
         async with rt.session() as session:
-            devices = await terminal_devices.store_devices(session, store.id, datetime.now(UTC))
+            devices = await domain_api.store_devices(session, store.id, datetime.now(UTC))
         body.clear()
         with body:
             if not devices:
@@ -266,12 +252,12 @@ async def _terminals_section(rt: Runtime, me: Principal, store: records.StoreRow
                     if not label:
                         ui.notify("Give the device a name.", type="warning")
                         return
-                    code: list[terminal_devices.PairingCode] = []
+                    code: list[domain_api.PairingCode] = []
 
                     async def work() -> None:
                         async with transaction(rt) as session:
                             code.append(
-                                await terminal_devices.start_pairing(
+                                await domain_api.start_pairing(
                                     session, store.id, label, by=me.actor, now=datetime.now(UTC)
                                 )
                             )
@@ -293,10 +279,8 @@ async def _terminals_section(rt: Runtime, me: Principal, store: records.StoreRow
 
         async def work() -> None:
             async with transaction(rt) as session:
-                if await terminal_devices.device_store_id(session, device_id) != store.id:
-                    raise domain_api.DomainRefusal("this device is not a terminal of this store")
-                await terminal_devices.revoke(
-                    session, device_id, by=me.actor, now=datetime.now(UTC)
+                await domain_api.revoke_device(
+                    session, store.id, device_id, by=me.actor, now=datetime.now(UTC)
                 )
 
         if await guarded(work, success=f"Terminal {name} is revoked."):
@@ -305,7 +289,7 @@ async def _terminals_section(rt: Runtime, me: Principal, store: records.StoreRow
     await redraw()
 
 
-def _show_pairing_code(name: str, pairing: terminal_devices.PairingCode) -> None:
+def _show_pairing_code(name: str, pairing: domain_api.PairingCode) -> None:
     """The pairing code, shown this once: only its hash is kept."""
     with ui.dialog() as dialog, ui.card().classes("items-center"):
         ui.label(f"Pairing code for {name}").classes("text-lg font-medium")
@@ -323,7 +307,7 @@ def _new_pin() -> str:
     return f"{secrets.randbelow(10**6):06d}"
 
 
-async def _pins_section(rt: Runtime, me: Principal, store: records.StoreRow) -> None:
+async def _pins_section(rt: Runtime, me: Principal, store: StoreRow) -> None:
     with section("Staff PINs"):
         lock = ui.row().classes("items-center gap-4")
         body = ui.column().classes("w-full gap-1")
@@ -333,7 +317,7 @@ async def _pins_section(rt: Runtime, me: Principal, store: records.StoreRow) -> 
 
     async def redraw() -> None:
         async with rt.session() as session:
-            current = await records.get_store(session, me, store.id)
+            current = await get_store(session, me, store.id)
             pins = await domain_api.store_pins(session, store.code)
             rows = [(p.id, p.name, p.created_at, p.last_used_at) for p in pins]
         lock.clear()

@@ -4,7 +4,8 @@ Applied the way the batch engine applies an event, in the caller's transaction: 
 id goes into the inbox (``processed_events``) first, so a double submit of one form acts once;
 the card is locked (``SELECT ... FOR UPDATE``), the rules of ``domain.rules.admin`` decide, and
 the ledger rows, the card's new projection (with ``version`` bumped) and one
-``card.balance_changed`` for the wallets are written by ``domain.engine.writes.flush``.
+``card.balance_changed`` for the wallets are made by ``domain.engine.apply`` (as for every
+event) and written by ``domain.engine.writes.flush``.
 
 No ``event.processed`` is written: that message reports Kafka inputs (CONTRACT.md section 4),
 and an admin action is not one. A refused action (``AdjustmentError``, ``CardNotFound``) raises,
@@ -20,13 +21,12 @@ from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from core.enums import ProgramType
+from domain.engine.apply import Origin, apply_decision
 from domain.engine.conn import Conn
-from domain.engine.outputs import wallet_message
 from domain.engine.state import BatchState, CardRow, Wanted, load_cards
-from domain.engine.writes import Effects, flush, ledger_row
-from domain.models import ProgramType
+from domain.engine.writes import Effects, flush
 from domain.rules.admin import decide_adjustment, decide_status
-from domain.rules.project import apply_change
 from domain.rules.values import Decision, ProgramTerms
 
 ADJUSTMENT_TOPIC = "admin.card_adjustment"
@@ -174,41 +174,9 @@ async def _act(
         timezone=ZoneInfo(context["timezone"]),
     )
     effects = Effects()
-    for change in decision.changes:
-        apply_change(card.balance, change, now, terms)
-        effects.ledger.append(
-            ledger_row(
-                card_id=card.card_id,
-                merchant_id=card.merchant_id,
-                # No store: the change was made in the admin panel, not at a till.
-                store_id=None,
-                entry_type=change.entry_type.value,
-                stamps_delta=change.stamps_delta,
-                points_delta=change.points_delta,
-                stamp_count_after=card.balance.stamp_count,
-                points_balance_after=card.balance.points_balance,
-                occurred_at=now,
-                source_event_id=action_id,
-                actor=actor,
-                notes=change.notes or notes,
-            )
-        )
-    card.balance.version += 1
-    card.dirty = True
-    effects.outbox.append(
-        wallet_message(
-            card_number=card.card_number,
-            merchant_code=context["merchant_code"],
-            stamp_count=card.balance.stamp_count,
-            stamps_target=terms.stamps_target if terms.stamps_enabled else None,
-            points_balance=card.balance.points_balance,
-            is_active=card.balance.is_active,
-            version=card.balance.version,
-            reason=decision.changes[-1].entry_type.value,
-            source_event_id=action_id,
-            now=now,
-        )
-    )
+    # No store: the change was made in the admin panel, not at a till.
+    origin = Origin(action_id, context["merchant_code"], store_id=None, actor=actor)
+    apply_decision(state, effects, card, terms, decision, origin, now, now, notes=notes)
     effects.inbox_status[action_id] = "applied"
     await flush(conn, state, effects, [])
     return _outcome(action_id, "applied", card)

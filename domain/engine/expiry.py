@@ -1,16 +1,17 @@
 """Points expiry, set-based: one statement expires every idle card of the run's merchants.
 
 The rule is ``domain.rules.expire.decide_expiry``; this is the same rule in SQL, so a run over
-a million cards is one round trip. Idempotent: a second run finds no idle balance left.
+a million cards is one round trip, and a property test runs both over random cards and
+checks they agree (``tests/domain/test_expiry_agreement.py``). Idempotent: a second run finds
+no idle balance left.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from core.commands import ExpiryRun
 from domain.engine.conn import Conn
-from domain.engine.outputs import APPLIED, REJECTED, Result
-from streams.inputs import ExpiryRunRequested
 
 _EXPIRE_SQL = """
 WITH idle AS (
@@ -58,14 +59,7 @@ SELECT count(*) AS cards, coalesce(sum(expired), 0) AS points FROM expired
 """
 
 
-async def run_expiry(conn: Conn, msg: ExpiryRunRequested, topic: str, now: datetime) -> Result:
-    """Expire every idle balance as of ``msg.occurred_at``; the result carries the totals."""
-    row = await conn.fetchrow(_EXPIRE_SQL, msg.occurred_at, msg.merchant_code, msg.event_id, now)
-    cards, points = (int(row["cards"]), int(row["points"])) if row else (0, 0)
-    return Result(
-        source_event_id=msg.event_id,
-        source_topic=topic,
-        status=APPLIED if cards else REJECTED,
-        merchant_code=msg.merchant_code,
-        extra={"cards_expired": cards, "points_expired": points},
-    )
+async def expire_in_sql(conn: Conn, run: ExpiryRun, now: datetime) -> tuple[int, int]:
+    """Expire every idle balance as of ``run.occurred_at``; returns (cards, points)."""
+    row = await conn.fetchrow(_EXPIRE_SQL, run.occurred_at, run.merchant_code, run.event_id, now)
+    return (int(row["cards"]), int(row["points"])) if row else (0, 0)

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from core.enums import Topic
 from domain.rules.values import Reason
-from streams.topics import Topic
 
 
 @dataclass(frozen=True)

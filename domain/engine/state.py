@@ -19,6 +19,7 @@ import asyncpg
 
 from domain.engine.conn import Conn
 from domain.models import ProgramType
+from domain.rules.earn import projected_history
 from domain.rules.values import CardBalance, ProgramTerms, RewardTerms, StampHistory
 from domain.rules.void import PurchaseRecord
 
@@ -411,16 +412,9 @@ async def stamp_history(
     the card's last stamp asks the ledger, plus this batch's not yet written stamps.
     ``settle`` waits for this batch's writes in flight (``writes.WriteBehind``) first.
     """
-    b = card.balance
-    day = terms.local_day(at)
-    if b.last_stamp_at is None or at >= b.last_stamp_at:
-        if b.stamp_day == day:
-            on_day = b.stamp_day_count
-        elif b.stamp_day is None or day > b.stamp_day:
-            on_day = 0
-        else:  # a clock running backwards across days: ask the ledger
-            return await _history_from_ledger(conn, state, card, terms, at, settle)
-        return StampHistory(b.last_stamp_at, on_day)
+    known = projected_history(card.balance, terms.local_day(at), at)
+    if known is not None:
+        return known
     return await _history_from_ledger(conn, state, card, terms, at, settle)
 
 

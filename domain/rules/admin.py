@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain.models import LedgerType
+from core.enums import LedgerType
 from domain.rules.values import CardBalance, Change, Decision
 
 

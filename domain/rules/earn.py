@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from domain.models import LedgerType
-from domain.rules.values import Change, Decision, ProgramTerms, Reason, StampHistory
+from core.enums import LedgerType
+from domain.rules.values import CardBalance, Change, Decision, ProgramTerms, Reason, StampHistory
 
 
 @dataclass(frozen=True)
@@ -70,3 +70,16 @@ def decide_purchase(
         if points:
             changes.append(Change(LedgerType.POINTS_EARNED, points_delta=points))
     return Decision(tuple(changes), tuple(reasons))
+
+
+def projected_history(card: CardBalance, day: date, at: datetime) -> StampHistory | None:
+    """Earlier stamps as the card's projection tells them for an event at ``at`` (on the
+    merchant's local ``day``); ``None`` when only the ledger can (an event older than the
+    card's last stamp, or a clock running backwards across days)."""
+    if card.last_stamp_at is not None and at < card.last_stamp_at:
+        return None
+    if card.stamp_day == day:
+        return StampHistory(card.last_stamp_at, card.stamp_day_count)
+    if card.stamp_day is None or day > card.stamp_day:
+        return StampHistory(card.last_stamp_at, 0)
+    return None

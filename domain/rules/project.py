@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from domain.models import LedgerType
+from core.enums import LedgerType
 from domain.rules.values import CardBalance, Change, ProgramTerms
 
 _ACTIVITY = frozenset(

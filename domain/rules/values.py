@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from domain.models import LedgerType, ProgramType
-from streams.outputs import ReasonCode
+from core.enums import LedgerType, ProgramType, ReasonCode
 
 # The rules speak the contract's reason codes (CONTRACT.md section 4), one list for both.
 Reason = ReasonCode

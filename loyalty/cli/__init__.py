@@ -7,8 +7,8 @@ import sys
 
 import typer
 
-from loyalty.logs import configure_logging
-from loyalty.settings import get_settings
+from core.logs import configure_logging
+from core.settings import get_settings
 
 app = typer.Typer(
     name="loyalty",

@@ -7,8 +7,8 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.settings import get_settings
 from domain.db import make_engine, make_sessionmaker
-from loyalty.settings import get_settings
 
 T = TypeVar("T")
 

@@ -6,9 +6,9 @@ import asyncio
 
 import typer
 
+from core.settings import get_settings
 from loyalty.cli import app
 from loyalty.cli._db import with_session
-from loyalty.settings import get_settings
 
 
 @app.command()

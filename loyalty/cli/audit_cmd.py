@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
+from core.settings import get_settings
 from loyalty.cli import app
-from loyalty.settings import get_settings
 
 
 @app.command()

@@ -7,8 +7,8 @@ import threading
 
 import typer
 
+from core.settings import get_settings
 from loyalty.cli import app
-from loyalty.settings import get_settings
 
 
 @app.command("mail-sink")

@@ -15,8 +15,8 @@ from typing import Any
 import typer
 import uvloop
 
+from core.settings import get_settings
 from loyalty.cli import app
-from loyalty.settings import get_settings
 
 
 @app.command()

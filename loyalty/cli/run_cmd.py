@@ -7,8 +7,8 @@ import os
 
 import typer
 
+from core.settings import Settings, get_settings
 from loyalty.cli import app
-from loyalty.settings import Settings, get_settings
 from loyalty.supervisor import Service
 
 

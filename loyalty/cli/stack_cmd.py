@@ -6,8 +6,8 @@ import json
 
 import typer
 
+from core.settings import get_settings
 from loyalty.cli import app
-from loyalty.settings import get_settings
 from loyalty.stack import LocalStack, ServiceStatus, StackError, StackStatus
 
 stack_app = typer.Typer(

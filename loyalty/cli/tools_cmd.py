@@ -15,8 +15,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from core.settings import get_settings
 from loyalty.cli import app
-from loyalty.settings import get_settings
 from streams.topics import INPUT_TOPICS, Topic
 
 T = TypeVar("T")

@@ -6,8 +6,8 @@ import asyncio
 
 import typer
 
+from core.settings import get_settings
 from loyalty.cli import app
-from loyalty.settings import get_settings
 
 
 @app.command("wallet-sync")

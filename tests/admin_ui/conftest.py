@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from loyalty.settings import get_settings
+from core.settings import get_settings
 from tests.admin_ui.helpers import seed_users
 
 

@@ -16,6 +16,7 @@ from admin_ui.runtime import raw_connection
 from domain.engine.batch import Inbound, process_batch
 from domain.models import UserRole
 from domain.users import create_user
+from streams.commands import to_command
 from streams.inputs import EnrollmentRequested
 from streams.topics import Topic
 from tests.support.seed import seed_merchant
@@ -69,7 +70,9 @@ async def enrol(session: AsyncSession, store_code: str, email: str, **customer: 
             "channel": "staff",
         }
     )
-    outcome = await process_batch(conn, [Inbound(Topic.ENROLLMENTS.value, message)], now)
+    outcome = await process_batch(
+        conn, [Inbound(Topic.ENROLLMENTS.value, to_command(message))], now
+    )
     await session.commit()
     number = outcome.results[0].card_number
     assert number is not None, outcome.results

@@ -11,8 +11,8 @@ from typing import Any
 from nicegui.testing import User
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.settings import REPO_ROOT
 from domain.users import MAX_FAILED_LOGINS
-from loyalty.settings import REPO_ROOT
 from tests.admin_ui.helpers import ALICE, MAIN_FILE, PLATFORM, WAIT, enrol, sign_in, status_of
 
 pytestmark = MAIN_FILE

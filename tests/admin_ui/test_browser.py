@@ -30,9 +30,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.settings import REPO_ROOT
 from domain.models import LoyaltyCard, LoyaltyProgram, Merchant, Store
 from domain.staff_pins import add_pin
-from loyalty.settings import REPO_ROOT
 from tests.admin_ui.helpers import ALICE, PLATFORM, enrol
 from tests.support.smtp import Inbox, running_inbox
 

@@ -122,7 +122,7 @@ async def test_without_smtp_the_page_says_to_ask_at_the_counter(
 @pytest.fixture
 def tight_limits(mail_settings: Inbox, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two answers per email, three per client address (read when ``user`` builds the app)."""
-    from loyalty.settings import get_settings
+    from core.settings import get_settings
 
     monkeypatch.setenv("LOYALTY_ENROLL_LIMIT_PER_EMAIL", "2")
     monkeypatch.setenv("LOYALTY_ENROLL_LIMIT_PER_IP", "3")

@@ -18,9 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin_ui.runtime import raw_connection
+from core.settings import Settings, get_settings
 from domain.engine.batch import Inbound, process_batch
 from domain.models import DeadLetter, HeldReturn, Merchant
-from loyalty.settings import Settings, get_settings
+from streams.commands import to_command
 from streams.inputs import PurchaseCompleted
 from streams.topics import Topic
 from tests.admin_ui.helpers import (
@@ -50,7 +51,9 @@ async def _purchase(db: AsyncSession, store: str, number: str, cents: int) -> No
             "card": {"card_number": number},
         }
     )
-    await process_batch(await raw_connection(db), [Inbound(Topic.PURCHASES.value, message)], now)
+    await process_batch(
+        await raw_connection(db), [Inbound(Topic.PURCHASES.value, to_command(message))], now
+    )
     await db.commit()
 
 

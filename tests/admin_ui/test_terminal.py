@@ -281,9 +281,11 @@ async def test_a_terminal_object_without_access_acts_on_nothing(
 ) -> None:
     """Every action checks the access on the server: a forged device token is refused even
     by a direct call of the handlers, bypassing what the page shows."""
-    from admin_ui.pages.terminal import Access, Terminal, load_store
+    from admin_ui.pages.terminal_access import Access
+    from admin_ui.pages.terminal_till import Terminal
+    from admin_ui.queries.terminal import load_store
     from admin_ui.runtime import Runtime
-    from loyalty.settings import get_settings
+    from core.settings import get_settings
 
     rt = Runtime(get_settings())
     await rt.start()
@@ -320,7 +322,7 @@ async def test_a_terminal_object_without_access_acts_on_nothing(
 
 
 async def _summary(rt: Any, number: str) -> Any:
-    from admin_ui.pages.terminal import card_summary
+    from admin_ui.queries.terminal import card_summary
 
     async with rt.session() as session:
         return await card_summary(session, number)

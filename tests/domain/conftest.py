@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from loyalty.settings import get_settings
+from core.settings import get_settings
 
 
 @pytest.fixture(autouse=True)

@@ -18,9 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from typer.testing import CliRunner, Result
 
+from core.settings import get_settings
 from domain.models import AdminUser, LoyaltyProgram, Merchant, UserRole
 from loyalty.cli import app, card_cmd, provision_cmd, users_cmd  # noqa: F401 - registers them
-from loyalty.settings import get_settings
 from tests.domain import factories as f
 from tests.domain.test_provisioning import DEMO, demo
 

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from domain.audit import run_audit
 from domain.engine import batch
 from domain.engine.batch import Inbound, process_batch
+from streams.commands import to_command
 from streams.parsing import ParseError, parse_input
 from streams.topics import Topic
 
@@ -125,7 +126,7 @@ def _events(code: str, store: str, steps: list[tuple[tuple[Any, ...], int]]) -> 
 
         message = parse_input(topic.value, json.dumps(common | body).encode())
         assert not isinstance(message, ParseError), message
-        events.append(Inbound(topic.value, message))
+        events.append(Inbound(topic.value, to_command(message)))
     return events
 
 

@@ -14,7 +14,9 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.settings import REPO_ROOT
 from domain import provisioning
+from domain.catalog import field_path
 from domain.models import (
     LoyaltyProgram,
     Merchant,
@@ -23,9 +25,8 @@ from domain.models import (
     StaffPin,
     Store,
 )
-from domain.provisioning import ProvisioningError, ProvisioningSummary, field_path
+from domain.provisioning import ProvisioningError, ProvisioningSummary
 from domain.staff_pins import add_pin, verify_pin
-from loyalty.settings import REPO_ROOT
 
 DEMO = REPO_ROOT / "demo" / "demo.yaml"
 NOON = datetime(2025, 3, 1, 12, tzinfo=UTC)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from core.settings import Settings
 from domain.db import make_sessionmaker
-from loyalty.settings import Settings
 from tests.support.pipeline import (
     INPUT_TOPIC_NAMES,
     Bus,

@@ -23,8 +23,8 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.settings import REPO_ROOT
 from domain.audit import AuditReport, Difference, audit_database, run_audit
-from loyalty.settings import REPO_ROOT
 from tests.pipeline.stories import (
     T0,
     enrol,

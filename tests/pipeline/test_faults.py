@@ -22,7 +22,7 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from loyalty.settings import Settings
+from core.settings import Settings
 from loyalty.stack import LocalStack
 from tests.pipeline.load import (
     Load,

@@ -23,9 +23,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaTimeoutError
 
 from consumers.relay import Relay
+from core.settings import Settings, with_database
 from domain.engine.outputs import APPLIED, Result, result_message, wallet_message
 from loyalty import migrate
-from loyalty.settings import Settings, with_database
 from streams.topics import Topic
 
 

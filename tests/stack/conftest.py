@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from loyalty.settings import Settings
+from core.settings import Settings
 from loyalty.stack import ensure_topics
 
 ScratchTopic = Callable[[int], Awaitable[str]]

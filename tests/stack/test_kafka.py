@@ -10,7 +10,7 @@ from collections import defaultdict
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from loyalty.settings import Settings
+from core.settings import Settings
 from loyalty.stack import wanted_topics
 from tests.stack.conftest import ScratchTopic
 from tests.stack.kafka_helpers import WITHIN_S, consume, produce

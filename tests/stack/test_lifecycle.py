@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from loyalty.settings import Settings, with_database
+from core.settings import Settings, with_database
 from loyalty.stack import LocalStack
 from tests.stack.conftest import ScratchTopic
 from tests.stack.kafka_helpers import consume, produce

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loyalty.settings import Settings
+from core.settings import Settings
 from loyalty.stack import LocalStack, StackError, process_cmdline, read_pid_file
 
 # A port nothing listens on: the "external" service of a test that never reaches it.

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from loyalty.settings import Settings
+from core.settings import Settings
 
 
 async def test_postgres_answers_on_the_engine_url(stack: Settings) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from loyalty.settings import REPO_ROOT, Settings
+from core.settings import REPO_ROOT, Settings
 from loyalty.stack import LocalStack, kafka_addresses, postgres_addresses
 
 CONTRACT_KEYS = ("kafka_bootstrap", "database_url", "admin_url")

@@ -8,7 +8,7 @@ from uuid import uuid4
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from loyalty.settings import Settings
+from core.settings import Settings
 from streams.broker import consumer_config, make_broker
 from streams.messages import PurchaseCompleted
 from streams.parsing import parse_input, record_for

@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from core.settings import Settings, with_database
 from domain.db import make_engine, make_sessionmaker
 from domain.models import Base
 from loyalty import migrate
-from loyalty.settings import Settings, with_database
 
 __all__ = ["database_url", "db", "db_engine", "db_sessions"]
 

@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from loyalty.settings import REPO_ROOT, Settings
+from core.settings import REPO_ROOT, Settings
 from streams.topics import INPUT_TOPICS, Topic
 
 

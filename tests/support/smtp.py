@@ -78,7 +78,7 @@ def smtp_inbox() -> Iterator[Inbox]:
 @pytest.fixture
 def mail_settings(smtp_inbox: Inbox, monkeypatch: pytest.MonkeyPatch) -> Inbox:
     """The app's settings pointed at ``smtp_inbox`` (plain SMTP on loopback)."""
-    from loyalty.settings import get_settings
+    from core.settings import get_settings
 
     monkeypatch.setenv("LOYALTY_SMTP_HOST", smtp_inbox.host)
     monkeypatch.setenv("LOYALTY_SMTP_PORT", str(smtp_inbox.port))

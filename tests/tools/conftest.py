@@ -16,8 +16,8 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.settings import Settings, asyncpg_url, with_database
 from domain.db import make_engine, make_sessionmaker
-from loyalty.settings import Settings, asyncpg_url, with_database
 from tests.support.db import fresh_database
 
 

@@ -22,8 +22,8 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
+from core.settings import REPO_ROOT
 from domain.models import Base
-from loyalty.settings import REPO_ROOT
 from streams.parsing import ParseError, parse_input
 
 WITHIN_S = 120.0

@@ -14,7 +14,7 @@ import time
 from email.message import EmailMessage
 from pathlib import Path
 
-from loyalty.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 
 
 def _free_port() -> int:

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from consumers.pipeline import apply_records
 from consumers.replay import DRY_RUN_LOCK_SHARE, From, Until, replay
+from core.settings import Settings
 from loyalty.cli import _register, app
-from loyalty.settings import Settings
 from streams.parsing import ParseError, parse_input
 from streams.topics import Topic
 from tests.support.seed import seed_merchant

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from admin_ui.app import StartRefused, check_start, uses_default_session_secret
-from loyalty.settings import REPO_ROOT, Settings
+from core.settings import REPO_ROOT, Settings
 from tests.wallet.pki import PASS_TYPE_ID, TEAM_ID, make_apple_pki
 from wallet import WalletSettings
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from loyalty.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 from tests.wallet.pki import PASS_TYPE_ID, TEAM_ID, ApplePki, _name, issue
 from wallet import WalletConfigError, WalletSettings, check_apple_wallet
 from wallet.checks import is_loopback_host

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.wallet_sync import WalletSync, wallet_group
-from loyalty.settings import Settings
+from core.settings import Settings
 from streams.outputs import CardBalanceChanged
 from streams.topics import Topic
 from tests.support.pipeline import position_group_at_end

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from consumers.wallet_sync import WalletSync
-from loyalty.settings import REPO_ROOT, Settings
+from core.settings import REPO_ROOT, Settings
 from streams.topics import Topic
 from tests.support.pipeline import pipeline_env, position_group_at_end
 from tests.support.wallet_fakes import wallet_settings_for

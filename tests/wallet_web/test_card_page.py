@@ -15,9 +15,9 @@ from nicegui.testing import User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from admin_ui.card_page import TEXTS, qr_data_url
+from core.settings import get_settings
 from domain.models import LedgerType, LoyaltyCard, Merchant, ProgramType
 from domain.soft_delete import soft_delete
-from loyalty.settings import get_settings
 from tests.support.pkpass_check import verified_files
 from tests.support.wallet_fakes import GOOGLE_ISSUER, write_service_account
 from tests.support.wallet_seed import LOGO_URL, add_entry, seed_card, seed_wallet_merchant

@@ -27,8 +27,8 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.settings import REPO_ROOT
 from domain.models import LedgerType
-from loyalty.settings import REPO_ROOT
 from tests.admin_ui.test_browser import browser, screenshots
 from tests.support.wallet_fakes import GOOGLE_ISSUER, write_service_account
 from tests.support.wallet_seed import add_entry, seed_card, seed_wallet_merchant

@@ -14,9 +14,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from admin_ui.passkit import SETTLE_SECONDS, create_passkit_app
+from core.settings import get_settings
 from domain.models import AppleDeviceRegistration, LoyaltyCard, Merchant
 from domain.soft_delete import soft_delete
-from loyalty.settings import get_settings
 from tests.support.pkpass_check import verified_files
 from tests.support.wallet_seed import register_device, seed_card, seed_wallet_merchant
 from tests.wallet.pki import PASS_TYPE_ID, ApplePki

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faststream.kafka import KafkaBroker
 
-from loyalty.settings import Settings
+from core.settings import Settings
 from streams.broker import (
     MAX_REQUEST_SIZE,
     client_id,

@@ -17,10 +17,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin_ui.domain_api import DomainRefusal
-from admin_ui.widgets import PageRequest, Rows
+from admin_ui.problems import DomainRefusal
+from admin_ui.queries.common import PageRequest, Rows
+from core.settings import Settings
 from domain.models import DeadLetter, HeldReturn, Merchant, OutboxMessage, ProcessedEvent, Store
-from loyalty.settings import Settings
 from streams.broker import client_id, producer_config
 from streams.topics import INPUT_TOPICS
 

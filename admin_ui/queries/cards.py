@@ -1,0 +1,269 @@
+"""Cards: the list, one card with its program's terms, its ledger and its wallets' sync state,
+and the cards an enrolment has just issued."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from admin_ui.queries.admins import Principal
+from admin_ui.queries.common import ALL, PageRequest, Rows, deleted_filter, like, page, scoped
+from domain.models import (
+    Customer,
+    LedgerEntry,
+    LoyaltyCard,
+    LoyaltyProgram,
+    Merchant,
+    ProgramType,
+    Store,
+    WalletSyncState,
+)
+
+
+@dataclass(frozen=True)
+class CardRow:
+    """A card as lists show it."""
+
+    id: int
+    card_number: str
+    merchant_id: int
+    merchant_code: str
+    customer_id: int
+    customer: str
+    stamp_count: int
+    points_balance: int
+    is_active: bool
+    deleted_at: datetime | None
+
+
+async def list_cards(
+    session: AsyncSession,
+    me: Principal,
+    request: PageRequest,
+    *,
+    customer_id: int | None = None,
+) -> Rows[CardRow]:
+    """Cards matching the search (card number, QR text, customer email or merchant code)."""
+    query = (
+        select(LoyaltyCard, Merchant.code, Customer.email, Customer.customer_ref)
+        .join(Merchant, Merchant.id == LoyaltyCard.merchant_id)
+        .join(Customer, Customer.id == LoyaltyCard.customer_id)
+        .where(deleted_filter(LoyaltyCard.deleted_at, request.mode))
+    )
+    query = scoped(query, LoyaltyCard.merchant_id, me)
+    if customer_id is not None:
+        query = query.where(LoyaltyCard.customer_id == customer_id)
+    if request.search:
+        pattern = like(request.search)
+        digits = "".join(ch for ch in request.search if ch.isalnum())
+        conditions = [
+            LoyaltyCard.card_number.ilike(pattern),
+            LoyaltyCard.qr_token == request.search,
+            Customer.email.ilike(pattern),
+            Customer.customer_ref.ilike(pattern),
+            Merchant.code.ilike(pattern),
+        ]
+        if digits:
+            conditions.append(func.replace(LoyaltyCard.card_number, "-", "").ilike(like(digits)))
+        query = query.where(or_(*conditions))
+    rows, total = await page(session, query, request, LoyaltyCard.id.desc())
+    return Rows(
+        [
+            CardRow(
+                c.id,
+                c.card_number,
+                c.merchant_id,
+                code,
+                c.customer_id,
+                email or ref or f"#{c.customer_id}",
+                c.stamp_count,
+                c.points_balance,
+                c.is_active,
+                c.deleted_at,
+            )
+            for c, code, email, ref in rows
+        ],
+        total,
+    )
+
+
+@dataclass(frozen=True)
+class CardDetail:
+    """A card with its program's terms, its customer and its merchant."""
+
+    id: int
+    card_number: str
+    qr_token: str
+    link_token: str
+    merchant_id: int
+    merchant_code: str
+    program_id: int
+    program_type: ProgramType
+    stamps_target: int
+    currency: str
+    customer_id: int
+    customer: str
+    store_code: str | None
+    stamp_count: int
+    points_balance: int
+    lifetime_stamps: int
+    lifetime_points_earned: int
+    points_redeemed: int
+    rewards_redeemed: int
+    is_active: bool
+    version: int
+    last_activity_at: datetime | None
+    created_at: datetime
+    deleted_at: datetime | None
+
+
+async def get_card(session: AsyncSession, me: Principal, card_id: int) -> CardDetail | None:
+    """A card this admin may see (deleted ones too), else ``None``."""
+    row = (
+        await session.execute(
+            select(LoyaltyCard, Merchant.code, LoyaltyProgram, Customer, Store.code)
+            .join(Merchant, Merchant.id == LoyaltyCard.merchant_id)
+            .join(LoyaltyProgram, LoyaltyProgram.id == LoyaltyCard.program_id)
+            .join(Customer, Customer.id == LoyaltyCard.customer_id)
+            .outerjoin(Store, Store.id == LoyaltyCard.store_id)
+            .where(LoyaltyCard.id == card_id)
+            .execution_options(**ALL)
+        )
+    ).first()
+    if row is None or not me.sees(row[0].merchant_id):
+        return None
+    c: LoyaltyCard = row[0]
+    program: LoyaltyProgram = row[2]
+    customer: Customer = row[3]
+    name = " ".join(p for p in (customer.first_name, customer.last_name) if p)
+    who = ", ".join(p for p in (name, customer.email or customer.customer_ref or "") if p)
+    return CardDetail(
+        id=c.id,
+        card_number=c.card_number,
+        qr_token=c.qr_token,
+        link_token=c.link_token,
+        merchant_id=c.merchant_id,
+        merchant_code=row[1],
+        program_id=program.id,
+        program_type=program.type,
+        stamps_target=program.stamps_target,
+        currency=program.currency,
+        customer_id=customer.id,
+        customer=who or f"#{customer.id}",
+        store_code=row[4],
+        stamp_count=c.stamp_count,
+        points_balance=c.points_balance,
+        lifetime_stamps=c.lifetime_stamps,
+        lifetime_points_earned=c.lifetime_points_earned,
+        points_redeemed=c.points_redeemed,
+        rewards_redeemed=c.rewards_redeemed,
+        is_active=c.is_active,
+        version=c.version,
+        last_activity_at=c.last_activity_at,
+        created_at=c.created_at,
+        deleted_at=c.deleted_at,
+    )
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    """One ledger entry of a card."""
+
+    id: int
+    occurred_at: datetime
+    entry_type: str
+    stamps_delta: int
+    points_delta: int
+    stamp_count_after: int
+    points_balance_after: int
+    store_code: str | None
+    detail: str
+
+
+async def card_ledger(
+    session: AsyncSession, card_id: int, request: PageRequest
+) -> Rows[LedgerLine]:
+    """A card's ledger, newest first (the caller has checked the card is visible)."""
+    query = (
+        select(LedgerEntry, Store.code)
+        .outerjoin(Store, Store.id == LedgerEntry.store_id)
+        .where(LedgerEntry.card_id == card_id)
+    )
+    rows, total = await page(
+        session, query, request, LedgerEntry.occurred_at.desc(), LedgerEntry.id.desc()
+    )
+    lines = []
+    for entry, store_code in rows:
+        parts = [
+            p
+            for p in (
+                entry.order_reference and f"order {entry.order_reference}",
+                entry.reward_description or entry.reward_code,
+                entry.notes,
+                entry.actor,
+                entry.staff_ref and f"staff {entry.staff_ref}",
+            )
+            if p
+        ]
+        lines.append(
+            LedgerLine(
+                entry.id,
+                entry.occurred_at,
+                entry.entry_type.value,
+                entry.stamps_delta,
+                entry.points_delta,
+                entry.stamp_count_after,
+                entry.points_balance_after,
+                store_code,
+                " · ".join(parts),
+            )
+        )
+    return Rows(lines, total)
+
+
+@dataclass(frozen=True)
+class WalletLine:
+    """How far a wallet has caught up with a card."""
+
+    wallet: str
+    synced_version: int
+    synced_at: datetime | None
+    attempts: int
+    last_error: str | None
+    last_error_at: datetime | None
+
+
+async def wallet_sync(session: AsyncSession, card_id: int) -> list[WalletLine]:
+    """The card's wallet sync rows (none until a wallet consumer has seen the card)."""
+    rows = (
+        await session.scalars(
+            select(WalletSyncState)
+            .where(WalletSyncState.card_id == card_id)
+            .order_by(WalletSyncState.wallet)
+        )
+    ).all()
+    return [
+        WalletLine(
+            r.wallet, r.synced_version, r.synced_at, r.attempts, r.last_error, r.last_error_at
+        )
+        for r in rows
+    ]
+
+
+async def card_id(session: AsyncSession, card_number: str) -> int | None:
+    """The id of the live card with this number (the one an enrolment just issued)."""
+    return await session.scalar(
+        select(LoyaltyCard.id).where(LoyaltyCard.card_number == card_number)
+    )
+
+
+async def active_link_token(session: AsyncSession, card_number: str) -> str | None:
+    """The card page's secret of the live, active card with this number."""
+    return await session.scalar(
+        select(LoyaltyCard.link_token).where(
+            LoyaltyCard.card_number == card_number, LoyaltyCard.is_active.is_(True)
+        )
+    )

@@ -1,0 +1,86 @@
+"""The catalog service: merchants, stores, programs, rewards and staff, with one validation.
+
+``loyalty provision`` (``domain.provisioning``) and the admin panel's forms both go through
+it, so they accept the same values, refuse them with the same sentences and write the same
+rows (a program switched on gets its ``activated_at`` either way).
+
+- ``schema``: the pydantic models of each kind (the provisioning file is built from them);
+- ``checks``: form-shaped data to validated values (``merchant_values``, ``store_values``,
+  ``program_change``), the rules spanning several fields (``reward_rules``);
+- ``writes``: creating and updating the rows, with what only the database can refuse;
+- ``errors``: ``FieldError`` and its sentences, ``InvalidFields``, ``CatalogRefusal``.
+
+Plain async functions over an ``AsyncSession``; nothing here knows of the panel or the file.
+"""
+
+from __future__ import annotations
+
+from domain.catalog.checks import (
+    ProgramChange,
+    RewardLine,
+    check_merchant,
+    check_program,
+    check_store,
+    merchant_values,
+    program_change,
+    reward_rules,
+    store_values,
+)
+from domain.catalog.errors import (
+    CatalogRefusal,
+    FieldError,
+    InvalidFields,
+    error_message,
+    field_path,
+    validation_errors,
+)
+from domain.catalog.writes import (
+    Outcome,
+    add_staff,
+    change_staff_pin,
+    create_merchant,
+    create_program,
+    create_store,
+    live_program,
+    pin_holder,
+    put_rewards,
+    put_staff,
+    remove_staff,
+    unknown_zones,
+    update_merchant,
+    update_program,
+    update_store,
+)
+
+__all__ = [
+    "CatalogRefusal",
+    "FieldError",
+    "InvalidFields",
+    "Outcome",
+    "ProgramChange",
+    "RewardLine",
+    "add_staff",
+    "change_staff_pin",
+    "check_merchant",
+    "check_program",
+    "check_store",
+    "create_merchant",
+    "create_program",
+    "create_store",
+    "error_message",
+    "field_path",
+    "live_program",
+    "merchant_values",
+    "pin_holder",
+    "program_change",
+    "put_rewards",
+    "put_staff",
+    "remove_staff",
+    "reward_rules",
+    "store_values",
+    "unknown_zones",
+    "update_merchant",
+    "update_program",
+    "update_store",
+    "validation_errors",
+]

@@ -1,0 +1,168 @@
+"""The catalog's one validation: the schema plus the rules that span several fields.
+
+``merchant_values``, ``store_values`` and ``program_change`` read what an admin form sends (or
+a provisioning file's program, through ``ProgramChange.of``) and return validated, normalised
+values ready for ``domain.catalog.writes``; they raise ``InvalidFields`` otherwise. The
+``check_*`` functions say the same as a list of ``FieldError``s, empty when all is well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from domain.catalog.errors import FieldError, InvalidFields, validation_errors
+from domain.catalog.schema import MerchantFields, ProgramSpec, StoreSpec
+from domain.models import ProgramType
+
+M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
+
+MERCHANT_SWITCHES = ("allow_self_enrollment", "allow_cross_location_redemption")
+
+
+@dataclass(frozen=True)
+class RewardLine:
+    """One entry of a program's catalog as it is written."""
+
+    code: str
+    name: str
+    points_required: int
+    description: str | None = None
+    is_active: bool = True
+
+
+@dataclass(frozen=True)
+class ProgramChange:
+    """A program's validated settings: ``values`` holds only the columns given; ``rewards`` is
+    the whole catalog, or ``None`` to leave the catalog as it is."""
+
+    values: Mapping[str, Any]
+    rewards: tuple[RewardLine, ...] | None = None
+
+    @classmethod
+    def of(cls, spec: ProgramSpec, active: Sequence[bool] | None = None) -> ProgramChange:
+        """The change a validated spec states (every reward active unless ``active`` says)."""
+        values = spec.model_dump(exclude_unset=True, exclude={"points_rewards"})
+        values["type"] = spec.type
+        rewards = None
+        if spec.points_rewards is not None:
+            flags = list(active) if active is not None else [True] * len(spec.points_rewards)
+            rewards = tuple(
+                RewardLine(r.id, r.name, r.points_required, r.description, flag)
+                for r, flag in zip(spec.points_rewards, flags, strict=True)
+            )
+        return cls(values, rewards)
+
+
+def reward_rules(
+    program_type: object,
+    rewards: Sequence[Mapping[str, Any]],
+    *,
+    at: str,
+    style: Literal["file", "form"],
+) -> list[FieldError]:
+    """What is wrong with a catalog as a whole: an active reward in a stamps program, a code
+    given twice. ``at`` is the catalog's path; in a file the key is ``id`` and the earlier
+    entry is named by its path, in a form the field is labelled "Code" and the message stands
+    under it."""
+    errors: list[FieldError] = []
+    if program_type == ProgramType.STAMPS and any(r.get("is_active", True) for r in rewards):
+        errors.append(
+            FieldError(at, "a stamps program has no points rewards (type points or hybrid)")
+        )
+    seen: dict[str, int] = {}
+    for i, reward in enumerate(rewards):
+        code = reward.get("id")
+        if not isinstance(code, str):
+            continue
+        if code not in seen:
+            seen[code] = i
+        elif style == "file":
+            message = f"duplicate reward id {code!r} (also {at}[{seen[code]}].id)"
+            errors.append(FieldError(f"{at}[{i}].id", message))
+        else:
+            errors.append(FieldError(f"{at}[{i}].id", f"duplicate reward code {code!r}"))
+    return errors
+
+
+def _validated(model: type[M], data: Mapping[str, Any]) -> tuple[M | None, list[FieldError]]:
+    try:
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        return None, validation_errors(exc)
+
+
+def merchant_values(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A merchant's code, name, time zone and two switches, validated (flat, as a form sends
+    them); ``InvalidFields`` names each bad one by its own name."""
+    spec, errors = _validated(
+        MerchantFields,
+        {
+            "code": data.get("code"),
+            "name": data.get("name"),
+            "timezone": data.get("timezone"),
+            "settings": {key: data.get(key) for key in MERCHANT_SWITCHES},
+        },
+    )
+    if spec is None:
+        raise InvalidFields(
+            [FieldError(e.path.removeprefix("settings."), e.message) for e in errors]
+        )
+    values = spec.model_dump(include={"code", "name", "timezone"})
+    values.update(spec.settings.model_dump() if spec.settings else {})
+    return values
+
+
+def store_values(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A store's code and name, validated; ``InvalidFields`` otherwise."""
+    spec, errors = _validated(StoreSpec, data)
+    if spec is None:
+        raise InvalidFields(errors)
+    return spec.model_dump()
+
+
+def program_change(data: Mapping[str, Any]) -> ProgramChange:
+    """A program's settings and, under ``points_rewards``, its whole catalog as a form sends
+    it (each reward with an ``is_active`` switch); ``InvalidFields`` names every problem."""
+    rewards = data.get("points_rewards")
+    spec_data = dict(data)
+    if rewards is not None:
+        # The catalog's on/off switch is the panel's, not the file's: a reward absent from a
+        # provisioning file is deactivated instead.
+        spec_data["points_rewards"] = [
+            {k: v for k, v in r.items() if k != "is_active"} for r in rewards
+        ]
+    spec, errors = _validated(ProgramSpec, spec_data)
+    errors += reward_rules(data.get("type"), rewards or [], at="points_rewards", style="form")
+    if spec is None or errors:
+        raise InvalidFields(errors)
+    active = [bool(r.get("is_active", True)) for r in rewards] if rewards is not None else None
+    return ProgramChange.of(spec, active)
+
+
+def problems(read: Callable[[Mapping[str, Any]], R], data: Mapping[str, Any]) -> list[FieldError]:
+    """What ``read`` refuses in ``data``, by field (empty when it reads)."""
+    try:
+        read(data)
+    except InvalidFields as exc:
+        return list(exc.errors)
+    return []
+
+
+def check_merchant(data: Mapping[str, Any]) -> list[FieldError]:
+    """What is wrong with a merchant's code, name, time zone and switches."""
+    return problems(merchant_values, data)
+
+
+def check_store(data: Mapping[str, Any]) -> list[FieldError]:
+    """What is wrong with a store's code and name."""
+    return problems(store_values, data)
+
+
+def check_program(data: Mapping[str, Any]) -> list[FieldError]:
+    """What is wrong with a program's settings and catalog, by field path."""
+    return problems(program_change, data)

@@ -1,0 +1,188 @@
+"""One segment of a batch as the handlers see it: the loaded state, the effects decided so
+far, the results, and the lookups every handler shares (the event's store, its card)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from core.commands import CardRef, Command
+from core.enums import CardRefKind
+from domain.engine.apply import Origin, apply_decision
+from domain.engine.outputs import Result, result_message
+from domain.engine.state import BatchState, CardRow, CustomerRow, StoreInfo
+from domain.engine.unit_of_work import UnitOfWork
+from domain.engine.writes import Effects
+from domain.rules.resolve import CardFacts, StoreFacts, card_refusal, store_refusal
+from domain.rules.values import Decision, ProgramTerms, Reason
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A command and where it came from; staff fields are set by the staff terminal."""
+
+    topic: str
+    command: Command
+    staff_pin_id: int | None = None
+    actor: str | None = None
+
+
+class BatchContext:
+    """What the handlers of one segment share; see ``engine.handlers``."""
+
+    def __init__(self, uow: UnitOfWork, now: datetime) -> None:
+        self.uow = uow
+        self.now = now
+        # Every output of the batch carries the same processing time: format it once.
+        self.now_text = now.isoformat()
+        self.state = BatchState()
+        self.effects = Effects()
+        self.results: list[Result] = []
+        self.customers: list[CustomerRow] = []
+        self.customer_ids: list[int] = []
+        self.card_ids: list[int] = []
+
+    # --- outcomes -------------------------------------------------------------------------
+
+    def finish(
+        self,
+        ev: Inbound,
+        status: str,
+        reasons: Sequence[Reason] = (),
+        store: StoreInfo | None = None,
+        card: CardRow | None = None,
+        deltas: tuple[int, int] = (0, 0),
+    ) -> Result:
+        """Record an event's result (an ``event.processed`` in the outbox)."""
+        cmd = ev.command
+        store_code = getattr(cmd, "store_code", None)
+        # A store whose merchant has no (active) program still names its merchant.
+        if store is None and store_code is not None:
+            store = self.state.stores.get(store_code)
+        terms = store.terms if store else None
+        result = Result(
+            source_event_id=cmd.event_id,
+            source_topic=ev.topic,
+            status=status,
+            reasons=list(reasons),
+            merchant_code=store.merchant_code if store else None,
+            store_code=store.store_code if store else store_code,
+            card_number=card.card_number if card else None,
+            stamps_delta=deltas[0],
+            points_delta=deltas[1],
+            stamp_count=card.balance.stamp_count if card else None,
+            stamps_target=terms.stamps_target if terms and terms.stamps_enabled else None,
+            points_balance=card.balance.points_balance if card else None,
+        )
+        self.results.append(result)
+        self.effects.outbox.append(result_message(result, self.now_text))
+        return result
+
+    def change(
+        self,
+        card: CardRow,
+        store: StoreInfo,
+        decision: Decision,
+        ev: Inbound,
+        at: datetime,
+        *,
+        notes: str | None = None,
+        **ledger: Any,
+    ) -> tuple[int, int]:
+        """Apply a decision to a card (``engine.apply``) at the event's store."""
+        assert store.terms is not None
+        origin = Origin(
+            source_event_id=ev.command.event_id,
+            merchant_code=store.merchant_code,
+            store_id=store.store_id,
+            staff_pin_id=ev.staff_pin_id,
+            actor=ev.actor,
+        )
+        return apply_decision(
+            self.state,
+            self.effects,
+            card,
+            store.terms,
+            decision,
+            origin,
+            at,
+            self.now_text,
+            notes=notes,
+            **ledger,
+        )
+
+    # --- lookups --------------------------------------------------------------------------
+
+    def store(self, code: str, *, needs_active_program: bool = True) -> StoreInfo | Reason:
+        """The event's store, or why it cannot be used (``rules.resolve``)."""
+        store = self.state.stores.get(code)
+        facts = (
+            StoreFacts(True, store.terms is not None, store.terms.is_active)
+            if store is not None and store.terms is not None
+            else StoreFacts(store is not None)
+        )
+        refused = store_refusal(facts, needs_active_program=needs_active_program)
+        if refused is not None or store is None:
+            return refused or Reason.STORE_NOT_FOUND
+        return store
+
+    def card(self, store: StoreInfo, ref: CardRef) -> tuple[CardRow | None, Reason | None]:
+        """The card a reference names within the store's merchant, and why it cannot be used.
+
+        A card that exists but is refused (inactive, or of another store) is returned with
+        the reason, so the result still names it.
+        """
+        card = self._find(store, ref)
+        facts = (
+            CardFacts(
+                found=True,
+                same_merchant=card.merchant_id == store.merchant_id,
+                cross_location=store.cross_location,
+                card_store_id=card.store_id,
+                store_id=store.store_id,
+                is_active=card.balance.is_active,
+            )
+            if card is not None
+            else CardFacts(found=False)
+        )
+        refused = card_refusal(facts)
+        if refused is Reason.CARD_NOT_FOUND:
+            return None, refused
+        return card, refused
+
+    def _find(self, store: StoreInfo, ref: CardRef) -> CardRow | None:
+        kind, value = ref.kind, ref.value
+        state = self.state
+        card_id: int | None
+        if kind is CardRefKind.CARD_NUMBER:
+            card_id = state.card_by_number.get(value)
+        elif kind is CardRefKind.QR_CODE:
+            card_id = state.card_by_qr.get(value)
+        else:
+            index = (
+                state.customers_by_email if kind is CardRefKind.EMAIL else state.customers_by_ref
+            )
+            customer = index.get((store.merchant_id, value))
+            ids = state.cards_by_customer.get(customer.customer_id, []) if customer else []
+            if not ids:
+                return None
+            here = [i for i in ids if state.cards[i].store_id == store.store_id]
+            card_id = (here or ids)[0]
+        return state.cards.get(card_id) if card_id is not None else None
+
+    def store_and_card(
+        self, ev: Inbound, store_code: str, ref: CardRef
+    ) -> tuple[StoreInfo, CardRow, ProgramTerms] | None:
+        """The store, card and program an event acts on, or None once its refusal is recorded."""
+        store = self.store(store_code)
+        if isinstance(store, Reason):
+            self.finish(ev, "rejected", [store])
+            return None
+        card, refused = self.card(store, ref)
+        if refused is not None or card is None:
+            self.finish(ev, "rejected", [refused or Reason.CARD_NOT_FOUND], store, card=card)
+            return None
+        assert store.terms is not None  # self.store() refuses a store without a program
+        return store, card, store.terms

@@ -1,0 +1,224 @@
+"""An in-memory unit of work: the engine's handlers run against it exactly as against
+PostgreSQL (``domain.engine.unit_of_work.UnitOfWork``), in microseconds, with no stack.
+
+Its tables are dicts; ``load`` hands the batch deep copies (as a database hands fresh rows),
+so a batch that fails leaves them as they were, like a rolled-back transaction. The expiry run
+applies ``domain.rules.expire`` card by card: the rule the SQL of ``engine.expiry`` follows.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from core.commands import ExpiryRun
+from domain.engine.apply import Origin, apply_decision
+from domain.engine.outputs import OutboxEntry
+from domain.engine.state import (
+    BatchState,
+    CardRow,
+    CustomerRow,
+    HeldRow,
+    PurchaseRow,
+    StoreInfo,
+    Wanted,
+)
+from domain.engine.writes import Effects, LedgerRow
+from domain.rules.earn import projected_history
+from domain.rules.expire import decide_expiry
+from domain.rules.values import ProgramTerms, StampHistory
+
+# Positions in a ledger row (``writes.LEDGER_COLUMNS``).
+_CARD, _TYPE, _STAMPS, _AT = 0, 3, 4, 17
+
+
+class FakeUnitOfWork:
+    """The database of one test, in memory."""
+
+    def __init__(self) -> None:
+        self.stores: dict[str, StoreInfo] = {}
+        self.cards: dict[int, CardRow] = {}
+        self.customers: dict[int, CustomerRow] = {}
+        self.purchases: dict[tuple[int, str], PurchaseRow] = {}
+        self.held: dict[tuple[int, str], list[HeldRow]] = {}
+        self.inbox: dict[uuid.UUID, tuple[str, str]] = {}
+        self.ledger: list[LedgerRow] = []
+        self.outbox: list[OutboxEntry] = []
+        # Events another worker commits while this one works (a rebalance overlap).
+        self.committed_elsewhere: set[uuid.UUID] = set()
+        self._ids = itertools.count(1)
+
+    # --- the unit of work -----------------------------------------------------------------
+
+    async def seen(self, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Events of the inbox."""
+        return {i for i in event_ids if i in self.inbox}
+
+    async def load(self, state: BatchState, wanted: Wanted) -> None:
+        """Copies of what the batch names, indexed as PostgreSQL's loads index them."""
+        for code in wanted.store_codes:
+            if code in self.stores:
+                state.stores[code] = self.stores[code]
+        for store_code, reference in wanted.orders:
+            store = self.stores.get(store_code)
+            if store is None:
+                continue
+            key = (store.merchant_id, reference)
+            if key in self.purchases:
+                state.purchases[key] = copy.deepcopy(self.purchases[key])
+            if key in self.held:
+                state.held[key] = copy.deepcopy(self.held[key])
+        ids = {p.card_id for p in state.purchases.values() if p.card_id is not None}
+        for card in self.cards.values():
+            if card.card_number in wanted.card_numbers or card.qr_token in wanted.qr_codes:
+                ids.add(card.card_id)
+        named = [(code, "email", v) for code, v in wanted.emails]
+        named += [(code, "customer_ref", v) for code, v in wanted.refs]
+        for store_code, field, value in named:
+            store = self.stores.get(store_code)
+            for customer in self.customers.values():
+                if store is None or customer.merchant_id != store.merchant_id:
+                    continue
+                if getattr(customer, field) != value:
+                    continue
+                state.add_customer(copy.deepcopy(customer))
+                cid = customer.customer_id
+                ids.update(c.card_id for c in self.cards.values() if c.customer_id == cid)
+        for card_id in sorted(ids):
+            if card_id in self.cards:
+                state.add_card(copy.deepcopy(self.cards[card_id]))
+
+    async def new_ids(self, sequence: str, count: int) -> list[int]:
+        """Ids from one counter for every table."""
+        return [next(self._ids) for _ in range(count)]
+
+    async def stamp_history(
+        self, state: BatchState, card: CardRow, terms: ProgramTerms, at: datetime
+    ) -> StampHistory:
+        """The projection's answer, else the ledger's (this batch's stamps included)."""
+        day = terms.local_day(at)
+        known = projected_history(card.balance, day, at)
+        if known is not None:
+            return known
+        start = datetime(day.year, day.month, day.day, tzinfo=terms.timezone)
+        end = start + timedelta(days=1)
+        stamps = [
+            (row[_AT], row[_STAMPS])
+            for row in self.ledger
+            if row[_CARD] == card.card_id and row[_TYPE] == "stamp_earned"
+        ]
+        stamps += state.pending_stamps.get(card.card_id, [])
+        earlier = [when for when, _ in stamps if when <= at]
+        on_day = sum(n for when, n in stamps if start <= when < end)
+        return StampHistory(max(earlier) if earlier else None, on_day)
+
+    def write_ahead(self, state: BatchState, effects: Effects) -> None:
+        """Nothing is written ahead in memory: ``flush`` writes it all."""
+
+    async def settle(self) -> None:
+        """No writes in flight."""
+
+    async def abandon(self) -> None:
+        """No writes in flight."""
+
+    async def flush(
+        self, state: BatchState, effects: Effects, customers: list[CustomerRow]
+    ) -> None:
+        """The batch's rows into the tables."""
+        for customer in customers:
+            self.customers[customer.customer_id] = copy.deepcopy(customer)
+        for card in state.cards.values():
+            if card.is_new or card.dirty:
+                stored = copy.deepcopy(card)
+                stored.is_new = stored.dirty = False
+                self.cards[card.card_id] = stored
+        for key, purchase in state.purchases.items():
+            if purchase.is_new or purchase.dirty:
+                self.purchases[key] = copy.deepcopy(purchase)
+        for key, rows in state.held.items():
+            waiting = [copy.deepcopy(r) for r in rows if not r.applied]
+            if waiting:
+                self.held[key] = waiting
+            else:
+                self.held.pop(key, None)
+        self.ledger.extend(effects.ledger)
+        self.outbox.extend(effects.outbox)
+        for event_id, status in effects.inbox_status.items():
+            topic, _ = self.inbox[event_id]
+            self.inbox[event_id] = (topic, status)
+        effects.ledger.clear()
+        effects.outbox.clear()
+
+    async def record_inbox(
+        self, rows: Sequence[tuple[uuid.UUID, str, str]], earlier: dict[uuid.UUID, str]
+    ) -> int:
+        """Insert what no one else committed; update the earlier ones."""
+        inserted = 0
+        for event_id, topic, status in rows:
+            if event_id not in self.inbox and event_id not in self.committed_elsewhere:
+                self.inbox[event_id] = (topic, status)
+                inserted += 1
+        for event_id, status in earlier.items():
+            self.inbox[event_id] = (self.inbox[event_id][0], status)
+        return inserted
+
+    async def expire(self, run: ExpiryRun, now: datetime) -> tuple[int, int]:
+        """``rules.expire`` over every card of the run's merchants."""
+        cards = points = 0
+        state, effects = BatchState(), Effects()
+        programs = {
+            s.merchant_id: (s.merchant_code, s.terms)
+            for s in self.stores.values()
+            if s.terms is not None
+        }
+        for card_id in sorted(self.cards):
+            card = copy.deepcopy(self.cards[card_id])
+            code, terms = programs.get(card.merchant_id, ("", None))
+            if terms is None or (run.merchant_code is not None and code != run.merchant_code):
+                continue
+            decision = decide_expiry(terms, card.balance, run.occurred_at)
+            if not decision.changed:
+                continue
+            expired = card.balance.points_balance
+            origin = Origin(run.event_id, code, store_id=None)
+            apply_decision(
+                state,
+                effects,
+                card,
+                terms,
+                decision,
+                origin,
+                run.occurred_at,
+                now,
+                notes="inactivity",
+            )
+            state.add_card(card)
+            cards, points = cards + 1, points + expired
+        await self.flush(state, effects, [])
+        return cards, points
+
+    # --- the caller's transaction ---------------------------------------------------------
+
+    def begin(self) -> dict[str, Any]:
+        """What a rollback goes back to."""
+        tables = ("cards", "customers", "purchases", "held", "inbox", "ledger", "outbox")
+        return {name: copy.deepcopy(getattr(self, name)) for name in tables}
+
+    def rollback(self, saved: dict[str, Any]) -> None:
+        """Undo everything since ``begin``."""
+        for name, value in saved.items():
+            setattr(self, name, value)
+
+    # --- what the tests look at ---------------------------------------------------------------
+
+    def card(self, number: str) -> CardRow:
+        """The stored card with this number."""
+        return next(c for c in self.cards.values() if c.card_number == number)
+
+    def outputs(self, topic: str) -> list[OutboxEntry]:
+        """The outbox rows of a topic, in order."""
+        return [o for o in self.outbox if o.topic == topic]
