@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -16,6 +17,20 @@ from domain.users import MAX_FAILED_LOGINS
 from tests.admin_ui.helpers import ALICE, MAIN_FILE, PLATFORM, WAIT, enrol, sign_in, status_of
 
 pytestmark = MAIN_FILE
+
+
+async def answered(user: User) -> None:
+    """Wait for the sign-in just clicked to answer: the page empties the password then.
+
+    The button is disabled while a sign-in runs and a click on it is dropped, so the next
+    attempt must wait for this one (bcrypt is slow on a loaded CI machine).
+    """
+    (password,) = user.find(marker="login-password").elements
+    for _ in range(WAIT):
+        if not password.value:  # type: ignore[attr-defined]
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the sign-in attempt never answered")
 
 
 async def test_a_protected_page_sends_to_the_sign_in_page(
@@ -62,6 +77,7 @@ async def test_repeated_failures_lock_the_account_even_for_the_right_password(
         name.value = "alice"  # type: ignore[attr-defined]
         user.find(marker="login-submit").click()
         await user.should_not_see("Enter your user name and password.")
+        await answered(user)
     await user.should_see("this account is locked until", retries=WAIT)
     (name,) = user.find(marker="login-username").elements
     name.value = "alice"  # type: ignore[attr-defined]
@@ -169,6 +185,7 @@ async def test_an_unknown_name_locks_like_an_account_so_names_cannot_be_probed(
         name.value = stranger  # type: ignore[attr-defined]
         user.find(marker="login-submit").click()
         await user.should_not_see("Enter your user name and password.")
+        await answered(user)
     await user.should_see("this account is locked until", retries=WAIT)
     user.find(marker="login-password").type("any-password")
     user.find(marker="login-submit").click()
