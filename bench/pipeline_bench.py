@@ -264,7 +264,9 @@ class PipelineBench:
         check = self._alive("relay")
         while time.monotonic() < deadline:
             check()
-            rows = await self._db("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+            rows = await self._db(
+                "SELECT coalesce(sum(count), 0) FROM outbox WHERE sent_at IS NULL"
+            )
             if rows[0][0] == 0:
                 return time.monotonic() - start
             await asyncio.sleep(0.2)

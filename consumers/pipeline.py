@@ -17,6 +17,7 @@ import asyncpg
 from core.logs import get_logger
 from domain.engine.batch import BatchOutcome, Inbound, process_batch
 from domain.engine.conn import Conn
+from domain.engine.outbox import pack, write_packs
 from domain.engine.outputs import APPLIED, HELD, REJECTED
 from streams.commands import to_command
 from streams.outputs import DeadLetter
@@ -108,11 +109,6 @@ ON CONFLICT DO NOTHING
 RETURNING event_id
 """
 
-_OUTBOX_DEAD = """
-INSERT INTO outbox (topic, key, payload)
-SELECT $1, coalesce(k, ''), p::json FROM unnest($2::text[], $3::text[]) AS u(k, p)
-"""
-
 
 async def write_dead_letters(conn: Conn, dead: Sequence[DeadLetter]) -> int:
     """Keep dead letters and queue them for ``loyalty.dlq.v1``; a record seen before is skipped."""
@@ -133,12 +129,7 @@ async def write_dead_letters(conn: Conn, dead: Sequence[DeadLetter]) -> int:
     }
     new = [d for d in dead if d.event_id in fresh]
     if new:
-        await conn.execute(
-            _OUTBOX_DEAD,
-            Topic.DLQ.value,
-            [d.key for d in new],
-            [d.to_json().decode() for d in new],
-        )
+        await write_packs(conn, pack((Topic.DLQ.value, d.key or "", d.to_json()) for d in new))
     for d in new:
         log.warning(
             "dead_lettered",

@@ -1,8 +1,9 @@
 """The outbox relay: publishes what the engine committed, at least once, in order per key.
 
-The outbox is split into shards by key (a generated column). In each round a relay takes
-every shard no other relay holds (transaction-scoped advisory locks), publishes their unsent
-rows in id order, waits for the broker's acknowledgements, marks them sent and commits; any
+The outbox is split into shards by key, and each row holds one transaction's messages of a
+shard and topic (``domain.engine.outbox``). In each round a relay takes every shard no other
+relay holds (transaction-scoped advisory locks), publishes their unsent rows' messages in
+order, waits for the broker's acknowledgements, marks the rows sent and commits; any
 number of relays can run, and a key's messages never overtake each other because one shard
 is in one relay's hands at a time. Relays wake on ``NOTIFY loyalty_outbox`` (sent by the
 engine at commit) and poll as a fallback.
@@ -23,6 +24,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from consumers.pipeline import TRANSIENT, make_pool
 from core.logs import get_logger
 from core.settings import Settings
+from domain.engine.outbox import unpack
 from domain.models import OUTBOX_SHARDS
 from streams.broker import producer_config
 
@@ -39,7 +41,7 @@ SELECT coalesce(array_agg(s), '{}') FROM generate_series(0, $2::int - 1) AS s
 WHERE pg_try_advisory_xact_lock($1, s)
 """
 _UNSENT = """
-SELECT id, topic, key, payload::text AS payload FROM outbox
+SELECT id, topic, count, keys, payloads FROM outbox
 WHERE sent_at IS NULL AND shard = ANY($1::smallint[])
 ORDER BY id
 LIMIT $2
@@ -50,8 +52,9 @@ _PRUNE = "DELETE FROM outbox WHERE sent_at < now() - make_interval(secs => $1)"
 # Marking a row sent leaves a dead entry in the index of unsent rows until a vacuum; the
 # relay's reads scan those entries (measured: 23 ms for an empty read over 120,000 of them,
 # and autovacuum may wait a minute or more). So the relay vacuums the outbox itself once it
-# has marked this many rows since its last vacuum.
-VACUUM_EVERY_ROWS = 20_000
+# has marked this many rows since its last vacuum (a row holds a transaction's messages of
+# one shard and topic: a few dozen per batch of 1,000 events).
+VACUUM_EVERY_ROWS = 2_000
 
 # What a relay waits out and tries again: the database away, or the broker away for longer
 # than a send may wait (KafkaTimeoutError). The shard's transaction rolls back, its rows stay
@@ -73,7 +76,7 @@ class Relay:
         self,
         settings: Settings,
         *,
-        batch_size: int = 5000,
+        batch_size: int = 200,
         poll_interval_s: float = 0.5,
         keep_sent_s: float = 3600.0,
     ) -> None:
@@ -82,7 +85,7 @@ class Relay:
         self.poll_interval_s = poll_interval_s
         self.keep_sent_s = keep_sent_s
         self.stats = RelayStats()
-        self._marked_since_vacuum = 0
+        self.rows_since_vacuum = 0
         self._vacuuming: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -135,11 +138,10 @@ class Relay:
             self._wake.clear()
             try:
                 sent = await self.relay_once()
-                self._marked_since_vacuum += sent
-                if self._marked_since_vacuum >= VACUUM_EVERY_ROWS and self._vacuuming is None:
+                if self.rows_since_vacuum >= VACUUM_EVERY_ROWS and self._vacuuming is None:
                     # Beside the rounds (tens of ms on a large outbox), on the pool's other
                     # connection: waiting for it would hold back every message meanwhile.
-                    self._marked_since_vacuum = 0
+                    self.rows_since_vacuum = 0
                     self._vacuuming = asyncio.create_task(self._vacuum())
                 if loop.time() - pruned_at > 60:
                     pruned_at = loop.time()
@@ -162,12 +164,13 @@ class Relay:
             await self._listener.add_listener("loyalty_outbox", self._notified)
 
     async def relay_once(self) -> int:
-        """Publish the unsent rows of every shard no other relay holds; returns how many.
+        """Publish the unsent rows of every shard no other relay holds; returns how many
+        messages.
 
         One transaction per round: take the free shards, read up to ``batch_size`` of their
-        unsent rows in id order, publish, wait for the acknowledgements, mark them sent,
-        commit. A key's rows all live in one shard, so while a relay holds the shard no other
-        relay can send that key's messages, and within a round they go out in id order.
+        unsent rows in id order, publish their messages, wait for the acknowledgements, mark
+        the rows sent, commit. A key's messages all live in one shard, so while a relay holds
+        the shard no other relay can send them, and within a round they go out in order.
         """
         assert self.pool is not None
         total = 0
@@ -185,16 +188,19 @@ class Relay:
                     await self._publish(rows)
                     published = time.perf_counter()
                     await conn.execute(_MARK_SENT, [r["id"] for r in rows])
+                messages = sum(r["count"] for r in rows)
                 log.debug(
                     "relay_round",
                     rows=len(rows),
+                    messages=messages,
                     shards=len(shards),
                     read_ms=round((read - started) * 1000, 1),
                     publish_ms=round((published - read) * 1000, 1),
                     mark_commit_ms=round((time.perf_counter() - published) * 1000, 1),
                 )
-                total += len(rows)
-                self.stats.published += len(rows)
+                total += messages
+                self.rows_since_vacuum += len(rows)
+                self.stats.published += messages
                 if len(rows) < self.batch_size:
                     break
         return total
@@ -209,13 +215,14 @@ class Relay:
         assert self.producer is not None
         groups: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
         for r in rows:
-            topic, key = r["topic"], r["key"].encode()
+            topic = r["topic"]
             partitions = self._partitions.get(topic)
             if partitions is None:
                 partitions = sorted(await self.producer.partitions_for(topic))
                 self._partitions[topic] = partitions
-            partition = self._partitioner(key, partitions, partitions)
-            groups.setdefault((topic, partition), []).append((key, r["payload"].encode()))
+            for key, value in unpack(r["keys"], r["payloads"]):
+                partition = self._partitioner(key, partitions, partitions)
+                groups.setdefault((topic, partition), []).append((key, value))
         futures = []
         for (topic, partition), messages in groups.items():
             batch = self.producer.create_batch()

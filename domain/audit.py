@@ -307,7 +307,7 @@ LIMIT $2
 )
 
 _OUTBOX = """
-SELECT topic, count(*) AS unsent, min(created_at) AS oldest,
+SELECT topic, sum(count) AS unsent, min(created_at) AS oldest,
        extract(epoch FROM now() - min(created_at))::float8 AS age_s
 FROM outbox
 WHERE sent_at IS NULL AND created_at <= now() - make_interval(secs => $1)

@@ -18,13 +18,13 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    Computed,
     Date,
     DateTime,
     Enum,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     SmallInteger,
@@ -34,7 +34,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSON, JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.enums import LedgerType, ProgramType, UserRole
@@ -408,7 +408,11 @@ class ProcessedEvent(Base):
 
 
 class OutboxMessage(Base):
-    """A message to publish, written in the transaction of the effect it reports."""
+    """Messages to publish, written in the transaction of the effect they report.
+
+    One row holds a transaction's messages of one topic and shard, already encoded
+    (``domain.engine.outbox``): ``keys`` a JSON array, ``payloads`` JSON joined by newlines.
+    """
 
     __tablename__ = "outbox"
     __table_args__ = (
@@ -416,17 +420,13 @@ class OutboxMessage(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # Messages of one key always share a shard (``engine.outbox.shard_of``), and one relay at
+    # a time owns a shard, so order per key holds with several relays running.
+    shard: Mapped[int] = mapped_column(SmallInteger)
     topic: Mapped[str] = mapped_column(String(100))
-    key: Mapped[str] = mapped_column(String(200))
-    # Messages of one key always share a shard, and one relay at a time owns a shard, so
-    # order per key holds with several relays running. Computed by the database, so Python
-    # writers and set-based SQL (expiry) can never disagree on a key's shard.
-    shard: Mapped[int] = mapped_column(
-        SmallInteger, Computed(f"abs(hashtext(key) % {OUTBOX_SHARDS})", persisted=True)
-    )
-    # json, not jsonb: stored as the text the relay sends back out, without the binary
-    # round trip jsonb would cost on every event.
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    count: Mapped[int] = mapped_column(Integer)
+    keys: Mapped[bytes] = mapped_column(LargeBinary)
+    payloads: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
 

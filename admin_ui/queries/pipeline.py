@@ -139,7 +139,11 @@ async def outbox_backlog(session: AsyncSession) -> OutboxBacklog:
     """What the relay has not published yet."""
     rows = (
         await session.execute(
-            select(OutboxMessage.topic, func.count(), func.min(OutboxMessage.created_at))
+            select(
+                OutboxMessage.topic,
+                func.sum(OutboxMessage.count),
+                func.min(OutboxMessage.created_at),
+            )
             .where(OutboxMessage.sent_at.is_(None))
             .group_by(OutboxMessage.topic)
         )

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from core.commands import ExpiryRun
 from domain.engine.conn import Conn
+from domain.engine.outbox import NOTIFY, shard_sql
 
 _EXPIRE_SQL = """
 WITH idle AS (
@@ -45,21 +46,30 @@ ledger AS (
     FROM expired
 ),
 wallet AS (
-    INSERT INTO outbox (topic, key, payload)
-    SELECT 'loyalty.wallet-updates.v1', card_number, json_build_object(
-        'event_id', gen_random_uuid(), 'type', 'card.balance_changed',
-        'occurred_at', $4::timestamptz, 'card_number', card_number,
-        'merchant_code', merchant_code, 'stamp_count', stamp_count,
-        'stamps_target', CASE WHEN stamps_enabled THEN stamps_target END,
-        'points_balance', 0, 'is_active', is_active, 'version', version,
-        'reason', 'points_expired', 'source_event_id', $3::uuid)
-    FROM expired
+    INSERT INTO outbox (shard, topic, count, keys, payloads)
+    SELECT shard, 'loyalty.wallet-updates.v1', count(*),
+           convert_to(json_agg(key ORDER BY id)::text, 'UTF8'),
+           convert_to(string_agg(payload::text, E'\\n' ORDER BY id), 'UTF8')
+    FROM (
+        SELECT id, card_number AS key, {shard} AS shard, json_build_object(
+            'event_id', gen_random_uuid(), 'type', 'card.balance_changed',
+            'occurred_at', $4::timestamptz, 'card_number', card_number,
+            'merchant_code', merchant_code, 'stamp_count', stamp_count,
+            'stamps_target', CASE WHEN stamps_enabled THEN stamps_target END,
+            'points_balance', 0, 'is_active', is_active, 'version', version,
+            'reason', 'points_expired', 'source_event_id', $3::uuid) AS payload
+        FROM expired
+    ) AS m
+    GROUP BY shard
 )
 SELECT count(*) AS cards, coalesce(sum(expired), 0) AS points FROM expired
-"""
+""".replace("{shard}", shard_sql("card_number"))
 
 
 async def expire_in_sql(conn: Conn, run: ExpiryRun, now: datetime) -> tuple[int, int]:
     """Expire every idle balance as of ``run.occurred_at``; returns (cards, points)."""
     row = await conn.fetchrow(_EXPIRE_SQL, run.occurred_at, run.merchant_code, run.event_id, now)
-    return (int(row["cards"]), int(row["points"])) if row else (0, 0)
+    cards, points = (int(row["cards"]), int(row["points"])) if row else (0, 0)
+    if cards:
+        await conn.execute(NOTIFY)
+    return cards, points

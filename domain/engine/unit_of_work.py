@@ -137,8 +137,8 @@ class PgUnitOfWork:
     async def flush(
         self, state: BatchState, effects: Effects, customers: list[CustomerRow]
     ) -> None:
-        """Write the rest; wake the relays when any outbox row went out in this segment."""
-        await flush(self.conn, state, effects, customers, notify=self._writer.wrote_outbox)
+        """Write the rest, the segment's outbox rows included."""
+        await flush(self.conn, state, effects, customers)
 
     async def record_inbox(
         self, rows: Sequence[tuple[uuid.UUID, str, str]], earlier: dict[uuid.UUID, str]

@@ -1,6 +1,7 @@
 """Writing a batch's effects set-based: a handful of statements whatever the batch size.
 
-``unnest`` arrays for inserts and updates, ``COPY`` for the append-only ledger and outbox.
+``unnest`` arrays for inserts and updates, ``COPY`` for the append-only ledger and outbox
+(packed per shard, ``engine.outbox``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from domain.engine.conn import Conn
+from domain.engine.outbox import pack_payloads, write_packs
 from domain.engine.outputs import OutboxEntry
 from domain.engine.state import BatchState
 
@@ -149,19 +149,19 @@ WHERE e.event_id = u.event_id
 class WriteBehind:
     """A batch's append-only writes, sent while its rules go on (same connection, in order).
 
-    PostgreSQL then works on one chunk's ledger rows, outbox rows and card updates while
-    Python applies the rules to the next chunk, instead of each waiting for the other.
+    PostgreSQL then works on one chunk's ledger rows and card updates while Python applies
+    the rules to the next chunk, instead of each waiting for the other. The outbox waits for
+    ``flush``: packed once per segment, it is a few rows whatever the segment's size.
     Whatever reads on the connection meanwhile must ``settle()`` first: asyncpg runs one
     operation at a time, and the read must see the rows already taken out of the batch.
     """
 
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
-        self.wrote_outbox = False
         self._tail: asyncio.Future[None] | None = None
 
     def submit(self, state: BatchState, effects: Effects) -> None:
-        """Queue the ledger rows, outbox rows and card changes so far, taken out of the batch.
+        """Queue the ledger rows and card changes so far, taken out of the batch.
 
         The batch's not yet written stamps (``state.pending_stamps``) are in these ledger rows
         now: a later stamp history reads them from the ledger, after ``settle()``.
@@ -169,7 +169,6 @@ class WriteBehind:
         job = _take_chunk(state, effects)
         if job is None:
             return
-        self.wrote_outbox = self.wrote_outbox or job.has_outbox
         previous = self._tail
 
         async def write() -> None:
@@ -195,12 +194,7 @@ class WriteBehind:
 @dataclass
 class _Chunk:
     ledger: list[LedgerRow]
-    outbox: list[tuple[str, str, str]]
     cards: list[list[Any]] | None
-
-    @property
-    def has_outbox(self) -> bool:
-        return bool(self.outbox)
 
     async def write(self, conn: Conn) -> None:
         if self.cards is not None:
@@ -209,20 +203,15 @@ class _Chunk:
             await conn.copy_records_to_table(
                 "ledger_entries", records=self.ledger, columns=LEDGER_COLUMNS
             )
-        if self.outbox:
-            await conn.copy_records_to_table(
-                "outbox", records=self.outbox, columns=("topic", "key", "payload")
-            )
 
 
 def _take_chunk(state: BatchState, effects: Effects) -> _Chunk | None:
-    if not effects.ledger and not effects.outbox:
+    if not effects.ledger:
         return None
     # Values are copied now: the rules go on changing the cards while the write waits.
     dirty = [c for c in state.cards.values() if c.dirty and not c.is_new]
     chunk = _Chunk(
         ledger=effects.ledger,
-        outbox=_outbox_records(effects.outbox),
         cards=_columns([(c.card_id, *_balance_values(c.balance)) for c in dirty], 17)
         if dirty
         else None,
@@ -230,13 +219,13 @@ def _take_chunk(state: BatchState, effects: Effects) -> _Chunk | None:
     for card in dirty:
         card.dirty = False
     effects.ledger = []
-    effects.outbox = []
     state.pending_stamps.clear()
     return chunk
 
 
-def _outbox_records(entries: list[OutboxEntry]) -> list[tuple[str, str, str]]:
-    return [(o.topic, o.key, orjson.dumps(o.payload).decode()) for o in entries]
+def outbox_rows(entries: list[OutboxEntry]) -> list[Any]:
+    """The outbox rows of a segment's messages (``engine.outbox.pack``)."""
+    return pack_payloads((o.topic, o.key, o.payload) for o in entries)
 
 
 async def flush(
@@ -244,14 +233,8 @@ async def flush(
     state: BatchState,
     effects: Effects,
     customers: list[Any],
-    *,
-    notify: bool = False,
 ) -> None:
-    """Write every effect of a batch segment (the caller holds the transaction).
-
-    ``notify``: outbox rows were written earlier in the transaction (``WriteBehind``), so the
-    relays must be woken even when none are left for this call.
-    """
+    """Write every effect of a batch segment (the caller holds the transaction)."""
     new_customers = [c for c in customers if c.is_new]
     if new_customers:
         await conn.execute(
@@ -307,13 +290,8 @@ async def flush(
         await conn.copy_records_to_table(
             "ledger_entries", records=effects.ledger, columns=LEDGER_COLUMNS
         )
-    if effects.outbox:
-        await conn.copy_records_to_table(
-            "outbox", records=_outbox_records(effects.outbox), columns=("topic", "key", "payload")
-        )
-    if effects.outbox or notify:
-        # Delivered at commit: wakes the relays at once instead of at their next poll.
-        await conn.execute("SELECT pg_notify('loyalty_outbox', '')")
+    # The notification is delivered at commit: it wakes the relays before their next poll.
+    await write_packs(conn, outbox_rows(effects.outbox))
     if effects.inbox_status:
         await conn.execute(
             _INBOX_STATUS, list(effects.inbox_status), list(effects.inbox_status.values())

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin_ui.runtime import raw_connection
 from domain.engine import admin_actions
+from domain.engine.outbox import unpack
 from domain.models import LedgerEntry, LoyaltyCard, OutboxMessage, ProcessedEvent
 from domain.rules.admin import AdjustmentError
 from tests.admin_ui.helpers import enrol
@@ -43,10 +45,15 @@ async def _card(session: AsyncSession, people: dict[str, Any]) -> Card:
 async def _wallet_updates(session: AsyncSession, number: str) -> list[dict[str, Any]]:
     rows = await session.scalars(
         select(OutboxMessage)
-        .where(OutboxMessage.topic == "loyalty.wallet-updates.v1", OutboxMessage.key == number)
+        .where(OutboxMessage.topic == "loyalty.wallet-updates.v1")
         .order_by(OutboxMessage.id)
     )
-    return [r.payload for r in rows]
+    return [
+        orjson.loads(value)
+        for r in rows
+        for key, value in unpack(r.keys, r.payloads)
+        if key.decode() == number
+    ]
 
 
 async def test_an_adjustment_changes_the_card_once_per_action_id(

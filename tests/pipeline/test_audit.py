@@ -17,7 +17,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -35,6 +35,7 @@ from tests.pipeline.stories import (
     refund,
     send,
 )
+from tests.support.outbox import insert_outbox
 from tests.support.pipeline import Bus
 from tests.support.seed import seed_merchant
 
@@ -269,9 +270,10 @@ async def test_a_negative_balance_is_reported(history: History, conn: asyncpg.Co
 async def test_an_output_left_unsent_is_reported_after_the_grace_period(
     history: History, conn: asyncpg.Connection
 ) -> None:
-    await conn.execute(
-        "INSERT INTO outbox (topic, key, payload, created_at)"
-        " VALUES ('loyalty.results.v1', 'k', '{}', now() - interval '10 minutes')"
+    await insert_outbox(
+        conn,
+        [("loyalty.results.v1", "k", {})],
+        created_at=datetime.now(UTC) - timedelta(minutes=10),
     )
     late = await audit(conn, history, unsent_grace_s=60)
     (unsent,) = late.differences

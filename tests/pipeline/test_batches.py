@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from consumers.pipeline import apply_records, make_pool
 from domain.audit import audit_database
 from tests.pipeline.stories import T0, enrol, key_of, purchase, refund, topic_of
+from tests.support.outbox import outbox_messages
 from tests.support.pipeline import Bus
 from tests.support.seed import seed_merchant
 
@@ -56,14 +57,10 @@ async def results_of(database_url: str, event_id: str) -> list[dict[str, Any]]:
     """The results the engine wrote for an input, from the outbox."""
     conn = await asyncpg.connect(database_url)
     try:
-        rows = await conn.fetch(
-            "SELECT payload::text FROM outbox WHERE topic = 'loyalty.results.v1'"
-            " AND payload->>'source_event_id' = $1 ORDER BY id",
-            event_id,
-        )
+        messages = await outbox_messages(conn, "loyalty.results.v1")
     finally:
         await conn.close()
-    return [json.loads(r[0]) for r in rows]
+    return [p for _, _, p in messages if p["source_event_id"] == event_id]
 
 
 async def test_a_held_return_is_applied_once_when_two_stores_name_its_order_in_a_batch(

@@ -27,6 +27,7 @@ from core.settings import Settings, with_database
 from domain.engine.outputs import APPLIED, Result, result_message, wallet_message
 from loyalty import migrate
 from streams.topics import Topic
+from tests.support.outbox import insert_outbox
 
 
 class BrokerAwayAtFirst:
@@ -111,10 +112,7 @@ async def _relay_all(
             result_message(Result(uuid.uuid4(), Topic.PURCHASES.value, APPLIED), now)
             for _ in range(20)
         ]
-        await conn.executemany(
-            "INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3::json)",
-            [(e.topic, e.key, json.dumps(e.payload)) for e in entries],
-        )
+        await insert_outbox(conn, [(e.topic, e.key, e.payload) for e in entries])
         relay = Relay(
             Settings(database_url=own_database, kafka_bootstrap=stack.bootstrap),
             poll_interval_s=0.1,
@@ -176,10 +174,12 @@ async def test_two_relays_send_every_row_once_and_in_order_per_key(
             for v in range(1, versions + 1)
             for card in cards
         ]
-        await conn.executemany(
-            "INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3::json)",
-            [(e.topic, e.key, json.dumps(e.payload)) for e in rows],
-        )
+        # One transaction per version, as the engine would write them: many rows per shard.
+        for v in range(versions):
+            await insert_outbox(
+                conn,
+                [(e.topic, e.key, e.payload) for e in rows[v * len(cards) : (v + 1) * len(cards)]],
+            )
         for relay in relays:
             await relay.start()
         sent = await asyncio.gather(*(_relay_until_empty(r, own_database) for r in relays))
@@ -203,7 +203,7 @@ async def test_two_relays_send_every_row_once_and_in_order_per_key(
 
 
 async def _relay_until_empty(relay: Relay, database_url: str) -> int:
-    """Run rounds until the outbox has nothing unsent; how many rows this relay sent."""
+    """Run rounds until the outbox has nothing unsent; how many messages this relay sent."""
     sent = 0
     deadline = time.monotonic() + 60
     conn = await asyncpg.connect(database_url)

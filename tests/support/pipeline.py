@@ -307,5 +307,8 @@ def _json_object(value: bytes | None) -> dict[str, Any] | None:
 INPUT_TOPIC_NAMES = [t.value for t in INPUT_TOPICS]
 
 _OWN_OUTPUTS = """
-SELECT payload->>'event_id' FROM outbox WHERE payload->>'event_id' = ANY($1::text[])
+SELECT m.event_id FROM outbox AS o,
+    LATERAL unnest(string_to_array(convert_from(o.payloads, 'UTF8'), E'\\n')) AS p(payload),
+    LATERAL (SELECT p.payload::json->>'event_id') AS m(event_id)
+WHERE m.event_id = ANY($1::text[])
 """
