@@ -286,6 +286,17 @@ async def _variant(conn: asyncpg.Connection, args: argparse.Namespace) -> list[s
             ):
                 await conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger[0]}")
         applied.append("statistics triggers disabled")
+    if args.outbox_storage:
+        for column in ("keys", "payloads"):
+            await conn.execute(
+                f"ALTER TABLE outbox ALTER COLUMN {column} SET STORAGE {args.outbox_storage}"
+            )
+        applied.append(f"outbox storage {args.outbox_storage}")
+    if args.outbox_compression:
+        method = args.outbox_compression
+        for column in ("keys", "payloads"):
+            await conn.execute(f"ALTER TABLE outbox ALTER COLUMN {column} SET COMPRESSION {method}")
+        applied.append(f"outbox compression {args.outbox_compression}")
     if args.cards_fillfactor:
         await conn.execute(f"ALTER TABLE loyalty_cards SET (fillfactor = {args.cards_fillfactor})")
         await conn.execute("VACUUM FULL loyalty_cards")
@@ -371,6 +382,16 @@ def main() -> None:
         "--cards-fillfactor",
         type=int,
         help="experiment: loyalty_cards fillfactor (HOT updates) in the profile database",
+    )
+    parser.add_argument(
+        "--outbox-storage",
+        choices=["plain", "external", "extended", "main"],
+        help="experiment: STORAGE of the outbox's packed columns in the profile database",
+    )
+    parser.add_argument(
+        "--outbox-compression",
+        choices=["pglz", "lz4"],
+        help="experiment: COMPRESSION of the outbox's packed columns in the profile database",
     )
     args = parser.parse_args()
     configure_logging("WARNING")

@@ -59,6 +59,24 @@ def upgrade() -> None:
         unique=False,
         postgresql_where=sa.text("sent_at IS NULL"),
     )
+    # A row's packed messages are tens of kB, so they are TOASTed; pglz compression (the
+    # default) cost 11 us of PostgreSQL CPU per message, lz4 2.7, none at all 3.9 (measured
+    # with bench.profile_engine). lz4 where the server has it, else no compression.
+    op.execute(
+        """
+        DO $$
+        BEGIN
+            IF EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression'
+                       AND 'lz4' = ANY(enumvals)) THEN
+                ALTER TABLE outbox ALTER COLUMN keys SET COMPRESSION lz4,
+                                   ALTER COLUMN payloads SET COMPRESSION lz4;
+            ELSE
+                ALTER TABLE outbox ALTER COLUMN keys SET STORAGE EXTERNAL,
+                                   ALTER COLUMN payloads SET STORAGE EXTERNAL;
+            END IF;
+        END $$
+        """
+    )
     # jsonb's text form never holds a raw newline, whatever the json column kept.
     op.execute(
         """
