@@ -30,6 +30,7 @@ QUICK = {
     "cards": 5_000,
     "single_events": 1_000,
     "warmup_events": 2_000,
+    "broker_warmup": 0,
     "latency_rate": 2_000,
     "latency_seconds": 5.0,
     "timeout": 180.0,
@@ -60,6 +61,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         help=f"purchases through the pipeline before the measured runs, not counted "
         f"(default {defaults.warmup_events:,}; 0: none)",
+    )
+    parser.add_argument(
+        "--broker-warmup",
+        type=int,
+        help=f"records produced to a scratch topic and read back first, to warm the broker's "
+        f"JVM (default {defaults.broker_warmup:,}; --quick 0)",
     )
     parser.add_argument(
         "--latency-rate",
@@ -117,7 +124,7 @@ def _options(args: argparse.Namespace) -> Options:
         for name, value in QUICK.items():
             setattr(base, name, value)
     sizes = ("events", "cards", "single_events", "single_seconds", "latency_rate",
-             "latency_seconds", "timeout", "warmup_events")  # fmt: skip
+             "latency_seconds", "timeout", "warmup_events", "broker_warmup")  # fmt: skip
     for name in sizes:
         value = getattr(args, name)
         if value is not None:

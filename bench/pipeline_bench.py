@@ -3,8 +3,10 @@
 Phases, in this order, on one fresh database (``loyalty_bench``) seeded with one merchant,
 one store, a hybrid program and ``cards`` cards:
 
-0. warm-up (``warmup_events``, not measured): purchases through a worker of its own group and
-   the relay, so the broker's JVM, PostgreSQL's cache and the relay run warm, as in production.
+0. warm-up, not measured: ``broker_warmup`` records produced to a scratch topic and read back
+   (the broker's JVM compiles its hot paths over the first million), then ``warmup_events``
+   purchases through a worker of its own group and the relay, so PostgreSQL's cache and the
+   relay run warm too, as in production.
 1. throughput: ``events`` purchases are published before the worker starts (a fresh consumer
    group positioned at the end of the input topics first); one worker and one relay then
    process them. Measured from the worker's start (process spawn, so imports, group join and
@@ -58,6 +60,7 @@ from bench.kafka_io import (
     end_offsets,
     live_producer,
     publish_all,
+    warm_broker,
 )
 from bench.processes import Processes, rss_mb
 from bench.pyspy import Sampler, render, summarize
@@ -107,6 +110,10 @@ class Options:
     # hot paths meanwhile (measured: Kafka 60-180 us of CPU per event on a fresh broker,
     # 12-15 on a warm one), and a production broker is long warm.
     warmup_events: int = 20_000
+    # Records through the broker alone before that (``kafka_io.warm_broker``): the pipeline's
+    # warm-up is far too short to warm the JVM (11-20 us of CPU per record on its first
+    # million, 3-4 us warm). 0: none.
+    broker_warmup: int = 1_000_000
     latency_rate: int = 2_000
     latency_seconds: float = 20.0
     timeout: float = 600.0
@@ -401,6 +408,7 @@ class PipelineBench:
             "cards": o.cards,
             "single_events": o.single_events,
             "warmup_events": o.warmup_events,
+            "broker_warmup": o.broker_warmup,
             "latency_rate": o.latency_rate,
             "latency_seconds": o.latency_seconds,
             "quick": o.quick,
@@ -426,6 +434,7 @@ class PipelineBench:
             await self.live.start()
             self.procs.start("relay", ["relay"], self._env())
             await self.procs.wait_for_log("relay", "relay_started", 60)
+            await self._warm_broker()
             await self._warm_up()
             await self._throughput()
             await self._replay()
@@ -444,6 +453,20 @@ class PipelineBench:
         self.report.params["load_average_at_end"] = os.getloadavg()
         self.report.params["duration_s"] = round(time.monotonic() - start, 1)
         return self.report
+
+    async def _warm_broker(self) -> None:
+        n = self.opts.broker_warmup
+        if n <= 0:
+            return
+        say(f"broker warm-up: {n:,} records produced and read back (not measured)")
+        before, start = self.meter.snapshot(), time.monotonic()
+        await warm_broker(self.bootstrap, n)
+        kafka = used(before, self.meter.snapshot()).get("kafka", 0.0)
+        self.report.details["broker_warmup"] = {
+            "records": n,
+            "seconds": round(time.monotonic() - start, 1),
+            "kafka_cpu_us_per_record": round(kafka / n * 1e6, 2),
+        }
 
     async def _warm_up(self) -> None:
         n = self.opts.warmup_events
@@ -490,6 +513,12 @@ class PipelineBench:
             note += (
                 f"; worker start-up {run['worker_startup_s']:.1f} s "
                 f"({run['worker_startup_cpu_s']:.1f} s CPU)"
+            )
+        broker = self.report.details.get("broker_warmup")
+        if broker:
+            note += (
+                f"; broker warmed with {broker['records']:,} records first "
+                f"(Kafka {broker['kafka_cpu_us_per_record']} us CPU per record meanwhile)"
             )
         if not run["completed"]:
             note = f"TIMED OUT with {run['results']:,} of {n:,} results; " + note

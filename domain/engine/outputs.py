@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from core.enums import Topic
+from domain.identifiers import new_event_id
 from domain.rules.values import Reason
 
 
@@ -42,14 +43,17 @@ class Result:
 
 APPLIED, REJECTED, HELD, DUPLICATE = "applied", "rejected", "held", "duplicate"
 
+_RESULTS, _WALLET_UPDATES = Topic.RESULTS.value, Topic.WALLET_UPDATES.value
+
 
 def result_message(result: Result, now: datetime | str) -> OutboxEntry:
     """``event.processed``, keyed by the source event id (``now`` may come pre-formatted)."""
+    source = str(result.source_event_id)
     payload: dict[str, Any] = {
-        "event_id": str(uuid.uuid4()),
+        "event_id": new_event_id(),
         "type": "event.processed",
         "occurred_at": now if isinstance(now, str) else now.isoformat(),
-        "source_event_id": str(result.source_event_id),
+        "source_event_id": source,
         "source_topic": result.source_topic,
         "status": result.status,
         "reasons": [str(r) for r in _unique(result.reasons)],
@@ -67,7 +71,7 @@ def result_message(result: Result, now: datetime | str) -> OutboxEntry:
             stamps_target=result.stamps_target,
             points_balance=result.points_balance,
         )
-    return OutboxEntry(Topic.RESULTS.value, str(result.source_event_id), payload)
+    return OutboxEntry(_RESULTS, source, payload)
 
 
 def wallet_message(
@@ -85,7 +89,7 @@ def wallet_message(
 ) -> OutboxEntry:
     """``card.balance_changed``, keyed by the card number."""
     payload = {
-        "event_id": str(uuid.uuid4()),
+        "event_id": new_event_id(),
         "type": "card.balance_changed",
         "occurred_at": now if isinstance(now, str) else now.isoformat(),
         "card_number": card_number,
@@ -98,7 +102,7 @@ def wallet_message(
         "reason": reason,
         "source_event_id": str(source_event_id) if source_event_id else None,
     }
-    return OutboxEntry(Topic.WALLET_UPDATES.value, card_number, payload)
+    return OutboxEntry(_WALLET_UPDATES, card_number, payload)
 
 
 def _unique(reasons: Sequence[Reason]) -> list[Reason]:
