@@ -314,7 +314,6 @@ class LedgerEntry(Base):
     __table_args__ = (
         Index("ix_ledger_entries_card_occurred", "card_id", "occurred_at"),
         Index("ix_ledger_entries_merchant_occurred", "merchant_id", "occurred_at"),
-        Index("ix_ledger_entries_source_event", "source_event_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
