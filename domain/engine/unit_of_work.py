@@ -16,6 +16,7 @@ from typing import Protocol
 from core.commands import ExpiryRun
 from domain.engine.conn import Conn
 from domain.engine.expiry import expire_in_sql
+from domain.engine.rollups import LedgerRollup
 from domain.engine.state import (
     BatchState,
     CardRow,
@@ -99,7 +100,8 @@ class PgUnitOfWork:
 
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
-        self._writer = WriteBehind(conn)
+        self._rollup = LedgerRollup()
+        self._writer = WriteBehind(conn, self._rollup)
 
     async def seen(self, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         """Which of these events the inbox holds."""
@@ -137,8 +139,8 @@ class PgUnitOfWork:
     async def flush(
         self, state: BatchState, effects: Effects, customers: list[CustomerRow]
     ) -> None:
-        """Write the rest, the segment's outbox rows included."""
-        await flush(self.conn, state, effects, customers)
+        """Write the rest, the segment's outbox rows and ledger totals included."""
+        await flush(self.conn, state, effects, customers, self._rollup)
 
     async def record_inbox(
         self, rows: Sequence[tuple[uuid.UUID, str, str]], earlier: dict[uuid.UUID, str]
@@ -153,5 +155,9 @@ class PgUnitOfWork:
         return inserted
 
     async def expire(self, run: ExpiryRun, now: datetime) -> tuple[int, int]:
-        """One statement for every due card of the run's merchants (``engine.expiry``)."""
+        """One statement for every due card of the run's merchants (``engine.expiry``).
+
+        Its ledger rows are written by SQL: the database's trigger counts them.
+        """
+        await self._rollup.hand_back(self.conn)
         return await expire_in_sql(self.conn, run, now)

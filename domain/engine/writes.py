@@ -17,6 +17,7 @@ from typing import Any
 from domain.engine.conn import Conn
 from domain.engine.outbox import pack_payloads, write_packs
 from domain.engine.outputs import OutboxEntry
+from domain.engine.rollups import LedgerRollup
 from domain.engine.state import BatchState
 
 LEDGER_COLUMNS = (
@@ -156,8 +157,9 @@ class WriteBehind:
     operation at a time, and the read must see the rows already taken out of the batch.
     """
 
-    def __init__(self, conn: Conn) -> None:
+    def __init__(self, conn: Conn, rollup: LedgerRollup | None = None) -> None:
         self.conn = conn
+        self.rollup = rollup
         self._tail: asyncio.Future[None] | None = None
 
     def submit(self, state: BatchState, effects: Effects) -> None:
@@ -166,7 +168,7 @@ class WriteBehind:
         The batch's not yet written stamps (``state.pending_stamps``) are in these ledger rows
         now: a later stamp history reads them from the ledger, after ``settle()``.
         """
-        job = _take_chunk(state, effects)
+        job = _take_chunk(state, effects, self.rollup)
         if job is None:
             return
         previous = self._tail
@@ -195,23 +197,32 @@ class WriteBehind:
 class _Chunk:
     ledger: list[LedgerRow]
     cards: list[list[Any]] | None
+    rollup: LedgerRollup | None
 
     async def write(self, conn: Conn) -> None:
         if self.cards is not None:
             await conn.execute(_UPDATE_CARDS, *self.cards)
-        if self.ledger:
-            await conn.copy_records_to_table(
-                "ledger_entries", records=self.ledger, columns=LEDGER_COLUMNS
-            )
+        await copy_ledger(conn, self.ledger, self.rollup)
 
 
-def _take_chunk(state: BatchState, effects: Effects) -> _Chunk | None:
+async def copy_ledger(conn: Conn, rows: list[LedgerRow], rollup: LedgerRollup | None) -> None:
+    """Insert ledger rows; with ``rollup``, their daily totals are the engine's to write."""
+    if rows:
+        if rollup is not None:
+            await rollup.before_copy(conn)
+        await conn.copy_records_to_table("ledger_entries", records=rows, columns=LEDGER_COLUMNS)
+
+
+def _take_chunk(state: BatchState, effects: Effects, rollup: LedgerRollup | None) -> _Chunk | None:
     if not effects.ledger:
         return None
+    if rollup is not None:
+        rollup.add(state, effects.ledger)
     # Values are copied now: the rules go on changing the cards while the write waits.
     dirty = [c for c in state.cards.values() if c.dirty and not c.is_new]
     chunk = _Chunk(
         ledger=effects.ledger,
+        rollup=rollup,
         cards=_columns([(c.card_id, *_balance_values(c.balance)) for c in dirty], 17)
         if dirty
         else None,
@@ -233,8 +244,13 @@ async def flush(
     state: BatchState,
     effects: Effects,
     customers: list[Any],
+    rollup: LedgerRollup | None = None,
 ) -> None:
-    """Write every effect of a batch segment (the caller holds the transaction)."""
+    """Write every effect of a batch segment (the caller holds the transaction).
+
+    ``rollup``: the engine sums the ledger's daily totals itself (``engine.rollups``);
+    without it, the database's trigger does.
+    """
     new_customers = [c for c in customers if c.is_new]
     if new_customers:
         await conn.execute(
@@ -286,10 +302,11 @@ async def flush(
         )
     await _write_purchases(conn, state)
     await _write_held(conn, state)
-    if effects.ledger:
-        await conn.copy_records_to_table(
-            "ledger_entries", records=effects.ledger, columns=LEDGER_COLUMNS
-        )
+    if rollup is not None:
+        rollup.add(state, effects.ledger)
+    await copy_ledger(conn, effects.ledger, rollup)
+    if rollup is not None:
+        await rollup.write(conn)
     # The notification is delivered at commit: it wakes the relays before their next poll.
     await write_packs(conn, outbox_rows(effects.outbox))
     if effects.inbox_status:
