@@ -1,4 +1,4 @@
-"""The ledger's daily totals, summed by the engine for its own batches.
+"""The statistics' rollups, summed by the engine for its own batches.
 
 ``ledger_daily_totals`` is kept by a statement trigger on ``ledger_entries`` for every writer
 (migration ``statistics rollups``): per statement it copies the new rows into a transition
@@ -8,22 +8,31 @@ already (the card's program, the merchant's time zone), so for a batch's transac
 the trigger to stand aside (``loyalty.ledger_rollups`` set to ``engine``, transaction-local),
 sums its rows here and upserts the few totals once per segment, in key order as the trigger
 does. Every other writer (admin actions, the set-based expiry, SQL by hand) still goes
-through the trigger. ``tests/pipeline/test_rollups_exact.py`` checks the totals against a
-rebuild from the ledger after a random workload.
+through the trigger.
+
+The same for ``card_daily_counts`` and the engine's card updates (``loyalty.card_rollups``;
+~11 us of PostgreSQL CPU per event): ``CardRollup`` moves a card's counts from the values the
+database last had (``CardRow.written``) to the new ones, statement by statement, by the
+trigger's rules (migration ``statistics rollups``, ``_CARD_MOVES``). New cards are inserted,
+and counted by the insert trigger.
+
+``tests/pipeline/test_rollups_exact.py`` checks both against a rebuild after random workloads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date, datetime
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.enums import LedgerType
 from domain.engine.conn import Conn
-from domain.engine.state import BatchState
+from domain.engine.state import BatchState, CardRow
 
-_SET = "SELECT set_config('loyalty.ledger_rollups', $1, true)"
+_SET = """
+SELECT set_config('loyalty.ledger_rollups', $1, true), set_config('loyalty.card_rollups', $1, true)
+"""
 
 # The totals' columns after the key, in table order; for each entry type, the column its
 # stamps delta and its points delta go to, and the sign (a redemption's negative delta counts
@@ -75,11 +84,24 @@ class LedgerRollup:
 
     def __init__(self) -> None:
         self.totals: dict[Key, list[int]] = {}
+        self.cards = CardRollup()
         self._standing_aside = False
         self._zones: dict[int, ZoneInfo] = {}
 
-    async def before_copy(self, conn: Conn) -> None:
-        """Tell the trigger to leave this transaction's ledger rows to the engine."""
+    def zones(self, state: BatchState) -> dict[int, ZoneInfo]:
+        """The time zone of every merchant ``state`` has a store of."""
+        for store in state.stores.values():
+            if store.terms is not None and store.merchant_id not in self._zones:
+                self._zones[store.merchant_id] = store.terms.timezone
+        return self._zones
+
+    def add_cards(self, state: BatchState, updated: Iterable[CardRow]) -> None:
+        """Count the moves of cards about to be updated (``CardRollup``)."""
+        self.cards.add(updated, self.zones(state))
+
+    async def stand_aside(self, conn: Conn) -> None:
+        """Tell the triggers to leave this transaction's ledger rows and card updates to
+        the engine."""
         if not self._standing_aside:
             await conn.execute(_SET, "engine")
             self._standing_aside = True
@@ -92,10 +114,7 @@ class LedgerRollup:
 
     def add(self, state: BatchState, rows: Sequence[tuple[Any, ...]]) -> None:
         """Count ledger rows (``writes.LEDGER_COLUMNS`` order) of cards ``state`` holds."""
-        for store in state.stores.values():
-            if store.terms is not None and store.merchant_id not in self._zones:
-                self._zones[store.merchant_id] = store.terms.timezone
-        cards, zones, totals = state.cards, self._zones, self.totals
+        cards, zones, totals = state.cards, self.zones(state), self.totals
         last: tuple[int, datetime, date] | None = None
         for row in rows:
             card_id, merchant_id, store_id, entry_type, stamps, points = row[:6]
@@ -121,12 +140,80 @@ class LedgerRollup:
                 sums[to[0]] += to[1] * points
 
     async def write(self, conn: Conn) -> None:
-        """Upsert the totals so far, in key order (as the trigger: no deadlock between two
-        transactions on shared rows), and start again."""
-        if not self.totals:
-            return
-        keys = sorted(self.totals)
-        columns: list[list[object]] = [[k[i] for k in keys] for i in range(4)]
-        columns += [[self.totals[k][i] for k in keys] for i in range(len(TOTALS))]
-        await conn.execute(_UPSERT, *columns)
-        self.totals.clear()
+        """Upsert the totals and counts so far, in key order (as the triggers: no deadlock
+        between two transactions on shared rows), and start again."""
+        if self.totals:
+            await conn.execute(_UPSERT, *_columns(self.totals, len(TOTALS)))
+            self.totals.clear()
+        await self.cards.write(conn)
+
+
+def _columns(sums: dict[Key, list[int]], width: int) -> list[list[object]]:
+    keys = sorted(k for k, v in sums.items() if any(v))  # as the triggers: no zero rows
+    columns: list[list[object]] = [[k[i] for k in keys] for i in range(4)]
+    return columns + [[sums[k][i] for k in keys] for i in range(width)]
+
+
+COUNTS = ("cards_created", "active_cards_created", "last_active_cards")
+_UPSERT_COUNTS = f"""
+INSERT INTO card_daily_counts AS t ({_KEY}, {", ".join(COUNTS)})
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::date[],
+    $5::bigint[], $6::bigint[], $7::bigint[])
+ON CONFLICT ({_KEY}) DO UPDATE SET {", ".join(f"{c} = t.{c} + excluded.{c}" for c in COUNTS)}
+"""  # noqa: S608 - no outside input
+
+# The statistics read last-activity days over the 30 days up to today, never further back; a
+# card's old day further back than that from its new one is left (see ``_CARD_MOVES``).
+_ACTIVITY_REACH = timedelta(days=30)
+
+
+class CardRollup:
+    """The card counts' moves of the cards one transaction of the engine updates."""
+
+    def __init__(self) -> None:
+        self.counts: dict[Key, list[int]] = {}
+
+    def _add(self, key: Key, active: int, last_active: int) -> None:
+        sums = self.counts.get(key)
+        if sums is None:
+            sums = self.counts[key] = [0, 0, 0]
+        sums[1] += active
+        sums[2] += last_active
+
+    def add(self, updated: Iterable[CardRow], zones: dict[int, ZoneInfo]) -> None:
+        """Move each card's counts from its written values to its values now.
+
+        The engine never moves a card to another merchant, program, store or creation time,
+        nor deletes one: only its activation and its last activity move.
+        """
+        for card in updated:
+            assert card.written is not None, "a card the engine updates was loaded by it"
+            old_at, old_active = card.written
+            new_at, new_active = card.balance.last_activity_at, card.balance.is_active
+            if old_at == new_at and old_active == new_active:
+                continue
+            card.written = (new_at, new_active)
+            tz = zones[card.merchant_id]
+            m, p, s = card.merchant_id, card.program_id, card.store_id or 0
+            if old_active != new_active:
+                assert card.created_at is not None
+                self._add(
+                    (m, p, s, card.created_at.astimezone(tz).date()), new_active - old_active, 0
+                )
+            old_day = old_at.astimezone(tz).date() if old_at is not None else None
+            new_day = new_at.astimezone(tz).date() if new_at is not None else None
+            if old_day == new_day:
+                continue
+            if old_day is not None and not (
+                new_day is not None and old_day < new_day - _ACTIVITY_REACH
+            ):
+                self._add((m, p, s, old_day), 0, -1)
+            if new_day is not None:
+                self._add((m, p, s, new_day), 0, 1)
+
+    async def write(self, conn: Conn) -> None:
+        """Upsert the moves so far, in key order, and start again."""
+        columns = _columns(self.counts, len(COUNTS))
+        if columns[0]:
+            await conn.execute(_UPSERT_COUNTS, *columns)
+        self.counts.clear()

@@ -53,6 +53,10 @@ class CardRow:
     dirty: bool = False
     qr_token: str = ""
     apple_authentication_token: str = ""
+    created_at: datetime | None = None
+    # (last activity, active) as the database last had them: the statistics' card counts move
+    # from these to the card's new values when the engine writes it (``engine.rollups``).
+    written: tuple[datetime | None, bool] | None = None
 
     @property
     def card_id(self) -> int:
@@ -185,7 +189,7 @@ SELECT c.id, c.card_number, c.qr_token, c.merchant_id, c.program_id, c.customer_
        c.store_id, c.stamp_count, c.points_balance, c.lifetime_stamps, c.rewards_redeemed,
        c.lifetime_points_earned, c.points_redeemed, c.points_voided, c.points_expired,
        c.last_stamp_at, c.stamp_day, c.stamp_day_count, c.last_points_at,
-       c.last_redemption_at, c.last_activity_at, c.is_active, c.version,
+       c.last_redemption_at, c.last_activity_at, c.is_active, c.version, c.created_at,
        cu.email, cu.customer_ref
 FROM loyalty_cards c JOIN customers cu ON cu.id = c.customer_id
 WHERE c.id = ANY($1::bigint[]) AND c.deleted_at IS NULL
@@ -349,6 +353,8 @@ def _card_row(r: asyncpg.Record) -> CardRow:
         email=r["email"],
         customer_ref=r["customer_ref"],
         qr_token=r["qr_token"],
+        created_at=r["created_at"],
+        written=(r["last_activity_at"], r["is_active"]),
     )
 
 

@@ -200,6 +200,8 @@ class _Chunk:
     rollup: LedgerRollup | None
 
     async def write(self, conn: Conn) -> None:
+        if self.rollup is not None:
+            await self.rollup.stand_aside(conn)
         if self.cards is not None:
             await conn.execute(_UPDATE_CARDS, *self.cards)
         await copy_ledger(conn, self.ledger, self.rollup)
@@ -209,17 +211,18 @@ async def copy_ledger(conn: Conn, rows: list[LedgerRow], rollup: LedgerRollup | 
     """Insert ledger rows; with ``rollup``, their daily totals are the engine's to write."""
     if rows:
         if rollup is not None:
-            await rollup.before_copy(conn)
+            await rollup.stand_aside(conn)
         await conn.copy_records_to_table("ledger_entries", records=rows, columns=LEDGER_COLUMNS)
 
 
 def _take_chunk(state: BatchState, effects: Effects, rollup: LedgerRollup | None) -> _Chunk | None:
     if not effects.ledger:
         return None
-    if rollup is not None:
-        rollup.add(state, effects.ledger)
     # Values are copied now: the rules go on changing the cards while the write waits.
     dirty = [c for c in state.cards.values() if c.dirty and not c.is_new]
+    if rollup is not None:
+        rollup.add(state, effects.ledger)
+        rollup.add_cards(state, dirty)
     chunk = _Chunk(
         ledger=effects.ledger,
         rollup=rollup,
@@ -296,6 +299,9 @@ async def flush(
         )
     dirty = [c for c in state.cards.values() if c.dirty and not c.is_new]
     if dirty:
+        if rollup is not None:
+            rollup.add_cards(state, dirty)
+            await rollup.stand_aside(conn)
         await conn.execute(
             _UPDATE_CARDS,
             *_columns([(c.card_id, *_balance_values(c.balance)) for c in dirty], 17),
