@@ -28,6 +28,9 @@ CPU time of every process (worker, relay, PostgreSQL, Kafka, from ``/proc``) is 
 too: CPU microseconds per event, and the rate they would allow on idle cores.
 ``--py-spy`` samples the worker and the relay during phase 1 (``bench/pyspy.py``);
 ``python -m bench.profile_engine`` takes the engine apart statement by statement.
+
+Long (about 720 lines) because the phases share one run's processes, clocks and report; each
+phase is a method of its own.
 """
 
 from __future__ import annotations

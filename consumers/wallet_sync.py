@@ -23,6 +23,9 @@ The retry sweep runs every ``sync_sweep_interval_seconds`` and syncs again cards
 lags their version: failed ones with exponential backoff, and quiet ones whose update was
 lost. A wallet without credentials is disabled with one log line at start; nothing is
 recorded for it. Push tokens and authentication tokens never reach a log line.
+
+Long (about 650 lines) because it holds one process whole: the consumer loop, coalescing, the
+Apple and Google pushes and their retries read best side by side.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Balances on a card are a projection of the immutable ledger; the inbox and the o
 the Kafka pipeline exactly-once in effect (DESIGN.md). Soft-deletable tables carry
 ``deleted_at``/``deleted_by``/``deletion_id`` (see ``domain.soft_delete``), and their unique
 keys are partial indexes over live rows, so a code or an email can be reused after deletion.
+
+One module on purpose (about 600 lines): the whole schema in one place, as Alembic's
+autogenerate and a reader comparing it with the migrations see it.
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ Definitions:
   summary for whole days, the raw ledger for the part of a day), for the cards live today.
 
 Every function takes ``at`` ("now", default the wall clock) so tests and reports fix time.
+
+Long (about 760 lines) because the three levels (program, merchant, platform) read the same
+rollups with the same helpers; splitting them would split those helpers.
 """
 
 from __future__ import annotations

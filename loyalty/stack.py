@@ -10,6 +10,9 @@ answer.
 
 PostgreSQL comes from the machine's server binaries (Debian's ``postgresql``), Kafka from the
 jars ``make setup`` resolves into ``.stack/kafka-libs`` (see ``stack/pom.xml``).
+
+Long (about 900 lines) because it manages two processes of very different kinds (a PostgreSQL
+cluster and a KRaft broker) through one idempotent life cycle.
 """
 
 from __future__ import annotations

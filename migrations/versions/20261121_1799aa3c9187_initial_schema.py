@@ -1,5 +1,8 @@
 """initial schema
 
+Long (about 780 lines) because Alembic's autogenerate wrote the whole first schema in one
+revision; migrations are never edited once applied.
+
 Revision ID: 1799aa3c9187
 Revises:
 Create Date: 2026-11-21 05:40:57.810494

@@ -1,4 +1,7 @@
-"""Statistics on hand-built ledgers whose answers are worked out in the comments."""
+"""Statistics on hand-built ledgers whose answers are worked out in the comments.
+
+Long (about 500 lines) because each hand-built ledger's answer is worked out beside its test.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Input messages: what the contract accepts, and how each kind of bad input is refused."""
+"""Input messages: what the contract accepts, and how each kind of bad input is refused.
+
+Long (about 500 lines): one case per field and kind of bad input, as the contract lists them.
+"""
 
 from __future__ import annotations
 
