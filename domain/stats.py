@@ -1,7 +1,8 @@
 """Statistics of a program, a merchant (with its stores) and the platform, and their history.
 
-Figures come from two summary tables that database triggers keep in the transaction of every
-write (migration ``statistics rollups``): ``ledger_daily_totals`` (the ledger summed per
+Figures come from two summary tables kept in the transaction of every write, by database
+triggers (migration ``statistics rollups``) or, for the engine's own batches, by the engine
+(``domain.engine.rollups``): ``ledger_daily_totals`` (the ledger summed per
 merchant, program, store and merchant-local day) and ``card_daily_counts`` (live cards counted by
 the day they were created and the day of their last activity). A merchant's statistics read a
 few thousand summary rows whatever the size of its ledger, in a fixed number of queries
