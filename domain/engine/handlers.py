@@ -164,8 +164,6 @@ async def handle_enrol(ctx: BatchContext, ev: Inbound, cmd: Enrol) -> None:
         program_id=terms.program_id,
         customer_id=customer.customer_id,
         store_id=store.store_id,
-        email=customer.email,
-        customer_ref=customer.customer_ref,
         is_new=True,
         qr_token=identifiers.new_qr_token(),
         apple_authentication_token=identifiers.new_authentication_token(),

@@ -47,8 +47,6 @@ class CardRow:
     program_id: int
     customer_id: int
     store_id: int | None
-    email: str | None
-    customer_ref: str | None
     is_new: bool = False
     dirty: bool = False
     qr_token: str = ""
@@ -170,12 +168,6 @@ WHERE program_id = ANY($1::bigint[])
 """
 
 # One query per way of naming a card, run only when the batch names cards that way.
-_IDS_BY_NUMBER_SQL = """
-SELECT id FROM loyalty_cards WHERE card_number = ANY($1::text[]) AND deleted_at IS NULL
-"""
-_IDS_BY_QR_SQL = """
-SELECT id FROM loyalty_cards WHERE qr_token = ANY($1::text[]) AND deleted_at IS NULL
-"""
 _IDS_BY_CUSTOMER_SQL = """
 SELECT c.id FROM loyalty_cards c
 JOIN customers cu ON cu.id = c.customer_id AND cu.deleted_at IS NULL
@@ -184,15 +176,18 @@ WHERE c.deleted_at IS NULL AND (
     OR (cu.merchant_id, cu.customer_ref) IN (SELECT * FROM unnest($3::bigint[], $4::text[])))
 """
 
+# Named by id, number or QR token, in one statement, locked in id order. The customer's email
+# and reference are not read: enrolments find customers with their own query.
 _CARDS_SQL = """
 SELECT c.id, c.card_number, c.qr_token, c.merchant_id, c.program_id, c.customer_id,
        c.store_id, c.stamp_count, c.points_balance, c.lifetime_stamps, c.rewards_redeemed,
        c.lifetime_points_earned, c.points_redeemed, c.points_voided, c.points_expired,
        c.last_stamp_at, c.stamp_day, c.stamp_day_count, c.last_points_at,
-       c.last_redemption_at, c.last_activity_at, c.is_active, c.version, c.created_at,
-       cu.email, cu.customer_ref
-FROM loyalty_cards c JOIN customers cu ON cu.id = c.customer_id
-WHERE c.id = ANY($1::bigint[]) AND c.deleted_at IS NULL
+       c.last_redemption_at, c.last_activity_at, c.is_active, c.version, c.created_at
+FROM loyalty_cards c
+WHERE c.deleted_at IS NULL
+  AND (c.id = ANY($1::bigint[]) OR c.card_number = ANY($2::text[])
+       OR c.qr_token = ANY($3::text[]))
 ORDER BY c.id
 FOR UPDATE OF c
 """
@@ -307,14 +302,13 @@ async def load_cards(
     em, ev = _merchant_keyed(state, wanted.emails)
     rm, rv = _merchant_keyed(state, wanted.refs)
     ids = set(extra_card_ids)
-    if wanted.card_numbers:
-        ids.update(r[0] for r in await conn.fetch(_IDS_BY_NUMBER_SQL, list(wanted.card_numbers)))
-    if wanted.qr_codes:
-        ids.update(r[0] for r in await conn.fetch(_IDS_BY_QR_SQL, list(wanted.qr_codes)))
     if em or rm:
         ids.update(r[0] for r in await conn.fetch(_IDS_BY_CUSTOMER_SQL, em, ev, rm, rv))
-    if ids:
-        for r in await conn.fetch(_CARDS_SQL, list(ids)):
+    if ids or wanted.card_numbers or wanted.qr_codes:
+        rows = await conn.fetch(
+            _CARDS_SQL, list(ids), list(wanted.card_numbers), list(wanted.qr_codes)
+        )
+        for r in rows:
             state.add_card(_card_row(r))
     if em or rm:
         for r in await conn.fetch(_CUSTOMERS_SQL, em, ev, rm, rv):
@@ -350,8 +344,6 @@ def _card_row(r: asyncpg.Record) -> CardRow:
         program_id=r["program_id"],
         customer_id=r["customer_id"],
         store_id=r["store_id"],
-        email=r["email"],
-        customer_ref=r["customer_ref"],
         qr_token=r["qr_token"],
         created_at=r["created_at"],
         written=(r["last_activity_at"], r["is_active"]),
