@@ -19,9 +19,10 @@ from domain.engine.batch import BatchOutcome, Inbound, process_batch
 from domain.engine.conn import Conn
 from domain.engine.outbox import pack, write_packs
 from domain.engine.outputs import APPLIED, HELD, REJECTED
+from domain.engine.unit_of_work import PgUnitOfWork
 from streams.commands import to_command
 from streams.outputs import DeadLetter
-from streams.parsing import ParseError, dead_letter_for, parse_input
+from streams.parsing import ParseError, dead_letter_for, parse_input, peek_event_id
 from streams.topics import Topic
 
 log = get_logger(__name__)
@@ -149,14 +150,47 @@ def _count(outcome: BatchOutcome, counts: Counts) -> None:
 
 
 async def apply_records(
-    pool: asyncpg.Pool, records: Sequence[RecordLike], *, dry_run: bool = False
+    pool: asyncpg.Pool,
+    records: Sequence[RecordLike],
+    *,
+    dry_run: bool = False,
+    skip_applied: bool = False,
 ) -> Counts:
     """Apply a batch of records in one transaction, or one by one when the batch fails.
 
     A record that fails on its own (a constraint the rules did not foresee) is dead-lettered
     with the database's reason, so one bad event cannot stall a partition. Transient failures
     (the database is away) are raised for the caller to retry the batch later.
+
+    ``skip_applied`` (replay): records whose event id the inbox already holds are counted as
+    duplicates without being parsed, which is most of a replay's work otherwise. A malformed
+    record that reuses an applied event's id is then skipped instead of dead-lettered again;
+    the first reading of its offset dead-lettered it already.
     """
+    skipped = 0
+    if skip_applied:
+        fresh = await _not_applied(pool, records)
+        skipped, records = len(records) - len(fresh), fresh
+        if not records:
+            return Counts(duplicate=skipped)
+    counts = await _apply_records(pool, records, dry_run)
+    counts.duplicate += skipped
+    return counts
+
+
+async def _not_applied(pool: asyncpg.Pool, records: Sequence[RecordLike]) -> list[RecordLike]:
+    ids = [peek_event_id(rec.value) for rec in records]
+    known = [i for i in ids if i is not None]
+    if not known:
+        return list(records)
+    async with pool.acquire() as conn:
+        seen = await PgUnitOfWork(conn).seen(known)
+    return [rec for rec, i in zip(records, ids, strict=True) if i not in seen]
+
+
+async def _apply_records(
+    pool: asyncpg.Pool, records: Sequence[RecordLike], dry_run: bool
+) -> Counts:
     parsed = parse(records)
     counts = Counts()
     try:

@@ -376,7 +376,7 @@ async def _apply_with_retries(
 ) -> Counts:
     for attempt in range(1, tries + 1):
         try:
-            return await apply_records(pool, batch)
+            return await apply_records(pool, batch, skip_applied=True)
         except TRANSIENT as exc:
             if attempt == tries:
                 raise ReplayError(

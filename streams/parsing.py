@@ -12,8 +12,9 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, NamedTuple, TypeVar, overload
-from uuid import uuid4
+from uuid import UUID, uuid4
 
+import msgspec
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
@@ -117,6 +118,25 @@ def parse_output(topic: str, raw: bytes | None) -> OutputMessage | ParseError:
     if model is None:
         return ParseError(f"topic {topic} carries no output message of contract v1")
     return _parse(model, topic, raw)
+
+
+class _EventId(msgspec.Struct):
+    event_id: UUID
+
+
+_EVENT_ID: Final = msgspec.json.Decoder(_EventId)
+
+
+def peek_event_id(raw: bytes | None) -> UUID | None:
+    """The ``event_id`` of a raw input message, read without parsing the rest (a twentieth of
+    ``parse_input``'s cost); None when there is none to read. Says nothing of the rest's
+    validity: only for skipping messages whose event is known to be applied already."""
+    if raw is None:
+        return None
+    try:
+        return _EVENT_ID.decode(raw).event_id
+    except msgspec.DecodeError:  # its ValidationError too
+        return None
 
 
 def _parse(model: type[_M], topic: str, raw: bytes | None) -> _M | ParseError:

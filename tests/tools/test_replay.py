@@ -12,9 +12,11 @@ import uuid
 from datetime import UTC, datetime
 
 import asyncpg
+from pytest import MonkeyPatch
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from typer.testing import CliRunner
 
+from consumers import pipeline
 from consumers.pipeline import apply_records
 from consumers.replay import DRY_RUN_LOCK_SHARE, From, Until, replay
 from core.settings import Settings
@@ -280,6 +282,39 @@ async def test_a_dry_run_writes_nothing_and_counts_what_the_replay_then_does(
     rows_after = await table_counts(pool)
     assert rows_after["loyalty_cards"] == rows_before["loyalty_cards"] + 2
     assert rows_after["dead_letters"] >= rows_before["dead_letters"] + 1
+
+
+async def test_applied_records_are_skipped_unread_when_asked(
+    sessions: async_sessionmaker[AsyncSession], pool: asyncpg.Pool, monkeypatch: MonkeyPatch
+) -> None:
+    async with sessions() as s:
+        _, stores, _ = await seed_merchant(s, welcome_bonus_points=10)
+    shop = stores[0].code
+    card = await _card_of(pool, shop, f"skip.{uuid.uuid4().hex[:8]}@example.com")
+    first = FakeRecord(
+        PURCHASES, 0, 10**12, b"k", encoded(purchase(shop, {"card_number": card}, "S-1", 700))
+    )
+    assert (await apply_records(pool, [first])).applied == 1
+    fresh = FakeRecord(
+        PURCHASES, 0, 10**12 + 1, b"k", encoded(purchase(shop, {"card_number": card}, "S-2", 300))
+    )
+    junk = FakeRecord(PURCHASES, 0, 10**12 + 2, b"k", b"[1, 2]")
+    read: list[bytes | None] = []
+
+    def reading(topic: str, raw: bytes | None) -> object:
+        read.append(raw)
+        return parse_input(topic, raw)
+
+    monkeypatch.setattr(pipeline, "parse_input", reading)
+
+    counts = await apply_records(pool, [first, fresh, junk], skip_applied=True)
+
+    assert (counts.duplicate, counts.applied, counts.dead_lettered) == (1, 1, 1)
+    assert read == [fresh.value, junk.value]
+    read.clear()
+    again = await apply_records(pool, [first, fresh], skip_applied=True)
+    assert (again.duplicate, again.applied) == (2, 0)
+    assert read == []
 
 
 async def test_apply_records_in_a_dry_run_writes_nothing(

@@ -348,3 +348,22 @@ def test_a_bad_value_in_one_field_is_blamed_on_that_field(data: st.DataObject) -
     if isinstance(result, ParseError):
         assert result.message.startswith(f"{field}")
         assert all(path.startswith(field) for path in result.fields)
+
+
+def test_the_event_id_is_peeked_without_reading_the_rest() -> None:
+    from streams.parsing import peek_event_id
+
+    eid = uuid4()
+    assert peek_event_id(f'{{"event_id":"{eid}","amount_cents":"not checked"}}'.encode()) == eid
+    assert peek_event_id(f'{{"type":"x","event_id":"{eid}"}}'.encode()) == eid
+    for raw in (
+        None,
+        b"",
+        b"{not json",
+        b"[1, 2]",
+        b'{"type": "purchase.completed"}',
+        b'{"event_id": 12}',
+        b'{"event_id": "not-a-uuid"}',
+        b'{"event_id": null}',
+    ):
+        assert peek_event_id(raw) is None, raw
