@@ -23,9 +23,11 @@ __all__ = [
     "CustomerDetails",
     "Enrol",
     "ExpiryRun",
+    "Line",
     "Purchase",
     "Redeem",
     "Return",
+    "ReturnedLine",
 ]
 
 
@@ -36,8 +38,24 @@ class CardRef(msgspec.Struct, frozen=True, gc=False):
     value: str
 
 
+class Line(msgspec.Struct, frozen=True, gc=False):
+    """A line of a basket: ``amount_cents`` is the line's total after discounts."""
+
+    sku: str
+    quantity: int
+    amount_cents: int
+    category: str | None = None
+
+
+class ReturnedLine(msgspec.Struct, frozen=True, gc=False):
+    """Units of a sku given back (``purchase.returned``'s ``lines``)."""
+
+    sku: str
+    quantity: int
+
+
 class Purchase(msgspec.Struct, frozen=True, gc=False):
-    """A purchase to earn on (``purchase.completed``)."""
+    """A purchase to earn on (``purchase.completed``); ``lines`` may be empty (v1)."""
 
     event_id: uuid.UUID
     occurred_at: datetime
@@ -48,6 +66,7 @@ class Purchase(msgspec.Struct, frozen=True, gc=False):
     card: CardRef
     stamps: int = 1
     staff_ref: str | None = None
+    lines: tuple[Line, ...] = ()
 
 
 class Return(msgspec.Struct, frozen=True, gc=False):
@@ -64,6 +83,7 @@ class Return(msgspec.Struct, frozen=True, gc=False):
     refund_amount_cents: int
     card: CardRef | None = None
     payload: dict[str, Any] | None = None
+    lines: tuple[ReturnedLine, ...] = ()
 
     def as_payload(self) -> dict[str, Any]:
         """What a held return keeps: the message as received, or its fields in its shape."""
@@ -79,6 +99,8 @@ class Return(msgspec.Struct, frozen=True, gc=False):
         }
         if self.card is not None:
             payload["card"] = {self.card.kind.value: self.card.value}
+        if self.lines:
+            payload["lines"] = [{"sku": ln.sku, "quantity": ln.quantity} for ln in self.lines]
         return payload
 
     @classmethod
@@ -97,6 +119,10 @@ class Return(msgspec.Struct, frozen=True, gc=False):
             refund_amount_cents=int(payload["refund_amount_cents"]),
             card=ref,
             payload=payload,
+            lines=tuple(
+                ReturnedLine(str(ln["sku"]), int(ln["quantity"]))
+                for ln in payload.get("lines") or ()
+            ),
         )
 
 

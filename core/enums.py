@@ -45,6 +45,15 @@ class LedgerType(StrEnum):
     CARD_REACTIVATED = "card_reactivated"
 
 
+class CampaignStatus(StrEnum):
+    """Where a campaign is in its life: only ``active`` ones earn."""
+
+    DRAFT = "draft"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ENDED = "ended"
+
+
 class UserRole(StrEnum):
     """Who may sign in to the admin panel, and how far they see."""
 

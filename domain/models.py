@@ -37,10 +37,10 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from core.enums import LedgerType, ProgramType, UserRole
+from core.enums import CampaignStatus, LedgerType, ProgramType, UserRole
 
 __all__ = ["Base", "LedgerType", "ProgramType", "UserRole"]
 
@@ -216,6 +216,79 @@ class LoyaltyProgram(SoftDeleteMixin, TimestampMixin, Base):
     google_class_id: Mapped[str | None] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     activated_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Lines of these categories (gift cards, deposits) earn nothing (CONTRACT.md 7.1).
+    non_earning_categories: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), default=list, server_default=text("'{}'::text[]")
+    )
+
+
+class Campaign(SoftDeleteMixin, TimestampMixin, Base):
+    """An earning rule of a program (CONTRACT.md 7.1): a multiplier and/or a bonus on the
+    purchases, lines and times it names, within a budget of points."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        Index(
+            "uq_campaigns_program_code_live",
+            "program_id",
+            "code",
+            unique=True,
+            postgresql_where=LIVE,
+        ),
+        CheckConstraint("multiplier > 0", name="multiplier_positive"),
+        CheckConstraint("bonus_points >= 0", name="bonus_non_negative"),
+        CheckConstraint("min_basket_cents >= 0", name="min_basket_non_negative"),
+        CheckConstraint("budget_points IS NULL OR budget_points >= 1", name="budget_positive"),
+        CheckConstraint(
+            "max_awards_per_card IS NULL OR max_awards_per_card >= 1", name="max_awards_positive"
+        ),
+        # The engine never lets a budget be exceeded; the database refuses it too.
+        CheckConstraint(
+            "points_awarded >= 0 AND (budget_points IS NULL OR points_awarded <= budget_points)",
+            name="within_budget",
+        ),
+        CheckConstraint(
+            "starts_at IS NULL OR ends_at IS NULL OR starts_at < ends_at", name="window_ordered"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id"), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[CampaignStatus] = mapped_column(
+        _enum(CampaignStatus, "campaign_status"), default=CampaignStatus.DRAFT
+    )
+    starts_at: Mapped[datetime | None] = mapped_column(default=None)
+    ends_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Weekdays as mon..sun and "HH:MM-HH:MM", both in the merchant's time zone.
+    days: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), default=list, server_default=text("'{}'::text[]")
+    )
+    hours: Mapped[str | None] = mapped_column(String(11), default=None)
+    skus: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), default=list, server_default=text("'{}'::text[]")
+    )
+    categories: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), default=list, server_default=text("'{}'::text[]")
+    )
+    multiplier: Mapped[Decimal] = mapped_column(Numeric(8, 3), default=Decimal("1"))
+    bonus_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    min_basket_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    budget_points: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    max_awards_per_card: Mapped[int | None] = mapped_column(Integer, default=None)
+    # What it has awarded so far: the budget's used part, moved by the engine under a lock.
+    points_awarded: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CampaignCardAward(Base):
+    """How many purchases of a card a campaign has rewarded (for ``max_awards_per_card``)."""
+
+    __tablename__ = "campaign_card_awards"
+
+    campaign_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    card_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    awards: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Reward(TimestampMixin, Base):
@@ -373,6 +446,10 @@ class Purchase(Base):
     stamps_voided: Mapped[int] = mapped_column(Integer, default=0)
     source_event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     occurred_at: Mapped[datetime] = mapped_column()
+    # What each line and each campaign bonus earned, as earned (``rules.basket.Earnings``),
+    # so a return voids exactly that whatever the rules say later. Null for a purchase
+    # without lines or campaigns: it is voided in proportion, as in v1.
+    earnings: Mapped[dict[str, Any] | None] = mapped_column(JSONB, default=None)
 
 
 class HeldReturn(Base):
