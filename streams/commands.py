@@ -10,9 +10,11 @@ from core.commands import (
     CustomerDetails,
     Enrol,
     ExpiryRun,
+    Line,
     Purchase,
     Redeem,
     Return,
+    ReturnedLine,
 )
 from streams.inputs import (
     CardRef as WireCardRef,
@@ -22,8 +24,12 @@ from streams.inputs import (
     ExpiryRunRequested,
     PointsReward,
     PurchaseCompleted,
+    PurchaseLine,
     PurchaseReturned,
     RewardRedeemRequested,
+)
+from streams.inputs import (
+    ReturnedLine as WireReturnedLine,
 )
 
 InputEvent = (
@@ -40,9 +46,20 @@ def card_ref(ref: WireCardRef) -> CardRef:
     return CardRef(ref.kind, ref.value)
 
 
+def purchase_lines(lines: tuple[PurchaseLine, ...]) -> tuple[Line, ...]:
+    """A purchase's wire lines as the command's."""
+    return tuple([Line(ln.sku, ln.quantity, ln.amount_cents, ln.category) for ln in lines])
+
+
+def returned_lines(lines: tuple[WireReturnedLine, ...]) -> tuple[ReturnedLine, ...]:
+    """A return's wire lines as the command's."""
+    return tuple([ReturnedLine(ln.sku, ln.quantity) for ln in lines])
+
+
 def to_command(message: InputEvent) -> Command:
-    """The command an input message asks for."""
+    """The command an input message asks for; absent and empty ``lines`` both become ``()``."""
     if isinstance(message, PurchaseCompleted):
+        lines = message.lines
         return Purchase(
             event_id=message.event_id,
             occurred_at=message.occurred_at,
@@ -53,8 +70,11 @@ def to_command(message: InputEvent) -> Command:
             card=card_ref(message.card),
             stamps=message.stamps,
             staff_ref=message.staff_ref,
+            # Most purchases carry no lines (every v1 till): they pay for one test.
+            lines=purchase_lines(lines) if lines else (),
         )
     if isinstance(message, PurchaseReturned):
+        returned = message.lines
         return Return(
             event_id=message.event_id,
             occurred_at=message.occurred_at,
@@ -63,6 +83,7 @@ def to_command(message: InputEvent) -> Command:
             refund_amount_cents=message.refund_amount_cents,
             card=card_ref(message.card) if message.card is not None else None,
             payload=message.model_dump(mode="json"),
+            lines=returned_lines(returned) if returned else (),
         )
     if isinstance(message, EnrollmentRequested):
         c = message.customer

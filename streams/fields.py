@@ -78,6 +78,9 @@ Timestamp = Annotated[
 Code = Annotated[str, Field(min_length=1, max_length=255)]
 """A code or reference chosen by a merchant or a till (store, merchant, customer, reward)."""
 
+ItemCode = Annotated[str, Field(min_length=1, max_length=64)]
+"""A basket line's ``sku`` or ``category``, as the merchant's catalog names it."""
+
 Text = Annotated[str, Field(max_length=1000)]
 """Free text that is only stored or displayed (names, audit references)."""
 

@@ -6,7 +6,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 # The wire format speaks the shared vocabulary; re-exported as part of its schema.
@@ -21,6 +21,7 @@ from streams.fields import (
     Count,
     Currency,
     Email,
+    ItemCode,
     PositiveCount,
     Text,
     Timestamp,
@@ -128,6 +129,26 @@ Reward = Annotated[StampsReward | PointsReward, Field(discriminator="kind")]
 """`{"kind": "stamps"}` or `{"kind": "points", "reward_id": "..."}`."""
 
 
+class PurchaseLine(ContractModel):
+    """A line of the basket (contract 7.1): `amount_cents` is its total after discounts."""
+
+    sku: ItemCode = Field(description="the product's code; what a return's lines name")
+    category: ItemCode | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description="what earning rules and non-earning categories match on",
+    )
+    quantity: PositiveCount = Field(description="units bought")
+    amount_cents: Count = Field(description="the line's total after discounts")
+
+
+class ReturnedLine(ContractModel):
+    """Units of a sku given back (contract 7.1): they void what those units earned."""
+
+    sku: ItemCode = Field(description="the sku of a line of the purchase")
+    quantity: PositiveCount = Field(description="units returned")
+
+
 class _Input(ContractModel):
     event_id: UUID = Field(description="idempotency key: a second message with it has no effect")
     # Narrowed to the topic's Literal by each message; declared here to keep the contract's
@@ -157,10 +178,41 @@ class PurchaseCompleted(_StoreInput):
         default=1, description="what the purchase is worth in a stamp program"
     )
     staff_ref: Text | None = Field(default=None, description="audit only")
+    # A tuple, not a list: the model is frozen because a parsed message is shared as a fact,
+    # and a list inside it could still be changed by whoever holds it.
+    lines: tuple[PurchaseLine, ...] | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description=(
+            "the basket, line by line (contract 7.1); their amount_cents add up to at most the "
+            "purchase's, the rest (shipping, fees) earning at the base rate. Absent or empty: "
+            "the whole amount earns at the base rate, as in v1"
+        ),
+    )
+
+    @field_validator("lines")
+    @classmethod
+    def _lines_within_amount(
+        cls, lines: tuple[PurchaseLine, ...] | None, info: ValidationInfo
+    ) -> tuple[PurchaseLine, ...] | None:
+        # A field validator, not a model validator, so the dead letter blames `lines`.
+        amount = info.data.get("amount_cents")
+        if not lines or amount is None:  # no amount: its own error already says why
+            return lines
+        total = sum(line.amount_cents for line in lines)
+        if total > amount:
+            raise PydanticCustomError(
+                "contract",
+                "the lines' amount_cents add up to {total}, over the purchase's amount_cents"
+                " {amount}",
+                {"total": total, "amount": amount},
+            )
+        return lines
 
 
 class PurchaseReturned(_StoreInput):
-    """`purchase.returned` on `loyalty.returns.v1`: voids what the purchase earned, pro rata."""
+    """`purchase.returned` on `loyalty.returns.v1`: voids what the purchase earned, pro rata,
+    or, when it names `lines`, what those units earned."""
 
     type: Literal["purchase.returned"]
     order_reference: Annotated[str, Field(min_length=1, max_length=100)] = Field(
@@ -168,6 +220,14 @@ class PurchaseReturned(_StoreInput):
     )
     refund_amount_cents: PositiveCount
     card: CardRef | None = None
+    lines: tuple[ReturnedLine, ...] | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description=(
+            "the units given back (contract 7.1); absent or empty: the refund voids in "
+            "proportion to the amount, as in v1"
+        ),
+    )
 
 
 class EnrollmentRequested(_StoreInput):

@@ -33,12 +33,26 @@ class _Output(ContractModel):
     )
 
 
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+class CampaignAward(_Output):
+    """What one campaign added to a purchase's points (contract 7.1)."""
+
+    id: Code = Field(description="the campaign's id in its program")
+    points: Delta = Field(
+        description="the points it added: its multiplier's share and its bonus points"
+    )
+
+
 class EventProcessed(_Output):
     """`event.processed` on `loyalty.results.v1`: the outcome of one input event.
 
     One per distinct input `event_id` (two for a held return: `held`, then its outcome).
     The card fields are null when no card was found and on expiry runs, which report
-    `cards_expired` and `points_expired` instead (null on every other event).
+    `cards_expired` and `points_expired` instead (null on every other event). A purchase's
+    result may carry `campaigns`, absent from every other result.
     """
 
     event_id: UUID
@@ -60,6 +74,16 @@ class EventProcessed(_Output):
     points_balance: Count | None = None
     cards_expired: Count | None = None
     points_expired: Count | None = None
+    # Left out rather than null when there is none, unlike the v1 fields: v1.1 is additive,
+    # and a result of v1 must read exactly as it did.
+    campaigns: tuple[CampaignAward, ...] | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description=(
+            "on a purchase's result: what each campaign added to points_delta (contract 7.1); "
+            "absent on other results"
+        ),
+    )
 
 
 class CardBalanceChanged(_Output):

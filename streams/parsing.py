@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, NamedTuple, TypeVar, overload
@@ -34,6 +35,7 @@ from streams.topics import TYPE_OF_TOPIC
 _CARD = "must be an object with exactly one of card_number, qr_code, email, customer_ref"
 _CODE = "must be a string of 1 to 255 characters"
 _TEXT = "must be a string of at most 1000 characters"
+_ITEM_CODE = "must be a string of 1 to 64 characters"
 
 RULES: Final[dict[str, str]] = {
     "event_id": "must be a UUID string",
@@ -61,10 +63,17 @@ RULES: Final[dict[str, str]] = {
     "reward.kind": 'must be "stamps" or "points"',
     "reward.reward_id": _CODE,
     "merchant_code": _CODE,
+    "lines": "must be an array of line objects",
+    "lines.sku": _ITEM_CODE,
+    "lines.category": _ITEM_CODE,
+    "lines.quantity": "must be an integer >= 1",
+    "lines.amount_cents": "must be an integer >= 0",
 }
 """What each input field must be, by path, as a dead letter's ``error`` words it.
 
-``channel`` and ``type`` depend on the message and are filled in per topic.
+An item of a list is worded without its index: ``lines[2].quantity`` by ``lines.quantity``.
+``channel``, ``type``, ``lines`` and an item of ``lines`` that is not an object (``lines[]``)
+depend on the message and are worded per topic.
 """
 
 _INPUT_MODELS: Final[dict[str, type[InputMessage]]] = {t.value: m for t, m in INPUT_MODELS.items()}
@@ -73,10 +82,21 @@ _OUTPUT_MODELS: Final[dict[str, type[OutputMessage]]] = {
 }
 _M = TypeVar("_M", bound=ContractModel)
 
-_CHANNEL_RULES: Final[dict[str, str]] = {
-    "purchase.completed": 'must be "online" or "in_store"',
-    "enrollment.requested": 'must be one of "self", "staff", "online"',
+_PURCHASE_LINE = "{sku, category?, quantity, amount_cents}"
+_RETURNED_LINE = "{sku, quantity}"
+_RULES_OF_TYPE: Final[dict[str, dict[str, str]]] = {
+    "purchase.completed": {
+        "channel": 'must be "online" or "in_store"',
+        "lines": f"must be an array of {_PURCHASE_LINE} objects",
+        "lines[]": f"must be an object {_PURCHASE_LINE}",
+    },
+    "purchase.returned": {
+        "lines": f"must be an array of {_RETURNED_LINE} objects",
+        "lines[]": f"must be an object {_RETURNED_LINE}",
+    },
+    "enrollment.requested": {"channel": 'must be one of "self", "staff", "online"'},
 }
+_INDEX = re.compile(r"\[\d+\]")
 # pydantic puts the tag of a discriminated union in the error path (reward.points.reward_id);
 # people know the field as reward.reward_id.
 _TAGGED_FIELDS: Final = frozenset({"reward"})
@@ -227,9 +247,18 @@ def _sentence(error: ErrorDetails, message_type: str | None) -> tuple[str, str]:
 def _rule(path: str, message_type: str | None) -> str | None:
     if path == "type" and message_type is not None:
         return f'must be "{message_type}"'
-    if path == "channel" and message_type is not None:
-        return _CHANNEL_RULES.get(message_type)
-    return RULES.get(path)
+    if "[" in path:
+        # Every item of a list obeys one rule, whatever its index.
+        key = _INDEX.sub("", path)
+        if path.endswith("]"):  # the item itself, e.g. a number where an object belongs
+            key += "[]"
+    else:
+        key = path
+    if message_type is not None:
+        rule = _RULES_OF_TYPE.get(message_type, {}).get(key)
+        if rule is not None:
+            return rule
+    return RULES.get(key)
 
 
 def _lower_first(text: str) -> str:

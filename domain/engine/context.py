@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.commands import CardRef, Command
+from core.commands import CardRef, Command, Purchase
 from core.enums import CardRefKind
 from domain.engine.apply import Origin, apply_decision
 from domain.engine.outputs import Result, result_message
 from domain.engine.state import BatchState, CardRow, CustomerRow, StoreInfo
 from domain.engine.unit_of_work import UnitOfWork
 from domain.engine.writes import Effects
+from domain.rules.basket import CampaignUse
+from domain.rules.campaigns import CampaignTerms
 from domain.rules.resolve import CardFacts, StoreFacts, card_refusal, store_refusal
 from domain.rules.values import Decision, ProgramTerms, Reason
 
@@ -54,6 +56,7 @@ class BatchContext:
         store: StoreInfo | None = None,
         card: CardRow | None = None,
         deltas: tuple[int, int] = (0, 0),
+        campaigns: list[dict[str, Any]] | None = None,
     ) -> Result:
         """Record an event's result (an ``event.processed`` in the outbox)."""
         cmd = ev.command
@@ -62,6 +65,8 @@ class BatchContext:
         if store is None and store_code is not None:
             store = self.state.stores.get(store_code)
         terms = store.terms if store else None
+        if campaigns is None and isinstance(cmd, Purchase):
+            campaigns = []  # every purchase's result says what campaigns added, if nothing
         result = Result(
             source_event_id=cmd.event_id,
             source_topic=ev.topic,
@@ -75,6 +80,7 @@ class BatchContext:
             stamp_count=card.balance.stamp_count if card else None,
             stamps_target=terms.stamps_target if terms and terms.stamps_enabled else None,
             points_balance=card.balance.points_balance if card else None,
+            campaigns=campaigns,
         )
         self.results.append(result)
         self.effects.outbox.append(result_message(result, self.now_text))
@@ -112,6 +118,36 @@ class BatchContext:
             notes=notes,
             **ledger,
         )
+
+    # --- campaigns ------------------------------------------------------------------------
+
+    def campaign_uses(self, terms: ProgramTerms, card: CardRow) -> dict[int, CampaignUse]:
+        """What each of the program's campaigns may still award, to this card."""
+        state = self.state
+        return {
+            c.campaign_id: CampaignUse(
+                None
+                if c.budget_points is None
+                else c.budget_points - state.campaign_awarded.get(c.campaign_id, 0),
+                state.card_awards.get((c.campaign_id, card.card_id), 0),
+            )
+            for c in terms.campaigns
+        }
+
+    def count_awards(
+        self, card: CardRow, awards: Sequence[tuple[CampaignTerms, int]]
+    ) -> list[dict[str, Any]]:
+        """Move the campaigns' counters by what they awarded; returns the result's
+        ``campaigns``."""
+        state = self.state
+        for c, points in awards:
+            if points > 0:
+                cid, key = c.campaign_id, (c.campaign_id, card.card_id)
+                state.campaign_awarded[cid] = state.campaign_awarded.get(cid, 0) + points
+                state.campaign_added[cid] = state.campaign_added.get(cid, 0) + points
+                state.card_awards[key] = state.card_awards.get(key, 0) + 1
+                state.card_awards_added[key] = state.card_awards_added.get(key, 0) + 1
+        return [{"id": c.code, "points": points} for c, points in awards]
 
     # --- lookups --------------------------------------------------------------------------
 

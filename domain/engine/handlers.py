@@ -12,12 +12,15 @@ from domain import identifiers
 from domain.engine.context import BatchContext, Inbound
 from domain.engine.outputs import APPLIED, HELD, REJECTED
 from domain.engine.state import CardRow, CustomerRow, HeldRow, PurchaseRow, StoreInfo
-from domain.rules.earn import PurchaseFacts, decide_purchase
+from domain.rules.basket import CampaignUse
+from domain.rules.earn import PurchaseFacts, earn_purchase
 from domain.rules.enrol import may_enrol, new_card
 from domain.rules.redeem import redeem_points, redeem_stamps
 from domain.rules.resolve import enrolment_finds, order_refusal, return_waits
 from domain.rules.values import CardBalance, Reason, StampHistory
-from domain.rules.void import PurchaseRecord, decide_return
+from domain.rules.void import PurchaseRecord, decide_line_return, decide_return
+
+_NO_USES: dict[int, CampaignUse] = {}
 
 
 async def handle_purchase(ctx: BatchContext, ev: Inbound, cmd: Purchase) -> None:
@@ -34,8 +37,10 @@ async def handle_purchase(ctx: BatchContext, ev: Inbound, cmd: Purchase) -> None
     history = StampHistory(None, 0)
     if terms.stamps_enabled and cmd.stamps > 0 and cmd.currency == terms.currency:
         history = await ctx.uow.stamp_history(ctx.state, card, terms, cmd.occurred_at)
-    facts = PurchaseFacts(cmd.amount_cents, cmd.currency, cmd.stamps, cmd.occurred_at)
-    decision = decide_purchase(terms, facts, history)
+    facts = PurchaseFacts(cmd.amount_cents, cmd.currency, cmd.stamps, cmd.occurred_at, cmd.lines)
+    uses = ctx.campaign_uses(terms, card) if terms.campaigns else _NO_USES
+    outcome = earn_purchase(terms, facts, history, uses)
+    decision, basket = outcome.decision, outcome.basket
     if Reason.UNSUPPORTED_CURRENCY in decision.reasons:
         ctx.finish(ev, REJECTED, decision.reasons, store, card=card)
         return
@@ -60,9 +65,11 @@ async def handle_purchase(ctx: BatchContext, ev: Inbound, cmd: Purchase) -> None
         occurred_at=cmd.occurred_at,
         record=PurchaseRecord(cmd.amount_cents, deltas[1], deltas[0]),
         is_new=True,
+        earnings=basket.earnings if basket is not None else None,
     )
+    awarded = ctx.count_awards(card, basket.awards) if basket is not None and basket.awards else []
     status = APPLIED if decision.changed else REJECTED
-    ctx.finish(ev, status, decision.reasons, store, card=card, deltas=deltas)
+    ctx.finish(ev, status, decision.reasons, store, card=card, deltas=deltas, campaigns=awarded)
     for held in ctx.state.held.get(key, []):
         if not held.applied:
             held.applied = True
@@ -106,8 +113,14 @@ def _void(ctx: BatchContext, ev: Inbound, cmd: Return, purchase: PurchaseRow) ->
     if card is None:
         ctx.finish(ev, REJECTED, [Reason.CARD_NOT_FOUND], store)
         return
-    outcome = decide_return(purchase.record, card.balance, cmd.refund_amount_cents)
-    if outcome.purchase == purchase.record:
+    earnings = purchase.earnings
+    if cmd.lines and earnings is not None:
+        outcome, earnings = decide_line_return(
+            purchase.record, earnings, card.balance, cmd.refund_amount_cents, cmd.lines
+        )
+    else:
+        outcome = decide_return(purchase.record, card.balance, cmd.refund_amount_cents)
+    if outcome.purchase == purchase.record and earnings == purchase.earnings:
         ctx.finish(ev, REJECTED, outcome.decision.reasons, store, card=card)
         return
     deltas = ctx.change(
@@ -119,7 +132,7 @@ def _void(ctx: BatchContext, ev: Inbound, cmd: Return, purchase: PurchaseRow) ->
         order_reference=cmd.order_reference,
         notes=f"refund of {cmd.refund_amount_cents} cents",
     )
-    purchase.record = outcome.purchase
+    purchase.record, purchase.earnings = outcome.purchase, earnings
     purchase.dirty = True
     ctx.finish(ev, APPLIED, outcome.decision.reasons, store, card=card, deltas=deltas)
 

@@ -39,6 +39,8 @@ class Result:
     stamps_target: int | None = None
     points_balance: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    campaigns: list[dict[str, Any]] | None = None
+    """What each campaign added (``[{id, points}]``); purchases only."""
 
 
 APPLIED, REJECTED, HELD, DUPLICATE = "applied", "rejected", "held", "duplicate"
@@ -71,6 +73,8 @@ def result_message(result: Result, now: datetime | str) -> OutboxEntry:
             stamps_target=result.stamps_target,
             points_balance=result.points_balance,
         )
+    if result.campaigns is not None:
+        payload["campaigns"] = result.campaigns
     return OutboxEntry(_RESULTS, source, payload)
 
 

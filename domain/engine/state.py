@@ -19,6 +19,8 @@ import asyncpg
 
 from domain.engine.conn import Conn
 from domain.models import ProgramType
+from domain.rules.basket import Earnings
+from domain.rules.campaigns import WEEKDAYS, CampaignTerms, parse_hours
 from domain.rules.earn import projected_history
 from domain.rules.values import CardBalance, ProgramTerms, RewardTerms, StampHistory
 from domain.rules.void import PurchaseRecord
@@ -88,6 +90,8 @@ class PurchaseRow:
     record: PurchaseRecord
     is_new: bool = False
     dirty: bool = False
+    earnings: Earnings | None = None
+    """What its lines and campaign bonuses earned (None: voided in proportion, as in v1)."""
 
 
 @dataclass
@@ -119,6 +123,12 @@ class BatchState:
     held: dict[tuple[int, str], list[HeldRow]] = field(default_factory=dict)
     # Stamp ledger rows written by this batch, for the rare event older than a card's last stamp.
     pending_stamps: dict[int, list[tuple[datetime, int]]] = field(default_factory=dict)
+    # Campaigns of the batch's programs (locked): points awarded so far, and purchases of a
+    # card each rewarded; ``*_added``: this segment's part, still to be written.
+    campaign_awarded: dict[int, int] = field(default_factory=dict)
+    campaign_added: dict[int, int] = field(default_factory=dict)
+    card_awards: dict[tuple[int, int], int] = field(default_factory=dict)
+    card_awards_added: dict[tuple[int, int], int] = field(default_factory=dict)
 
     def add_card(self, row: CardRow) -> None:
         """Index a card every way an event can name it."""
@@ -155,7 +165,7 @@ SELECT s.id, s.code, s.merchant_id, m.code AS merchant_code, m.timezone,
        p.id AS program_id, p.type, p.currency, p.stamps_target, p.stamps_reward_description,
        p.points_per_euro, p.minimum_purchase_cents, p.cooldown_minutes, p.max_daily_stamps,
        p.welcome_bonus_points, p.minimum_redemption_points, p.points_expiration_days,
-       p.is_active
+       p.is_active, p.non_earning_categories
 FROM stores s
 JOIN merchants m ON m.id = s.merchant_id AND m.deleted_at IS NULL
 LEFT JOIN loyalty_programs p ON p.merchant_id = m.id AND p.deleted_at IS NULL
@@ -165,6 +175,22 @@ WHERE s.code = ANY($1::text[]) AND s.deleted_at IS NULL
 _REWARDS_SQL = """
 SELECT program_id, code, name, points_required, is_active FROM rewards
 WHERE program_id = ANY($1::bigint[])
+"""
+
+# Locked for the batch: budgets are judged and moved under the lock, so two workers never
+# award the same last points. Taken before any card lock, by every batch alike: no deadlock.
+_CAMPAIGNS_SQL = """
+SELECT id, program_id, code, multiplier, bonus_points, min_basket_cents, starts_at, ends_at,
+       days, hours, skus, categories, budget_points, max_awards_per_card, points_awarded
+FROM campaigns
+WHERE program_id = ANY($1::bigint[]) AND status = 'active' AND deleted_at IS NULL
+ORDER BY id
+FOR UPDATE
+"""
+
+_CARD_AWARDS_SQL = """
+SELECT campaign_id, card_id, awards FROM campaign_card_awards
+WHERE campaign_id = ANY($1::bigint[]) AND card_id = ANY($2::bigint[])
 """
 
 # One query per way of naming a card, run only when the batch names cards that way.
@@ -202,7 +228,7 @@ WHERE deleted_at IS NULL AND (
 _PURCHASES_SQL = """
 SELECT p.id, p.merchant_id, p.order_reference, p.card_id, p.store_id, p.currency,
        p.amount_cents, p.points_earned, p.stamps_earned, p.refunded_cents, p.points_voided,
-       p.stamps_voided, p.source_event_id, p.occurred_at
+       p.stamps_voided, p.source_event_id, p.occurred_at, p.earnings
 FROM purchases p
 JOIN unnest($1::bigint[], $2::text[]) AS k(merchant_id, order_reference)
   ON p.merchant_id = k.merchant_id AND p.order_reference = k.order_reference
@@ -234,7 +260,30 @@ FROM ledger_entries WHERE card_id = $1 AND entry_type = 'stamp_earned'
 """
 
 
-def _terms(r: asyncpg.Record, rewards: dict[int, dict[str, RewardTerms]]) -> ProgramTerms | None:
+def campaign_terms(r: Any) -> CampaignTerms:
+    """A campaign row (``campaigns``) as the rules read it."""
+    return CampaignTerms(
+        campaign_id=r["id"],
+        code=r["code"],
+        multiplier_milli=int(r["multiplier"] * 1000),
+        bonus_points=r["bonus_points"],
+        min_basket_cents=r["min_basket_cents"],
+        starts_at=r["starts_at"],
+        ends_at=r["ends_at"],
+        days=frozenset(WEEKDAYS.index(d) for d in r["days"] or ()),
+        hours=parse_hours(r["hours"]) if r["hours"] else None,
+        skus=frozenset(r["skus"] or ()),
+        categories=frozenset(r["categories"] or ()),
+        budget_points=r["budget_points"],
+        max_awards_per_card=r["max_awards_per_card"],
+    )
+
+
+def _terms(
+    r: asyncpg.Record,
+    rewards: dict[int, dict[str, RewardTerms]],
+    campaigns: dict[int, tuple[CampaignTerms, ...]],
+) -> ProgramTerms | None:
     if r["program_id"] is None:
         return None
     return ProgramTerms(
@@ -254,6 +303,8 @@ def _terms(r: asyncpg.Record, rewards: dict[int, dict[str, RewardTerms]]) -> Pro
         is_active=r["is_active"],
         timezone=ZoneInfo(r["timezone"]),
         rewards=rewards.get(r["program_id"], {}),
+        non_earning_categories=frozenset(r["non_earning_categories"] or ()),
+        campaigns=campaigns.get(r["program_id"], ()),
     )
 
 
@@ -264,11 +315,15 @@ async def load_stores(conn: Conn, state: BatchState, codes: set[str]) -> None:
     rows = await conn.fetch(_STORES_SQL, list(codes))
     program_ids = [r["program_id"] for r in rows if r["program_id"] is not None]
     rewards: dict[int, dict[str, RewardTerms]] = {}
+    campaigns: dict[int, tuple[CampaignTerms, ...]] = {}
     if program_ids:
         for rw in await conn.fetch(_REWARDS_SQL, program_ids):
             rewards.setdefault(rw["program_id"], {})[rw["code"]] = RewardTerms(
                 rw["code"], rw["name"], rw["points_required"], rw["is_active"]
             )
+        for c in await conn.fetch(_CAMPAIGNS_SQL, program_ids):
+            campaigns[c["program_id"]] = (*campaigns.get(c["program_id"], ()), campaign_terms(c))
+            state.campaign_awarded[c["id"]] = c["points_awarded"]
     for r in rows:
         state.stores[r["code"]] = StoreInfo(
             store_id=r["id"],
@@ -277,7 +332,7 @@ async def load_stores(conn: Conn, state: BatchState, codes: set[str]) -> None:
             merchant_code=r["merchant_code"],
             allow_self_enrollment=r["allow_self_enrollment"],
             cross_location=r["allow_cross_location_redemption"],
-            terms=_terms(r, rewards),
+            terms=_terms(r, rewards, campaigns),
         )
 
 
@@ -310,6 +365,11 @@ async def load_cards(
         )
         for r in rows:
             state.add_card(_card_row(r))
+    if state.campaign_awarded and state.cards:
+        for r in await conn.fetch(
+            _CARD_AWARDS_SQL, list(state.campaign_awarded), list(state.cards)
+        ):
+            state.card_awards[(r["campaign_id"], r["card_id"])] = r["awards"]
     if em or rm:
         for r in await conn.fetch(_CUSTOMERS_SQL, em, ev, rm, rv):
             state.add_customer(
@@ -378,6 +438,7 @@ async def load_orders(conn: Conn, state: BatchState, wanted: Wanted) -> None:
                 points_voided=r["points_voided"],
                 stamps_voided=r["stamps_voided"],
             ),
+            earnings=Earnings.from_json(_as_dict(r["earnings"])) if r["earnings"] else None,
         )
     for r in await conn.fetch(_HELD_SQL, merchants, orders):
         state.held.setdefault((r["merchant_id"], r["order_reference"]), []).append(

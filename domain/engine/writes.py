@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from domain.engine.conn import Conn
 from domain.engine.outbox import pack_payloads, write_packs
 from domain.engine.outputs import OutboxEntry
 from domain.engine.rollups import LedgerRollup
-from domain.engine.state import BatchState
+from domain.engine.state import BatchState, PurchaseRow
 
 LEDGER_COLUMNS = (
     "card_id",
@@ -120,14 +122,27 @@ PURCHASE_COLUMNS = (
     "stamps_voided",
     "source_event_id",
     "occurred_at",
+    "earnings",
 )
 
 _UPDATE_PURCHASES = """
 UPDATE purchases AS p SET refunded_cents = u.refunded, points_voided = u.points_voided,
-    stamps_voided = u.stamps_voided
-FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[])
-    AS u(id, refunded, points_voided, stamps_voided)
+    stamps_voided = u.stamps_voided, earnings = u.earnings::jsonb
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[], $5::text[])
+    AS u(id, refunded, points_voided, stamps_voided, earnings)
 WHERE p.id = u.id
+"""
+
+_CAMPAIGNS_AWARDED = """
+UPDATE campaigns AS c SET points_awarded = c.points_awarded + u.added
+FROM unnest($1::bigint[], $2::bigint[]) AS u(id, added)
+WHERE c.id = u.id
+"""
+
+_CARD_AWARDS = """
+INSERT INTO campaign_card_awards AS a (campaign_id, card_id, awards)
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[])
+ON CONFLICT (campaign_id, card_id) DO UPDATE SET awards = a.awards + EXCLUDED.awards
 """
 
 _INSERT_HELD = """
@@ -307,6 +322,7 @@ async def flush(
             *_columns([(c.card_id, *_balance_values(c.balance)) for c in dirty], 17),
         )
     await _write_purchases(conn, state)
+    await _write_campaign_awards(conn, state)
     await _write_held(conn, state)
     if rollup is not None:
         rollup.add(state, effects.ledger)
@@ -368,6 +384,7 @@ async def _write_purchases(conn: Conn, state: BatchState) -> None:
                     p.record.stamps_voided,
                     p.source_event_id,
                     p.occurred_at,
+                    _earnings_json(p),
                 )
                 for p in new
             ],
@@ -384,14 +401,34 @@ async def _write_purchases(conn: Conn, state: BatchState) -> None:
                         p.record.refunded_cents,
                         p.record.points_voided,
                         p.record.stamps_voided,
+                        _earnings_json(p),
                     )
                     for p in changed
                 ],
-                4,
+                5,
             ),
         )
     for p in state.purchases.values():
         p.is_new = p.dirty = False
+
+
+def _earnings_json(p: PurchaseRow) -> str | None:
+    return None if p.earnings is None else orjson.dumps(p.earnings.as_json()).decode()
+
+
+async def _write_campaign_awards(conn: Conn, state: BatchState) -> None:
+    """Move the campaigns' counters by this segment's awards (they are locked: see
+    ``state.load_stores``)."""
+    if state.campaign_added:
+        added = state.campaign_added
+        await conn.execute(_CAMPAIGNS_AWARDED, list(added), list(added.values()))
+        added.clear()
+    if state.card_awards_added:
+        rows = state.card_awards_added
+        await conn.execute(
+            _CARD_AWARDS, [k[0] for k in rows], [k[1] for k in rows], list(rows.values())
+        )
+        rows.clear()
 
 
 async def _write_held(conn: Conn, state: BatchState) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from core.commands import Line
 from core.enums import LedgerType
+from domain.rules.basket import BasketPoints, CampaignUse, basket_points, earning_cents
 from domain.rules.values import CardBalance, Change, Decision, ProgramTerms, Reason, StampHistory
 
 
@@ -17,6 +20,16 @@ class PurchaseFacts:
     currency: str
     stamps: int
     occurred_at: datetime
+    lines: tuple[Line, ...] = ()
+
+
+@dataclass(frozen=True)
+class PurchaseOutcome:
+    """The decision on a purchase, and how its points came about (None when it earns no
+    points: refused, or a stamps-only program)."""
+
+    decision: Decision
+    basket: BasketPoints | None = None
 
 
 def points_for(terms: ProgramTerms, amount_cents: int) -> int:
@@ -50,14 +63,30 @@ def stamps_allowed(
 def decide_purchase(
     terms: ProgramTerms, purchase: PurchaseFacts, history: StampHistory
 ) -> Decision:
-    """What a purchase earns on a card (CONTRACT.md section 3, ``purchase.completed``).
+    """What a purchase earns on a card (CONTRACT.md section 3, ``purchase.completed``)."""
+    return earn_purchase(terms, purchase, history, {}).decision
+
+
+_REFUSED_CURRENCY = PurchaseOutcome(Decision((), (Reason.UNSUPPORTED_CURRENCY,)))
+_BELOW_MINIMUM = PurchaseOutcome(Decision((), (Reason.BELOW_MINIMUM_PURCHASE,)))
+
+
+def earn_purchase(
+    terms: ProgramTerms,
+    purchase: PurchaseFacts,
+    history: StampHistory,
+    uses: Mapping[int, CampaignUse],
+) -> PurchaseOutcome:
+    """What a purchase earns on a card, with its lines and the program's campaigns
+    (CONTRACT.md 3 and 7.1); ``uses``: what each campaign may still award.
 
     In a hybrid program a refused stamp never blocks the points, and the other way round.
+    Lines of non-earning categories do not count toward the minimum purchase.
     """
     if purchase.currency != terms.currency:
-        return Decision((), (Reason.UNSUPPORTED_CURRENCY,))
-    if purchase.amount_cents < terms.minimum_purchase_cents:
-        return Decision((), (Reason.BELOW_MINIMUM_PURCHASE,))
+        return _REFUSED_CURRENCY
+    if earning_cents(terms, purchase.amount_cents, purchase.lines) < terms.minimum_purchase_cents:
+        return _BELOW_MINIMUM
     changes: list[Change] = []
     reasons: list[Reason] = []
     if terms.stamps_enabled:
@@ -65,11 +94,14 @@ def decide_purchase(
         reasons.extend(why)
         if stamps:
             changes.append(Change(LedgerType.STAMP_EARNED, stamps_delta=stamps))
+    basket = None
     if terms.points_enabled:
-        points = points_for(terms, purchase.amount_cents)
-        if points:
-            changes.append(Change(LedgerType.POINTS_EARNED, points_delta=points))
-    return Decision(tuple(changes), tuple(reasons))
+        basket = basket_points(
+            terms, purchase.amount_cents, purchase.lines, purchase.occurred_at, uses
+        )
+        if basket.points:
+            changes.append(Change(LedgerType.POINTS_EARNED, points_delta=basket.points))
+    return PurchaseOutcome(Decision(tuple(changes), tuple(reasons)), basket)
 
 
 def projected_history(card: CardBalance, day: date, at: datetime) -> StampHistory | None:

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from core.enums import LedgerType, ProgramType, ReasonCode
+from domain.rules.campaigns import CampaignTerms
 
 # The rules speak the contract's reason codes (CONTRACT.md section 4), one list for both.
 Reason = ReasonCode
@@ -42,6 +43,9 @@ class ProgramTerms:
     is_active: bool = True
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     rewards: dict[str, RewardTerms] = field(default_factory=dict)
+    non_earning_categories: frozenset[str] = frozenset()
+    campaigns: tuple[CampaignTerms, ...] = ()
+    """The active campaigns, in id order."""
 
     @property
     def stamps_enabled(self) -> bool:

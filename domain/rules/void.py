@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
+from core.commands import ReturnedLine
 from core.enums import LedgerType
+from domain.rules.basket import Earnings, void_lines
 from domain.rules.values import CardBalance, Change, Decision, Reason
 
 
@@ -81,3 +84,34 @@ def decide_return(purchase: PurchaseRecord, card: CardBalance, refund_cents: int
     return ReturnOutcome(
         Decision(tuple(changes), tuple(reasons)), after, total - purchase.refunded_cents
     )
+
+
+def decide_line_return(
+    purchase: PurchaseRecord,
+    earnings: Earnings,
+    card: CardBalance,
+    refund_cents: int,
+    lines: Sequence[ReturnedLine],
+) -> tuple[ReturnOutcome, Earnings]:
+    """A return with lines (CONTRACT.md 7.1): points by what the returned units earned
+    (``basket.void_lines``), stamps and the refunded total by the refund as in v1.
+
+    Never voids more than the purchase earned in all, also after returns without lines.
+    """
+    by_amount = decide_return(purchase, card, refund_cents)
+    voided = void_lines(earnings, lines)
+    due = min(voided.points_due, purchase.points_earned - purchase.points_voided)
+    taken = min(due, card.points_balance)
+    reasons: list[Reason] = [
+        r
+        for r in (*by_amount.decision.reasons, *voided.reasons)
+        if r is not Reason.POINTS_SHORTFALL
+    ]
+    if taken < due:
+        reasons.append(Reason.POINTS_SHORTFALL)
+    changes = [c for c in by_amount.decision.changes if c.entry_type is LedgerType.STAMP_VOIDED]
+    if taken:
+        changes.append(Change(LedgerType.POINTS_VOIDED, points_delta=-taken))
+    after = replace(by_amount.purchase, points_voided=purchase.points_voided + due)
+    decision = Decision(tuple(changes), tuple(dict.fromkeys(reasons)))
+    return ReturnOutcome(decision, after, by_amount.counted_cents), voided.earnings

@@ -162,6 +162,8 @@ def check_result(payload: dict[str, Any]) -> dict[str, Any]:
     parsed = parse_output(Topic.RESULTS, json.dumps(payload).encode())
     assert isinstance(parsed, EventProcessed), parsed
     extra = EXPIRY_FIELDS if payload["source_topic"] == Topic.EXPIRY else CARD_FIELDS
+    if payload["source_topic"] == Topic.PURCHASES:
+        extra = extra | {"campaigns"}
     assert set(payload) == RESULT_FIELDS | extra, sorted(set(payload) ^ (RESULT_FIELDS | extra))
     assert len(set(payload["reasons"])) == len(payload["reasons"])
     return payload

@@ -50,6 +50,9 @@ class FakeUnitOfWork:
         self.outbox: list[OutboxEntry] = []
         # Events another worker commits while this one works (a rebalance overlap).
         self.committed_elsewhere: set[uuid.UUID] = set()
+        # Campaigns' points awarded, and purchases of a card each rewarded.
+        self.campaign_awarded: dict[int, int] = {}
+        self.card_awards: dict[tuple[int, int], int] = {}
         self._ids = itertools.count(1)
 
     # --- the unit of work -----------------------------------------------------------------
@@ -91,6 +94,13 @@ class FakeUnitOfWork:
         for card_id in sorted(ids):
             if card_id in self.cards:
                 state.add_card(copy.deepcopy(self.cards[card_id]))
+        for store in state.stores.values():
+            for c in store.terms.campaigns if store.terms else ():
+                state.campaign_awarded[c.campaign_id] = self.campaign_awarded.get(c.campaign_id, 0)
+                for card_id in state.cards:
+                    pair = (c.campaign_id, card_id)
+                    if pair in self.card_awards:
+                        state.card_awards[pair] = self.card_awards[pair]
 
     async def new_ids(self, sequence: str, count: int) -> list[int]:
         """Ids from one counter for every table."""
@@ -145,6 +155,12 @@ class FakeUnitOfWork:
                 self.held[key] = waiting
             else:
                 self.held.pop(key, None)
+        for cid, added in state.campaign_added.items():
+            self.campaign_awarded[cid] = self.campaign_awarded.get(cid, 0) + added
+        for pair, count in state.card_awards_added.items():
+            self.card_awards[pair] = self.card_awards.get(pair, 0) + count
+        state.campaign_added.clear()
+        state.card_awards_added.clear()
         self.ledger.extend(effects.ledger)
         self.outbox.extend(effects.outbox)
         for event_id, status in effects.inbox_status.items():

@@ -40,6 +40,18 @@ def minimal_purchase() -> dict[str, Any]:
     }
 
 
+def purchase_with_lines() -> dict[str, Any]:
+    """That purchase with its basket (contract 7.1): 9.50 of lines, 3.00 of delivery."""
+    return {
+        **purchase(),
+        "lines": [
+            {"sku": "CROISSANT", "category": "pastry", "quantity": 3, "amount_cents": 450},
+            {"sku": "GIFT-CARD-5", "category": "gift_card", "quantity": 1, "amount_cents": 500},
+            {"sku": "BAG", "quantity": 1, "amount_cents": 0},
+        ],
+    }
+
+
 def purchase_return() -> dict[str, Any]:
     """A partial refund of that purchase."""
     return {
@@ -50,6 +62,15 @@ def purchase_return() -> dict[str, Any]:
         "order_reference": "POS-000123",
         "refund_amount_cents": 500,
         "card": {"qr_code": "qr-7f3a9c"},
+    }
+
+
+def return_with_lines() -> dict[str, Any]:
+    """That refund, naming the units given back: two of the three croissants."""
+    return {
+        **purchase_return(),
+        "refund_amount_cents": 300,
+        "lines": [{"sku": "CROISSANT", "quantity": 2}],
     }
 
 

@@ -54,6 +54,25 @@ def test_required_fields_are_documented_as_required(document: dict[str, Any]) ->
         "event_id", "type", "occurred_at", "store_code", "order_reference", "amount_cents", "card",
     ]  # fmt: skip
     assert "store_code" not in schemas["ExpiryRunRequested"]["properties"]
-    # Outputs always carry every field, nulls included.
+    # Outputs always carry every field, nulls included, but for the additions of v1.1.
     assert "card_number" in schemas["EventProcessed"]["required"]
     assert "cards_expired" in schemas["EventProcessed"]["required"]
+    assert "campaigns" not in schemas["EventProcessed"]["required"]
+
+
+def test_line_items_are_documented(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+
+    for model, line in (
+        ("PurchaseCompleted", "PurchaseLine"),
+        ("PurchaseReturned", "ReturnedLine"),
+    ):
+        lines = schemas[model]["properties"]["lines"]
+        assert "lines" not in schemas[model]["required"]
+        assert lines["description"]
+        assert lines["anyOf"][0]["items"]["$ref"] == f"#/components/schemas/{line}"
+    assert schemas["PurchaseLine"]["required"] == ["sku", "quantity", "amount_cents"]
+    assert schemas["PurchaseLine"]["properties"]["sku"]["maxLength"] == 64
+    assert schemas["ReturnedLine"]["required"] == ["sku", "quantity"]
+    campaigns = schemas["EventProcessed"]["properties"]["campaigns"]
+    assert campaigns["anyOf"][0]["items"]["$ref"] == "#/components/schemas/CampaignAward"

@@ -11,6 +11,7 @@ import pytest
 from streams.messages import (
     MODEL_OF_TOPIC,
     OUTPUT_MODELS,
+    CampaignAward,
     CardBalanceChanged,
     DeadLetter,
     EventProcessed,
@@ -199,3 +200,41 @@ def test_parse_output_knows_only_output_topics() -> None:
 
     assert isinstance(result, ParseError)
     assert "no output message" in result.message
+
+
+def test_a_purchases_result_may_say_what_each_campaign_added() -> None:
+    result = EventProcessed(
+        event_id=uuid4(),
+        occurred_at=NOW,
+        source_event_id=SOURCE,
+        source_topic=Topic.PURCHASES,
+        status=Status.APPLIED,
+        points_delta=250,
+        campaigns=(
+            CampaignAward(id="double-tuesday", points=100),
+            CampaignAward(id="welcome-week", points=25),
+        ),
+    )
+
+    written = json.loads(result.to_json())
+
+    assert written["campaigns"] == [
+        {"id": "double-tuesday", "points": 100},
+        {"id": "welcome-week", "points": 25},
+    ]
+    assert parse_output(Topic.RESULTS, result.to_json()) == result
+
+
+def test_a_result_without_campaigns_is_written_as_in_v1() -> None:
+    result = EventProcessed(
+        event_id=uuid4(),
+        occurred_at=NOW,
+        source_event_id=SOURCE,
+        source_topic=Topic.RETURNS,
+        status=Status.HELD,
+    )
+
+    written = json.loads(result.to_json())
+
+    assert "campaigns" not in written
+    assert parse_output(Topic.RESULTS, result.to_json()) == result
