@@ -19,6 +19,7 @@ from tests.support.pipeline import (
     INPUT_TOPIC_NAMES,
     Bus,
     PipelineProcesses,
+    alive,
     pipeline_env,
     position_group_at_end,
 )
@@ -40,6 +41,20 @@ def pipeline_processes(
     yield procs
     _running.remove(procs)
     procs.stop_all()
+
+
+@pytest.fixture
+def pipeline(pipeline_processes: PipelineProcesses) -> Iterator[PipelineProcesses]:
+    """The session's processes, given back with one worker and one relay running."""
+    yield pipeline_processes
+    for name in [n for n in pipeline_processes.procs if n not in ("worker", "relay")]:
+        pipeline_processes.stop(name)
+    if not alive(pipeline_processes, "worker"):
+        pipeline_processes.procs.pop("worker", None)
+        pipeline_processes.start_worker()
+    if not alive(pipeline_processes, "relay"):
+        pipeline_processes.procs.pop("relay", None)
+        pipeline_processes.start_relay()
 
 
 _running: list[PipelineProcesses] = []

@@ -13,8 +13,7 @@ import asyncio
 import contextlib
 import json
 import signal
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Literal
 
 import pytest
@@ -33,7 +32,14 @@ from tests.pipeline.load import (
     wait_complete,
 )
 from tests.pipeline.stories import enrolment, key_of, topic_of
-from tests.support.pipeline import Bus, PipelineProcesses
+from tests.support.pipeline import (
+    Bus,
+    PipelineProcesses,
+    alive,
+    handled_events,
+    stop,
+    wait_log,
+)
 from tests.support.seed import unique_code
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -82,40 +88,6 @@ class Feeder:
                     await asyncio.wait_for(self._task, 120)
 
 
-async def wait_log(procs: PipelineProcesses, name: str, text: str, timeout: float = 120) -> None:
-    """Wait until process ``name`` has logged ``text``."""
-    deadline = time.monotonic() + timeout
-    while text not in procs.log(name):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{name} never logged {text!r}:\n{procs.log(name)[-3000:]}")
-        await asyncio.sleep(0.2)
-
-
-async def stop(procs: PipelineProcesses, name: str, sig: int = signal.SIGTERM) -> int:
-    """Stop a process without blocking the event loop; its exit code."""
-    return await asyncio.to_thread(procs.stop, name, sig)
-
-
-def alive(procs: PipelineProcesses, name: str) -> bool:
-    """Whether process ``name`` still runs."""
-    proc = procs.procs.get(name)
-    return proc is not None and proc.poll() is None
-
-
-@pytest.fixture
-def pipeline(pipeline_processes: PipelineProcesses) -> Iterator[PipelineProcesses]:
-    """The session's processes, given back with one worker and one relay running."""
-    yield pipeline_processes
-    for name in [n for n in pipeline_processes.procs if n not in ("worker", "relay")]:
-        pipeline_processes.stop(name)
-    if not alive(pipeline_processes, "worker"):
-        pipeline_processes.procs.pop("worker", None)
-        pipeline_processes.start_worker()
-    if not alive(pipeline_processes, "relay"):
-        pipeline_processes.procs.pop("relay", None)
-        pipeline_processes.start_relay()
-
-
 async def test_a_rebalance_in_the_middle_of_a_load_loses_and_doubles_nothing(
     bus: Bus, sessions: Sessions, pipeline: PipelineProcesses, database_url: str
 ) -> None:
@@ -133,7 +105,7 @@ async def test_a_rebalance_in_the_middle_of_a_load_loses_and_doubles_nothing(
     pipeline.start_worker()
     await wait_log(pipeline, "worker", "assigned to partitions")
     assert await stop(pipeline, "worker-2") == 0
-    assert _handled(pipeline.log("worker-2")) > 0
+    assert handled_events(pipeline.log("worker-2")) > 0
 
 
 async def test_a_worker_killed_mid_batch_and_restarted_loses_and_doubles_nothing(
@@ -205,17 +177,6 @@ async def _restart_during_load(
     await check_exactly_once(bus, load, database_url)
     # The session's own processes rode it out: none of them was restarted by the test.
     assert alive(pipeline, "worker") and alive(pipeline, "relay")
-
-
-def _handled(log: str) -> int:
-    """The events a worker reported at its clean stop (``worker_stopped`` counts)."""
-    for line in log.splitlines():
-        if "worker_stopped" in line:
-            counts = dict(
-                part.split("=", 1) for part in line.split() if "=" in part and part[0].isalpha()
-            )
-            return sum(int(counts.get(k, "0")) for k in ("applied", "rejected", "held"))
-    raise AssertionError(f"no worker_stopped line in:\n{log[-2000:]}")
 
 
 async def test_a_worker_stopped_with_sigterm_has_committed_the_offsets_of_what_it_applied(

@@ -312,3 +312,34 @@ SELECT m.event_id FROM outbox AS o,
     LATERAL (SELECT p.payload::json->>'event_id') AS m(event_id)
 WHERE m.event_id = ANY($1::text[])
 """
+
+
+async def wait_log(procs: PipelineProcesses, name: str, text: str, timeout: float = 120) -> None:
+    """Wait until process ``name`` has logged ``text``."""
+    deadline = time.monotonic() + timeout
+    while text not in procs.log(name):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name} never logged {text!r}:\n{procs.log(name)[-3000:]}")
+        await asyncio.sleep(0.2)
+
+
+async def stop(procs: PipelineProcesses, name: str, sig: int = signal.SIGTERM) -> int:
+    """Stop a process without blocking the event loop; its exit code."""
+    return await asyncio.to_thread(procs.stop, name, sig)
+
+
+def alive(procs: PipelineProcesses, name: str) -> bool:
+    """Whether process ``name`` still runs."""
+    proc = procs.procs.get(name)
+    return proc is not None and proc.poll() is None
+
+
+def handled_events(log: str) -> int:
+    """The events a worker reported at its clean stop (``worker_stopped`` counts)."""
+    for line in log.splitlines():
+        if "worker_stopped" in line:
+            counts = dict(
+                part.split("=", 1) for part in line.split() if "=" in part and part[0].isalpha()
+            )
+            return sum(int(counts.get(k, "0")) for k in ("applied", "rejected", "held"))
+    raise AssertionError(f"no worker_stopped line in:\n{log[-2000:]}")
