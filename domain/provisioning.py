@@ -1,19 +1,27 @@
 """The provisioning file (CONTRACT.md section 5): its schema, and applying it by code.
 
 ``load_file`` reads YAML or JSON and validates it; ``apply`` creates or updates merchants,
-stores, programs, reward catalogs and staff PINs, by code, in the caller's transaction. The
-schema and the writes are the catalog service's (``domain.catalog``), the very ones the admin
-panel's forms use; this module adds the file around them: its reading, the checks spanning
-several merchants, and what to create or update, in one run at a time. Every
-refusal is a ``ProvisioningError`` whose ``errors`` name the offending field by its path, e.g.
-``merchants[0].program.stamps_target: must be >= 1``; the caller rolls back, so a file that
-breaks the schema, or conflicts with the database, changes nothing.
+stores, programs, reward catalogs, campaigns (section 7.1) and staff PINs, by code, in the
+caller's transaction. The schema and the writes are the catalog service's (``domain.catalog``),
+the very ones the admin panel's forms use; this module adds the file around them: its reading,
+the checks spanning several merchants, and what to create or update, in one run at a time.
+Every refusal is a ``ProvisioningError`` whose ``errors`` name the offending field by its
+path, e.g. ``merchants[0].program.stamps_target: must be >= 1``; the caller rolls back, so a
+file that breaks the schema, or conflicts with the database, changes nothing.
 
 Updating is a merge: a field absent from the file is left as it is (write ``null`` to clear an
 optional one), a store or staff member absent from the file stays. The one exception is the
 rewards catalog, which the file states whole when it has ``points_rewards``: rewards missing
 from it are deactivated (never deleted: ledger entries name them). Applying the same file twice
 changes nothing the second time; a PIN is re-hashed only when it no longer matches its hash.
+
+Campaigns (``program.campaigns``) are created or updated by (program, id); each one the file
+names is stated whole (a field it leaves out takes its default) except its ``status``: a new
+campaign is ``active`` unless the file says otherwise, an existing one keeps the status the
+admin panel may have given it (pause, end) unless the file names one. Campaigns the file does
+not name are left alone, neither ended nor deleted; a deleted campaign's id may be used again.
+``points_awarded`` is the engine's counter and never written here, and a ``budget_points``
+under it is refused by path, like a schema error.
 """
 
 from __future__ import annotations
@@ -32,8 +40,15 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import catalog
-from domain.catalog import CatalogRefusal, FieldError, ProgramChange, validation_errors
+from domain.catalog import (
+    CatalogRefusal,
+    FieldError,
+    InvalidFields,
+    ProgramChange,
+    validation_errors,
+)
 from domain.catalog.schema import (
+    CampaignSpec,
     MerchantFields,
     MerchantSettings,
     ProgramSpec,
@@ -45,6 +60,7 @@ from domain.catalog.schema import (
 from domain.models import Merchant, StaffPin, Store
 
 __all__ = [
+    "CampaignSpec",
     "FieldError",
     "MerchantSettings",
     "MerchantSpec",
@@ -172,6 +188,10 @@ def _cross_checks(spec: ProvisioningFile) -> list[FieldError]:
                 at=f"{here}.program.points_rewards",
                 style="file",
             )
+        if m.program is not None and m.program.campaigns is not None:
+            errors += catalog.campaign_rules(
+                m.program.type, m.program.campaigns, at=f"{here}.program.campaigns"
+            )
         staff_names: dict[str, str] = {}
         staff_pins: dict[str, str] = {}
         for n, staff in enumerate(m.staff):
@@ -238,7 +258,7 @@ class ProvisioningSummary:
 
     def __str__(self) -> str:
         parts = []
-        for kind in ("merchants", "stores", "programs", "rewards", "staff"):
+        for kind in ("merchants", "stores", "programs", "rewards", "campaigns", "staff"):
             c = self.counts.get(kind, Counter())
             text = f"{kind} {c['created']} created, {c['updated']} updated"
             if kind == "rewards" and c["deactivated"]:
@@ -285,7 +305,7 @@ async def apply(
             for s_spec in m_spec.stores:
                 await _store(session, merchant, s_spec, stores.get(s_spec.code), summary)
             if m_spec.program is not None:
-                await _program(session, merchant, m_spec.program, when, summary)
+                await _program(session, merchant, m_spec.program, when, summary, here)
         except CatalogRefusal as exc:
             # Only a concurrent change gets here: the checks above saw the same conflicts.
             raise ProvisioningError([FieldError(here, str(exc))]) from None
@@ -385,6 +405,7 @@ async def _program(
     spec: ProgramSpec,
     when: datetime,
     summary: ProvisioningSummary,
+    here: str,
 ) -> None:
     change = ProgramChange.of(spec)
     program = await catalog.live_program(session, merchant.id)
@@ -398,6 +419,16 @@ async def _program(
     if change.rewards is not None:
         for outcome, n in (await catalog.put_rewards(session, program.id, change.rewards)).items():
             summary.count("rewards", outcome, n)
+    if change.campaigns is not None:
+        try:
+            counts = await catalog.put_campaigns(session, program, change.campaigns)
+        except InvalidFields as exc:
+            at = f"{here}.program.campaigns"
+            raise ProvisioningError(
+                [FieldError(at + e.path, e.message) for e in exc.errors]
+            ) from None
+        for outcome, n in counts.items():
+            summary.count("campaigns", outcome, n)
 
 
 async def _staff(

@@ -1,9 +1,10 @@
 """The catalog's one validation: the schema plus the rules that span several fields.
 
-``merchant_values``, ``store_values`` and ``program_change`` read what an admin form sends (or
-a provisioning file's program, through ``ProgramChange.of``) and return validated, normalised
-values ready for ``domain.catalog.writes``; they raise ``InvalidFields`` otherwise. The
-``check_*`` functions say the same as a list of ``FieldError``s, empty when all is well.
+``merchant_values``, ``store_values``, ``program_change`` and ``campaign_values`` read what an
+admin form sends (or a provisioning file's program, through ``ProgramChange.of``) and return
+validated, normalised values ready for ``domain.catalog.writes``; they raise ``InvalidFields``
+otherwise. The ``check_*`` functions say the same as a list of ``FieldError``s, empty when all
+is well.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from core.enums import CampaignStatus
 from domain.catalog.errors import FieldError, InvalidFields, validation_errors
-from domain.catalog.schema import MerchantFields, ProgramSpec, StoreSpec
+from domain.catalog.schema import CampaignSpec, MerchantFields, ProgramSpec, StoreSpec
 from domain.models import ProgramType
 
 M = TypeVar("M", bound=BaseModel)
@@ -35,18 +37,30 @@ class RewardLine:
     is_active: bool = True
 
 
+def campaign_columns(spec: CampaignSpec) -> dict[str, Any]:
+    """A validated campaign as the columns of its row: ``id`` is the ``code``, and ``status``
+    is there only when given (its default depends on who creates the campaign)."""
+    values = spec.model_dump(exclude={"id", "status"})
+    values["code"] = spec.id
+    if spec.status is not None:
+        values["status"] = spec.status
+    return values
+
+
 @dataclass(frozen=True)
 class ProgramChange:
     """A program's validated settings: ``values`` holds only the columns given; ``rewards`` is
-    the whole catalog, or ``None`` to leave the catalog as it is."""
+    the whole catalog, or ``None`` to leave the catalog as it is; ``campaigns`` the campaigns
+    to create or update by code (``campaign_columns``), or ``None``."""
 
     values: Mapping[str, Any]
     rewards: tuple[RewardLine, ...] | None = None
+    campaigns: tuple[Mapping[str, Any], ...] | None = None
 
     @classmethod
     def of(cls, spec: ProgramSpec, active: Sequence[bool] | None = None) -> ProgramChange:
         """The change a validated spec states (every reward active unless ``active`` says)."""
-        values = spec.model_dump(exclude_unset=True, exclude={"points_rewards"})
+        values = spec.model_dump(exclude_unset=True, exclude={"points_rewards", "campaigns"})
         values["type"] = spec.type
         rewards = None
         if spec.points_rewards is not None:
@@ -55,7 +69,10 @@ class ProgramChange:
                 RewardLine(r.id, r.name, r.points_required, r.description, flag)
                 for r, flag in zip(spec.points_rewards, flags, strict=True)
             )
-        return cls(values, rewards)
+        campaigns = None
+        if spec.campaigns is not None:
+            campaigns = tuple(campaign_columns(c) for c in spec.campaigns)
+        return cls(values, rewards, campaigns)
 
 
 def reward_rules(
@@ -86,6 +103,53 @@ def reward_rules(
             errors.append(FieldError(f"{at}[{i}].id", message))
         else:
             errors.append(FieldError(f"{at}[{i}].id", f"duplicate reward code {code!r}"))
+    return errors
+
+
+def _at(at: str, name: str) -> str:
+    return f"{at}.{name}" if at else name
+
+
+def campaign_field_rules(spec: CampaignSpec, *, at: str = "") -> list[FieldError]:
+    """What is wrong with one campaign across its fields: a window that ends before it
+    starts, a campaign that changes nothing. ``at`` is the campaign's path ("" in a form)."""
+    errors: list[FieldError] = []
+    if spec.starts_at is not None and spec.ends_at is not None and spec.ends_at <= spec.starts_at:
+        errors.append(FieldError(_at(at, "ends_at"), "must be after starts_at"))
+    if spec.multiplier == 1 and spec.bonus_points == 0:
+        errors.append(
+            FieldError(
+                _at(at, "multiplier"),
+                "the campaign changes nothing: give it a multiplier other than 1 "
+                "or bonus_points above 0",
+            )
+        )
+    return errors
+
+
+def campaign_rules(
+    program_type: object, campaigns: Sequence[CampaignSpec], *, at: str
+) -> list[FieldError]:
+    """What is wrong with a program's campaigns as a file states them: each one's
+    ``campaign_field_rules``, an id given twice, a campaign that would run in a stamps program
+    (campaigns change points). ``at`` is the list's path."""
+    errors: list[FieldError] = []
+    # A campaign without a status is created active (and an existing one may be active).
+    running = [c for c in campaigns if c.status in (None, CampaignStatus.ACTIVE)]
+    if program_type == ProgramType.STAMPS and running:
+        errors.append(
+            FieldError(
+                at, "a stamps program runs no campaigns (they change points: type points or hybrid)"
+            )
+        )
+    seen: dict[str, int] = {}
+    for k, campaign in enumerate(campaigns):
+        errors += campaign_field_rules(campaign, at=f"{at}[{k}]")
+        if campaign.id not in seen:
+            seen[campaign.id] = k
+        else:
+            message = f"duplicate campaign id {campaign.id!r} (also {at}[{seen[campaign.id]}].id)"
+            errors.append(FieldError(f"{at}[{k}].id", message))
     return errors
 
 
@@ -138,10 +202,23 @@ def program_change(data: Mapping[str, Any]) -> ProgramChange:
         ]
     spec, errors = _validated(ProgramSpec, spec_data)
     errors += reward_rules(data.get("type"), rewards or [], at="points_rewards", style="form")
+    if spec is not None and spec.campaigns is not None:
+        errors += campaign_rules(spec.type, spec.campaigns, at="campaigns")
     if spec is None or errors:
         raise InvalidFields(errors)
     active = [bool(r.get("is_active", True)) for r in rewards] if rewards is not None else None
     return ProgramChange.of(spec, active)
+
+
+def campaign_values(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A campaign as a form sends it (``id``, ``name``, ..., as in the file), validated: the
+    columns of its row (``campaign_columns``); ``InvalidFields`` names every problem."""
+    spec, errors = _validated(CampaignSpec, data)
+    if spec is not None:
+        errors += campaign_field_rules(spec)
+    if spec is None or errors:
+        raise InvalidFields(errors)
+    return campaign_columns(spec)
 
 
 def problems(read: Callable[[Mapping[str, Any]], R], data: Mapping[str, Any]) -> list[FieldError]:
@@ -166,3 +243,8 @@ def check_store(data: Mapping[str, Any]) -> list[FieldError]:
 def check_program(data: Mapping[str, Any]) -> list[FieldError]:
     """What is wrong with a program's settings and catalog, by field path."""
     return problems(program_change, data)
+
+
+def check_campaign(data: Mapping[str, Any]) -> list[FieldError]:
+    """What is wrong with a campaign's fields, by field name."""
+    return problems(campaign_values, data)

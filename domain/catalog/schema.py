@@ -1,20 +1,25 @@
-"""The catalog's schema: what a merchant, a store, a program, a reward and a staff member may be.
+"""The catalog's schema: what a merchant, a store, a program, a reward, a campaign and a staff
+member may be.
 
-One set of pydantic models for the provisioning file (CONTRACT.md section 5) and the admin
-panel's forms, so both accept and refuse exactly the same values with the same sentences.
-Values come out normalised: text trimmed, colours upper case, amounts as ``Decimal``.
+One set of pydantic models for the provisioning file (CONTRACT.md sections 5 and 7.1) and the
+admin panel's forms, so both accept and refuse exactly the same values with the same sentences.
+Values come out normalised: text trimmed, colours upper case, amounts as ``Decimal``, lists of
+labels without repeats, weekdays in the week's order. What spans several fields (a campaign's
+window, a campaign that changes nothing) is ``domain.catalog.checks``' business.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from core.enums import CampaignStatus
 from domain.currencies import is_currency
 from domain.models import ProgramType
 from domain.staff_pins import PIN_PATTERN
@@ -70,6 +75,72 @@ def _pin_text(value: Any) -> Any:
     return value
 
 
+def _list_or_empty(value: Any) -> Any:
+    # An optional list written `null` (or left empty in a form) means "none".
+    return [] if value is None else value
+
+
+def _without_repeats(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _campaign_code(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9-]+", value):
+        raise PydanticCustomError("campaign_code", "must be lower-case letters, digits and '-'")
+    return value
+
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _timestamp(value: Any) -> Any:
+    # YAML reads an unquoted timestamp as a datetime (naive when it has no offset) and a bare
+    # date as a date; JSON and forms send text. A time without an offset would be read in the
+    # server's zone, so it is refused whatever its form.
+    if isinstance(value, datetime) and value.utcoffset() is not None:
+        return value
+    if isinstance(value, str) and _RFC3339.fullmatch(value.strip()):
+        try:
+            return datetime.fromisoformat(value.strip().upper())
+        except ValueError:
+            pass  # 2026-02-30 and the like
+    raise PydanticCustomError(
+        "timestamp", "must be an RFC 3339 time with an offset, e.g. 2026-01-01T00:00:00+01:00"
+    )
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[str, ...] = get_args(Weekday)
+
+
+def _weekdays(values: list[str]) -> list[str]:
+    seen: set[str] = set()
+    for day in values:
+        if day in seen:
+            raise PydanticCustomError("weekdays", "duplicate day '{day}'", {"day": day})
+        seen.add(day)
+    return sorted(values, key=WEEKDAYS.index)
+
+
+_HOURS = re.compile(r"(\d{2}):(\d{2})-(\d{2}):(\d{2})")
+
+
+def _minutes(hours: str, minutes: str) -> int | None:
+    h, m = int(hours), int(minutes)
+    if m > 59 or h > 24 or (h == 24 and m):
+        return None
+    return h * 60 + m
+
+
+def _hours(value: str) -> str:
+    match = _HOURS.fullmatch(value)
+    start = _minutes(*match.group(1, 2)) if match else None
+    end = _minutes(*match.group(3, 4)) if match else None
+    if start is None or end is None or start >= end:
+        raise PydanticCustomError("hours", "must be HH:MM-HH:MM with the start before the end")
+    return value
+
+
 Code = Annotated[str, Field(strict=True, min_length=1, max_length=64), AfterValidator(_code)]
 Name = Annotated[str, Field(strict=True, min_length=1, max_length=200)]
 StaffName = Annotated[str, Field(strict=True, min_length=1, max_length=100)]
@@ -84,6 +155,16 @@ TimeZone = Annotated[str, Field(strict=True, max_length=64), AfterValidator(_tim
 Currency = Annotated[str, Field(strict=True), AfterValidator(_currency)]
 Pin = Annotated[str, BeforeValidator(_pin_text)]
 PointValue = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=4)]
+# A SKU or a category, as purchase lines carry them (CONTRACT.md 7.1).
+Label = Annotated[str, Field(strict=True, min_length=1, max_length=64)]
+Labels = Annotated[list[Label], BeforeValidator(_list_or_empty), AfterValidator(_without_repeats)]
+CampaignCode = Annotated[
+    str, Field(strict=True, min_length=1, max_length=64), AfterValidator(_campaign_code)
+]
+Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
+Weekdays = Annotated[list[Weekday], BeforeValidator(_list_or_empty), AfterValidator(_weekdays)]
+Hours = Annotated[str, Field(strict=True), AfterValidator(_hours)]
+Multiplier = Annotated[Decimal, Field(gt=0, le=100, decimal_places=3)]
 
 
 class Spec(BaseModel):
@@ -100,6 +181,30 @@ class RewardSpec(Spec):
     name: Name
     points_required: Positive
     description: LongText | None = None
+
+
+class CampaignSpec(Spec):
+    """An earning rule of a program (CONTRACT.md 7.1); ``id`` is its code within the program.
+
+    ``status`` left out means: a new campaign of the file is ``active``, one made in the admin
+    panel a ``draft``, and an existing one keeps its own. ``points_awarded`` is not here: it
+    is the engine's counter, never written by the catalog.
+    """
+
+    id: CampaignCode
+    name: Name
+    status: CampaignStatus | None = None
+    starts_at: Timestamp | None = None
+    ends_at: Timestamp | None = None
+    days: Weekdays = Field(default_factory=list)
+    hours: Hours | None = None
+    skus: Labels = Field(default_factory=list)
+    categories: Labels = Field(default_factory=list)
+    multiplier: Multiplier = Decimal(1)
+    bonus_points: Count = 0
+    min_basket_cents: Count = 0
+    budget_points: Positive | None = None
+    max_awards_per_card: Positive | None = None
 
 
 class ProgramSpec(Spec):
@@ -134,6 +239,8 @@ class ProgramSpec(Spec):
     apple_pass_type_id: ShortText | None = None
     google_class_id: ShortText | None = None
     is_active: Flag = True
+    non_earning_categories: Labels = Field(default_factory=list)
+    campaigns: list[CampaignSpec] | None = None
 
 
 class MerchantSettings(Spec):

@@ -1,11 +1,13 @@
-"""The catalog's writes: merchants, stores, programs, rewards catalogs and staff PINs.
+"""The catalog's writes: merchants, stores, programs, rewards catalogs, campaigns and staff PINs.
 
 The one place these rows are created and changed, for ``loyalty provision`` and the admin
 panel alike. Values come validated (``domain.catalog.checks``); what only the database can
 tell (a code in use, a second live program, a time zone PostgreSQL lacks) is refused here with
-a ``CatalogRefusal``. Every function writes through the caller's session and flushes; none
-commits. An update sets only the attributes that differ and says whether any did, so an
-unchanged row is not written (its ``updated_at`` stays).
+a ``CatalogRefusal``, or with ``InvalidFields`` when one field of a campaign is to blame (its
+id in use, a budget under what it has awarded, a status it cannot move to), so a form shows it
+under the field and the file names its path. Every function writes through the caller's
+session and flushes; none commits. An update sets only the attributes that differ and says
+whether any did, so an unchanged row is not written (its ``updated_at`` stays).
 """
 
 from __future__ import annotations
@@ -19,12 +21,21 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.enums import CampaignStatus
 from domain import staff_pins
 from domain.catalog.checks import RewardLine
-from domain.catalog.errors import CatalogRefusal, error_message
+from domain.catalog.errors import CatalogRefusal, FieldError, InvalidFields, error_message
 from domain.catalog.schema import StaffName
 from domain.hashing import check_secret_async, hash_secret_async, pin_rounds
-from domain.models import LoyaltyProgram, Merchant, Reward, StaffPin, Store
+from domain.models import (
+    Campaign,
+    LoyaltyProgram,
+    Merchant,
+    ProgramType,
+    Reward,
+    StaffPin,
+    Store,
+)
 
 Outcome = Literal["created", "updated", "unchanged"]
 
@@ -195,6 +206,175 @@ async def put_rewards(
         if reward.is_active:
             reward.is_active = False
             counts["deactivated"] += 1
+    await session.flush()
+    return counts
+
+
+# --- campaigns ------------------------------------------------------------------------------
+
+# Where a campaign may go from each status: ending is final (what it awarded stays its own),
+# and a campaign that has run is never a draft again.
+_NEXT_STATUS: dict[CampaignStatus, frozenset[CampaignStatus]] = {
+    CampaignStatus.DRAFT: frozenset({CampaignStatus.ACTIVE, CampaignStatus.ENDED}),
+    CampaignStatus.ACTIVE: frozenset({CampaignStatus.PAUSED, CampaignStatus.ENDED}),
+    CampaignStatus.PAUSED: frozenset({CampaignStatus.ACTIVE, CampaignStatus.ENDED}),
+    CampaignStatus.ENDED: frozenset(),
+}
+
+
+def status_problem(old: CampaignStatus, new: CampaignStatus) -> str | None:
+    """Why a campaign cannot move from ``old`` to ``new``, or ``None`` when it can."""
+    if new == old or new in _NEXT_STATUS[old]:
+        return None
+    if old == CampaignStatus.ENDED:
+        return f"the campaign has ended: it cannot be {new.value} again (create a new campaign)"
+    if new == CampaignStatus.DRAFT:
+        return f"the campaign is {old.value}: it cannot go back to draft (pause it instead)"
+    return f"a draft has not started: it cannot be {new.value} (activate it or end it)"
+
+
+def campaign_problems(
+    program: LoyaltyProgram, campaign: Campaign | None, values: Mapping[str, Any]
+) -> list[FieldError]:
+    """What the database's state refuses in ``values`` for ``campaign`` (``None``: a new one,
+    whose ``values`` hold its status), by field name: a status it cannot move to, an active
+    campaign in a stamps program, a budget under the points it has already awarded."""
+    errors: list[FieldError] = []
+    status = values.get("status", campaign.status if campaign else CampaignStatus.DRAFT)
+    if campaign is not None and (problem := status_problem(campaign.status, status)):
+        errors.append(FieldError("status", problem))
+    elif status == CampaignStatus.ACTIVE and program.type == ProgramType.STAMPS:
+        errors.append(
+            FieldError(
+                "status",
+                "a stamps program runs no campaigns (they change points: type points or hybrid)",
+            )
+        )
+    budget = values.get("budget_points")
+    if campaign is not None and budget is not None and budget < campaign.points_awarded:
+        errors.append(
+            FieldError(
+                "budget_points",
+                f"cannot be lower than the {campaign.points_awarded} points the campaign "
+                "has already awarded",
+            )
+        )
+    return errors
+
+
+async def _campaign_code_taken(
+    session: AsyncSession, program_id: int, code: str, but: int | None
+) -> bool:
+    query = select(Campaign.id).where(
+        Campaign.program_id == program_id, Campaign.code == code, Campaign.deleted_at.is_(None)
+    )
+    if but is not None:
+        query = query.where(Campaign.id != but)
+    return (await session.scalar(query)) is not None
+
+
+def _code_in_use(code: str) -> FieldError:
+    return FieldError("id", f"the program already has a campaign {code!r}")
+
+
+async def create_campaign(
+    session: AsyncSession, program: LoyaltyProgram, values: Mapping[str, Any]
+) -> Campaign:
+    """A new campaign of the program (``values``: ``campaign_columns``), a draft unless
+    ``values`` give its status; ``InvalidFields`` when a live campaign of the program has its
+    code, or it would run in a stamps program."""
+    values = {"status": CampaignStatus.DRAFT, **values}
+    errors = campaign_problems(program, None, values)
+    if await _campaign_code_taken(session, program.id, values["code"], None):
+        errors.insert(0, _code_in_use(values["code"]))
+    if errors:
+        raise InvalidFields(errors)
+    campaign = Campaign(program_id=program.id, **values)
+    session.add(campaign)
+    await session.flush()
+    return campaign
+
+
+async def _locked(session: AsyncSession, campaign: Campaign) -> None:
+    # The engine moves points_awarded under this row's lock: holding it, the budget compared
+    # with it below is the one the database's check will see.
+    await session.refresh(campaign, with_for_update=True)
+
+
+async def update_campaign(
+    session: AsyncSession, program: LoyaltyProgram, campaign: Campaign, values: Mapping[str, Any]
+) -> bool:
+    """Change a campaign of the program to ``values`` (``campaign_columns``; without a
+    ``status`` it keeps its own). ``points_awarded`` is never written. ``InvalidFields`` when
+    the database's state refuses a field (``campaign_problems``, a code in use). Whether
+    anything changed."""
+    await _locked(session, campaign)
+    errors = campaign_problems(program, campaign, values)
+    code = values.get("code", campaign.code)
+    if code != campaign.code and await _campaign_code_taken(session, program.id, code, campaign.id):
+        errors.insert(0, _code_in_use(code))
+    if errors:
+        raise InvalidFields(errors)
+    changed = assign(campaign, values)
+    await session.flush()
+    return changed
+
+
+async def set_campaign_status(
+    session: AsyncSession, program: LoyaltyProgram, campaign: Campaign, status: CampaignStatus
+) -> bool:
+    """Move a campaign of the program to ``status``; ``CatalogRefusal`` when it cannot go
+    there (``status_problem``, or active in a stamps program). Whether it moved."""
+    await _locked(session, campaign)
+    errors = campaign_problems(program, campaign, {"status": status})
+    if errors:
+        raise CatalogRefusal(errors[0].message)
+    changed = assign(campaign, {"status": status})
+    await session.flush()
+    return changed
+
+
+async def put_campaigns(
+    session: AsyncSession, program: LoyaltyProgram, lines: Sequence[Mapping[str, Any]]
+) -> Counter[str]:
+    """Create or update the program's campaigns ``lines`` (``campaign_columns``) by code.
+
+    Campaigns not in ``lines`` are left as they are, neither ended nor deleted: a file names
+    the campaigns it sets, and the admin panel may run others. A new campaign is active unless
+    its line gives a status; an existing one without a status in its line keeps its own.
+    ``points_awarded`` is never written (it is the engine's counter). Refused, before anything
+    is written, with ``InvalidFields`` whose paths are ``[index].field`` within ``lines``
+    (``campaign_problems``). Counts ``created``, ``updated`` and ``unchanged`` campaigns.
+    """
+    existing = {
+        c.code: c
+        for c in await session.scalars(
+            select(Campaign)
+            .where(Campaign.program_id == program.id, Campaign.deleted_at.is_(None))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    }
+    rows: list[tuple[Campaign | None, Mapping[str, Any]]] = []
+    for line in lines:
+        campaign = existing.get(line["code"])
+        rows.append((campaign, line if campaign else {"status": CampaignStatus.ACTIVE, **line}))
+    errors = [
+        FieldError(f"[{k}].{e.path}", e.message)
+        for k, (campaign, values) in enumerate(rows)
+        for e in campaign_problems(program, campaign, values)
+    ]
+    if errors:
+        raise InvalidFields(errors)
+    counts: Counter[str] = Counter()
+    for campaign, values in rows:
+        if campaign is None:
+            session.add(Campaign(program_id=program.id, **values))
+            counts["created"] += 1
+        elif assign(campaign, values):
+            counts["updated"] += 1
+        else:
+            counts["unchanged"] += 1
     await session.flush()
     return counts
 

@@ -18,6 +18,7 @@ from core.settings import REPO_ROOT
 from domain import provisioning
 from domain.catalog import field_path
 from domain.models import (
+    Campaign,
     LoyaltyProgram,
     Merchant,
     ProgramType,
@@ -210,7 +211,8 @@ async def test_the_demo_file_creates_everything(db: AsyncSession) -> None:
     assert str(summary) == (
         "provisioned: merchants 2 created, 0 updated, 0 unchanged; "
         "stores 3 created, 0 updated, 0 unchanged; programs 2 created, 0 updated, 0 unchanged; "
-        "rewards 3 created, 0 updated, 0 unchanged; staff 2 created, 0 updated, 0 unchanged"
+        "rewards 3 created, 0 updated, 0 unchanged; campaigns 2 created, 0 updated, 0 unchanged; "
+        "staff 2 created, 0 updated, 0 unchanged"
     )
     cafe = (await db.scalars(select(Merchant).where(Merchant.code == "cafe-lux"))).one()
     assert (cafe.name, cafe.timezone, cafe.allow_self_enrollment) == (
@@ -249,7 +251,7 @@ async def test_provisioning_the_same_file_again_changes_nothing(db: AsyncSession
         model.__tablename__: (
             await db.execute(select(model.id, model.updated_at).order_by(model.id))
         ).all()
-        for model in (Merchant, Store, LoyaltyProgram, Reward, StaffPin)
+        for model in (Merchant, Store, LoyaltyProgram, Reward, Campaign, StaffPin)
     }
     hashes = (await db.scalars(select(StaffPin.pin_hash).order_by(StaffPin.id))).all()
 
@@ -261,7 +263,7 @@ async def test_provisioning_the_same_file_again_changes_nothing(db: AsyncSession
         model.__tablename__: (
             await db.execute(select(model.id, model.updated_at).order_by(model.id))
         ).all()
-        for model in (Merchant, Store, LoyaltyProgram, Reward, StaffPin)
+        for model in (Merchant, Store, LoyaltyProgram, Reward, Campaign, StaffPin)
     }
     assert after == before
     assert (await db.scalars(select(StaffPin.pin_hash).order_by(StaffPin.id))).all() == hashes
