@@ -32,6 +32,7 @@ def _setup() -> None:
 COMMAND_MODULES: dict[str, str] = {
     "admin": "admin_cmd",
     "audit": "audit_cmd",
+    "campaign": "campaign_cmd",
     "card": "card_cmd",
     "db": "db_cmd",
     "mail-sink": "mail_cmd",
