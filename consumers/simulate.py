@@ -48,6 +48,7 @@ from streams.inputs import (
     PointsReward,
     PurchaseChannel,
     PurchaseCompleted,
+    PurchaseLine,
     PurchaseReturned,
     RewardRedeemRequested,
     StampsReward,
@@ -71,6 +72,17 @@ RETURN_AFTER_S: Final = 3.0
 """An order is returned only after this, so its purchase is usually applied first."""
 WAIT_FOR_MERCHANTS_S: Final = 5.0
 _RECENT_ORDERS: Final = 1000
+# What a café sells (sku, category, price range in cents), and how often a gift card is
+# bought with it: the demo program's campaigns and non-earning category act on these.
+_MENU: Final = (
+    ("espresso", "coffee", 180, 260),
+    ("cappuccino", "coffee", 280, 420),
+    ("croissant", "pastry", 150, 250),
+    ("pain-au-chocolat", "pastry", 170, 270),
+    ("sandwich", "food", 450, 750),
+    ("salad", "food", 650, 950),
+)
+_GIFT_CARD_SHARE: Final = 0.03
 _RETURNABLE_SHARE: Final = 0.15
 """Orders kept as candidates for a return: enough for the returns' share of the traffic, and
 at high rates a pool that spans more than ``RETURN_AFTER_S``."""
@@ -367,9 +379,30 @@ class Traffic:
             cents = merchant.minimum_purchase_cents + self.rng.randrange(0, 500, 10)
         return max(cents, 50)
 
+    def _lines(self, amount: int) -> tuple[list[PurchaseLine], int]:
+        """A basket of ``amount`` as café lines, now and then with a gift card on top (which
+        earns nothing where it is a non-earning category); the basket and its earning part."""
+        lines: list[PurchaseLine] = []
+        left = amount
+        while left > 0:
+            sku, category, low, high = self.rng.choice(_MENU)
+            quantity = self.rng.choice((1, 1, 1, 2))
+            cents = min(left, quantity * self.rng.randrange(low, high + 1, 10))
+            lines.append(
+                PurchaseLine(sku=sku, category=category, quantity=quantity, amount_cents=cents)
+            )
+            left -= cents
+        if self.rng.random() < _GIFT_CARD_SHARE:
+            gift = PurchaseLine(
+                sku="gift-card-25", category="gift-card", quantity=1, amount_cents=2500
+            )
+            return [*lines, gift], amount + 2500
+        return lines, amount
+
     def _purchase(self, merchant: SimMerchant, card: SimCard, now: datetime) -> PurchaseCompleted:
         store = self._store_for(merchant, card)
-        amount = self._amount(merchant)
+        earning = self._amount(merchant)
+        lines, amount = self._lines(earning)
         stamps = 2 if merchant.has_stamps and self.rng.random() < 0.1 else 1
         in_store = self.rng.random() < 0.75
         order = f"SIM-{now:%Y%m%d}-{self.rng.getrandbits(40):010x}"
@@ -379,9 +412,10 @@ class Traffic:
             ref = CardRef(card_number="".join(self.rng.choices(_CARD_CHARS, k=12)))
         else:
             ref = self._ref(card)
-            if amount >= merchant.minimum_purchase_cents and merchant.has_points:
-                card.points += amount * merchant.points_per_euro // 100
-            if amount >= merchant.minimum_purchase_cents and merchant.has_stamps:
+            # What the card earns at least (campaigns may add more): the gift card earns nothing.
+            if earning >= merchant.minimum_purchase_cents and merchant.has_points:
+                card.points += earning * merchant.points_per_euro // 100
+            if earning >= merchant.minimum_purchase_cents and merchant.has_stamps:
                 card.stamps += stamps
             if self.rng.random() < _RETURNABLE_SHARE:
                 self._orders.append(_Order(merchant, store, order, amount, ref, self.clock()))
@@ -397,6 +431,7 @@ class Traffic:
             channel=PurchaseChannel.IN_STORE if in_store else PurchaseChannel.ONLINE,
             stamps=stamps,
             staff_ref=f"till-{self.rng.randint(1, 4)}" if in_store else None,
+            lines=tuple(lines),
         )
 
     def _return(self, now: datetime) -> PurchaseReturned | None:
