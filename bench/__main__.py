@@ -30,6 +30,7 @@ QUICK = {
     "cards": 5_000,
     "single_events": 1_000,
     "warmup_events": 2_000,
+    "line_events": 5_000,
     "broker_warmup": 0,
     "latency_rate": 2_000,
     "latency_seconds": 5.0,
@@ -61,6 +62,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         help=f"purchases through the pipeline before the measured runs, not counted "
         f"(default {defaults.warmup_events:,}; 0: none)",
+    )
+    parser.add_argument(
+        "--line-events",
+        type=int,
+        help=f"purchases of three line items with one campaign active, after the other "
+        f"phases (default {defaults.line_events:,}; --quick {QUICK['line_events']:,}; 0: none)",
     )
     parser.add_argument(
         "--broker-warmup",
@@ -124,7 +131,8 @@ def _options(args: argparse.Namespace) -> Options:
         for name, value in QUICK.items():
             setattr(base, name, value)
     sizes = ("events", "cards", "single_events", "single_seconds", "latency_rate",
-             "latency_seconds", "timeout", "warmup_events", "broker_warmup")  # fmt: skip
+             "latency_seconds", "timeout", "warmup_events", "broker_warmup",
+             "line_events")  # fmt: skip
     for name in sizes:
         value = getattr(args, name)
         if value is not None:

@@ -18,7 +18,10 @@ one store, a hybrid program and ``cards`` cards:
 3. latency: the worker of phase 1, caught up, gets purchases at ``latency_rate`` events/s for
    ``latency_seconds``; each event carries its producer timestamp as ``occurred_at``, and
    its latency is the time its result is read minus that timestamp.
-4. one transaction per event: the same worker with ``LOYALTY_BATCH_MAX_RECORDS=1`` on
+4. line items: ``line_events`` purchases of three lines (coffee, pastry, food) with one
+   campaign active (double points on pastries, a bonus from 15 EUR), on a worker of a group
+   of their own, measured as in phase 1.
+5. one transaction per event: the same worker with ``LOYALTY_BATCH_MAX_RECORDS=1`` on
    ``single_events`` new purchases, measured as in phase 1 but stopped after
    ``single_seconds`` (its rate is then that of the results so far).
 
@@ -89,6 +92,7 @@ RSS_TARGET_MB = 300.0
 
 FIGURE_ORDER = (
     "throughput, batches",
+    "throughput, 3 line items + campaign",
     "throughput, one transaction per event",
     "batches vs one per event",
     "CPU per event, batches",
@@ -114,6 +118,9 @@ class Options:
     # hot paths meanwhile (measured: Kafka 60-180 us of CPU per event on a fresh broker,
     # 12-15 on a warm one), and a production broker is long warm.
     warmup_events: int = 20_000
+    # Purchases with three line items and one active campaign (CONTRACT.md 7.1), on a worker
+    # of their own after the other phases. 0: none.
+    line_events: int = 100_000
     # Records through the broker alone before that (``kafka_io.warm_broker``): the pipeline's
     # warm-up is far too short to warm the JVM (11-20 us of CPU per record on its first
     # million, 3-4 us warm). 0: none.
@@ -189,7 +196,7 @@ def _rate(count: int, seconds: float) -> float:
 
 
 class PipelineBench:
-    """One run of the four phases; ``run`` returns the report."""
+    """One run of the phases; ``run`` returns the report."""
 
     def __init__(self, options: Options, stack: Stack) -> None:
         self.opts = options
@@ -203,6 +210,7 @@ class PipelineBench:
         self.live: AIOKafkaProducer = live_producer(self.bootstrap)
         self.workload = Workload(options.cards)
         self.database_url = ""
+        self.program_id = 0
         status = LocalStack(self.settings).status()
         self.postmaster = status.postgres.pid
         self.kafka_pid = status.kafka.pid
@@ -283,8 +291,8 @@ class PipelineBench:
             await asyncio.sleep(0.2)
         raise TimeoutError("the relay did not drain the outbox")
 
-    async def _publish_ahead(self, count: int, prefix: str) -> Published:
-        events = self.workload.batch(count, prefix)
+    async def _publish_ahead(self, count: int, prefix: str, with_lines: bool = False) -> Published:
+        events = self.workload.batch(count, prefix, with_lines)
         started_at = datetime.now(UTC)
         start = time.monotonic()
         await publish_all(self.bulk, events)
@@ -431,6 +439,7 @@ class PipelineBench:
             self.database_url = await fresh_database(self.stack)
             seed_start = time.monotonic()
             seeded = await seed(self.database_url, self.settings, o.cards)
+            self.program_id = seeded.program_id
             say(f"seeded {seeded.cards:,} cards in {time.monotonic() - seed_start:.1f} s")
             self.report.details["seed"] = {"cards": seeded.cards}
             await self.reader.start()
@@ -444,6 +453,7 @@ class PipelineBench:
             await self._replay()
             await self._latency()
             self._memory()
+            await self._line_items()
             await self._one_per_event()
             self.report.details["relay_peak_rss_mb"] = self.procs.peak_rss_mb("relay")
         finally:
@@ -546,6 +556,41 @@ class PipelineBench:
                 cores * 1e6 / total if total else float("nan"),
                 "events/s",
                 note=f"{cores} idle cores fully used by the pipeline, no other load (an estimate)",
+            )
+        )
+
+    async def _line_items(self) -> None:
+        n = self.opts.line_events
+        if n <= 0:
+            return
+        # Double points on pastries with a 10-point bonus from 15 EUR, under a budget that
+        # never runs out here: every purchase runs the campaign's whole path.
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            await conn.execute(
+                "INSERT INTO campaigns (program_id, code, name, status, categories, multiplier, "
+                "bonus_points, min_basket_cents, budget_points, points_awarded) VALUES "
+                "($1, 'bench-pastry', 'Bench pastry', 'active', '{pastry}', 2, 10, 1500, "
+                "1000000000, 0)",
+                self.program_id,
+            )
+        finally:
+            await conn.close()
+        group = self._group("lines")
+        await self._group_at_end(group)
+        published = await self._publish_ahead(n, "l", with_lines=True)
+        say(f"line items: {n:,} purchases of 3 lines with one campaign active")
+        run = await self._timed_run("worker-lines", group, published.watch, n)
+        self._stop_worker("worker-lines")
+        self.report.details["line_items"] = run
+        total, parts = cpu_summary(run["cpu_us_per_event"])
+        self.report.add(
+            Figure(
+                "throughput, 3 line items + campaign",
+                run["events_per_s"],
+                "events/s",
+                note=f"{n:,} purchases, one worker, from its start to the last result; "
+                f"CPU {total:.0f} us/event ({parts})",
             )
         )
 

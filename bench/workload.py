@@ -34,10 +34,31 @@ class Event:
     event_id: bytes
 
 
+# Three lines of a café basket: what the campaign of the line-items run covers (pastry) and
+# what it does not.
+LINE_SHARES = (("cappuccino", "coffee", 40), ("croissant", "pastry", 35), ("sandwich", "food", 25))
+
+
+def lines_of(amount_cents: int) -> list[dict[str, object]]:
+    """``amount_cents`` split into three lines (the last takes the rounding)."""
+    lines: list[dict[str, object]] = []
+    left = amount_cents
+    for i, (sku, category, share) in enumerate(LINE_SHARES):
+        cents = left if i == len(LINE_SHARES) - 1 else amount_cents * share // 100
+        left -= cents
+        lines.append({"sku": sku, "category": category, "quantity": 1, "amount_cents": cents})
+    return lines
+
+
 def purchase(
-    card: int, order_reference: str, amount_cents: int, occurred_at: datetime
+    card: int,
+    order_reference: str,
+    amount_cents: int,
+    occurred_at: datetime,
+    with_lines: bool = False,
 ) -> tuple[Event, dict[str, object]]:
-    """One ``purchase.completed`` of a seeded card, keyed by its card number."""
+    """One ``purchase.completed`` of a seeded card, keyed by its card number (``with_lines``:
+    its amount as three line items)."""
     event_id = str(uuid.uuid4())
     number = card_number(card)
     message: dict[str, object] = {
@@ -52,6 +73,8 @@ def purchase(
         "channel": "in_store",
         "stamps": 1,
     }
+    if with_lines:
+        message["lines"] = lines_of(amount_cents)
     value = json.dumps(message, separators=(",", ":")).encode()
     return Event(Topic.PURCHASES.value, number.encode(), value, event_id.encode()), message
 
@@ -66,21 +89,23 @@ class Workload:
         self.rng.shuffle(self.order)
         self.produced = 0
 
-    def _next(self, occurred_at: datetime, prefix: str) -> Event:
+    def _next(self, occurred_at: datetime, prefix: str, with_lines: bool = False) -> Event:
         card = self.order[self.produced % self.cards]
         self.produced += 1
         amount = self.rng.randrange(100, 10_000)
-        event, _ = purchase(card, f"{prefix}-{self.produced}", amount, occurred_at)
+        event, _ = purchase(card, f"{prefix}-{self.produced}", amount, occurred_at, with_lines)
         return event
 
-    def batch(self, count: int, prefix: str) -> list[Event]:
+    def batch(self, count: int, prefix: str, with_lines: bool = False) -> list[Event]:
         """``count`` purchases with strictly increasing event times, ending about now.
 
         Event times increase per card in publishing order, as a till would send them, so
         the engine's stamp rules read the card's projection, not the ledger.
         """
         start = datetime.now(UTC) - timedelta(microseconds=count)
-        return [self._next(start + timedelta(microseconds=i), prefix) for i in range(count)]
+        return [
+            self._next(start + timedelta(microseconds=i), prefix, with_lines) for i in range(count)
+        ]
 
     def live(self, prefix: str) -> Iterator[tuple[Event, float]]:
         """Purchases stamped with the wall clock at the moment each is taken (latency runs)."""
