@@ -139,6 +139,35 @@ async def test_returning_more_units_than_bought_says_so(bus: Bus, sessions: Sess
     assert summary(back) == ("applied", ["refund_exceeds_purchase"], 0, -30)
 
 
+async def test_the_highest_multiplier_wins_and_a_bonus_needs_its_basket_once_per_card(
+    bus: Bus, sessions: Sessions
+) -> None:
+    shop = await _program(
+        sessions,
+        _double_pastry(),
+        {"code": "croissant-x3", "skus": ["croissant"], "multiplier": Decimal("3")},
+        {"code": "big", "bonus_points": 40, "min_basket_cents": 1000, "max_awards_per_card": 1},
+    )
+    card = await enrol(bus, shop)
+
+    small, big, again = await outcomes(
+        bus,
+        purchase(shop, card, 800, lines=[CROISSANTS, COFFEE]),
+        purchase(shop, card, 1100, lines=[CROISSANTS, COFFEE]),
+        purchase(shop, card, 1100, lines=[CROISSANTS, COFFEE]),
+    )
+
+    # Croissants earn x3 (not x2, not x6); 3 EUR uncovered in the big baskets earn x1.
+    assert small["points_delta"] == 150 + 30
+    assert small["campaigns"] == [{"id": "croissant-x3", "points": 100}]
+    assert big["points_delta"] == 150 + 60 + 40
+    assert big["campaigns"] == [
+        {"id": "croissant-x3", "points": 100},
+        {"id": "big", "points": 40},
+    ]
+    assert again["points_delta"] == 150 + 60  # the bonus rewards a card once
+
+
 async def test_a_budget_awards_what_remains_then_stops(bus: Bus, sessions: Sessions) -> None:
     bonus = {"code": "bonus", "bonus_points": 50, "budget_points": 120}
     shop = await _program(sessions, bonus)
