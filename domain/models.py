@@ -282,7 +282,8 @@ class Campaign(SoftDeleteMixin, TimestampMixin, Base):
 
 
 class CampaignCardAward(Base):
-    """How many purchases of a card a campaign has rewarded (for ``max_awards_per_card``)."""
+    """How many purchases of a card a campaign has rewarded, counted only for a campaign with
+    ``max_awards_per_card`` (the limit is all it serves; a limit set later counts from then)."""
 
     __tablename__ = "campaign_card_awards"
 

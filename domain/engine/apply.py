@@ -5,9 +5,10 @@ card both go through it, so a ledger row and a wallet update are always written 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from core.enums import LedgerType
 from domain.engine.outputs import wallet_message
@@ -17,8 +18,7 @@ from domain.rules.project import apply_change
 from domain.rules.values import Decision, ProgramTerms
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
+class Origin(msgspec.Struct, frozen=True, gc=False):
     """Where a change comes from, as the ledger and the wallet update record it."""
 
     source_event_id: uuid.UUID

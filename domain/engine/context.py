@@ -4,9 +4,10 @@ far, the results, and the lookups every handler shares (the event's store, its c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from core.commands import CardRef, Command, Purchase
 from core.enums import CardRefKind
@@ -21,8 +22,7 @@ from domain.rules.resolve import CardFacts, StoreFacts, card_refusal, store_refu
 from domain.rules.values import Decision, ProgramTerms, Reason
 
 
-@dataclass(frozen=True, slots=True)
-class Inbound:
+class Inbound(msgspec.Struct, frozen=True, gc=False):
     """A command and where it came from; staff fields are set by the staff terminal."""
 
     topic: str
@@ -145,8 +145,9 @@ class BatchContext:
                 cid, key = c.campaign_id, (c.campaign_id, card.card_id)
                 state.campaign_awarded[cid] = state.campaign_awarded.get(cid, 0) + points
                 state.campaign_added[cid] = state.campaign_added.get(cid, 0) + points
-                state.card_awards[key] = state.card_awards.get(key, 0) + 1
-                state.card_awards_added[key] = state.card_awards_added.get(key, 0) + 1
+                if c.max_awards_per_card is not None:  # only a limit needs the count
+                    state.card_awards[key] = state.card_awards.get(key, 0) + 1
+                    state.card_awards_added[key] = state.card_awards_added.get(key, 0) + 1
         return [{"id": c.code, "points": points} for c, points in awards]
 
     # --- lookups --------------------------------------------------------------------------

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from core.enums import Topic
 from domain.identifiers import new_event_id
 from domain.rules.values import Reason
 
 
-@dataclass(frozen=True)
-class OutboxEntry:
+class OutboxEntry(msgspec.Struct, frozen=True, gc=False):
     """A message for the relay: topic, key and JSON payload."""
 
     topic: str

@@ -127,6 +127,8 @@ class BatchState:
     # card each rewarded; ``*_added``: this segment's part, still to be written.
     campaign_awarded: dict[int, int] = field(default_factory=dict)
     campaign_added: dict[int, int] = field(default_factory=dict)
+    # Only campaigns with ``max_awards_per_card`` count a card's awards (``limited``).
+    limited_campaigns: set[int] = field(default_factory=set)
     card_awards: dict[tuple[int, int], int] = field(default_factory=dict)
     card_awards_added: dict[tuple[int, int], int] = field(default_factory=dict)
 
@@ -324,6 +326,8 @@ async def load_stores(conn: Conn, state: BatchState, codes: set[str]) -> None:
         for c in await conn.fetch(_CAMPAIGNS_SQL, program_ids):
             campaigns[c["program_id"]] = (*campaigns.get(c["program_id"], ()), campaign_terms(c))
             state.campaign_awarded[c["id"]] = c["points_awarded"]
+            if c["max_awards_per_card"] is not None:
+                state.limited_campaigns.add(c["id"])
     for r in rows:
         state.stores[r["code"]] = StoreInfo(
             store_id=r["id"],
@@ -365,9 +369,9 @@ async def load_cards(
         )
         for r in rows:
             state.add_card(_card_row(r))
-    if state.campaign_awarded and state.cards:
+    if state.limited_campaigns and state.cards:
         for r in await conn.fetch(
-            _CARD_AWARDS_SQL, list(state.campaign_awarded), list(state.cards)
+            _CARD_AWARDS_SQL, list(state.limited_campaigns), list(state.cards)
         ):
             state.card_awards[(r["campaign_id"], r["card_id"])] = r["awards"]
     if em or rm:

@@ -10,9 +10,11 @@ exactly that (``void_lines``) whatever the rules say by then.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
+
+import msgspec
+from msgspec.structs import replace
 
 from core.commands import Line, ReturnedLine
 from domain.rules.campaigns import MILLI, CampaignTerms
@@ -21,8 +23,7 @@ from domain.rules.values import ProgramTerms, Reason
 _SCALE = 100 * MILLI  # cents -> euros, and the multiplier's thousandths
 
 
-@dataclass(frozen=True)
-class CampaignUse:
+class CampaignUse(msgspec.Struct, frozen=True, gc=False):
     """What a campaign may still award: points left in its budget (None: no budget) and
     how many purchases of this card it rewarded already."""
 
@@ -30,8 +31,7 @@ class CampaignUse:
     card_awards: int = 0
 
 
-@dataclass(frozen=True)
-class LineEarning:
+class LineEarning(msgspec.Struct, frozen=True, gc=False):
     """One line of a purchase as recorded: what it was and what it earned."""
 
     sku: str
@@ -47,8 +47,7 @@ class LineEarning:
     """Points voided so far for those units (shortfalls included)."""
 
 
-@dataclass(frozen=True)
-class BonusEarning:
+class BonusEarning(msgspec.Struct, frozen=True, gc=False):
     """A campaign's bonus on a purchase as recorded."""
 
     campaign: str
@@ -57,8 +56,7 @@ class BonusEarning:
     voided: bool = False
 
 
-@dataclass(frozen=True)
-class Earnings:
+class Earnings(msgspec.Struct, frozen=True, gc=False):
     """What a purchase's lines, its uncovered rest and its campaigns' bonuses earned."""
 
     lines: tuple[LineEarning, ...] = ()
@@ -121,8 +119,7 @@ class Earnings:
         )
 
 
-@dataclass(frozen=True)
-class BasketPoints:
+class BasketPoints(msgspec.Struct, frozen=True, gc=False):
     """What a basket earns: points in all, each campaign's share, and the record to keep."""
 
     points: int
@@ -130,7 +127,7 @@ class BasketPoints:
     """The earning lines' total and the uncovered rest: what minimums are judged on."""
     awards: tuple[tuple[CampaignTerms, int], ...] = ()
     """Each campaign that changed the points, with what it added (negative below x1)."""
-    earnings: Earnings | None = field(default=None)
+    earnings: Earnings | None = None
     """None for a basket without lines where no campaign applied: voided in proportion."""
 
 
@@ -275,8 +272,7 @@ def _take_back(
             cut -= taken
 
 
-@dataclass(frozen=True)
-class LineVoid:
+class LineVoid(msgspec.Struct, frozen=True, gc=False):
     """What a return with lines voids: points due, the record afterwards, and why any units
     were not counted."""
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+
+import msgspec
 
 from core.commands import Line
 from core.enums import LedgerType
@@ -12,8 +13,7 @@ from domain.rules.basket import BasketPoints, CampaignUse, basket_points, earnin
 from domain.rules.values import CardBalance, Change, Decision, ProgramTerms, Reason, StampHistory
 
 
-@dataclass(frozen=True)
-class PurchaseFacts:
+class PurchaseFacts(msgspec.Struct, frozen=True, gc=False):
     """The parts of a purchase the earning rules read."""
 
     amount_cents: int
@@ -23,8 +23,7 @@ class PurchaseFacts:
     lines: tuple[Line, ...] = ()
 
 
-@dataclass(frozen=True)
-class PurchaseOutcome:
+class PurchaseOutcome(msgspec.Struct, frozen=True, gc=False):
     """The decision on a purchase, and how its points came about (None when it earns no
     points: refused, or a stamps-only program)."""
 

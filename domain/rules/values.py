@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
+
+import msgspec
 
 from core.enums import LedgerType, ProgramType, ReasonCode
 from domain.rules.campaigns import CampaignTerms
@@ -47,17 +50,18 @@ class ProgramTerms:
     campaigns: tuple[CampaignTerms, ...] = ()
     """The active campaigns, in id order."""
 
-    @property
+    # Read several times per event: computed once per program (a batch loads it once).
+    @cached_property
     def stamps_enabled(self) -> bool:
         return self.type in (ProgramType.STAMPS, ProgramType.HYBRID)
 
-    @property
+    @cached_property
     def points_enabled(self) -> bool:
         return self.type in (ProgramType.POINTS, ProgramType.HYBRID)
 
     def local_day(self, at: datetime) -> date:
         """The merchant's calendar day of an instant (the daily stamp cap counts per day)."""
-        return at.astimezone(self.timezone).date()
+        return _local_day(at, self.timezone)
 
 
 @dataclass
@@ -87,8 +91,14 @@ class CardBalance:
     version: int = 1
 
 
-@dataclass(frozen=True)
-class Change:
+@lru_cache(maxsize=1024)
+def _local_day(at: datetime, zone: ZoneInfo) -> date:
+    # An event's day is asked for by its stamp history and by its projection in turn; the
+    # zone conversion is the costly part.
+    return at.astimezone(zone).date()
+
+
+class Change(msgspec.Struct, frozen=True, gc=False):
     """One ledger entry a rule decided on; ``apply_change`` turns it into balances."""
 
     entry_type: LedgerType
@@ -99,8 +109,7 @@ class Change:
     notes: str | None = None
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(msgspec.Struct, frozen=True, gc=False):
     """What a rule decided: the changes to make and the reasons it refused anything."""
 
     changes: tuple[Change, ...] = ()
@@ -116,8 +125,7 @@ def refused(*reasons: Reason) -> Decision:
     return Decision((), tuple(reasons))
 
 
-@dataclass(frozen=True)
-class StampHistory:
+class StampHistory(msgspec.Struct, frozen=True, gc=False):
     """What the stamp rules need to know about earlier stamps of a card.
 
     ``last_stamp_before`` is the latest stamp at or before the purchase's time; ``stamps_on_day``

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+
+import msgspec
+from msgspec.structs import replace
 
 from core.commands import ReturnedLine
 from core.enums import LedgerType
@@ -11,8 +13,7 @@ from domain.rules.basket import Earnings, void_lines
 from domain.rules.values import CardBalance, Change, Decision, Reason
 
 
-@dataclass(frozen=True)
-class PurchaseRecord:
+class PurchaseRecord(msgspec.Struct, frozen=True, gc=False):
     """What an order earned and what its refunds have voided so far (shortfalls included)."""
 
     amount_cents: int
@@ -23,8 +24,7 @@ class PurchaseRecord:
     stamps_voided: int = 0
 
 
-@dataclass(frozen=True)
-class ReturnOutcome:
+class ReturnOutcome(msgspec.Struct, frozen=True, gc=False):
     """The decision on the card, and the purchase record as it stands afterwards."""
 
     decision: Decision
