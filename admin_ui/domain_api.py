@@ -11,16 +11,26 @@ value types a page names (statistics, pairing codes) are named here too.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin_ui.problems import DomainRefusal, FieldProblem
+from admin_ui.problems import DomainRefusal, FieldProblem, FieldsRefused
 from admin_ui.runtime import raw_connection
 from core.settings import Settings
-from domain import catalog, lookup, mail, staff_pins, stats, terminal_devices, users
+from domain import (
+    campaign_trial,
+    catalog,
+    lookup,
+    mail,
+    staff_pins,
+    stats,
+    terminal_devices,
+    users,
+)
 from domain.card_links import card_page_path, card_page_url, rotate_link
 from domain.engine import admin_actions
 from domain.engine.batch import BatchOutcome, Inbound, process_batch
@@ -328,6 +338,55 @@ def check_store(data: dict[str, Any]) -> list[FieldProblem]:
 def check_merchant(data: dict[str, Any]) -> list[FieldProblem]:
     """What is wrong with a merchant's code, name, time zone and switches."""
     return catalog.check_merchant(data)
+
+
+def check_campaign(data: Mapping[str, Any]) -> list[FieldProblem]:
+    """What is wrong with a campaign's fields, by field name (empty when valid)."""
+    return catalog.check_campaign(data)
+
+
+# --- campaigns tried on past traffic --------------------------------------------------------
+
+TrialReport = campaign_trial.TrialReport
+CampaignFigures = campaign_trial.CampaignFigures
+
+
+async def try_campaign(
+    session: AsyncSession,
+    merchant_code: str,
+    data: Mapping[str, Any],
+    start: datetime,
+    end: datetime,
+    progress: Callable[[int, int], None] | None = None,
+) -> campaign_trial.TrialReport:
+    """The merchant's recorded purchases of [start, end) earned with and without the
+    campaign a form holds (``data``, saved or not; it replaces the saved campaign of its id),
+    as ``loyalty campaign simulate`` does. ``FieldsRefused`` when ``data`` is not a valid
+    campaign. The session's transaction is read-only and rolled back: nothing is written."""
+    try:
+        row = catalog.campaign_values(data)
+    except catalog.InvalidFields as exc:
+        raise FieldsRefused(exc.errors) from None
+    connection = await session.connection()
+    # The first statement of the transaction: from here on PostgreSQL refuses any write,
+    # whatever the trial's code would do.
+    await connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+    driver = await raw_connection(session)
+    # A session's driver connection is a plain asyncpg connection, never a pool's proxy.
+    assert isinstance(driver, asyncpg.Connection)
+    try:
+        return await campaign_trial.try_campaigns(
+            driver,
+            merchant_code,
+            campaign_trial.tried_terms([row]),
+            start,
+            end,
+            progress,
+        )
+    except campaign_trial.TrialError as exc:
+        raise DomainRefusal(str(exc)) from None
+    finally:
+        await session.rollback()
 
 
 # --- users ----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ def _nav(me: Principal) -> list[tuple[str, str, str]]:
         ("merchants", "Merchants" if me.is_platform else "My merchant", "/merchants"),
         ("stores", "Stores", "/stores"),
         ("programs", "Programs", "/programs"),
+        ("campaigns", "Campaigns", "/campaigns"),
         ("customers", "Customers", "/customers"),
         ("cards", "Cards", "/cards"),
         ("stats", "Statistics", "/stats"),

@@ -38,7 +38,8 @@ class Listing(Generic[R]):
     """A table whose search, deleted-rows switches and pages are all done by the database.
 
     ``fetch`` gets a ``PageRequest`` and returns ``Rows``; only one page of rows ever leaves
-    the database. ``actions`` adds buttons to each row's last cell.
+    the database. ``actions`` adds buttons to each row's last cell. ``rows``, when given,
+    draws the page of rows itself instead of the table (a layout that also suits a phone).
     """
 
     def __init__(
@@ -54,6 +55,7 @@ class Listing(Generic[R]):
         placeholder: str = "Search",
         deleted_switches: bool = True,
         empty_text: str = "Nothing here yet.",
+        rows: Callable[[Sequence[R]], None] | None = None,
     ) -> None:
         self.name = name
         self.columns = list(columns)
@@ -62,17 +64,19 @@ class Listing(Generic[R]):
         self.actions = actions
         self.page_size = page_size
         self.empty_text = empty_text
+        self.rows = rows
         self.page = 1
         self.total = 0
-        with ui.row().classes("w-full items-center gap-4"):
-            self.search = ui.input(placeholder=placeholder).props("dense outlined clearable")
-            tag(self.search.classes("w-72"), f"{name}-search")
-            self.search.visible = searchable
-            self.search.on("keydown.enter", self._search)
-            self.search.on("clear", self._search)
-            button = ui.button(icon="search", on_click=self._search).props("flat dense")
-            tag(button, f"{name}-search-button")
-            button.visible = searchable
+        with ui.row().classes("w-full items-center gap-x-4 gap-y-1"):
+            # The search box keeps its button beside it, also when a phone wraps the bar.
+            with ui.row().classes("items-center gap-1 no-wrap") as search_box:
+                self.search = ui.input(placeholder=placeholder).props("dense outlined clearable")
+                tag(self.search.classes("w-60 sm:w-72"), f"{name}-search")
+                self.search.on("keydown.enter", self._search)
+                self.search.on("clear", self._search)
+                button = ui.button(icon="search", on_click=self._search).props("flat dense")
+                tag(button, f"{name}-search-button")
+            search_box.visible = searchable
             self.show_deleted = tag(ui.switch("Show deleted"), f"{name}-show-deleted")
             self.only_deleted = tag(ui.switch("Only deleted"), f"{name}-only-deleted")
             self.show_deleted.visible = self.only_deleted.visible = deleted_switches
@@ -113,6 +117,8 @@ class Listing(Generic[R]):
             if not rows.items:
                 empty = ui.label(self.empty_text).classes("text-slate-500 italic")
                 empty.mark(f"{self.name}-empty")
+            elif self.rows is not None:
+                self.rows(rows.items)
             else:
                 self._table(rows.items)
         self.pager.text = f"Page {self.page} of {pages} · {rows.total} in all"
@@ -254,3 +260,40 @@ def blank_to_none(value: Any) -> Any:
         value = value.strip()
         return value or None
     return value
+
+
+def time_field(label: str, value: str = "") -> ui.input:
+    """A time of day typed as ``14:00`` or picked on a clock; its value is the text."""
+    field = ui.input(label, value=value, placeholder="HH:MM")
+    with field.add_slot("append"):
+        icon = ui.icon("schedule").classes("cursor-pointer")
+        with icon, ui.menu() as menu:
+            clock = ui.time(value=None).props("format24h")
+            clock.on_value_change(lambda e: field.set_value(e.value or ""))
+        menu.on("before-show", lambda: clock.set_value(field.value or None))
+    return field
+
+
+def datetime_field(label: str, value: str = "") -> ui.input:
+    """A date and time typed as ``2026-03-31 14:00`` or picked from a calendar and a clock;
+    its value is the text (read it with ``campaign_texts.read_local``)."""
+    field = ui.input(label, value=value, placeholder="YYYY-MM-DD HH:MM")
+
+    def picked() -> None:
+        if day.value:
+            field.value = f"{day.value} {clock.value or '00:00'}"
+
+    def opened() -> None:
+        text = (field.value or "").strip()
+        day.set_value(text[:10] or None)
+        clock.set_value(text[11:16] or None)
+
+    with field.add_slot("append"):
+        icon = ui.icon("event").classes("cursor-pointer")
+        with icon, ui.menu() as menu, ui.element("div").classes("flex flex-col sm:flex-row"):
+            day = ui.date(value=None, mask="YYYY-MM-DD").props("flat minimal")
+            clock = ui.time(value=None).props("flat format24h")
+        day.on_value_change(picked)
+        clock.on_value_change(picked)
+        menu.on("before-show", opened)
+    return field

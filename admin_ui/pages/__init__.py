@@ -9,6 +9,7 @@ def register_all(runtime: Runtime) -> None:
     """Register every page of the panel, the terminal and self-enrolment."""
     from admin_ui import auth
     from admin_ui.pages import (
+        campaigns,
         cards,
         customers,
         enroll,
@@ -25,6 +26,7 @@ def register_all(runtime: Runtime) -> None:
         merchants,
         stores,
         programs,
+        campaigns,
         customers,
         cards,
         stats,

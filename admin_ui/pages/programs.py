@@ -14,6 +14,7 @@ from nicegui import ui
 from starlette.responses import Response
 
 from admin_ui import domain_api
+from admin_ui.campaign_texts import labels, labels_text
 from admin_ui.frame import frame, not_found
 from admin_ui.guard import admin_page
 from admin_ui.pages.common import (
@@ -24,6 +25,7 @@ from admin_ui.pages.common import (
     parse_id,
     section,
 )
+from admin_ui.problems import FieldProblem
 from admin_ui.queries import deletion
 from admin_ui.queries.admins import Principal
 from admin_ui.queries.common import PageRequest, Rows
@@ -49,7 +51,7 @@ from admin_ui.widgets import (
 )
 
 # (field, label, kind): kind is "int", "optional_int", "text", "optional_text", "bool",
-# "decimal", "type" or "color".
+# "decimal", "type", "color" or "labels" (a comma-separated list).
 _FIELDS: tuple[tuple[str, str, str], ...] = (
     ("name", "Program name", "text"),
     ("type", "Type", "type"),
@@ -66,6 +68,7 @@ _FIELDS: tuple[tuple[str, str, str], ...] = (
     ("points_expiration_days", "Points expire after days idle (blank: never)", "optional_int"),
     ("point_value_cents", "Value of a point (cents)", "decimal"),
     ("minimum_purchase_cents", "Minimum purchase to earn (cents)", "int"),
+    ("non_earning_categories", "Categories that earn nothing (comma-separated)", "labels"),
     ("require_staff_pin", "Staff terminal needs a PIN", "bool"),
     ("pin_max_attempts", "Wrong PINs before the lock", "int"),
     ("pin_lockout_minutes", "Lock duration (minutes)", "int"),
@@ -171,6 +174,9 @@ def _input(key: str, label: str, kind: str, value: Any) -> Any:
         return ui.number(label, value=value, format="%d").classes("w-full")
     if kind == "decimal":
         return ui.input(label, value=str(value) if value is not None else "").classes("w-full")
+    if kind == "labels":
+        element = ui.input(label, value=labels_text(value)).classes("w-full")
+        return element.props('hint="e.g. gift-card, tobacco; they count toward no minimum"')
     element = ui.input(label, value=value or "").classes("w-full")
     if kind == "color":
         element.props("maxlength=7")
@@ -195,6 +201,8 @@ def _value(kind: str, element: Any) -> Any:
             return text  # named as "must be a number" by the validation
     if kind == "optional_text":
         return blank_to_none(raw)
+    if kind == "labels":
+        return labels(raw)
     return (raw or "").strip() if isinstance(raw, str) else raw
 
 
@@ -216,6 +224,7 @@ async def _program_detail(rt: Runtime, me: Principal, program: ProgramDetail) ->
     with ui.row().classes("gap-4"):
         ui.link(f"Merchant {program.merchant_code}", f"/merchants/{program.merchant_id}")
         ui.link("Statistics", f"/stats/programs/{program.id}")
+        tag(ui.link("Campaigns", f"/programs/{program.id}/campaigns"), "program-campaigns")
 
     errors = ErrorBox("program-errors")
     fields: dict[str, Any] = {}
@@ -236,7 +245,7 @@ async def _program_detail(rt: Runtime, me: Principal, program: ProgramDetail) ->
     async def save() -> None:
         data = {key: _value(kinds[key], element) for key, element in fields.items()}
         data["points_rewards"] = catalog.values()
-        problems = domain_api.check_program(data)
+        problems = [_one_input(p) for p in domain_api.check_program(data)]
         show_problems(problems, {**fields, **catalog.fields()}, errors)
         if problems:
             return
@@ -270,6 +279,17 @@ async def _program_detail(rt: Runtime, me: Principal, program: ProgramDetail) ->
             ui.button("Delete program", on_click=remove).props("color=negative outline"),
             "program-delete",
         )
+
+
+def _one_input(problem: FieldProblem) -> FieldProblem:
+    # A list's item ("non_earning_categories[1]") stands under the list's one input.
+    key, bracket, _ = problem.path.partition("[")
+    if bracket and _KINDS.get(key) == "labels":
+        return FieldProblem(key, problem.message)
+    return problem
+
+
+_KINDS = {key: kind for key, _, kind in _FIELDS}
 
 
 class _Catalog:

@@ -16,7 +16,7 @@ from typing import Any, Generic, Literal, TypeAlias, TypeVar
 from sqlalchemy import ColumnElement, Select, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin_ui.problems import DomainRefusal
+from admin_ui.problems import DomainRefusal, FieldsRefused
 from admin_ui.queries.admins import Principal
 from domain.catalog import CatalogRefusal, InvalidFields
 
@@ -97,10 +97,11 @@ async def live(session: AsyncSession, model: type[T], row_id: int, allowed: bool
 
 @contextmanager
 def catalog_refusals() -> Iterator[None]:
-    """The catalog's refusals as ``DomainRefusal``s, the sentences the pages show."""
+    """The catalog's refusals as ``DomainRefusal``s, the sentences the pages show; refused
+    fields as ``FieldsRefused``, which name them."""
     try:
         yield
     except CatalogRefusal as exc:
         raise DomainRefusal(str(exc)) from None
     except InvalidFields as exc:
-        raise DomainRefusal(str(exc)) from None
+        raise FieldsRefused(exc.errors) from None

@@ -67,6 +67,7 @@ PROGRAM_FIELDS = (
     "welcome_bonus_points",
     "minimum_redemption_points",
     "minimum_purchase_cents",
+    "non_earning_categories",
     "cooldown_minutes",
     "max_daily_stamps",
     "require_staff_pin",

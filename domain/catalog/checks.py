@@ -121,7 +121,7 @@ def campaign_field_rules(spec: CampaignSpec, *, at: str = "") -> list[FieldError
             FieldError(
                 _at(at, "multiplier"),
                 "the campaign changes nothing: give it a multiplier other than 1 "
-                "or bonus_points above 0",
+                "or bonus points above 0",
             )
         )
     return errors

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.settings import get_settings
+from tests.admin_ui.browser import browser, inbox, module_inbox, screenshots, server
 from tests.admin_ui.helpers import seed_users
 
 

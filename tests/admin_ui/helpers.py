@@ -17,7 +17,7 @@ from domain.engine.batch import Inbound, process_batch
 from domain.models import UserRole
 from domain.users import create_user
 from streams.commands import to_command
-from streams.inputs import EnrollmentRequested
+from streams.inputs import EnrollmentRequested, PurchaseCompleted
 from streams.topics import Topic
 from tests.support.seed import seed_merchant
 
@@ -122,3 +122,33 @@ def element_error(user: User, marker: str) -> str | None:
 def normalise(text: str) -> str:
     """Whitespace collapsed, for comparing page texts."""
     return re.sub(r"\s+", " ", text).strip()
+
+
+async def purchase(
+    session: AsyncSession,
+    store_code: str,
+    card_number: str,
+    amount_cents: int,
+    at: datetime,
+    lines: list[dict[str, Any]] | None = None,
+) -> None:
+    """A ``purchase.completed`` of the card at ``at``, through the engine (committed)."""
+    message = PurchaseCompleted.model_validate(
+        {
+            "event_id": str(uuid.uuid4()),
+            "type": "purchase.completed",
+            "occurred_at": at.isoformat(),
+            "store_code": store_code,
+            "order_reference": f"o-{uuid.uuid4().hex[:12]}",
+            "amount_cents": amount_cents,
+            "card": {"card_number": card_number},
+            **({"lines": lines} if lines else {}),
+        }
+    )
+    outcome = await process_batch(
+        await raw_connection(session),
+        [Inbound(Topic.PURCHASES.value, to_command(message))],
+        datetime.now(UTC),
+    )
+    await session.commit()
+    assert outcome.results[0].status == "applied", outcome.results

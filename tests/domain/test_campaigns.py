@@ -149,7 +149,7 @@ def _set(k: int, **values: Any) -> Any:
         (
             _set(0, multiplier=1),
             f"{AT}[0].multiplier: the campaign changes nothing: give it a multiplier other "
-            "than 1 or bonus_points above 0",
+            "than 1 or bonus points above 0",
         ),
         (_set(1, bonus_points=-1), f"{AT}[1].bonus_points: must be >= 0"),
         (_set(1, bonus_points=2.5), f"{AT}[1].bonus_points: must be an integer"),
@@ -198,7 +198,7 @@ def test_a_form_campaign_speaks_the_files_sentences_by_field() -> None:
     assert catalog.check_campaign({"id": "ok", "name": "X"}) == [
         FieldError(
             "multiplier",
-            "the campaign changes nothing: give it a multiplier other than 1 or bonus_points "
+            "the campaign changes nothing: give it a multiplier other than 1 or bonus points "
             "above 0",
         )
     ]

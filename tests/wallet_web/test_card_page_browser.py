@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.settings import REPO_ROOT
 from domain.models import LedgerType
-from tests.admin_ui.test_browser import browser, screenshots
+from tests.admin_ui.browser import browser, screenshots
 from tests.support.wallet_fakes import GOOGLE_ISSUER, write_service_account
 from tests.support.wallet_seed import add_entry, seed_card, seed_wallet_merchant
 from tests.wallet.pki import PASS_TYPE_ID, TEAM_ID, ApplePki, Issued
