@@ -24,8 +24,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from consumers.pipeline import TRANSIENT, make_pool
 from core.logs import get_logger
 from core.settings import Settings
-from domain.engine.outbox import unpack
-from domain.models import OUTBOX_SHARDS
+from domain.engine.outbox import OUTBOX_SHARDS, unpack
 from streams.broker import producer_config
 
 log = get_logger(__name__)

@@ -54,7 +54,6 @@ NAMING_CONVENTION = {
 
 LIVE = text("deleted_at IS NULL")
 LINK_TOKEN_DEFAULT = text("replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')")
-OUTBOX_SHARDS = 16
 
 
 class Base(DeclarativeBase):

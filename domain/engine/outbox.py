@@ -20,9 +20,11 @@ from typing import Any
 import orjson
 
 from domain.engine.conn import Conn
-from domain.models import OUTBOX_SHARDS
 
 OUTBOX_COLUMNS = ("shard", "topic", "count", "keys", "payloads")
+
+# How many shards the relays share out (``relay``); a message's is ``shard_of`` its key.
+OUTBOX_SHARDS = 16
 
 # Delivered at commit: wakes the relays before their next poll.
 NOTIFY = "SELECT pg_notify('loyalty_outbox', '')"

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from core.enums import ProgramType
 from domain.engine.conn import Conn
-from domain.models import ProgramType
 from domain.rules.basket import Earnings
 from domain.rules.campaigns import WEEKDAYS, CampaignTerms, parse_hours
 from domain.rules.earn import projected_history

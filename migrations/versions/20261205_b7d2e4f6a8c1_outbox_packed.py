@@ -22,7 +22,7 @@ down_revision: str | None = "a3c1e5f7b9d2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# domain.models.OUTBOX_SHARDS when this revision was written, and engine.outbox.shard_sql.
+# domain.engine.outbox.OUTBOX_SHARDS (then in domain.models) when this revision was written, and engine.outbox.shard_sql.
 _SHARDS = 16
 
 
