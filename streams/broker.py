@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
-
-from faststream.kafka import KafkaBroker
+from typing import TYPE_CHECKING, Any, Final
 
 from core.settings import Settings
+
+if TYPE_CHECKING:  # imported by make_broker: the relay and replay never load FastStream
+    from faststream.kafka import KafkaBroker
 
 MAX_REQUEST_SIZE: Final = 5 * 1024 * 1024
 """Bytes a produced record may take. A 1 MB input that is dead-lettered grows by JSON escaping
@@ -59,5 +60,7 @@ def make_broker(settings: Settings, role: str = "engine") -> KafkaBroker:
 
     Not connected yet: ``await broker.start()`` (or ``async with broker``) connects.
     """
+    from faststream.kafka import KafkaBroker
+
     config = producer_config(settings, role)
     return KafkaBroker(config.pop("bootstrap_servers"), **config)
