@@ -2,6 +2,9 @@
 
 ``unnest`` arrays for inserts and updates, ``COPY`` for the append-only ledger and outbox
 (packed per shard, ``engine.outbox``).
+
+About 500 lines: every table a batch writes, with its statement beside the code that fills
+it, and the write-ahead that sends them while the rules go on.
 """
 
 from __future__ import annotations

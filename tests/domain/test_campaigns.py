@@ -1,6 +1,10 @@
 """Campaigns and non-earning categories (CONTRACT.md 7.1): the file's schema and paths, creating
 and updating by code, the engine's counter left alone, and the admin panel's service
-(``domain.campaigns``) with its merchant scoping."""
+(``domain.campaigns``) with its merchant scoping.
+
+Long (about 630 lines) because every refusal's sentence is checked by its exact path, one
+case each, beside the service's stories; split, the cases would lose their shared seeds.
+"""
 
 from __future__ import annotations
 
