@@ -26,6 +26,7 @@ from consumers.pipeline import parse
 from core.commands import ExpiryRun
 from core.enums import ProgramType
 from domain.engine.batch import apply_batch
+from domain.engine.expiry import RunTotals
 from domain.engine.rollups import LedgerRollup
 from domain.engine.state import BatchState, CardRow, CustomerRow, StoreInfo, Wanted
 from domain.engine.writes import Effects, outbox_rows
@@ -84,6 +85,10 @@ class MemoryUnitOfWork:
         assert known is not None
         return known
 
+    async def lots(self, state: BatchState, card: CardRow) -> None:
+        """Only the batch's own lots (the bench's purchases never spend any)."""
+        card.lots = list(card.new_lots)
+
     def write_ahead(self, state: BatchState, effects: Effects) -> None:
         """Nothing is written ahead."""
 
@@ -110,7 +115,7 @@ class MemoryUnitOfWork:
         """Everything is new."""
         return len(rows)
 
-    async def expire(self, run: ExpiryRun, now: datetime) -> tuple[int, int]:
+    async def expire(self, run: ExpiryRun, now: datetime) -> RunTotals:
         """Not in this workload."""
         raise NotImplementedError
 

@@ -17,6 +17,7 @@ class Topic(StrEnum):
     RESULTS = "loyalty.results.v1"
     WALLET_UPDATES = "loyalty.wallet-updates.v1"
     DLQ = "loyalty.dlq.v1"
+    NOTIFICATIONS = "loyalty.notifications.v1"
 
 
 class ProgramType(StrEnum):
@@ -43,6 +44,15 @@ class LedgerType(StrEnum):
     CARD_CREATED = "card_created"
     CARD_DEACTIVATED = "card_deactivated"
     CARD_REACTIVATED = "card_reactivated"
+    POINTS_RELEASED = "points_released"
+
+
+class ExpiryPolicy(StrEnum):
+    """When a program's points expire (CONTRACT.md 7.3)."""
+
+    INACTIVITY = "inactivity"
+    ROLLING = "rolling"
+    CALENDAR_YEAR = "calendar_year"
 
 
 class CampaignStatus(StrEnum):

@@ -14,6 +14,9 @@ query per check, whatever the number of cards):
 - ``purchase``: what the purchase records say an order earned is what the ledger says;
 - ``version``: a card's version is at least its number of balance-changing events;
 - ``negative``: no balance, counter or ledger ``*_after`` below zero;
+- ``lots``: a card's released lots hold its spendable balance and its pending lots its
+  pending points; every lot holds what it was given less what the ledger says was taken
+  from it; the card's summary of dated lots is theirs (CONTRACT.md 7.3);
 - ``outbox``: no output left unsent for longer than a grace period (default: none at all).
 
 All checks read one snapshot (a repeatable-read, read-only transaction), so an audit running
@@ -39,6 +42,7 @@ CHECKS = (
     "purchase",
     "version",
     "negative",
+    "lots",
     "outbox",
 )
 
@@ -117,13 +121,14 @@ sums AS (
             AS lifetime_stamps,
         count(*) FILTER (WHERE l.entry_type IN ('stamp_redeemed', 'points_redeemed'))
             AS rewards_redeemed,
-        coalesce(sum(l.points_delta)
+        sum(l.pending_delta)::bigint AS points_pending,
+        coalesce(sum(l.points_delta + l.pending_delta)
             FILTER (WHERE l.entry_type IN ('points_earned', 'welcome_bonus')), 0)::bigint
             AS lifetime_points_earned,
         coalesce(-sum(l.points_delta) FILTER (WHERE l.entry_type = 'points_redeemed'), 0)::bigint
             AS points_redeemed,
-        coalesce(-sum(l.points_delta) FILTER (WHERE l.entry_type = 'points_voided'), 0)::bigint
-            AS points_voided,
+        coalesce(-sum(l.points_delta + l.pending_delta)
+            FILTER (WHERE l.entry_type = 'points_voided'), 0)::bigint AS points_voided,
         coalesce(-sum(l.points_delta) FILTER (WHERE l.entry_type = 'points_expired'), 0)::bigint
             AS points_expired
     FROM ledger_entries l JOIN cards c ON c.id = l.card_id
@@ -136,6 +141,7 @@ LEFT JOIN sums s ON s.card_id = c.id
 CROSS JOIN LATERAL (VALUES
     ('stamp_count', coalesce(s.stamp_count, 0), c.stamp_count::bigint),
     ('points_balance', coalesce(s.points_balance, 0), c.points_balance),
+    ('points_pending', coalesce(s.points_pending, 0), c.points_pending),
     ('lifetime_stamps', coalesce(s.lifetime_stamps, 0), c.lifetime_stamps::bigint),
     ('rewards_redeemed', coalesce(s.rewards_redeemed, 0), c.rewards_redeemed::bigint),
     ('lifetime_points_earned', coalesce(s.lifetime_points_earned, 0), c.lifetime_points_earned),
@@ -235,8 +241,8 @@ _PURCHASES = _scoped(
     """,
 earned AS (
     SELECT l.card_id, l.source_event_id,
-        coalesce(sum(l.points_delta) FILTER (WHERE l.entry_type = 'points_earned'), 0)::bigint
-            AS points,
+        coalesce(sum(l.points_delta + l.pending_delta)
+            FILTER (WHERE l.entry_type = 'points_earned'), 0)::bigint AS points,
         coalesce(sum(l.stamps_delta) FILTER (WHERE l.entry_type = 'stamp_earned'), 0)::bigint
             AS stamps
     FROM ledger_entries l JOIN cards c ON c.id = l.card_id
@@ -301,6 +307,58 @@ SELECT * , count(*) OVER () AS total FROM (
     ) AS f(field, value)
     WHERE f.value < 0
 ) AS d
+ORDER BY card_id, field
+LIMIT $2
+"""
+)
+
+# Lots: what the ledger's ``lots`` say was taken from each (releases take nothing), against
+# what is left; then each card's lots against its balances and its dated summary. A lot
+# made by migration from a v1 balance has no entry of its own, hence ``points`` as given.
+_LOTS = _scoped(
+    """,
+moves AS (
+    SELECT l.card_id, (e->>0)::int AS lot_no, (e->>1)::bigint AS points
+    FROM ledger_entries l JOIN cards c ON c.id = l.card_id
+    CROSS JOIN LATERAL jsonb_array_elements(l.lots) AS e
+    WHERE l.lots IS NOT NULL AND l.entry_type <> 'points_released'
+),
+taken AS (
+    SELECT card_id, lot_no, -sum(points) FILTER (WHERE points < 0) AS taken,
+           sum(points) FILTER (WHERE points > 0) AS made
+    FROM moves GROUP BY card_id, lot_no
+),
+per_lot AS (
+    SELECT c.card_number, c.merchant_code, c.id AS card_id,
+           'lot ' || o.lot_no || ' remaining' AS field,
+           o.points - coalesce(t.taken, 0) AS expected, o.remaining AS actual
+    FROM point_lots o JOIN cards c ON c.id = o.card_id
+    LEFT JOIN taken t ON t.card_id = o.card_id AND t.lot_no = o.lot_no
+    UNION ALL
+    SELECT c.card_number, c.merchant_code, c.id, 'lot ' || o.lot_no || ' points',
+           coalesce(t.made, o.points), o.points
+    FROM point_lots o JOIN cards c ON c.id = o.card_id
+    LEFT JOIN taken t ON t.card_id = o.card_id AND t.lot_no = o.lot_no
+),
+held AS (
+    SELECT card_id,
+           coalesce(sum(remaining) FILTER (WHERE NOT pending), 0)::bigint AS released,
+           coalesce(sum(remaining) FILTER (WHERE pending), 0)::bigint AS pending,
+           coalesce(sum(remaining) FILTER (WHERE expires_at IS NOT NULL), 0)::bigint AS dated
+    FROM point_lots GROUP BY card_id
+),
+per_card AS (
+    SELECT c.card_number, c.merchant_code, c.id, f.field, f.expected, f.actual
+    FROM cards c LEFT JOIN held h ON h.card_id = c.id
+    CROSS JOIN LATERAL (VALUES
+        ('points_balance (released lots)', coalesce(h.released, 0), c.points_balance),
+        ('points_pending (pending lots)', coalesce(h.pending, 0), c.points_pending),
+        ('dated_points (dated lots)', coalesce(h.dated, 0), c.dated_points)
+    ) AS f(field, expected, actual)
+)
+SELECT card_number, merchant_code, field, expected, actual, count(*) OVER () AS total
+FROM (SELECT * FROM per_lot UNION ALL SELECT * FROM per_card) d
+WHERE expected IS DISTINCT FROM actual
 ORDER BY card_id, field
 LIMIT $2
 """
@@ -463,6 +521,13 @@ def _version(r: Any) -> Difference:
     )
 
 
+def _lots(r: Any) -> Difference:
+    return Difference(
+        "lots", r["card_number"], r["merchant_code"], r["field"], r["expected"], r["actual"],
+        "expected: the ledger's moves or the lots' sum; is: the lot or the card",
+    )  # fmt: skip
+
+
 def _negative(r: Any) -> Difference:
     return Difference(
         "negative", r["card_number"], r["merchant_code"], r["field"], ">= 0", r["value"]
@@ -477,4 +542,5 @@ _CARD_CHECKS = (
     ("purchase", _PURCHASES, _purchase),
     ("version", _VERSION, _version),
     ("negative", _NEGATIVE, _negative),
+    ("lots", _LOTS, _lots),
 )

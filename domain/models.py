@@ -40,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from core.enums import CampaignStatus, LedgerType, ProgramType, UserRole
+from core.enums import CampaignStatus, ExpiryPolicy, LedgerType, ProgramType, UserRole
 
 __all__ = ["Base", "LedgerType", "ProgramType", "UserRole"]
 
@@ -181,6 +181,8 @@ class LoyaltyProgram(SoftDeleteMixin, TimestampMixin, Base):
         CheckConstraint("welcome_bonus_points >= 0", name="welcome_bonus_non_negative"),
         CheckConstraint("minimum_redemption_points >= 0", name="minimum_redemption_non_negative"),
         CheckConstraint("pin_max_attempts >= 1", name="pin_max_attempts_positive"),
+        CheckConstraint("pending_days >= 0", name="pending_days_non_negative"),
+        CheckConstraint("expiry_reminder_days >= 0", name="expiry_reminder_non_negative"),
         CheckConstraint("pin_lockout_minutes >= 1", name="pin_lockout_positive"),
     )
 
@@ -219,6 +221,15 @@ class LoyaltyProgram(SoftDeleteMixin, TimestampMixin, Base):
     non_earning_categories: Mapped[list[str]] = mapped_column(
         ARRAY(Text), default=list, server_default=text("'{}'::text[]")
     )
+    # CONTRACT.md 7.2 and 7.3; a change applies to the points earned afterwards (each lot
+    # keeps the expiry it was given when earned).
+    pending_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    expiry_policy: Mapped[ExpiryPolicy] = mapped_column(
+        _enum(ExpiryPolicy, "expiry_policy"),
+        default=ExpiryPolicy.INACTIVITY,
+        server_default=ExpiryPolicy.INACTIVITY.value,
+    )
+    expiry_reminder_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
 
 
 class Campaign(SoftDeleteMixin, TimestampMixin, Base):
@@ -334,6 +345,7 @@ class LoyaltyCard(SoftDeleteMixin, TimestampMixin, Base):
         CheckConstraint("points_expired >= 0", name="points_expired_non_negative"),
         CheckConstraint("stamp_day_count >= 0", name="stamp_day_count_non_negative"),
         CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint("points_pending >= 0", name="points_pending_non_negative"),
         # Every event rewrites its card's row; room on the page lets PostgreSQL update it in
         # place (HOT) instead of touching every index of the table.
         {"postgresql_with": {"fillfactor": 80}},
@@ -375,6 +387,57 @@ class LoyaltyCard(SoftDeleteMixin, TimestampMixin, Base):
     last_activity_at: Mapped[datetime | None] = mapped_column(default=None)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Points lots (``PointLot``), summed up here so results need no lot: pending points,
+    # how many lots the card ever had (the next one's number), points in lots with an
+    # expiry date of their own and the first such date with the points due that day.
+    points_pending: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    lot_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    dated_points: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    next_expiry_at: Mapped[datetime | None] = mapped_column(default=None)
+    next_expiry_points: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class PointLot(Base):
+    """The points of one credit (CONTRACT.md 7.3): released when, expiring when, and what is
+    left of them. Debits spend lots and the ledger names them (``LedgerEntry.lots``).
+
+    Numbered per card (``loyalty_cards.lot_count``), so the engine names a new lot without
+    asking a sequence; no foreign keys, like the ledger (hot path, cards never vanish).
+    """
+
+    __tablename__ = "point_lots"
+    __table_args__ = (
+        # The expiry run finds due lots and the reminders' window by date.
+        Index(
+            "ix_point_lots_expiring",
+            "expires_at",
+            postgresql_where=text("remaining > 0 AND expires_at IS NOT NULL"),
+        ),
+        Index("ix_point_lots_pending", "releases_at", postgresql_where=text("pending")),
+        CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining_range"),
+    )
+
+    card_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    lot_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(BigInteger)
+    points: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
+    earned_at: Mapped[datetime] = mapped_column()
+    releases_at: Mapped[datetime | None] = mapped_column(default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_event_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+
+
+class ExpiryReminder(Base):
+    """A ``points.expiring`` reminder sent: once per card and expiry date (CONTRACT.md 7.3)."""
+
+    __tablename__ = "expiry_reminders"
+
+    card_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    expires_on: Mapped[date] = mapped_column(Date, primary_key=True)
+    points: Mapped[int] = mapped_column(BigInteger)
+    sent_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class LedgerEntry(Base):
@@ -412,6 +475,11 @@ class LedgerEntry(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     occurred_at: Mapped[datetime] = mapped_column()
     recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Pending points moved (CONTRACT.md 7.2): ``points_delta`` is the spendable balance only.
+    pending_delta: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The lots it made or spent: ``[[lot_no, points], ...]`` (credits positive, debits
+    # negative); null for entries without points (and for v1 entries).
+    lots: Mapped[list[list[int]] | None] = mapped_column(JSONB, default=None)
 
 
 class Purchase(Base):

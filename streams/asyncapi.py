@@ -41,6 +41,7 @@ _CHANNELS: Final[dict[Topic, tuple[str, str]]] = {
     Topic.RESULTS: ("the engine", "source_event_id"),
     Topic.WALLET_UPDATES: ("the engine", "card_number"),
     Topic.DLQ: ("the engine", "the original key"),
+    Topic.NOTIFICATIONS: ("the engine", "card_number"),
 }
 
 _TOPIC_ORDER: Final = {spec.topic.value: rank for rank, spec in enumerate(TOPICS)}

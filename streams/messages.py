@@ -34,6 +34,7 @@ from streams.outputs import (
     CardBalanceChanged,
     DeadLetter,
     EventProcessed,
+    Notification,
     OutputMessage,
     ReasonCode,
     Status,
@@ -53,6 +54,7 @@ OUTPUT_MODELS: Final[dict[Topic, type[OutputMessage]]] = {
     Topic.RESULTS: EventProcessed,
     Topic.WALLET_UPDATES: CardBalanceChanged,
     Topic.DLQ: DeadLetter,
+    Topic.NOTIFICATIONS: Notification,
 }
 """The model of each topic the engine publishes."""
 

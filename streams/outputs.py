@@ -46,6 +46,13 @@ class CampaignAward(_Output):
     )
 
 
+class NextExpiry(_Output):
+    """The next points of a card to expire (contract 7.3)."""
+
+    points: PositiveCount
+    at: Timestamp = Field(description="when they expire")
+
+
 class EventProcessed(_Output):
     """`event.processed` on `loyalty.results.v1`: the outcome of one input event.
 
@@ -74,6 +81,29 @@ class EventProcessed(_Output):
     points_balance: Count | None = None
     cards_expired: Count | None = None
     points_expired: Count | None = None
+    points_released: Count | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description="on an expiry run's result: pending points released (contract 7.2)",
+    )
+    reminders_sent: Count | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description="on an expiry run's result: `points.expiring` reminders sent (7.3)",
+    )
+    points_pending: Count | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description=(
+            "when the result names a card: its points earned but not yet spendable "
+            "(contract 7.2), not part of points_balance"
+        ),
+    )
+    next_expiry: NextExpiry | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description="when the result names a card: its next points to expire, or null (7.3)",
+    )
     # Left out rather than null when there is none, unlike the v1 fields: v1.1 is additive,
     # and a result of v1 must read exactly as it did.
     campaigns: tuple[CampaignAward, ...] | None = Field(
@@ -101,6 +131,9 @@ class CardBalanceChanged(_Output):
     stamp_count: Count
     stamps_target: Count | None = Field(default=None, description="null in a points-only program")
     points_balance: Count
+    points_pending: Count = Field(
+        default=0, description="earned, not yet spendable (contract 7.2); not in points_balance"
+    )
     is_active: StrictBool
     version: PositiveCount
     reason: Code = Field(description="the ledger entry type behind the change")
@@ -127,5 +160,27 @@ class DeadLetter(_Output):
     error: str = Field(description="which field and why, in words")
 
 
-OutputMessage = EventProcessed | CardBalanceChanged | DeadLetter
+class Notification(_Output):
+    """A message of `loyalty.notifications.v1` (contract 7.5), for the customer's channels.
+
+    `points.expiring`: `points` expire at `expires_at` (sent once per card and expiry date,
+    `expiry_reminder_days` ahead); `reward.available`: a change made `reward` (`stamps` or a
+    reward id) affordable; `tier.changed`: `from_tier` to `to_tier`. Fields of the other
+    types are absent.
+    """
+
+    event_id: UUID
+    type: Literal["points.expiring", "reward.available", "tier.changed"]
+    occurred_at: Timestamp
+    card_number: Code
+    merchant_code: Code
+    points: PositiveCount | None = Field(default=None, exclude_if=_is_none)
+    expires_at: Timestamp | None = Field(default=None, exclude_if=_is_none)
+    reward: Code | None = Field(default=None, exclude_if=_is_none)
+    from_tier: Code | None = Field(default=None, exclude_if=_is_none)
+    to_tier: Code | None = Field(default=None, exclude_if=_is_none)
+    source_event_id: UUID | None = Field(default=None, exclude_if=_is_none)
+
+
+OutputMessage = EventProcessed | CardBalanceChanged | DeadLetter | Notification
 """Any message the engine publishes."""

@@ -29,7 +29,13 @@ from streams.inputs import (
     RewardRedeemRequested,
 )
 from streams.messages import INPUT_MODELS, OUTPUT_MODELS, TOPIC_OF_MODEL
-from streams.outputs import CardBalanceChanged, DeadLetter, EventProcessed, OutputMessage
+from streams.outputs import (
+    CardBalanceChanged,
+    DeadLetter,
+    EventProcessed,
+    Notification,
+    OutputMessage,
+)
 from streams.topics import TYPE_OF_TOPIC
 
 _CARD = "must be an object with exactly one of card_number, qr_code, email, customer_ref"
@@ -335,7 +341,7 @@ def key_for(message: DeadLetter) -> str | None: ...
 
 
 @overload
-def key_for(message: InputMessage | EventProcessed | CardBalanceChanged) -> str: ...
+def key_for(message: InputMessage | EventProcessed | CardBalanceChanged | Notification) -> str: ...
 
 
 def key_for(message: InputMessage | OutputMessage) -> str | None:
@@ -359,11 +365,11 @@ def key_for(message: InputMessage | OutputMessage) -> str | None:
             return message.merchant_code if message.merchant_code is not None else "all"
         case EventProcessed():
             return str(message.source_event_id)
-        case CardBalanceChanged():
+        case CardBalanceChanged() | Notification():
             return message.card_number
         case DeadLetter():
             return message.key
-    raise TypeError(f"not a message of contract v1: {type(message).__name__}")
+    raise TypeError(f"not a message of the contract: {type(message).__name__}")
 
 
 class Record(NamedTuple):

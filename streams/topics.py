@@ -1,4 +1,4 @@
-"""The Kafka topics of contract v1 (CONTRACT.md section 1)."""
+"""The Kafka topics of the contract (CONTRACT.md section 1, and 7.5's notifications)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(Topic.RESULTS, "event.processed", False),
     TopicSpec(Topic.WALLET_UPDATES, "card.balance_changed", False),
     TopicSpec(Topic.DLQ, "dead_letter", False),
+    TopicSpec(Topic.NOTIFICATIONS, "points.expiring, reward.available or tier.changed", False),
 )
 
 INPUT_TOPICS: tuple[Topic, ...] = tuple(t.topic for t in TOPICS if t.is_input)

@@ -11,7 +11,8 @@ from typing import Any
 import msgspec
 
 from core.enums import LedgerType
-from domain.engine.outputs import wallet_message
+from domain.engine.lots import book_lots
+from domain.engine.outputs import reward_notices, wallet_message
 from domain.engine.state import BatchState, CardRow
 from domain.engine.writes import Effects, ledger_row
 from domain.rules.project import apply_change
@@ -41,16 +42,20 @@ def apply_decision(
     notes: str | None = None,
     **ledger: Any,
 ) -> tuple[int, int]:
-    """Apply ``decision`` to ``card``; returns the (stamps, points) it changed.
+    """Apply ``decision`` to ``card``; returns the (stamps, points) it changed (points
+    pending included).
 
     ``ledger`` adds columns to every ledger row (order reference, purchase amount, staff ref);
     ``notes`` is the row's note unless the change carries its own.
     """
     stamps = points = 0
+    b = card.balance
+    before = (b.stamp_count, b.points_balance)
     for ch in decision.changes:
-        apply_change(card.balance, ch, at, terms)
+        lots = book_lots(card, terms, ch, at, origin.source_event_id)
+        apply_change(b, ch, at, terms)
         stamps += ch.stamps_delta
-        points += ch.points_delta
+        points += ch.points_delta + ch.pending_delta
         if ch.entry_type is LedgerType.STAMP_EARNED:
             # Read by a later event of this batch that is older than this stamp.
             state.pending_stamps.setdefault(card.card_id, []).append((at, ch.stamps_delta))
@@ -71,6 +76,8 @@ def apply_decision(
                 notes=ch.notes or notes,
                 staff_pin_id=origin.staff_pin_id,
                 actor=origin.actor,
+                pending_delta=ch.pending_delta,
+                lots=lots,
                 **ledger,
             )
         )
@@ -89,6 +96,10 @@ def apply_decision(
                 reason=decision.changes[-1].entry_type.value,
                 source_event_id=origin.source_event_id,
                 now=now,
+                points_pending=b.points_pending,
             )
+        )
+        effects.outbox.extend(
+            reward_notices(card.card_number, origin.merchant_code, terms, before, b, now)
         )
     return stamps, points

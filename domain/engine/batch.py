@@ -84,13 +84,19 @@ async def apply_batch(uow: UnitOfWork, events: Sequence[Inbound], now: datetime)
 
 
 async def _expire(uow: UnitOfWork, ev: Inbound, run: ExpiryRun, now: datetime) -> Result:
-    cards, points = await uow.expire(run, now)
+    totals = await uow.expire(run, now)
+    changed = totals.cards_expired or totals.cards_released  # reminders change no card
     result = Result(
         source_event_id=run.event_id,
         source_topic=ev.topic,
-        status=APPLIED if cards else REJECTED,
+        status=APPLIED if changed else REJECTED,
         merchant_code=run.merchant_code,
-        extra={"cards_expired": cards, "points_expired": points},
+        extra={
+            "cards_expired": totals.cards_expired,
+            "points_expired": totals.points_expired,
+            "points_released": totals.points_released,
+            "reminders_sent": totals.reminders,
+        },
     )
     effects = Effects()
     effects.outbox.append(result_message(result, now))

@@ -3,6 +3,7 @@ far, the results, and the lookups every handler shares (the event's store, its c
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -12,14 +13,16 @@ import msgspec
 from core.commands import CardRef, Command, Purchase
 from core.enums import CardRefKind
 from domain.engine.apply import Origin, apply_decision
+from domain.engine.lots import due_release
 from domain.engine.outputs import Result, result_message
 from domain.engine.state import BatchState, CardRow, CustomerRow, StoreInfo
 from domain.engine.unit_of_work import UnitOfWork
 from domain.engine.writes import Effects
 from domain.rules.basket import CampaignUse
 from domain.rules.campaigns import CampaignTerms
+from domain.rules.lots import Lot, next_expiry, release, spendable_points
 from domain.rules.resolve import CardFacts, StoreFacts, card_refusal, store_refusal
-from domain.rules.values import Decision, ProgramTerms, Reason
+from domain.rules.values import CardBalance, Decision, ProgramTerms, Reason
 
 
 class Inbound(msgspec.Struct, frozen=True, gc=False):
@@ -81,6 +84,8 @@ class BatchContext:
             stamps_target=terms.stamps_target if terms and terms.stamps_enabled else None,
             points_balance=card.balance.points_balance if card else None,
             campaigns=campaigns,
+            points_pending=card.balance.points_pending if card else None,
+            next_expiry=next_expiry(terms, card.balance) if card and terms else None,
         )
         self.results.append(result)
         self.effects.outbox.append(result_message(result, self.now_text))
@@ -118,6 +123,30 @@ class BatchContext:
             notes=notes,
             **ledger,
         )
+
+    # --- lots -----------------------------------------------------------------------------
+
+    async def lots(self, card: CardRow) -> list[Lot]:
+        """The card's open lots (loaded once per segment, when a debit needs them)."""
+        if card.lots is None:
+            await self.uow.lots(self.state, card)
+        assert card.lots is not None
+        return card.lots
+
+    async def spendable(self, card: CardRow, at: datetime) -> CardBalance:
+        """The card as a debit at ``at`` sees it: only lots released by ``at`` spendable
+        (CONTRACT.md 7.2), pending ones due by then included."""
+        spendable = min(spendable_points(await self.lots(card), at), card.balance.points_balance)
+        if spendable == card.balance.points_balance:
+            return card.balance
+        return dataclasses.replace(card.balance, points_balance=spendable)
+
+    def release_due(self, card: CardRow, store: StoreInfo, ev: Inbound, at: datetime) -> None:
+        """Before a debit at ``at``: the card's pending points due by then become spendable
+        (``points_released``), so the debit can spend them."""
+        due = due_release(card, at) if card.balance.points_pending else 0
+        if due:
+            self.change(card, store, release(due), ev, at)
 
     # --- campaigns ------------------------------------------------------------------------
 

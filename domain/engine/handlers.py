@@ -4,6 +4,7 @@ outcome. ``HANDLERS`` maps each command type to its handler; ``engine.batch`` di
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from core.commands import Enrol, Purchase, Redeem, Return
@@ -15,6 +16,7 @@ from domain.engine.state import CardRow, CustomerRow, HeldRow, PurchaseRow, Stor
 from domain.rules.basket import CampaignUse
 from domain.rules.earn import PurchaseFacts, earn_purchase
 from domain.rules.enrol import may_enrol, new_card
+from domain.rules.lots import own_pending, take_pending_first
 from domain.rules.redeem import redeem_points, redeem_stamps
 from domain.rules.resolve import enrolment_finds, order_refusal, return_waits
 from domain.rules.values import CardBalance, Reason, StampHistory
@@ -74,7 +76,9 @@ async def handle_purchase(ctx: BatchContext, ev: Inbound, cmd: Purchase) -> None
         if not held.applied:
             held.applied = True
             returned = Return.from_payload(held.payload)
-            _void(ctx, Inbound(Topic.RETURNS.value, returned), returned, ctx.state.purchases[key])
+            await _void(
+                ctx, Inbound(Topic.RETURNS.value, returned), returned, ctx.state.purchases[key]
+            )
 
 
 async def handle_return(ctx: BatchContext, ev: Inbound, cmd: Return) -> None:
@@ -87,7 +91,7 @@ async def handle_return(ctx: BatchContext, ev: Inbound, cmd: Return) -> None:
     purchase = ctx.state.purchases.get(key)
     waits = return_waits(purchase is not None)
     if purchase is not None:
-        _void(ctx, ev, cmd, purchase)
+        await _void(ctx, ev, cmd, purchase)
         return
     ctx.state.held.setdefault(key, []).append(
         HeldRow(
@@ -103,8 +107,9 @@ async def handle_return(ctx: BatchContext, ev: Inbound, cmd: Return) -> None:
     ctx.finish(ev, HELD, [waits or Reason.PURCHASE_NOT_SEEN_YET], store)
 
 
-def _void(ctx: BatchContext, ev: Inbound, cmd: Return, purchase: PurchaseRow) -> None:
-    """Take back what the purchase earned, pro rata to everything refunded so far."""
+async def _void(ctx: BatchContext, ev: Inbound, cmd: Return, purchase: PurchaseRow) -> None:
+    """Take back what the purchase earned, pro rata to everything refunded so far; its own
+    pending points first (CONTRACT.md 7.2), then the points that expire first."""
     store = ctx.store(cmd.store_code, needs_active_program=False)
     if isinstance(store, Reason):  # the return's store vanished while it was held
         ctx.finish(ev, REJECTED, [store])
@@ -113,20 +118,28 @@ def _void(ctx: BatchContext, ev: Inbound, cmd: Return, purchase: PurchaseRow) ->
     if card is None:
         ctx.finish(ev, REJECTED, [Reason.CARD_NOT_FOUND], store)
         return
+    balance, own = card.balance, None
+    if purchase.record.points_earned > purchase.record.points_voided:
+        balance = await ctx.spendable(card, cmd.occurred_at)
+        own = own_pending(await ctx.lots(card), purchase.source_event_id, cmd.occurred_at)
+        if own is not None:
+            balance = replace(balance, points_balance=balance.points_balance + own.remaining)
     earnings = purchase.earnings
     if cmd.lines and earnings is not None:
         outcome, earnings = decide_line_return(
-            purchase.record, earnings, card.balance, cmd.refund_amount_cents, cmd.lines
+            purchase.record, earnings, balance, cmd.refund_amount_cents, cmd.lines
         )
     else:
-        outcome = decide_return(purchase.record, card.balance, cmd.refund_amount_cents)
+        outcome = decide_return(purchase.record, balance, cmd.refund_amount_cents)
     if outcome.purchase == purchase.record and earnings == purchase.earnings:
         ctx.finish(ev, REJECTED, outcome.decision.reasons, store, card=card)
         return
+    if own is not None or outcome.decision.changed:
+        ctx.release_due(card, store, ev, cmd.occurred_at)
     deltas = ctx.change(
         card,
         store,
-        outcome.decision,
+        take_pending_first(outcome.decision, own),
         ev,
         cmd.occurred_at,
         order_reference=cmd.order_reference,
@@ -144,7 +157,12 @@ async def handle_redeem(ctx: BatchContext, ev: Inbound, cmd: Redeem) -> None:
         return
     store, card, terms = found
     if cmd.reward_id is not None:
-        decision = redeem_points(terms, card.balance, cmd.reward_id)
+        balance = card.balance
+        if terms.points_enabled:
+            balance = await ctx.spendable(card, cmd.occurred_at)
+        decision = redeem_points(terms, balance, cmd.reward_id)
+        if decision.changed:
+            ctx.release_due(card, store, ev, cmd.occurred_at)
     else:
         decision = redeem_stamps(terms, card.balance)
     deltas = ctx.change(card, store, decision, ev, cmd.occurred_at, staff_ref=cmd.staff_ref)

@@ -12,7 +12,8 @@ import msgspec
 
 from core.enums import Topic
 from domain.identifiers import new_event_id
-from domain.rules.values import Reason
+from domain.rules.lots import NextExpiry
+from domain.rules.values import CardBalance, ProgramTerms, Reason
 
 
 class OutboxEntry(msgspec.Struct, frozen=True, gc=False):
@@ -42,11 +43,19 @@ class Result:
     extra: dict[str, Any] = field(default_factory=dict)
     campaigns: list[dict[str, Any]] | None = None
     """What each campaign added (``[{id, points}]``); purchases only."""
+    points_pending: int | None = None
+    next_expiry: NextExpiry | None = None
 
 
 APPLIED, REJECTED, HELD, DUPLICATE = "applied", "rejected", "held", "duplicate"
 
 _RESULTS, _WALLET_UPDATES = Topic.RESULTS.value, Topic.WALLET_UPDATES.value
+_NOTIFICATIONS = Topic.NOTIFICATIONS.value
+
+
+def expiry_json(expiry: NextExpiry | None) -> dict[str, Any] | None:
+    """``next_expiry`` as the contract writes it: ``{points, at}`` or null."""
+    return None if expiry is None else {"points": expiry.points, "at": expiry.at.isoformat()}
 
 
 def result_message(result: Result, now: datetime | str) -> OutboxEntry:
@@ -74,6 +83,9 @@ def result_message(result: Result, now: datetime | str) -> OutboxEntry:
             stamps_target=result.stamps_target,
             points_balance=result.points_balance,
         )
+        if result.card_number is not None:  # v1.1 (7.2, 7.3): only beside a card
+            payload["points_pending"] = result.points_pending
+            payload["next_expiry"] = expiry_json(result.next_expiry)
     if result.campaigns is not None:
         payload["campaigns"] = result.campaigns
     return OutboxEntry(_RESULTS, source, payload)
@@ -91,6 +103,7 @@ def wallet_message(
     reason: str,
     source_event_id: uuid.UUID | None,
     now: datetime | str,
+    points_pending: int = 0,
 ) -> OutboxEntry:
     """``card.balance_changed``, keyed by the card number."""
     payload = {
@@ -102,12 +115,57 @@ def wallet_message(
         "stamp_count": stamp_count,
         "stamps_target": stamps_target,
         "points_balance": points_balance,
+        "points_pending": points_pending,
         "is_active": is_active,
         "version": version,
         "reason": reason,
         "source_event_id": str(source_event_id) if source_event_id else None,
     }
     return OutboxEntry(_WALLET_UPDATES, card_number, payload)
+
+
+def notification(
+    kind: str, card_number: str, merchant_code: str, now: datetime | str, **fields: Any
+) -> OutboxEntry:
+    """A message of ``loyalty.notifications.v1`` (CONTRACT.md 7.5), keyed by the card."""
+    payload: dict[str, Any] = {
+        "event_id": new_event_id(),
+        "type": kind,
+        "occurred_at": now if isinstance(now, str) else now.isoformat(),
+        "card_number": card_number,
+        "merchant_code": merchant_code,
+        **fields,
+    }
+    return OutboxEntry(_NOTIFICATIONS, card_number, payload)
+
+
+def reward_notices(
+    card_number: str,
+    merchant_code: str,
+    terms: ProgramTerms,
+    before: tuple[int, int],
+    card: CardBalance,
+    now: datetime | str,
+) -> list[OutboxEntry]:
+    """``reward.available`` for every reward a change made affordable: the card could not
+    have it before, it can now (``before``: stamps and points before the change)."""
+    notices: list[OutboxEntry] = []
+    stamps, points = before
+    if terms.stamps_enabled and stamps < terms.stamps_target <= card.stamp_count:
+        notices.append(
+            notification("reward.available", card_number, merchant_code, now, reward="stamps")
+        )
+    if terms.points_enabled and card.points_balance > points:
+        floor = terms.minimum_redemption_points
+        for reward in terms.rewards.values():
+            needed = max(reward.points_required, floor)
+            if reward.is_active and points < needed <= card.points_balance:
+                notices.append(
+                    notification(
+                        "reward.available", card_number, merchant_code, now, reward=reward.code
+                    )
+                )
+    return notices
 
 
 def _unique(reasons: Sequence[Reason]) -> list[Reason]:

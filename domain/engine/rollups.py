@@ -65,6 +65,9 @@ _POINTS_TO: dict[str, tuple[int, int]] = {
     LedgerType.POINTS_REDEEMED.value: (TOTALS.index("points_redeemed"), -1),
     LedgerType.POINTS_VOIDED.value: (TOTALS.index("points_voided"), -1),
     LedgerType.POINTS_EXPIRED.value: (TOTALS.index("points_expired"), -1),
+    # Pending points count as issued when they become spendable (CONTRACT.md 7.2): their
+    # earn moved none of the spendable balance, their release does.
+    LedgerType.POINTS_RELEASED.value: (TOTALS.index("points_earned"), 1),
     LedgerType.POINTS_ADJUSTED.value: (TOTALS.index("points_adjusted"), 1),
 }
 

@@ -21,11 +21,12 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from core.enums import ProgramType
+from core.enums import ExpiryPolicy, ProgramType
 from domain.engine.conn import Conn
 from domain.rules.basket import Earnings
 from domain.rules.campaigns import WEEKDAYS, CampaignTerms, parse_hours
 from domain.rules.earn import projected_history
+from domain.rules.lots import Lot
 from domain.rules.values import CardBalance, ProgramTerms, RewardTerms, StampHistory
 from domain.rules.void import PurchaseRecord
 
@@ -61,6 +62,10 @@ class CardRow:
     # (last activity, active) as the database last had them: the statistics' card counts move
     # from these to the card's new values when the engine writes it (``engine.rollups``).
     written: tuple[datetime | None, bool] | None = None
+    # Its open point lots, loaded only when a debit needs them (None: not loaded), and the
+    # lots this batch created (written at the segment's end).
+    lots: list[Lot] | None = None
+    new_lots: list[Lot] = field(default_factory=list)
 
     @property
     def card_id(self) -> int:
@@ -171,7 +176,8 @@ SELECT s.id, s.code, s.merchant_id, m.code AS merchant_code, m.timezone,
        p.id AS program_id, p.type, p.currency, p.stamps_target, p.stamps_reward_description,
        p.points_per_euro, p.minimum_purchase_cents, p.cooldown_minutes, p.max_daily_stamps,
        p.welcome_bonus_points, p.minimum_redemption_points, p.points_expiration_days,
-       p.is_active, p.non_earning_categories
+       p.is_active, p.non_earning_categories, p.pending_days, p.expiry_policy,
+       p.expiry_reminder_days
 FROM stores s
 JOIN merchants m ON m.id = s.merchant_id AND m.deleted_at IS NULL
 LEFT JOIN loyalty_programs p ON p.merchant_id = m.id AND p.deleted_at IS NULL
@@ -215,7 +221,8 @@ SELECT c.id, c.card_number, c.qr_token, c.merchant_id, c.program_id, c.customer_
        c.store_id, c.stamp_count, c.points_balance, c.lifetime_stamps, c.rewards_redeemed,
        c.lifetime_points_earned, c.points_redeemed, c.points_voided, c.points_expired,
        c.last_stamp_at, c.stamp_day, c.stamp_day_count, c.last_points_at,
-       c.last_redemption_at, c.last_activity_at, c.is_active, c.version, c.created_at
+       c.last_redemption_at, c.last_activity_at, c.is_active, c.version, c.created_at,
+       c.points_pending, c.lot_count, c.dated_points, c.next_expiry_at, c.next_expiry_points
 FROM loyalty_cards c
 WHERE c.deleted_at IS NULL
   AND (c.id = ANY($1::bigint[]) OR c.card_number = ANY($2::text[])
@@ -306,6 +313,9 @@ def _terms(
         welcome_bonus_points=r["welcome_bonus_points"],
         minimum_redemption_points=r["minimum_redemption_points"],
         points_expiration_days=r["points_expiration_days"],
+        expiry_policy=ExpiryPolicy(r["expiry_policy"]),
+        pending_days=r["pending_days"],
+        expiry_reminder_days=r["expiry_reminder_days"],
         is_active=r["is_active"],
         timezone=ZoneInfo(r["timezone"]),
         rewards=rewards.get(r["program_id"], {}),
@@ -404,6 +414,11 @@ def _card_row(r: asyncpg.Record) -> CardRow:
         last_activity_at=r["last_activity_at"],
         is_active=r["is_active"],
         version=r["version"],
+        points_pending=r["points_pending"],
+        lot_count=r["lot_count"],
+        dated_points=r["dated_points"],
+        next_expiry_at=r["next_expiry_at"],
+        next_expiry_points=r["next_expiry_points"],
     )
     return CardRow(
         balance=balance,
@@ -459,6 +474,47 @@ async def load_orders(conn: Conn, state: BatchState, wanted: Wanted) -> None:
                 payload=_as_dict(r["payload"]),
             )
         )
+
+
+_LOTS_SQL = """
+SELECT card_id, lot_no, points, remaining, earned_at, releases_at, expires_at, pending,
+       source_event_id
+FROM point_lots WHERE card_id = ANY($1::bigint[]) AND remaining > 0
+ORDER BY card_id, lot_no
+"""
+
+
+async def load_lots(
+    conn: Conn, cards: list[CardRow], settle: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    """The open lots of ``cards`` (those not loaded yet), with the lots this batch made.
+
+    The batch's own lots are written at its end only, so the database holds none of them.
+    """
+    todo = [c for c in cards if c.lots is None]
+    if not todo:
+        return
+    stored = [c.card_id for c in todo if not c.is_new]
+    found: dict[int, list[Lot]] = {}
+    if stored:
+        if settle is not None:
+            await settle()
+        for r in await conn.fetch(_LOTS_SQL, stored):
+            found.setdefault(r["card_id"], []).append(
+                Lot(
+                    card_id=r["card_id"],
+                    lot_no=r["lot_no"],
+                    points=r["points"],
+                    remaining=r["remaining"],
+                    earned_at=r["earned_at"],
+                    releases_at=r["releases_at"],
+                    expires_at=r["expires_at"],
+                    pending=r["pending"],
+                    source_event_id=r["source_event_id"],
+                )
+            )
+    for card in todo:
+        card.lots = [*found.get(card.card_id, ()), *card.new_lots]
 
 
 def _as_dict(value: Any) -> dict[str, Any]:

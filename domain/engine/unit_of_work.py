@@ -15,7 +15,7 @@ from typing import Protocol
 
 from core.commands import ExpiryRun
 from domain.engine.conn import Conn
-from domain.engine.expiry import expire_in_sql
+from domain.engine.expiry import RunTotals, run_in_sql
 from domain.engine.rollups import LedgerRollup
 from domain.engine.state import (
     BatchState,
@@ -23,6 +23,7 @@ from domain.engine.state import (
     CustomerRow,
     Wanted,
     load_cards,
+    load_lots,
     load_orders,
     load_stores,
     stamp_history,
@@ -52,6 +53,9 @@ class UnitOfWork(Protocol):
     ) -> StampHistory:
         """Earlier stamps of the card as the cooldown and the daily cap see them at ``at``."""
 
+    async def lots(self, state: BatchState, card: CardRow) -> None:
+        """Load the card's open point lots into ``card.lots`` (with those the batch made)."""
+
     def write_ahead(self, state: BatchState, effects: Effects) -> None:
         """Start writing what the batch decided so far while its rules go on (may do
         nothing); the rows sent are taken out of ``effects``."""
@@ -74,9 +78,9 @@ class UnitOfWork(Protocol):
         many were inserted (fewer: another worker committed some meanwhile). ``earlier``:
         new statuses of events recorded by earlier batches (held returns applied now)."""
 
-    async def expire(self, run: ExpiryRun, now: datetime) -> tuple[int, int]:
-        """Expire what is due as of ``run.occurred_at``, with ledger rows and wallet
-        updates; returns (cards, points) expired."""
+    async def expire(self, run: ExpiryRun, now: datetime) -> RunTotals:
+        """The daily run as of ``run.occurred_at``: pending points due released, lots due
+        expired, reminders sent, with ledger rows and wallet updates."""
 
 
 _SEEN = "SELECT event_id FROM processed_events WHERE event_id = ANY($1::uuid[])"
@@ -124,6 +128,10 @@ class PgUnitOfWork:
         """From the card's projection, or from the ledger for an event out of order."""
         return await stamp_history(self.conn, state, card, terms, at, self._writer.settle)
 
+    async def lots(self, state: BatchState, card: CardRow) -> None:
+        """One query, after the writes in flight."""
+        await load_lots(self.conn, [card], self._writer.settle)
+
     def write_ahead(self, state: BatchState, effects: Effects) -> None:
         """Queue a chunk of writes on the connection (``writes.WriteBehind``)."""
         self._writer.submit(state, effects)
@@ -154,10 +162,10 @@ class PgUnitOfWork:
             await self.conn.execute(_INBOX_UPDATE, list(earlier), list(earlier.values()))
         return inserted
 
-    async def expire(self, run: ExpiryRun, now: datetime) -> tuple[int, int]:
-        """One statement for every due card of the run's merchants (``engine.expiry``).
+    async def expire(self, run: ExpiryRun, now: datetime) -> RunTotals:
+        """A few statements for every due card of the run's merchants (``engine.expiry``).
 
         Its ledger rows are written by SQL: the database's trigger counts them.
         """
         await self._rollup.hand_back(self.conn)
-        return await expire_in_sql(self.conn, run, now)
+        return await run_in_sql(self.conn, run, now)

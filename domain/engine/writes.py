@@ -44,6 +44,8 @@ LEDGER_COLUMNS = (
     "source_event_id",
     "notes",
     "occurred_at",
+    "pending_delta",
+    "lots",
 )
 
 LedgerRow = tuple[Any, ...]
@@ -82,12 +84,14 @@ INSERT INTO loyalty_cards (
     apple_authentication_token, stamp_count, points_balance, lifetime_stamps, rewards_redeemed,
     lifetime_points_earned, points_redeemed, points_voided, points_expired, last_stamp_at,
     stamp_day, stamp_day_count, last_points_at, last_redemption_at, last_activity_at,
-    is_active, version)
+    is_active, version, points_pending, lot_count, dated_points, next_expiry_at,
+    next_expiry_points)
 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
     $6::bigint[], $7::bigint[], $8::text[], $9::int[], $10::bigint[], $11::int[], $12::int[],
     $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::timestamptz[],
     $18::date[], $19::int[], $20::timestamptz[], $21::timestamptz[], $22::timestamptz[],
-    $23::bool[], $24::int[])
+    $23::bool[], $24::int[], $25::bigint[], $26::int[], $27::bigint[], $28::timestamptz[],
+    $29::bigint[])
 """
 
 _UPDATE_CARDS = """
@@ -99,15 +103,19 @@ UPDATE loyalty_cards AS c SET
     last_stamp_at = u.last_stamp_at, stamp_day = u.stamp_day,
     stamp_day_count = u.stamp_day_count, last_points_at = u.last_points_at,
     last_redemption_at = u.last_redemption_at, last_activity_at = u.last_activity_at,
-    is_active = u.is_active, version = u.version, updated_at = now()
+    is_active = u.is_active, version = u.version, points_pending = u.points_pending,
+    lot_count = u.lot_count, dated_points = u.dated_points, next_expiry_at = u.next_expiry_at,
+    next_expiry_points = u.next_expiry_points, updated_at = now()
 FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::int[], $5::int[], $6::bigint[],
             $7::bigint[], $8::bigint[], $9::bigint[], $10::timestamptz[], $11::date[],
             $12::int[], $13::timestamptz[], $14::timestamptz[], $15::timestamptz[],
-            $16::bool[], $17::int[])
+            $16::bool[], $17::int[], $18::bigint[], $19::int[], $20::bigint[],
+            $21::timestamptz[], $22::bigint[])
     AS u(id, stamp_count, points_balance, lifetime_stamps, rewards_redeemed,
          lifetime_points_earned, points_redeemed, points_voided, points_expired,
          last_stamp_at, stamp_day, stamp_day_count, last_points_at, last_redemption_at,
-         last_activity_at, is_active, version)
+         last_activity_at, is_active, version, points_pending, lot_count, dated_points,
+         next_expiry_at, next_expiry_points)
 WHERE c.id = u.id
 """
 
@@ -244,7 +252,7 @@ def _take_chunk(state: BatchState, effects: Effects, rollup: LedgerRollup | None
     chunk = _Chunk(
         ledger=effects.ledger,
         rollup=rollup,
-        cards=_columns([(c.card_id, *_balance_values(c.balance)) for c in dirty], 17)
+        cards=_columns([(c.card_id, *_balance_values(c.balance)) for c in dirty], 22)
         if dirty
         else None,
     )
@@ -312,7 +320,7 @@ async def flush(
                     )
                     for c in new_cards
                 ],
-                24,
+                29,
             ),
         )
     dirty = [c for c in state.cards.values() if c.dirty and not c.is_new]
@@ -322,9 +330,10 @@ async def flush(
             await rollup.stand_aside(conn)
         await conn.execute(
             _UPDATE_CARDS,
-            *_columns([(c.card_id, *_balance_values(c.balance)) for c in dirty], 17),
+            *_columns([(c.card_id, *_balance_values(c.balance)) for c in dirty], 22),
         )
     await _write_purchases(conn, state)
+    await _write_lots(conn, state)
     await _write_campaign_awards(conn, state)
     await _write_held(conn, state)
     if rollup is not None:
@@ -363,6 +372,11 @@ def _balance_values(b: Any) -> tuple[Any, ...]:
         b.last_activity_at,
         b.is_active,
         b.version,
+        b.points_pending,
+        b.lot_count,
+        b.dated_points,
+        b.next_expiry_at,
+        b.next_expiry_points,
     )
 
 
@@ -413,6 +427,62 @@ async def _write_purchases(conn: Conn, state: BatchState) -> None:
         )
     for p in state.purchases.values():
         p.is_new = p.dirty = False
+
+
+LOT_COLUMNS = (
+    "card_id",
+    "lot_no",
+    "merchant_id",
+    "points",
+    "remaining",
+    "earned_at",
+    "releases_at",
+    "expires_at",
+    "pending",
+    "source_event_id",
+)
+
+_UPDATE_LOTS = """
+UPDATE point_lots AS l SET remaining = u.remaining, pending = u.pending
+FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bool[])
+    AS u(card_id, lot_no, remaining, pending)
+WHERE l.card_id = u.card_id AND l.lot_no = u.lot_no
+"""
+
+
+async def _write_lots(conn: Conn, state: BatchState) -> None:
+    """The segment's new lots (COPY, as they stand now) and the changes of loaded ones."""
+    new: list[tuple[Any, ...]] = []
+    changed: list[tuple[int, int, int, bool]] = []
+    for card in state.cards.values():
+        if card.new_lots:
+            new.extend(
+                (
+                    lot.card_id,
+                    lot.lot_no,
+                    card.merchant_id,
+                    lot.points,
+                    lot.remaining,
+                    lot.earned_at,
+                    lot.releases_at,
+                    lot.expires_at,
+                    lot.pending,
+                    lot.source_event_id,
+                )
+                for lot in card.new_lots
+            )
+            for lot in card.new_lots:
+                lot.is_new = lot.dirty = False
+            card.new_lots = []
+        if card.lots is not None:
+            for lot in card.lots:
+                if lot.dirty:
+                    changed.append((lot.card_id, lot.lot_no, lot.remaining, lot.pending))
+                    lot.dirty = False
+    if new:
+        await conn.copy_records_to_table("point_lots", records=new, columns=LOT_COLUMNS)
+    if changed:
+        await conn.execute(_UPDATE_LOTS, *_columns(changed, 4))
 
 
 def _earnings_json(p: PurchaseRow) -> str | None:
@@ -489,6 +559,8 @@ def ledger_row(
     staff_ref: str | None = None,
     actor: str | None = None,
     notes: str | None = None,
+    pending_delta: int = 0,
+    lots: str | None = None,
 ) -> LedgerRow:
     """One ledger row in ``LEDGER_COLUMNS`` order."""
     return (
@@ -510,4 +582,6 @@ def ledger_row(
         source_event_id,
         notes,
         occurred_at,
+        pending_delta,
+        lots,
     )

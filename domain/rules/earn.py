@@ -99,7 +99,11 @@ def earn_purchase(
             terms, purchase.amount_cents, purchase.lines, purchase.occurred_at, uses
         )
         if basket.points:
-            changes.append(Change(LedgerType.POINTS_EARNED, points_delta=basket.points))
+            # Pending (CONTRACT.md 7.2): earned now, spendable ``pending_days`` later.
+            if terms.pending_days > 0:
+                changes.append(Change(LedgerType.POINTS_EARNED, pending_delta=basket.points))
+            else:
+                changes.append(Change(LedgerType.POINTS_EARNED, points_delta=basket.points))
     return PurchaseOutcome(Decision(tuple(changes), tuple(reasons)), basket)
 
 

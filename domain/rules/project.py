@@ -37,9 +37,12 @@ def apply_change(card: CardBalance, change: Change, at: datetime, terms: Program
     """
     stamps = card.stamp_count + change.stamps_delta
     points = card.points_balance + change.points_delta
-    if stamps < 0 or points < 0:
+    pending = card.points_pending + change.pending_delta
+    if stamps < 0 or points < 0 or pending < 0:
         raise ValueError(f"{change.entry_type} would take card {card.card_id} below zero")
-    card.stamp_count, card.points_balance = stamps, points
+    card.stamp_count, card.points_balance, card.points_pending = stamps, points, pending
+    # What the entry earned or took, spendable and pending alike (a release moves none).
+    moved = change.points_delta + change.pending_delta
     kind = change.entry_type
     if kind is LedgerType.STAMP_EARNED:
         card.lifetime_stamps += change.stamps_delta
@@ -53,14 +56,14 @@ def apply_change(card: CardBalance, change: Change, at: datetime, terms: Program
         card.rewards_redeemed += 1
         card.last_redemption_at = _later(card.last_redemption_at, at)
     elif kind in (LedgerType.POINTS_EARNED, LedgerType.WELCOME_BONUS):
-        card.lifetime_points_earned += change.points_delta
+        card.lifetime_points_earned += moved
         card.last_points_at = _later(card.last_points_at, at)
     elif kind is LedgerType.POINTS_REDEEMED:
         card.points_redeemed -= change.points_delta
         card.rewards_redeemed += 1
         card.last_redemption_at = _later(card.last_redemption_at, at)
     elif kind is LedgerType.POINTS_VOIDED:
-        card.points_voided -= change.points_delta
+        card.points_voided -= moved
     elif kind is LedgerType.POINTS_EXPIRED:
         card.points_expired -= change.points_delta
     elif kind is LedgerType.CARD_DEACTIVATED:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from core.enums import LedgerType, ProgramType, ReasonCode
+from core.enums import ExpiryPolicy, LedgerType, ProgramType, ReasonCode
 from domain.rules.campaigns import CampaignTerms
 
 # The rules speak the contract's reason codes (CONTRACT.md section 4), one list for both.
@@ -43,6 +43,9 @@ class ProgramTerms:
     welcome_bonus_points: int = 0
     minimum_redemption_points: int = 0
     points_expiration_days: int | None = None
+    expiry_policy: ExpiryPolicy = ExpiryPolicy.INACTIVITY
+    pending_days: int = 0
+    expiry_reminder_days: int = 30
     is_active: bool = True
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     rewards: dict[str, RewardTerms] = field(default_factory=dict)
@@ -89,6 +92,15 @@ class CardBalance:
     last_activity_at: datetime | None = None
     is_active: bool = True
     version: int = 1
+    points_pending: int = 0
+    """Earned, not yet spendable (``pending_days``); not part of ``points_balance``."""
+    lot_count: int = 0
+    """Lots the card ever had: the next lot's number is one more."""
+    dated_points: int = 0
+    """Points in lots with an expiry date of their own (``rolling``, ``calendar_year``)."""
+    next_expiry_at: datetime | None = None
+    next_expiry_points: int = 0
+    """The first expiry date among those lots, and the points due on that local day."""
 
 
 @lru_cache(maxsize=1024)
@@ -107,6 +119,13 @@ class Change(msgspec.Struct, frozen=True, gc=False):
     reward_code: str | None = None
     reward_description: str | None = None
     notes: str | None = None
+    pending_delta: int = 0
+    """Moves the card's pending points (a pending earn, a release, a void of pending)."""
+    from_lot: int | None = None
+    """The pending lot a negative ``pending_delta`` is taken from (a return's own purchase)."""
+    lots: tuple[tuple[int, int], ...] = ()
+    """``(lot_no, points)`` a debit takes, when the rule names them (the expiry run's);
+    otherwise the lots that expire first."""
 
 
 class Decision(msgspec.Struct, frozen=True, gc=False):

@@ -34,12 +34,15 @@ CARD_FIELDS = frozenset(
      "points_balance"}
 )  # fmt: skip
 """...and these, except an expiry run..."""
-EXPIRY_FIELDS = frozenset({"cards_expired", "points_expired"})
-"""...which has these instead."""
+EXPIRY_FIELDS = frozenset({"cards_expired", "points_expired", "points_released", "reminders_sent"})
+"""...which has these instead (the last two since v1.1, 7.2 and 7.3)."""
+LOT_FIELDS = frozenset({"points_pending", "next_expiry"})
+"""v1.1 (7.2, 7.3): beside a card, its pending points and its next expiry."""
 WALLET_FIELDS = frozenset(
     {
         "event_id", "type", "occurred_at", "card_number", "merchant_code", "stamp_count",
-        "stamps_target", "points_balance", "is_active", "version", "reason", "source_event_id",
+        "stamps_target", "points_balance", "points_pending", "is_active", "version", "reason",
+        "source_event_id",
     }
 )  # fmt: skip
 
@@ -164,6 +167,8 @@ def check_result(payload: dict[str, Any]) -> dict[str, Any]:
     extra = EXPIRY_FIELDS if payload["source_topic"] == Topic.EXPIRY else CARD_FIELDS
     if payload["source_topic"] == Topic.PURCHASES:
         extra = extra | {"campaigns"}
+    if payload.get("card_number") is not None:
+        extra = extra | LOT_FIELDS
     assert set(payload) == RESULT_FIELDS | extra, sorted(set(payload) ^ (RESULT_FIELDS | extra))
     assert len(set(payload["reasons"])) == len(payload["reasons"])
     return payload

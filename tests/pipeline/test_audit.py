@@ -143,8 +143,34 @@ async def test_a_balance_that_drifted_from_the_ledger_is_reported(
     assert found == [
         ("balance", history.card, "points_balance", points, points + 7),
         ("balance", history.card, "stamp_count", stamps, stamps + 1),
+        # The card's lots no longer hold its balance either (CONTRACT.md 7.3).
+        ("lots", history.card, "points_balance (released lots)", points, points + 7),
     ]
-    assert report.totals["balance"] == 2 and sum(report.totals.values()) == 2
+    assert report.totals["balance"] == 2 and report.totals["lots"] == 1
+    assert sum(report.totals.values()) == 3
+
+
+async def test_a_lot_that_lost_points_the_ledger_never_took_is_reported(
+    history: History, conn: asyncpg.Connection
+) -> None:
+    row = await conn.fetchrow(
+        "SELECT l.card_id, l.lot_no, l.remaining FROM point_lots l"
+        " JOIN loyalty_cards c ON c.id = l.card_id"
+        " WHERE c.card_number = $1 AND l.remaining > 0 ORDER BY l.lot_no LIMIT 1",
+        history.other_card,
+    )
+    assert row is not None
+    await conn.execute(
+        "UPDATE point_lots SET remaining = remaining - 1 WHERE card_id = $1 AND lot_no = $2",
+        row["card_id"],
+        row["lot_no"],
+    )
+    report = await audit(conn, history)
+    found = {(d.check, d.field) for d in report.differences}
+    assert found == {
+        ("lots", f"lot {row['lot_no']} remaining"),
+        ("lots", "points_balance (released lots)"),
+    }
 
 
 async def test_lifetime_counters_and_a_version_gone_back_are_reported(
@@ -187,7 +213,8 @@ async def test_an_event_applied_twice_is_reported(
     )
     report = await audit(conn, history)
     checks = {d.check: d for d in report.differences}
-    assert set(checks) == {"double_applied", "purchase"}
+    # The card's lots do not hold the extra 100 points either (CONTRACT.md 7.3).
+    assert set(checks) == {"double_applied", "purchase", "lots"}
     twice = checks["double_applied"]
     assert (twice.card_number, twice.expected, twice.actual) == (history.card, 1, 2)
     assert twice.field == f"points_earned rows of event {history.purchase_event}"
@@ -248,8 +275,9 @@ async def test_a_broken_ledger_chain_is_reported(
     )
     assert row is not None
     report = await audit(conn, history)
-    (broken,) = report.differences
-    assert broken.check == "ledger_chain" and broken.card_number == history.card
+    assert {d.check for d in report.differences} == {"ledger_chain", "lots"}
+    (broken,) = [d for d in report.differences if d.check == "ledger_chain"]
+    assert broken.card_number == history.card
     assert f"ledger entry {row['id']} " in broken.field
     assert broken.actual[1] == row["points_balance_after"] == broken.expected[1] + 10
 
@@ -264,7 +292,11 @@ async def test_a_negative_balance_is_reported(history: History, conn: asyncpg.Co
     )
     report = await audit(conn, history)
     found = {(d.check, d.field): d.actual for d in report.differences}
-    assert found == {("negative", "points_balance"): -5, ("balance", "points_balance"): -5}
+    assert found == {
+        ("negative", "points_balance"): -5,
+        ("balance", "points_balance"): -5,
+        ("lots", "points_balance (released lots)"): -5,
+    }
 
 
 async def test_an_output_left_unsent_is_reported_after_the_grace_period(

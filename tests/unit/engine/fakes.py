@@ -17,6 +17,7 @@ from typing import Any
 
 from core.commands import ExpiryRun
 from domain.engine.apply import Origin, apply_decision
+from domain.engine.expiry import RunTotals
 from domain.engine.outputs import OutboxEntry
 from domain.engine.state import (
     BatchState,
@@ -29,7 +30,8 @@ from domain.engine.state import (
 )
 from domain.engine.writes import Effects, LedgerRow
 from domain.rules.earn import projected_history
-from domain.rules.expire import decide_expiry
+from domain.rules.expire import decide_run, run_decisions
+from domain.rules.lots import Lot
 from domain.rules.values import ProgramTerms, StampHistory
 
 # Positions in a ledger row (``writes.LEDGER_COLUMNS``).
@@ -53,6 +55,7 @@ class FakeUnitOfWork:
         # Campaigns' points awarded, and purchases of a card each rewarded.
         self.campaign_awarded: dict[int, int] = {}
         self.card_awards: dict[tuple[int, int], int] = {}
+        self.point_lots: dict[int, dict[int, Lot]] = {}  # card id -> lot number -> lot
         self._ids = itertools.count(1)
 
     # --- the unit of work -----------------------------------------------------------------
@@ -126,6 +129,14 @@ class FakeUnitOfWork:
         on_day = sum(n for when, n in stamps if start <= when < end)
         return StampHistory(max(earlier) if earlier else None, on_day)
 
+    async def lots(self, state: BatchState, card: CardRow) -> None:
+        """Copies of the card's open lots, with the batch's own."""
+        stored = self.point_lots.get(card.card_id, {})
+        card.lots = [
+            *(copy.deepcopy(lot) for lot in stored.values() if lot.remaining > 0),
+            *card.new_lots,
+        ]
+
     def write_ahead(self, state: BatchState, effects: Effects) -> None:
         """Nothing is written ahead in memory: ``flush`` writes it all."""
 
@@ -142,9 +153,16 @@ class FakeUnitOfWork:
         for customer in customers:
             self.customers[customer.customer_id] = copy.deepcopy(customer)
         for card in state.cards.values():
+            lots = self.point_lots.setdefault(card.card_id, {})
+            for lot in (*card.new_lots, *(card.lots or ())):
+                if lot.is_new or lot.dirty:
+                    lot.is_new = lot.dirty = False
+                    lots[lot.lot_no] = copy.deepcopy(lot)
+            card.new_lots = []
             if card.is_new or card.dirty:
                 stored = copy.deepcopy(card)
                 stored.is_new = stored.dirty = False
+                stored.lots = None
                 self.cards[card.card_id] = stored
         for key, purchase in state.purchases.items():
             if purchase.is_new or purchase.dirty:
@@ -182,9 +200,10 @@ class FakeUnitOfWork:
             self.inbox[event_id] = (self.inbox[event_id][0], status)
         return inserted
 
-    async def expire(self, run: ExpiryRun, now: datetime) -> tuple[int, int]:
-        """``rules.expire`` over every card of the run's merchants."""
-        cards = points = 0
+    async def expire(self, run: ExpiryRun, now: datetime) -> RunTotals:
+        """``rules.expire.decide_run`` over every card of the run's merchants (the reminders
+        are the SQL's alone: ``tests/domain/test_expiry_agreement.py``)."""
+        totals = RunTotals()
         state, effects = BatchState(), Effects()
         programs = {
             s.merchant_id: (s.merchant_code, s.terms)
@@ -196,26 +215,22 @@ class FakeUnitOfWork:
             code, terms = programs.get(card.merchant_id, ("", None))
             if terms is None or (run.merchant_code is not None and code != run.merchant_code):
                 continue
-            decision = decide_expiry(terms, card.balance, run.occurred_at)
-            if not decision.changed:
-                continue
-            expired = card.balance.points_balance
+            await self.lots(state, card)
+            assert card.lots is not None
+            run_outcome = decide_run(terms, card.balance, card.lots, run.occurred_at)
             origin = Origin(run.event_id, code, store_id=None)
-            apply_decision(
-                state,
-                effects,
-                card,
-                terms,
-                decision,
-                origin,
-                run.occurred_at,
-                now,
-                notes="inactivity",
-            )
-            state.add_card(card)
-            cards, points = cards + 1, points + expired
+            for decision in run_decisions(run_outcome):
+                apply_decision(state, effects, card, terms, decision, origin, run.occurred_at, now)
+            if run_outcome.released or run_outcome.expired:
+                state.add_card(card)
+                totals = RunTotals(
+                    cards_expired=totals.cards_expired + bool(run_outcome.expired),
+                    points_expired=totals.points_expired + run_outcome.expired,
+                    cards_released=totals.cards_released + bool(run_outcome.released),
+                    points_released=totals.points_released + run_outcome.released,
+                )
         await self.flush(state, effects, [])
-        return cards, points
+        return totals
 
     # --- the caller's transaction ---------------------------------------------------------
 
