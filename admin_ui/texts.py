@@ -32,6 +32,33 @@ REASONS: dict[str, str] = {
     "already_enrolled": "This customer already has a card: here it is.",
 }
 
+# A program's expiry policies (CONTRACT.md 7.3), as the program form offers them.
+EXPIRY_POLICIES: dict[str, str] = {
+    "inactivity": "After inactivity",
+    "rolling": "Rolling (each purchase's points)",
+    "calendar_year": "End of the following calendar year",
+}
+
+EXPIRY_POLICY_NOTE = (
+    "A change applies to points earned from now on; points already earned keep their expiry."
+)
+
+
+def expiry_policy(code: str) -> str:
+    """An expiry policy in words (the code itself when it is new to this table)."""
+    return EXPIRY_POLICIES.get(code, code.replace("_", " "))
+
+
+def expiry_policy_change(saved: str, chosen: str) -> str | None:
+    """What saving a new expiry policy does, or ``None`` when the policy stays."""
+    if chosen == saved or chosen not in EXPIRY_POLICIES:
+        return None
+    return (
+        f"Changing from “{expiry_policy(saved)}” to “{expiry_policy(chosen)}”: only points "
+        "earned after saving follow the new policy; points already earned keep their expiry."
+    )
+
+
 STATUSES: dict[str, str] = {
     "applied": "Done",
     "rejected": "Refused",

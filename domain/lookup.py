@@ -12,12 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.identifiers import normalize_card_number
 from domain.models import Customer, LoyaltyCard, LoyaltyProgram, Merchant
+from domain.rules.lots import NextExpiry, next_expiry
+from domain.rules.values import CardBalance, ProgramTerms
 
 CardRefKind = Literal["card_number", "qr_code", "email", "customer_ref"]
 CARD_REF_KINDS: tuple[str, ...] = get_args(CardRefKind)
@@ -67,9 +70,15 @@ class CardView:
     points_balance: int
     is_active: bool
     version: int
+    points_pending: int = 0
+    """Earned, not yet spendable (CONTRACT.md 7.2); not part of ``points_balance``."""
+    next_expiry: NextExpiry | None = None
+    """The next points to expire and when (CONTRACT.md 7.3), or ``None``."""
 
     def contract_fields(self) -> dict[str, Any]:
-        """Exactly the fields of ``loyalty card show --json``."""
+        """Exactly the fields of ``loyalty card show --json`` (CONTRACT.md 6, 7.2, 7.3):
+        ``next_expiry`` is ``{"points": int, "at": ISO 8601}`` or null, as in results."""
+        expiry = self.next_expiry
         return {
             "card_number": self.card_number,
             "merchant_code": self.merchant_code,
@@ -78,6 +87,10 @@ class CardView:
             "points_balance": self.points_balance,
             "is_active": self.is_active,
             "version": self.version,
+            "points_pending": self.points_pending,
+            "next_expiry": (
+                None if expiry is None else {"points": expiry.points, "at": expiry.at.isoformat()}
+            ),
         }
 
 
@@ -150,27 +163,49 @@ async def find_card_by_text(
 
 
 async def card_view(session: AsyncSession, card: LoyaltyCard) -> CardView:
-    """The card with its merchant's code and its program's stamps target."""
-    row = (
+    """The card with its merchant's code, its program's stamps target, and its next expiry
+    by the program's terms (``domain.rules.lots.next_expiry``, as results report it)."""
+    merchant_code, timezone, program = (
         await session.execute(
-            select(Merchant.code, LoyaltyProgram.stamps_target)
+            select(Merchant.code, Merchant.timezone, LoyaltyProgram)
             .join(LoyaltyProgram, LoyaltyProgram.merchant_id == Merchant.id)
             .where(Merchant.id == card.merchant_id, LoyaltyProgram.id == card.program_id)
             # The program is read even if deleted: the card's own deletion state is what counts.
             .execution_options(include_deleted=True)
         )
     ).one()
+    terms = ProgramTerms(
+        program_id=program.id,
+        merchant_id=card.merchant_id,
+        type=program.type,
+        points_expiration_days=program.points_expiration_days,
+        expiry_policy=program.expiry_policy,
+        pending_days=program.pending_days,
+        expiry_reminder_days=program.expiry_reminder_days,
+        timezone=ZoneInfo(timezone),
+    )
+    balance = CardBalance(
+        card_id=card.id,
+        points_balance=card.points_balance,
+        points_pending=card.points_pending,
+        last_activity_at=card.last_activity_at,
+        dated_points=card.dated_points,
+        next_expiry_at=card.next_expiry_at,
+        next_expiry_points=card.next_expiry_points,
+    )
     return CardView(
         card_id=card.id,
         card_number=card.card_number,
         merchant_id=card.merchant_id,
-        merchant_code=row[0],
+        merchant_code=merchant_code,
         program_id=card.program_id,
         stamp_count=card.stamp_count,
-        stamps_target=row[1],
+        stamps_target=program.stamps_target,
         points_balance=card.points_balance,
         is_active=card.is_active,
         version=card.version,
+        points_pending=card.points_pending,
+        next_expiry=next_expiry(terms, balance),
     )
 
 

@@ -22,6 +22,11 @@ admin panel may have given it (pause, end) unless the file names one. Campaigns 
 not name are left alone, neither ended nor deleted; a deleted campaign's id may be used again.
 ``points_awarded`` is the engine's counter and never written here, and a ``budget_points``
 under it is refused by path, like a schema error.
+
+A program's ``pending_days``, ``expiry_policy`` and ``expiry_reminder_days`` (CONTRACT.md 7.2,
+7.3) default to v1's behaviour; a file that changes them alone is judged with the settings the
+program keeps (``pending_days`` under ``rolling`` must stay below ``points_expiration_days``).
+A change applies to the points earned afterwards: points already earned keep their expiry.
 """
 
 from __future__ import annotations
@@ -187,6 +192,10 @@ def _cross_checks(spec: ProvisioningFile) -> list[FieldError]:
                 [r.model_dump() for r in m.program.points_rewards],
                 at=f"{here}.program.points_rewards",
                 style="file",
+            )
+        if m.program is not None:
+            errors += catalog.expiry_rules(
+                m.program.model_dump(include=set(catalog.EXPIRY_FIELDS)), at=f"{here}.program"
             )
         if m.program is not None and m.program.campaigns is not None:
             errors += catalog.campaign_rules(
@@ -409,13 +418,18 @@ async def _program(
 ) -> None:
     change = ProgramChange.of(spec)
     program = await catalog.live_program(session, merchant.id)
-    if program is None:
-        program = await catalog.create_program(session, merchant.id, change.values, at=when)
-        summary.count("programs", "created")
-    elif await catalog.update_program(session, program, change.values, at=when):
-        summary.count("programs", "updated")
-    else:
-        summary.count("programs", "unchanged")
+    try:
+        if program is None:
+            program = await catalog.create_program(session, merchant.id, change.values, at=when)
+            summary.count("programs", "created")
+        elif await catalog.update_program(session, program, change.values, at=when):
+            summary.count("programs", "updated")
+        else:
+            summary.count("programs", "unchanged")
+    except InvalidFields as exc:
+        # The file's settings clash with those the program keeps (``expiry_rules``).
+        at = f"{here}.program."
+        raise ProvisioningError([FieldError(at + e.path, e.message) for e in exc.errors]) from None
     if change.rewards is not None:
         for outcome, n in (await catalog.put_rewards(session, program.id, change.rewards)).items():
             summary.count("rewards", outcome, n)

@@ -39,6 +39,7 @@ from admin_ui.queries.programs import (
     update_program,
 )
 from admin_ui.runtime import Runtime, transaction
+from admin_ui.texts import EXPIRY_POLICIES, EXPIRY_POLICY_NOTE, expiry_policy_change
 from admin_ui.widgets import (
     Column,
     ErrorBox,
@@ -51,7 +52,7 @@ from admin_ui.widgets import (
 )
 
 # (field, label, kind): kind is "int", "optional_int", "text", "optional_text", "bool",
-# "decimal", "type", "color" or "labels" (a comma-separated list).
+# "decimal", "type", "policy" (the expiry policy), "color" or "labels" (a comma-separated list).
 _FIELDS: tuple[tuple[str, str, str], ...] = (
     ("name", "Program name", "text"),
     ("type", "Type", "type"),
@@ -65,7 +66,10 @@ _FIELDS: tuple[tuple[str, str, str], ...] = (
     ("points_per_euro", "Points per euro", "int"),
     ("welcome_bonus_points", "Welcome bonus (points)", "int"),
     ("minimum_redemption_points", "Minimum points to redeem", "int"),
-    ("points_expiration_days", "Points expire after days idle (blank: never)", "optional_int"),
+    ("points_expiration_days", "Points expire after days (blank: never)", "optional_int"),
+    ("expiry_policy", "Points expire", "policy"),
+    ("pending_days", "Days before earned points can be spent", "int"),
+    ("expiry_reminder_days", "Reminder to customers, days before points expire", "int"),
     ("point_value_cents", "Value of a point (cents)", "decimal"),
     ("minimum_purchase_cents", "Minimum purchase to earn (cents)", "int"),
     ("non_earning_categories", "Categories that earn nothing (comma-separated)", "labels"),
@@ -165,11 +169,28 @@ async def _program_list(rt: Runtime, me: Principal) -> None:
     await listing.load()
 
 
+# Hints under the inputs whose meaning is not in their label.
+_HINTS = {
+    "points_expiration_days": "Days without activity, or after each purchase when rolling",
+    "pending_days": "0: at once. A return voids its own pending points first",
+    "expiry_reminder_days": "0: no reminder ahead of the day",
+}
+
+
 def _input(key: str, label: str, kind: str, value: Any) -> Any:
+    element = _bare_input(label, kind, value)
+    if key in _HINTS:
+        element.props(f'hint="{_HINTS[key]}"')
+    return element
+
+
+def _bare_input(label: str, kind: str, value: Any) -> Any:
     if kind == "bool":
         return ui.switch(label, value=bool(value))
     if kind == "type":
         return ui.select(PROGRAM_TYPES, label=label, value=value).classes("w-full")
+    if kind == "policy":
+        return ui.select(EXPIRY_POLICIES, label=label, value=value).classes("w-full")
     if kind in ("int", "optional_int"):
         return ui.number(label, value=value, format="%d").classes("w-full")
     if kind == "decimal":
@@ -187,7 +208,7 @@ def _value(kind: str, element: Any) -> Any:
     raw = element.value
     if kind == "bool":
         return bool(raw)
-    if kind == "type":
+    if kind in ("type", "policy"):
         return raw
     if kind == "int":
         return as_int(raw)
@@ -229,9 +250,15 @@ async def _program_detail(rt: Runtime, me: Principal, program: ProgramDetail) ->
     errors = ErrorBox("program-errors")
     fields: dict[str, Any] = {}
     kinds: dict[str, str] = {}
+    policy = _PolicyNote(program.settings.get("expiry_policy") or "inactivity")
     with section("Settings"), ui.grid(columns=2).classes("w-full gap-x-6 gap-y-2"):
         for key, label, kind in _FIELDS:
-            fields[key] = tag(_input(key, label, kind, program.settings.get(key)), f"program-{key}")
+            if kind == "policy":
+                with ui.column().classes("w-full gap-1"):
+                    fields[key] = policy.build(_input(key, label, kind, program.settings.get(key)))
+            else:
+                element = _input(key, label, kind, program.settings.get(key))
+                fields[key] = tag(element, f"program-{key}")
             kinds[key] = kind
 
     catalog = _Catalog(program.rewards)
@@ -256,6 +283,7 @@ async def _program_detail(rt: Runtime, me: Principal, program: ProgramDetail) ->
 
         if await guarded(work, success="Program saved."):
             catalog.mark_saved()
+            policy.mark_saved()
 
     with ui.row().classes("gap-4"):
         tag(ui.button("Save program", icon="save", on_click=save), "program-save")
@@ -290,6 +318,43 @@ def _one_input(problem: FieldProblem) -> FieldProblem:
 
 
 _KINDS = {key: kind for key, _, kind in _FIELDS}
+
+
+class _PolicyNote:
+    """The expiry policy's select with what a change of it does: a standing note, and, while
+    the chosen policy is not the saved one, a hint saying that only points earned after
+    saving follow it."""
+
+    def __init__(self, saved: str) -> None:
+        self.saved = saved
+        self.select: Any = None
+        self.change: ui.label | None = None
+
+    def build(self, select: Any) -> Any:
+        self.select = tag(select, "program-expiry_policy")
+        tag(
+            ui.label(EXPIRY_POLICY_NOTE).classes("text-xs text-slate-600"),
+            "program-expiry_policy-note",
+        )
+        self.change = tag(
+            ui.label("").classes("text-xs text-amber-800"), "program-expiry_policy-change"
+        )
+        select.on_value_change(lambda _: self.refresh())
+        self.refresh()
+        return self.select
+
+    def refresh(self) -> None:
+        """Show the change hint when the select differs from the saved policy."""
+        assert self.change is not None and self.select is not None
+        text = expiry_policy_change(self.saved, self.select.value)
+        self.change.text = text or ""
+        self.change.visible = text is not None
+
+    def mark_saved(self) -> None:
+        """The chosen policy is the program's now."""
+        if self.select is not None and self.select.value in EXPIRY_POLICIES:
+            self.saved = self.select.value
+        self.refresh()
 
 
 class _Catalog:

@@ -64,6 +64,9 @@ PROGRAM_FIELDS = (
     "stamps_reward_value_cents",
     "points_per_euro",
     "points_expiration_days",
+    "expiry_policy",
+    "pending_days",
+    "expiry_reminder_days",
     "welcome_bonus_points",
     "minimum_redemption_points",
     "minimum_purchase_cents",
@@ -126,6 +129,7 @@ async def get_program(
     program: LoyaltyProgram = row[0]
     settings = {key: getattr(program, key) for key in PROGRAM_FIELDS}
     settings["type"] = program.type.value
+    settings["expiry_policy"] = program.expiry_policy.value
     rewards = (
         await session.scalars(
             select(Reward).where(Reward.program_id == program_id).order_by(Reward.id)

@@ -8,7 +8,7 @@ rows (a program switched on gets its ``activated_at`` either way).
 - ``schema``: the pydantic models of each kind (the provisioning file is built from them);
 - ``checks``: form-shaped data to validated values (``merchant_values``, ``store_values``,
   ``program_change``, ``campaign_values``), the rules spanning several fields
-  (``reward_rules``, ``campaign_rules``);
+  (``reward_rules``, ``campaign_rules``, ``expiry_rules``);
 - ``writes``: creating and updating the rows, with what only the database can refuse;
 - ``errors``: ``FieldError`` and its sentences, ``InvalidFields``, ``CatalogRefusal``.
 
@@ -20,6 +20,7 @@ merchant.
 from __future__ import annotations
 
 from domain.catalog.checks import (
+    EXPIRY_FIELDS,
     ProgramChange,
     RewardLine,
     campaign_columns,
@@ -30,6 +31,7 @@ from domain.catalog.checks import (
     check_merchant,
     check_program,
     check_store,
+    expiry_rules,
     merchant_values,
     program_change,
     reward_rules,
@@ -68,6 +70,7 @@ from domain.catalog.writes import (
 )
 
 __all__ = [
+    "EXPIRY_FIELDS",
     "CatalogRefusal",
     "FieldError",
     "InvalidFields",
@@ -90,6 +93,7 @@ __all__ = [
     "create_program",
     "create_store",
     "error_message",
+    "expiry_rules",
     "field_path",
     "live_program",
     "merchant_values",

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeGuard, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from core.enums import CampaignStatus
+from core.enums import CampaignStatus, ExpiryPolicy
 from domain.catalog.errors import FieldError, InvalidFields, validation_errors
 from domain.catalog.schema import CampaignSpec, MerchantFields, ProgramSpec, StoreSpec
 from domain.models import ProgramType
@@ -110,6 +110,38 @@ def _at(at: str, name: str) -> str:
     return f"{at}.{name}" if at else name
 
 
+# The program's settings ``expiry_rules`` reads, and their values when a program has none yet
+# (the columns' defaults: v1's behaviour).
+EXPIRY_FIELDS: Mapping[str, Any] = {
+    "expiry_policy": ExpiryPolicy.INACTIVITY,
+    "points_expiration_days": None,
+    "pending_days": 0,
+}
+
+
+def _whole(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def expiry_rules(values: Mapping[str, Any], *, at: str = "") -> list[FieldError]:
+    """What is wrong with a program's pending and expiry settings together (CONTRACT.md 7.2,
+    7.3): under the ``rolling`` policy, points pending as long as they live, or longer, would
+    expire before they could be spent. ``values`` holds the program's whole settings (those
+    of ``EXPIRY_FIELDS`` at least); ``at`` is the program's path ("" in a form)."""
+    policy = values.get("expiry_policy")
+    days = values.get("points_expiration_days")
+    pending = values.get("pending_days")
+    if policy == ExpiryPolicy.ROLLING and _whole(days) and _whole(pending) and 0 <= days <= pending:
+        return [
+            FieldError(
+                _at(at, "pending_days"),
+                f"must be < points_expiration_days ({days}) when expiry_policy is rolling: "
+                "the points would expire before they could be spent",
+            )
+        ]
+    return []
+
+
 def campaign_field_rules(spec: CampaignSpec, *, at: str = "") -> list[FieldError]:
     """What is wrong with one campaign across its fields: a window that ends before it
     starts, a campaign that changes nothing. ``at`` is the campaign's path ("" in a form)."""
@@ -202,6 +234,15 @@ def program_change(data: Mapping[str, Any]) -> ProgramChange:
         ]
     spec, errors = _validated(ProgramSpec, spec_data)
     errors += reward_rules(data.get("type"), rewards or [], at="points_rewards", style="form")
+    # Judged on the raw values too when another field is refused, so a form shows every
+    # problem at once (``expiry_rules`` reads only whole numbers and a known policy).
+    expiry = (
+        spec.model_dump(include=set(EXPIRY_FIELDS))
+        if spec is not None
+        else {key: data.get(key, default) for key, default in EXPIRY_FIELDS.items()}
+    )
+    refused = {e.path for e in errors}
+    errors += [e for e in expiry_rules(expiry) if e.path not in refused]
     if spec is not None and spec.campaigns is not None:
         errors += campaign_rules(spec.type, spec.campaigns, at="campaigns")
     if spec is None or errors:

@@ -19,12 +19,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from core.enums import CampaignStatus
+from core.enums import CampaignStatus, ExpiryPolicy
 from domain.currencies import is_currency
 from domain.models import ProgramType
 from domain.staff_pins import PIN_PATTERN
 
 INT32_MAX = 2**31 - 1
+MAX_DAYS = 36_500
 
 
 def _code(value: str) -> str:
@@ -150,6 +151,9 @@ Url = Annotated[str, Field(strict=True, max_length=500), AfterValidator(_url)]
 Color = Annotated[str, Field(strict=True), AfterValidator(_color)]
 Count = Annotated[int, Field(strict=True, ge=0, le=INT32_MAX)]
 Positive = Annotated[int, Field(strict=True, ge=1, le=INT32_MAX)]
+# A number of days added to a time (pending points, reminders): a century at most, so the
+# date it gives stays within the calendar.
+Days = Annotated[int, Field(strict=True, ge=0, le=MAX_DAYS)]
 Flag = Annotated[bool, Field(strict=True)]
 TimeZone = Annotated[str, Field(strict=True, max_length=64), AfterValidator(_timezone)]
 Currency = Annotated[str, Field(strict=True), AfterValidator(_currency)]
@@ -219,6 +223,11 @@ class ProgramSpec(Spec):
     points_per_euro: Count = 0
     points_rewards: list[RewardSpec] | None = None
     points_expiration_days: Positive | None = None
+    # CONTRACT.md 7.2 and 7.3; the defaults are v1's behaviour. A change applies to the points
+    # earned afterwards: each lot keeps the expiry it was given (``expiry_rules`` spans them).
+    pending_days: Days = 0
+    expiry_policy: ExpiryPolicy = ExpiryPolicy.INACTIVITY
+    expiry_reminder_days: Days = 30
     welcome_bonus_points: Count = 0
     minimum_redemption_points: Count = 0
     minimum_purchase_cents: Count = 0

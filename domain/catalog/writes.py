@@ -4,8 +4,9 @@ The one place these rows are created and changed, for ``loyalty provision`` and 
 panel alike. Values come validated (``domain.catalog.checks``); what only the database can
 tell (a code in use, a second live program, a time zone PostgreSQL lacks) is refused here with
 a ``CatalogRefusal``, or with ``InvalidFields`` when one field of a campaign is to blame (its
-id in use, a budget under what it has awarded, a status it cannot move to), so a form shows it
-under the field and the file names its path. Every function writes through the caller's
+id in use, a budget under what it has awarded, a status it cannot move to) or a program's
+settings clash with those it keeps (``expiry_rules``), so a form shows it under the field and
+the file names its path. Every function writes through the caller's
 session and flushes; none commits. An update sets only the attributes that differ and says
 whether any did, so an unchanged row is not written (its ``updated_at`` stays).
 """
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.enums import CampaignStatus
 from domain import staff_pins
-from domain.catalog.checks import RewardLine
+from domain.catalog.checks import EXPIRY_FIELDS, RewardLine, expiry_rules
 from domain.catalog.errors import CatalogRefusal, FieldError, InvalidFields, error_message
 from domain.catalog.schema import StaffName
 from domain.hashing import check_secret_async, hash_secret_async, pin_rounds
@@ -148,13 +149,26 @@ async def live_program(session: AsyncSession, merchant_id: int) -> LoyaltyProgra
     )
 
 
+def _expiry_problems(program: LoyaltyProgram | None, values: Mapping[str, Any]) -> None:
+    # A file states only the fields it changes: its pending days are judged with the expiry
+    # policy and days the program keeps (or the defaults of a new one), and the other way round.
+    merged = {
+        key: values.get(key, default if program is None else getattr(program, key))
+        for key, default in EXPIRY_FIELDS.items()
+    }
+    errors = expiry_rules(merged)
+    if errors:
+        raise InvalidFields(errors)
+
+
 async def create_program(
     session: AsyncSession, merchant_id: int, values: Mapping[str, Any], *, at: datetime
 ) -> LoyaltyProgram:
     """The merchant's program; refused when it has a live one. Active from ``at`` unless
-    ``values`` switch it off."""
+    ``values`` switch it off. ``InvalidFields`` when its settings clash (``expiry_rules``)."""
     if await live_program(session, merchant_id) is not None:
         raise CatalogRefusal("this merchant already has a program (one live program per merchant)")
+    _expiry_problems(None, values)
     program = LoyaltyProgram(merchant_id=merchant_id, **values)
     if program.is_active is not False:
         program.activated_at = at
@@ -167,7 +181,12 @@ async def update_program(
     session: AsyncSession, program: LoyaltyProgram, values: Mapping[str, Any], *, at: datetime
 ) -> bool:
     """Change a program's settings given in ``values``; switched on, it is active from
-    ``at``. Whether anything changed."""
+    ``at``. ``InvalidFields`` when they clash with those it keeps (``expiry_rules``): nothing
+    is changed then. Whether anything changed.
+
+    A new ``expiry_policy`` or ``pending_days`` applies to the points earned afterwards: the
+    lots already earned keep the release and expiry they were given."""
+    _expiry_problems(program, values)
     was_active = program.is_active
     changed = assign(program, values)
     if changed and program.is_active and not was_active:

@@ -1,4 +1,5 @@
-"""``loyalty card show REF``: a card by number, QR code or email (CONTRACT.md section 6)."""
+"""``loyalty card show REF``: a card by number, QR code or email (CONTRACT.md section 6), with
+its pending points and next expiry (sections 7.2 and 7.3)."""
 
 from __future__ import annotations
 
@@ -45,11 +46,14 @@ def show(
     if as_json:
         typer.echo(json.dumps(view.contract_fields()))
         return
+    expiry = view.next_expiry
     rows = {
         "card number": view.card_number,
         "merchant": view.merchant_code,
         "stamps": f"{view.stamp_count} / {view.stamps_target}",
         "points": str(view.points_balance),
+        "pending": str(view.points_pending),
+        "next expiry": "none" if expiry is None else f"{expiry.points} at {expiry.at.isoformat()}",
         "active": "yes" if view.is_active else "no",
         "version": str(view.version),
     }

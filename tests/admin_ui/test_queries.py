@@ -55,3 +55,37 @@ async def test_the_panel_refuses_what_provisioning_refuses(db: AsyncSession) -> 
         await merchants.update_merchant(db, alice, merchant_id, _merchant(code="cafe-2"))
     merchant = await db.get(Merchant, merchant_id)
     assert merchant is not None and merchant.timezone == "Europe/Luxembourg"
+
+
+async def test_the_program_form_reads_and_writes_the_expiry_settings(db: AsyncSession) -> None:
+    merchant_id = await merchants.create_merchant(db, ROOT, _merchant())
+    program_id = await programs.create_program(db, ROOT, merchant_id, "points", "Card")
+    await db.commit()
+    detail = await programs.get_program(db, ROOT, program_id)
+    assert detail is not None
+    # A new program keeps v1's behaviour; the policy comes as the select's key.
+    assert {k: detail.settings[k] for k in _EXPIRY} == {
+        "expiry_policy": "inactivity",
+        "pending_days": 0,
+        "expiry_reminder_days": 30,
+    }
+
+    form = {**detail.settings, "points_rewards": detail.rewards}
+    form.update(expiry_policy="calendar_year", pending_days=3, expiry_reminder_days=45)
+    await programs.update_program(db, ROOT, program_id, form)
+    await db.commit()
+    db.expire_all()
+
+    saved = await programs.get_program(db, ROOT, program_id)
+    assert saved is not None
+    assert {k: saved.settings[k] for k in _EXPIRY} == {
+        "expiry_policy": "calendar_year",
+        "pending_days": 3,
+        "expiry_reminder_days": 45,
+    }
+    refused = {**form, "expiry_policy": "rolling", "points_expiration_days": 3}
+    with pytest.raises(DomainRefusal, match="pending_days: must be < points_expiration_days"):
+        await programs.update_program(db, ROOT, program_id, refused)
+
+
+_EXPIRY = ("expiry_policy", "pending_days", "expiry_reminder_days")

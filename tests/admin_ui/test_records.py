@@ -9,6 +9,7 @@ from nicegui.testing import User
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.enums import ExpiryPolicy
 from domain.models import Customer, LoyaltyProgram, Merchant, Reward, Store
 from tests.admin_ui.helpers import (
     ALICE,
@@ -268,6 +269,76 @@ async def test_program_settings_and_the_rewards_catalog_are_saved(
         for r in await db.scalars(select(Reward).where(Reward.program_id == program.id))
     }
     assert rewards == {"coffee": ("coffee", 50, False), "cake": ("Slice of cake", 120, True)}
+
+
+def _set(user: User, marker: str, value: Any) -> None:
+    """Set a number or select input's value, as a person choosing it does."""
+    user.find(marker=marker).elements.pop().value = value  # type: ignore[attr-defined]
+
+
+async def test_the_expiry_policy_pending_and_reminder_days_are_saved(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    await sign_in(user, ALICE, to=f"/programs/{people['a_program']}")
+    await user.should_see(marker="program-save", retries=WAIT)
+    await user.should_see(
+        "A change applies to points earned from now on; points already earned keep their expiry."
+    )
+    await user.should_not_see(marker="program-expiry_policy-change")
+    _set(user, "program-expiry_policy", "rolling")
+    await user.should_see(marker="program-expiry_policy-change", retries=WAIT)
+    await user.should_see(
+        "Changing from “After inactivity” to “Rolling (each purchase's points)”: only points "
+        "earned after saving follow the new policy; points already earned keep their expiry."
+    )
+    _set(user, "program-points_expiration_days", 365)
+    _set(user, "program-pending_days", 14)
+    _set(user, "program-expiry_reminder_days", 7)
+    user.find(marker="program-save").click()
+    await user.should_see("Program saved.", retries=WAIT)
+    # Saved: the policy chosen is the program's, nothing is about to change any more.
+    await user.should_not_see(marker="program-expiry_policy-change")
+    db.expire_all()
+    program = await db.get(LoyaltyProgram, people["a_program"])
+    assert program is not None
+    assert (
+        program.expiry_policy,
+        program.points_expiration_days,
+        program.pending_days,
+        program.expiry_reminder_days,
+    ) == (ExpiryPolicy.ROLLING, 365, 14, 7)
+    # The page shows what was saved, the policy by its label.
+    await sign_in(user, ALICE, to=f"/programs/{people['a_program']}")
+    await user.should_see(marker="program-save", retries=WAIT)
+    (policy,) = user.find(marker="program-expiry_policy").elements
+    assert policy.value == "rolling"  # type: ignore[attr-defined]
+    assert policy.options["rolling"] == "Rolling (each purchase's points)"  # type: ignore[attr-defined]
+
+
+async def test_pending_and_reminder_days_refused_are_named_under_their_fields(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    await sign_in(user, PLATFORM, to=f"/programs/{people['a_program']}")
+    await user.should_see(marker="program-save", retries=WAIT)
+    _set(user, "program-expiry_policy", "rolling")
+    _set(user, "program-points_expiration_days", 30)
+    _set(user, "program-pending_days", 30)
+    _set(user, "program-expiry_reminder_days", -1)
+    user.find(marker="program-save").click()
+    await user.should_see(marker="program-errors", retries=WAIT)
+    assert element_error(user, "program-pending_days") == (
+        "must be < points_expiration_days (30) when expiry_policy is rolling: "
+        "the points would expire before they could be spent"
+    )
+    assert element_error(user, "program-expiry_reminder_days") == "must be >= 0"
+    await user.should_not_see("Traceback")
+    program = await db.get(LoyaltyProgram, people["a_program"])
+    assert program is not None
+    assert (program.expiry_policy, program.pending_days, program.expiry_reminder_days) == (
+        ExpiryPolicy.INACTIVITY,
+        0,
+        30,
+    )
 
 
 async def test_a_duplicate_reward_code_is_named(user: User, people: dict[str, Any]) -> None:

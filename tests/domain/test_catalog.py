@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.enums import ExpiryPolicy
 from domain import catalog
 from domain.catalog import CatalogRefusal, FieldError, InvalidFields, RewardLine
 from domain.models import LoyaltyProgram, ProgramType, Reward
@@ -85,6 +86,45 @@ def test_a_stamps_program_may_keep_switched_off_rewards() -> None:
     assert [p.path for p in catalog.check_program(data)] == ["points_rewards"]
 
 
+def test_pending_and_expiry_settings_come_out_as_the_columns() -> None:
+    change = catalog.program_change(
+        _form(expiry_policy="rolling", pending_days=14, expiry_reminder_days=7)
+    )
+
+    assert change.values["expiry_policy"] is ExpiryPolicy.ROLLING
+    assert (change.values["pending_days"], change.values["expiry_reminder_days"]) == (14, 7)
+
+
+def test_pending_and_expiry_problems_are_named_by_field() -> None:
+    data = _form(expiry_policy="weekly", pending_days=-1, expiry_reminder_days=1.5)
+
+    assert catalog.check_program(data) == [
+        FieldError("pending_days", "must be >= 0"),
+        FieldError(
+            "expiry_policy",
+            "must be one of inactivity, rolling, calendar_year (got 'weekly')",
+        ),
+        FieldError("expiry_reminder_days", "must be an integer"),
+    ]
+    rolling = _form(expiry_policy="rolling", points_expiration_days=30, pending_days=30)
+    assert catalog.check_program(rolling) == [
+        FieldError(
+            "pending_days",
+            "must be < points_expiration_days (30) when expiry_policy is rolling: "
+            "the points would expire before they could be spent",
+        )
+    ]
+    assert catalog.check_program({**rolling, "pending_days": 29}) == []
+    # Named with another field's problem too, so a form shows both at once; once per field.
+    assert [e.path for e in catalog.check_program({**rolling, "currency": "XYZ"})] == [
+        "currency",
+        "pending_days",
+    ]
+    too_long = {**rolling, "pending_days": 40_000}
+    assert catalog.check_program(too_long) == [FieldError("pending_days", "must be <= 36500")]
+    assert catalog.check_program({**rolling, "expiry_policy": "inactivity"}) == []
+
+
 def test_a_merchant_form_is_flat() -> None:
     data = {
         "code": "bad code!",
@@ -118,6 +158,34 @@ async def test_a_program_made_active_has_its_activation_time_whoever_makes_it(
 
     with pytest.raises(CatalogRefusal, match="already has a program"):
         await catalog.create_program(db, merchant.id, change.values, at=NOON)
+
+
+async def test_an_update_is_judged_with_the_expiry_settings_the_program_keeps(
+    db: AsyncSession,
+) -> None:
+    merchant = await factories.merchant(db)
+    values = {
+        "type": ProgramType.POINTS,
+        "expiry_policy": ExpiryPolicy.ROLLING,
+        "points_expiration_days": 90,
+        "pending_days": 14,
+    }
+    program = await catalog.create_program(db, merchant.id, values, at=NOON)
+
+    with pytest.raises(InvalidFields) as refused:
+        await catalog.update_program(db, program, {"pending_days": 90}, at=LATER)
+    assert [e.path for e in refused.value.errors] == ["pending_days"]
+    with pytest.raises(InvalidFields):
+        await catalog.update_program(db, program, {"points_expiration_days": 14}, at=LATER)
+    assert (program.pending_days, program.points_expiration_days) == (14, 90)
+    # Under another policy the points no longer expire by lot: the pending days may stay.
+    change = {"expiry_policy": ExpiryPolicy.CALENDAR_YEAR, "points_expiration_days": 14}
+    assert await catalog.update_program(db, program, change, at=LATER)
+    assert (program.expiry_policy, program.pending_days) == (ExpiryPolicy.CALENDAR_YEAR, 14)
+    with pytest.raises(InvalidFields):
+        await catalog.create_program(
+            db, (await factories.merchant(db, "m2")).id, {**values, "pending_days": 90}, at=NOON
+        )
 
 
 async def test_a_catalog_is_stated_whole_and_missing_rewards_are_deactivated(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from typer.testing import CliRunner, Result
 
 from core.settings import get_settings
-from domain.models import AdminUser, LoyaltyProgram, Merchant, UserRole
+from domain.models import AdminUser, LoyaltyCard, LoyaltyProgram, Merchant, UserRole
 from loyalty.cli import app, card_cmd, provision_cmd, users_cmd  # noqa: F401 - registers them
 from tests.domain import factories as f
 from tests.domain.test_provisioning import DEMO, demo
@@ -143,6 +144,8 @@ CONTRACT_JSON = {
     "points_balance": 150,
     "is_active": True,
     "version": 4,
+    "points_pending": 0,
+    "next_expiry": None,
 }
 
 
@@ -174,9 +177,60 @@ async def test_card_show_prints_a_short_table_without_json(
         "merchant     cafe-lux",
         "stamps       3 / 10",
         "points       150",
+        "pending      0",
+        "next expiry  none",
         "active       yes",
         "version      4",
     ]
+
+
+async def _set_card(
+    sessions: async_sessionmaker[AsyncSession], card_number: str, **values: Any
+) -> None:
+    async with sessions() as db:
+        card = (
+            await db.scalars(select(LoyaltyCard).where(LoyaltyCard.card_number == card_number))
+        ).one()
+        for key, value in values.items():
+            setattr(card, key, value)
+        await db.commit()
+
+
+async def test_card_show_json_reports_pending_points_and_the_next_expiry(
+    cli: CliRunner, card_number: str, db_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    # Café Lux's points expire after 365 idle days: 150 spendable + 40 pending, idle since
+    # 1 June 2025, so they all go on 1 June 2026.
+    idle = datetime(2025, 6, 1, 9, tzinfo=UTC)
+    await _set_card(db_sessions, card_number, points_pending=40, last_activity_at=idle)
+
+    result = await run(cli, "card", "show", card_number, "--json")
+
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown == {
+        **CONTRACT_JSON,
+        "points_pending": 40,
+        "next_expiry": {"points": 190, "at": "2026-06-01T09:00:00+00:00"},
+    }
+
+    # 100 of them in dated lots (earned under another policy), 60 due on 1 March 2026: those
+    # go first; the 90 others still go with the card's idleness.
+    dated = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    await _set_card(
+        db_sessions, card_number, dated_points=100, next_expiry_at=dated, next_expiry_points=60
+    )
+
+    result = await run(cli, "card", "show", card_number, "--json")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["next_expiry"] == {
+        "points": 60,
+        "at": "2026-03-01T10:00:00+00:00",
+    }
+    table = await run(cli, "card", "show", card_number)
+    assert "pending      40" in table.stdout.splitlines()
+    assert "next expiry  60 at 2026-03-01T10:00:00+00:00" in table.stdout.splitlines()
 
 
 async def test_card_show_of_an_email_needs_a_merchant(cli: CliRunner, card_number: str) -> None:

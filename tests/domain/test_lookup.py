@@ -133,4 +133,6 @@ async def test_the_card_view_has_the_contract_fields(db: AsyncSession) -> None:
         "points_balance": 120,
         "is_active": True,
         "version": 3,
+        "points_pending": 0,
+        "next_expiry": None,
     }
