@@ -136,7 +136,10 @@ class BatchContext:
     async def spendable(self, card: CardRow, at: datetime) -> CardBalance:
         """The card as a debit at ``at`` sees it: only lots released by ``at`` spendable
         (CONTRACT.md 7.2), pending ones due by then included."""
-        spendable = min(spendable_points(await self.lots(card), at), card.balance.points_balance)
+        b = card.balance
+        spendable = min(
+            spendable_points(await self.lots(card), at), b.points_balance + b.points_pending
+        )
         if spendable == card.balance.points_balance:
             return card.balance
         return dataclasses.replace(card.balance, points_balance=spendable)

@@ -134,6 +134,7 @@ class Bus:
         self.reader: AIOKafkaConsumer | None = None
         self.results: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.wallet: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.notifications: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.dead: list[dict[str, Any]] = []
         self.foreign = 0
         """Outputs dropped because another session's engine wrote them."""
@@ -150,7 +151,12 @@ class Bus:
         await self.producer.start()
         self.reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
         await self.reader.start()
-        outputs = [Topic.RESULTS.value, Topic.WALLET_UPDATES.value, Topic.DLQ.value]
+        outputs = [
+            Topic.RESULTS.value,
+            Topic.WALLET_UPDATES.value,
+            Topic.DLQ.value,
+            Topic.NOTIFICATIONS.value,
+        ]
         parts = []
         for topic in outputs:
             for p in sorted(await self._wait_partitions(topic)):
@@ -219,6 +225,8 @@ class Bus:
                 self.results[payload["source_event_id"]].append(payload)
             elif topic == Topic.WALLET_UPDATES.value:
                 self.wallet[payload["card_number"]].append(payload)
+            elif topic == Topic.NOTIFICATIONS.value:
+                self.notifications[payload["card_number"]].append(payload)
             else:
                 self.dead.append(payload)
         self._unsorted.clear()
