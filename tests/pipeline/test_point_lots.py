@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.enums import ExpiryPolicy
 from domain.audit import run_audit
-from domain.models import ProgramType
+from domain.models import LoyaltyProgram, ProgramType
 from tests.pipeline.stories import (
     T0,
     enrol,
@@ -184,9 +185,9 @@ async def test_a_change_of_policy_applies_to_points_earned_afterwards(
     await outcome(bus, purchase(shop, card, 1000, T0))  # kept by inactivity
     async with sessions() as s:
         await s.execute(
-            program.__table__.update()
-            .where(program.__table__.c.id == program.id)
-            .values(expiry_policy="rolling")
+            update(LoyaltyProgram)
+            .where(LoyaltyProgram.id == program.id)
+            .values(expiry_policy=ExpiryPolicy.ROLLING)
         )
         await s.commit()
     await outcome(bus, purchase(shop, card, 500, T0 + timedelta(days=20)))  # rolling
