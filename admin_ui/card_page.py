@@ -1,9 +1,10 @@
 """The customer's card page, ``/card/{link_token}``, and its pass download.
 
 What a customer sees when scanning their card's QR code or opening the link from their
-welcome mail: balances with a grid of the stamps, the QR code to show at the checkout,
-recent activity in plain words, the "Add to Apple Wallet" / "Add to Google Wallet" buttons
-of the wallets that really work, and the merchant's privacy notice when the program has one.
+welcome mail: balances with a grid of the stamps (and the points pending and the next points
+to expire, CONTRACT.md 7.2 and 7.3), the QR code to show at the checkout, recent activity in
+plain words, the "Add to Apple Wallet" / "Add to Google Wallet" buttons of the wallets that
+really work, and the merchant's privacy notice when the program has one.
 In the customer's language (en, fr, de, lb), ``?lang=`` overriding it (the switch at the
 top). One column on a phone, two from a tablet's width.
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from datetime import UTC, datetime
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,7 +32,15 @@ from fastapi import Response
 from fastapi.responses import HTMLResponse
 from nicegui import app, ui
 
-from admin_ui.card_texts import DATE_FORMATS, TEXTS, describe_entry, page_language, text_of
+from admin_ui.card_texts import (
+    DATE_FORMATS,
+    TEXTS,
+    describe_entry,
+    expiry_words,
+    page_language,
+    pending_words,
+    text_of,
+)
 from admin_ui.passkit import SessionSource, attach_database, pkpass_of
 from admin_ui.public_widgets import language_switch, privacy_link, stamp_grid
 from admin_ui.queries.card_page import (
@@ -128,7 +138,12 @@ def _brand_card(card: WalletCard, language: str) -> None:
                     label,
                 )
             if kind.points_enabled:
-                _balance(text_of(language, "points"), str(card.points_balance), "points", label)
+                with ui.column().classes("gap-0"):
+                    _balance(text_of(language, "points"), str(card.points_balance), "points", label)
+                    if card.points_pending > 0:
+                        pending = ui.label(pending_words(language, card.points_pending))
+                        tag(pending, "points-pending").style(f"color: {label}")
+        _next_expiry(card, language, label)
         if kind.stamps_enabled:
             grid = stamp_grid(
                 card.stamp_count,
@@ -150,6 +165,17 @@ def _brand_card(card: WalletCard, language: str) -> None:
                         reward=card.reward_description,
                     )
                 ).style(f"color: {label}")
+
+
+def _next_expiry(card: WalletCard, language: str, label: str) -> None:
+    """The next points to expire (CONTRACT.md 7.3), on the merchant's calendar."""
+    expiry = card.pass_card().next_expiry
+    if expiry is None:
+        return
+    points, day = expiry
+    today = datetime.now(UTC).astimezone(_zone(card.merchant_timezone)).date()
+    words = expiry_words(language, points, day, today)
+    tag(ui.label(words), "points-expiry").style(f"color: {label}")
 
 
 def _code_panel(card: WalletCard, language: str, settings: WalletSettings, page_path: str) -> None:

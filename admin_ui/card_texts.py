@@ -1,13 +1,16 @@
 """The words of the customer's card page, in English, French, German and Luxembourgish: its
-texts, what each ledger entry means, the units and the date formats."""
+texts, what each ledger entry means, the units and the date formats. The sentences of pending
+points and of the next expiry are the wallets' own (``wallet.i18n``), so the page and the
+Google card say the same."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from admin_ui.queries.card_page import HistoryLine
 from core.enums import LedgerType
-from wallet import SUPPORTED_LOCALES
+from wallet import SUPPORTED_LOCALES, i18n
 from wallet.cards import normalize_locale
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -102,6 +105,7 @@ ENTRY_WORDS: dict[str, dict[LedgerType, str]] = {
         LedgerType.POINTS_REDEEMED: "Points spent on a reward",
         LedgerType.POINTS_VOIDED: "Points cancelled (return)",
         LedgerType.POINTS_EXPIRED: "Points expired",
+        LedgerType.POINTS_RELEASED: "Pending points now available",
         LedgerType.POINTS_ADJUSTED: "Points adjusted by the shop",
         LedgerType.WELCOME_BONUS: "Welcome bonus",
         LedgerType.CARD_CREATED: "Card created",
@@ -117,6 +121,7 @@ ENTRY_WORDS: dict[str, dict[LedgerType, str]] = {
         LedgerType.POINTS_REDEEMED: "Points échangés contre une récompense",
         LedgerType.POINTS_VOIDED: "Points annulés (retour)",
         LedgerType.POINTS_EXPIRED: "Points expirés",
+        LedgerType.POINTS_RELEASED: "Points en attente désormais disponibles",
         LedgerType.POINTS_ADJUSTED: "Points corrigés par le magasin",
         LedgerType.WELCOME_BONUS: "Bonus de bienvenue",
         LedgerType.CARD_CREATED: "Carte créée",
@@ -132,6 +137,7 @@ ENTRY_WORDS: dict[str, dict[LedgerType, str]] = {
         LedgerType.POINTS_REDEEMED: "Punkte für eine Prämie eingelöst",
         LedgerType.POINTS_VOIDED: "Punkte storniert (Rückgabe)",
         LedgerType.POINTS_EXPIRED: "Punkte verfallen",
+        LedgerType.POINTS_RELEASED: "Ausstehende Punkte jetzt verfügbar",
         LedgerType.POINTS_ADJUSTED: "Punkte vom Geschäft korrigiert",
         LedgerType.WELCOME_BONUS: "Willkommensbonus",
         LedgerType.CARD_CREATED: "Karte erstellt",
@@ -147,6 +153,7 @@ ENTRY_WORDS: dict[str, dict[LedgerType, str]] = {
         LedgerType.POINTS_REDEEMED: "Punkte fir eng Belounung ageléist",
         LedgerType.POINTS_VOIDED: "Punkte storniert (Retour)",
         LedgerType.POINTS_EXPIRED: "Punkten ofgelaf",
+        LedgerType.POINTS_RELEASED: "Ausstoend Punkten elo disponibel",
         LedgerType.POINTS_ADJUSTED: "Punkte vum Geschäft korrigéiert",
         LedgerType.WELCOME_BONUS: "Wëllkommensbonus",
         LedgerType.CARD_CREATED: "Kaart erstallt",
@@ -184,6 +191,16 @@ def text_of(language: str, key: str, **values: Any) -> str:
     """A text of the page in ``language``."""
     template = TEXTS.get(language, TEXTS["en"])[key]
     return template.format(**values) if values else template
+
+
+def pending_words(language: str, points: int) -> str:
+    """``40 points pending``."""
+    return i18n.pending_text(points, language)
+
+
+def expiry_words(language: str, points: int, day: date, today: date) -> str:
+    """``120 points expire on 31 Dec``: the year only when it is not this one."""
+    return i18n.expiry_text(points, day, language, year=day.year != today.year)
 
 
 def amount(language: str, unit: str, delta: int) -> str:

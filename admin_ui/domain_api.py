@@ -298,6 +298,9 @@ CardCounts = stats.CardCounts
 Activity = stats.Activity
 Balances = stats.Balances
 DayPoint = stats.DayPoint
+ExpiryOutlook = stats.ExpiryOutlook
+ExpiryPeriod = stats.ExpiryPeriod
+BreakageMonth = stats.BreakageMonth
 
 
 async def merchant_stats(session: AsyncSession, merchant_id: int) -> stats.MerchantStats:
@@ -320,6 +323,20 @@ async def daily_series(
 ) -> tuple[stats.DayPoint, ...]:
     """The last ``days`` days of a merchant (or of its program), oldest first."""
     return await stats.daily_series(session, merchant_id, days, program_id=program_id)
+
+
+async def expiry_outlook(
+    session: AsyncSession, merchant_id: int, program_id: int | None = None
+) -> stats.ExpiryOutlook:
+    """Points pending and points expiring soon, of a merchant (or of its program)."""
+    return await stats.expiry_outlook(session, merchant_id, program_id=program_id)
+
+
+async def breakage_by_month(
+    session: AsyncSession, merchant_id: int, program_id: int | None = None
+) -> tuple[stats.BreakageMonth, ...]:
+    """Points expired over points issued, per month of the last twelve."""
+    return await stats.breakage_by_month(session, merchant_id, program_id=program_id)
 
 
 # --- validation of forms (the catalog's, the very one of ``loyalty provision``) -------------

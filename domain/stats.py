@@ -26,17 +26,25 @@ Definitions:
   points at ``point_value_cents``, with each program's current values.
 - ``balances_as_of`` and ``daily_series`` rebuild balances at past times from the ledger (the
   summary for whole days, the raw ledger for the part of a day), for the cards live today.
+- ``expiry_outlook`` (CONTRACT.md 7.2, 7.3): points pending (earned, not yet spendable) of the
+  live cards, and the points due to expire in the next 30 and 90 days, per week and month: the
+  lots with an expiry date of their own in the window (their partial index), and the points kept
+  by inactivity of cards whose idle limit (``last_activity_at + points_expiration_days``) falls
+  in it (that part reads the merchant's cards: no index on their activity, which every event
+  changes). Points already due, the daily run not yet passed, are not "expiring".
+- ``breakage_by_month``: per merchant-local month, points expired over points issued (earned
+  plus welcome bonuses) that same month, from the ledger's daily totals.
 
 Every function takes ``at`` ("now", default the wall clock) so tests and reports fix time.
 
-Long (about 760 lines) because the three levels (program, merchant, platform) read the same
+Long (about 1,000 lines) because the three levels (program, merchant, platform) read the same
 rollups with the same helpers; splitting them would split those helpers.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -201,6 +209,50 @@ class DayPoint:
     points_issued: int
     points_redeemed: int
     balances: Balances
+
+
+@dataclass(frozen=True)
+class ExpiryPeriod:
+    """Points due to expire in one period of the outlook: a week (from its Monday) or a
+    month (from its first day), merchant-local."""
+
+    start: date
+    points: int
+
+
+@dataclass(frozen=True)
+class ExpiryOutlook:
+    """Points pending now and points due to expire soon, of a merchant (or one program).
+
+    ``weeks`` and ``months`` cover the next ``EXPIRY_HORIZON_DAYS`` days, every period
+    present (zero when nothing expires), and add up to ``expiring_90_days``. ``points`` is
+    false when no live program in scope gives points (nothing to show).
+    """
+
+    merchant_id: int
+    program_id: int | None
+    at: datetime
+    today: date
+    points: bool
+    points_pending: int
+    expiring_30_days: int
+    expiring_90_days: int
+    weeks: tuple[ExpiryPeriod, ...]
+    months: tuple[ExpiryPeriod, ...]
+
+
+@dataclass(frozen=True)
+class BreakageMonth:
+    """One merchant-local month: points issued and expired in it, and their ratio."""
+
+    month: date
+    points_issued: int
+    points_expired: int
+
+    @property
+    def breakage(self) -> float | None:
+        """Points expired over points issued that month; None when none were issued."""
+        return self.points_expired / self.points_issued if self.points_issued else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -501,6 +553,121 @@ async def daily_series(
     return tuple(points)
 
 
+EXPIRY_HORIZON_DAYS = 90
+_EXPIRY_SHORT_DAYS = 30
+
+
+async def expiry_outlook(
+    session: AsyncSession,
+    merchant_id: int,
+    *,
+    at: datetime | None = None,
+    program_id: int | None = None,
+) -> ExpiryOutlook:
+    """Points pending and points expiring in the next 30 and 90 days (CONTRACT.md 7.2, 7.3).
+
+    Three queries. Pending points are read from the pending lots (a partial index: a few
+    days of purchases), dated expiries from the lots in the window (the partial index of
+    expiring lots). Points kept by inactivity have no date of their own: they come from the
+    cards, and only when a program in scope lets points expire.
+    """
+    now = _now(at)
+    merchant = await _merchant(session, merchant_id, now)
+    until = now + timedelta(days=EXPIRY_HORIZON_DAYS)
+    params: dict[str, Any] = {
+        "merchant_id": merchant_id,
+        "program_id": program_id,
+        "at": now,
+        "short": now + timedelta(days=_EXPIRY_SHORT_DAYS),
+        "until": until,
+        "zone": merchant["timezone"],
+    }
+    only = "AND p.id = :program_id" if program_id is not None else ""
+    programs = (
+        await session.execute(
+            text(
+                "SELECT p.id, p.points_expiration_days FROM loyalty_programs p"  # noqa: S608 - fragments are this module's constants
+                " WHERE p.merchant_id = :merchant_id AND p.deleted_at IS NULL"
+                f" AND p.type IN ('points', 'hybrid') {only}"
+            ),
+            params,
+        )
+    ).all()
+    idle = [(int(r[0]), int(r[1])) for r in programs if r[1] is not None]
+    params["programs"] = [int(r[0]) for r in programs]
+    params["idle_programs"] = [p for p, _ in idle]
+    params["idle_days"] = [d for _, d in idle]
+    pending = await session.scalar(text(_PENDING_SQL), params)
+    parts = [_DATED_SQL] + ([_IDLE_SQL] if idle else [])
+    rows = (
+        await session.execute(
+            text(
+                "SELECT day, sum(points), sum(soon) FROM ("  # noqa: S608 - fragments are this module's constants
+                + " UNION ALL ".join(parts)
+                + ") x GROUP BY day"
+            ),
+            params,
+        )
+    ).all()
+    by_day = {r[0]: int(r[1]) for r in rows}
+    today: date = merchant["today"]
+    last = until.astimezone(ZoneInfo(merchant["timezone"])).date()
+    return ExpiryOutlook(
+        merchant_id=merchant_id,
+        program_id=program_id,
+        at=now,
+        today=today,
+        points=bool(programs),
+        points_pending=int(pending or 0),
+        expiring_30_days=sum(int(r[2]) for r in rows),
+        expiring_90_days=sum(by_day.values()),
+        weeks=_periods(by_day, today, last, _week_start, _next_week),
+        months=_periods(by_day, today, last, _month_start, _next_month),
+    )
+
+
+async def breakage_by_month(
+    session: AsyncSession,
+    merchant_id: int,
+    months: int = 12,
+    *,
+    at: datetime | None = None,
+    program_id: int | None = None,
+) -> tuple[BreakageMonth, ...]:
+    """The last ``months`` merchant-local months up to this one, oldest first: points issued
+    (earned and welcome bonuses) and expired in each, from the ledger's daily totals."""
+    if months < 1:
+        raise ValueError("months must be >= 1")
+    now = _now(at)
+    merchant = await _merchant(session, merchant_id, now)
+    today: date = merchant["today"]
+    first = _month_start(today)
+    for _ in range(months - 1):
+        first = _month_start(first - timedelta(days=1))
+    program_filter = "AND d.program_id = :program_id" if program_id is not None else ""
+    rows = (
+        await session.execute(
+            text(
+                f"""SELECT date_trunc('month', d.day)::date,
+                           sum(d.points_earned + d.points_welcome), sum(d.points_expired)
+                    FROM ledger_daily_totals d
+                    WHERE d.merchant_id = :merchant_id AND d.day >= :first
+                      AND d.day <= :last {program_filter}
+                    GROUP BY 1"""  # noqa: S608 - fragments are this module's constants
+            ),
+            {"merchant_id": merchant_id, "first": first, "last": today, "program_id": program_id},
+        )
+    ).all()
+    found = {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in rows}
+    lines = []
+    month = first
+    while month <= today:
+        issued, expired = found.get(month, (0, 0))
+        lines.append(BreakageMonth(month, issued, expired))
+        month = _next_month(month)
+    return tuple(lines)
+
+
 async def rebuild_summaries(session: AsyncSession, merchant_id: int | None = None) -> None:
     """Recompute the summary tables from the ledger and the cards (one merchant, or all).
 
@@ -514,6 +681,46 @@ async def rebuild_summaries(session: AsyncSession, merchant_id: int | None = Non
 
 # --------------------------------------------------------------------------------------------
 # Queries
+
+# Pending now: what the pending lots of the merchant's live cards hold (the engine keeps a
+# card's ``points_pending`` equal to its pending lots).
+_PENDING_SQL = """
+SELECT coalesce(sum(l.remaining), 0)
+FROM point_lots l JOIN loyalty_cards c ON c.id = l.card_id
+WHERE l.pending AND l.remaining > 0 AND l.merchant_id = :merchant_id
+  AND c.deleted_at IS NULL
+  AND (CAST(:program_id AS bigint) IS NULL OR c.program_id = CAST(:program_id AS bigint))
+"""
+
+# Points due to expire in (:at, :until], by the merchant's local day, and those of them due by
+# :short. Dated lots of the live cards of the programs in scope (``:programs``)...
+_DATED_SQL = """
+SELECT (l.expires_at AT TIME ZONE :zone)::date AS day, l.remaining AS points,
+       CASE WHEN l.expires_at <= :short THEN l.remaining ELSE 0 END AS soon
+FROM point_lots l JOIN loyalty_cards c ON c.id = l.card_id
+WHERE l.remaining > 0 AND l.expires_at IS NOT NULL
+  AND l.expires_at > :at AND l.expires_at <= :until
+  AND l.merchant_id = :merchant_id AND c.deleted_at IS NULL
+  AND c.program_id = ANY(CAST(:programs AS bigint[]))
+"""
+
+# ... and the points kept by inactivity of cards whose idle limit falls in the window (the
+# programs whose points expire, with their ``points_expiration_days``).
+_IDLE_SQL = """
+SELECT (e.at AT TIME ZONE :zone)::date, e.points,
+       CASE WHEN e.at <= :short THEN e.points ELSE 0 END
+FROM (
+    SELECT c.last_activity_at + make_interval(days => g.days) AS at,
+           c.points_balance + c.points_pending - c.dated_points AS points
+    FROM loyalty_cards c
+    JOIN unnest(CAST(:idle_programs AS bigint[]), CAST(:idle_days AS int[]))
+         AS g(program_id, days) ON g.program_id = c.program_id
+    WHERE c.merchant_id = :merchant_id AND c.deleted_at IS NULL
+      AND c.points_balance + c.points_pending - c.dated_points > 0
+      AND c.last_activity_at > CAST(:at AS timestamptz) - make_interval(days => g.days)
+      AND c.last_activity_at <= CAST(:until AS timestamptz) - make_interval(days => g.days)
+) e
+"""
 
 _RATES = "r.stamps_target, r.stamps_reward_value_cents, r.point_value_cents"
 
@@ -699,6 +906,41 @@ async def _stores(session: AsyncSession, merchant_id: int) -> dict[int, tuple[st
 
 # --------------------------------------------------------------------------------------------
 # Arithmetic
+
+
+def _week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def _next_week(start: date) -> date:
+    return start + timedelta(days=7)
+
+
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _next_month(start: date) -> date:
+    return (start + timedelta(days=32)).replace(day=1)
+
+
+def _periods(
+    by_day: Mapping[date, int],
+    first: date,
+    last: date,
+    start_of: Callable[[date], date],
+    following: Callable[[date], date],
+) -> tuple[ExpiryPeriod, ...]:
+    """Every period from the one of ``first`` to the one of ``last``, with its points."""
+    totals: dict[date, int] = defaultdict(int)
+    for day, points in by_day.items():
+        totals[start_of(day)] += points
+    periods = []
+    start = start_of(first)
+    while start <= last:
+        periods.append(ExpiryPeriod(start, totals.get(start, 0)))
+        start = following(start)
+    return tuple(periods)
 
 
 def _valued(stamps: int, points: int, rates: Sequence[Any]) -> Balances:

@@ -5,18 +5,24 @@ Google objects from here, always from the card's current row (never from a Kafka
 which may be older). Soft-deleted cards, programs, customers and merchants are hidden by the
 ORM hook (``domain.soft_delete``), and the query joins all four, so a card whose merchant or
 program is deleted is never found, even one restored on its own.
+
+A card's next expiry (CONTRACT.md 7.3) comes from its row too (``rules.lots.next_expiry``), as
+the last day of the merchant's calendar on which the points can be spent (``expiry_day``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.models import Customer, LoyaltyCard, LoyaltyProgram, Merchant
+from domain.rules.lots import NextExpiry, next_expiry
+from domain.rules.values import CardBalance, ProgramTerms
 from wallet.cards import PassCard, PassProgram, ProgramType
 
 
@@ -52,6 +58,11 @@ class WalletCard:
     logo_url: str | None
     customer_name: str
     locale: str
+    points_pending: int = 0
+    """Earned, not yet spendable (CONTRACT.md 7.2); not part of ``points_balance``."""
+    next_expiry_points: int = 0
+    next_expiry_on: date | None = None
+    """The next points to expire and the last local day they can be spent (``expiry_day``)."""
 
     def pass_card(self) -> PassCard:
         """The card as both wallets' builders take it."""
@@ -74,6 +85,9 @@ class WalletCard:
             label_color=self.label_color,
             locale=self.locale,
             is_active=self.is_active,
+            points_pending=self.points_pending,
+            next_expiry_points=self.next_expiry_points,
+            next_expiry_on=self.next_expiry_on,
         )
 
     def pass_program(self) -> PassProgram:
@@ -91,6 +105,45 @@ class WalletCard:
         )
 
 
+def merchant_zone(name: str) -> ZoneInfo:
+    """The merchant's time zone (UTC when the name is unknown to this machine)."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def card_next_expiry(
+    card: LoyaltyCard, program: LoyaltyProgram, zone: ZoneInfo
+) -> NextExpiry | None:
+    """The card's next expiry (``next_expiry`` of results, CONTRACT.md 7.3), from its row."""
+    terms = ProgramTerms(
+        program_id=program.id,
+        merchant_id=program.merchant_id,
+        type=program.type,
+        points_expiration_days=program.points_expiration_days,
+        expiry_policy=program.expiry_policy,
+        timezone=zone,
+    )
+    balance = CardBalance(
+        card_id=card.id,
+        points_balance=card.points_balance,
+        points_pending=card.points_pending,
+        dated_points=card.dated_points,
+        next_expiry_at=card.next_expiry_at,
+        next_expiry_points=card.next_expiry_points,
+        last_activity_at=card.last_activity_at,
+    )
+    return next_expiry(terms, balance)
+
+
+def expiry_day(at: datetime, zone: ZoneInfo) -> date:
+    """The last day, on the merchant's calendar, on which points expiring at ``at`` can still
+    be spent: the day of ``at``, or the day before when they expire at midnight sharp
+    (``calendar_year`` points go at the start of 1 January: "expire on 31 December")."""
+    return (at - timedelta(microseconds=1)).astimezone(zone).date()
+
+
 def _query() -> Select[LoyaltyCard, LoyaltyProgram, Merchant, Customer]:
     return (
         select(LoyaltyCard, LoyaltyProgram, Merchant, Customer)
@@ -104,6 +157,8 @@ def _wallet_card(
     card: LoyaltyCard, program: LoyaltyProgram, merchant: Merchant, customer: Customer
 ) -> WalletCard:
     names = [n.strip() for n in (customer.first_name, customer.last_name) if n and n.strip()]
+    zone = merchant_zone(merchant.timezone)
+    expiry = card_next_expiry(card, program, zone)
     return WalletCard(
         card_id=card.id,
         card_number=card.card_number,
@@ -130,6 +185,9 @@ def _wallet_card(
         logo_url=program.logo_url,
         customer_name=" ".join(names),
         locale=customer.locale,
+        points_pending=card.points_pending,
+        next_expiry_points=expiry.points if expiry else 0,
+        next_expiry_on=expiry_day(expiry.at, zone) if expiry else None,
     )
 
 

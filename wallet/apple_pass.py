@@ -126,6 +126,7 @@ def store_card_fields(card: PassCard) -> dict[str, list[dict[str, Any]]]:
     if card.customer_name:
         secondary.append(_field("member", i18n.MEMBER, card.customer_name))
     back = [
+        *_points_back_fields(card),
         _field("card_number", i18n.CARD_NUMBER, card.card_number),
         _field("program", i18n.PROGRAM, card.program_name),
     ]
@@ -136,6 +137,37 @@ def store_card_fields(card: PassCard) -> dict[str, list[dict[str, Any]]]:
         "backFields": back,
     }
     return {name: fields for name, fields in groups.items() if fields}
+
+
+def _points_back_fields(card: PassCard) -> list[dict[str, Any]]:
+    """Pending points and the next expiry (CONTRACT.md 7.2, 7.3), when there are any.
+
+    Numbers and a date that Wallet formats in the device's language; the date is the last
+    day the points can be spent, on the merchant's calendar, so it is shown as that day
+    wherever the phone is (``ignoresTimeZone``).
+    """
+    if not card.program_type.points_enabled:
+        return []
+    fields: list[dict[str, Any]] = []
+    if card.points_pending > 0:
+        fields.append(
+            _field("pending", i18n.PENDING, card.points_pending, numberStyle="PKNumberStyleDecimal")
+        )
+    expiry = card.next_expiry
+    if expiry is not None:
+        points, day = expiry
+        fields.append(_field("expiring", i18n.EXPIRING, points, numberStyle="PKNumberStyleDecimal"))
+        fields.append(
+            _field(
+                "expires_on",
+                i18n.EXPIRES_ON,
+                f"{day.isoformat()}T00:00:00Z",
+                dateStyle="PKDateStyleMedium",
+                timeStyle="PKDateStyleNone",
+                ignoresTimeZone=True,
+            )
+        )
+    return fields
 
 
 def pass_json(card: PassCard, settings: WalletSettings) -> dict[str, Any]:

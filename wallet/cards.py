@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 SUPPORTED_LOCALES: tuple[str, ...] = ("en", "fr", "de", "lb")
@@ -84,6 +84,11 @@ class PassCard:
     icon: bytes | None = field(default=None, repr=False)
     locale: str = "en"
     is_active: bool = True
+    points_pending: int = 0
+    """Points earned but not yet spendable; not part of ``points_balance``."""
+    next_expiry_points: int = 0
+    next_expiry_on: date | None = None
+    """The next points to expire, and the last day (the merchant's) they can be spent."""
 
     def __post_init__(self) -> None:
         # Callers holding strings from the database or a message get the enum for free.
@@ -108,6 +113,8 @@ class PassCard:
             raise ValueError("updated_at must carry a time zone")
         if self.stamp_count < 0 or self.points_balance < 0:
             raise ValueError("stamp_count and points_balance must be >= 0")
+        if self.points_pending < 0 or self.next_expiry_points < 0:
+            raise ValueError("points_pending and next_expiry_points must be >= 0")
         if self.program_type.stamps_enabled and self.stamps_target < 1:
             raise ValueError("stamps_target must be >= 1 in a stamps or hybrid program")
 
@@ -115,6 +122,17 @@ class PassCard:
     def serial_number(self) -> str:
         """Apple's serial number: the card number, stable for the card's whole life."""
         return self.card_number
+
+    @property
+    def next_expiry(self) -> tuple[int, date] | None:
+        """The next expiry to show, ``(points, last day)``, or None (none due, no points)."""
+        if (
+            not self.program_type.points_enabled
+            or self.next_expiry_on is None
+            or self.next_expiry_points <= 0
+        ):
+            return None
+        return self.next_expiry_points, self.next_expiry_on
 
     @property
     def stamps_text(self) -> str:

@@ -33,7 +33,7 @@ from google.oauth2 import service_account
 
 from core.logs import get_logger
 from wallet import i18n
-from wallet.cards import PassCard, PassProgram
+from wallet.cards import SUPPORTED_LOCALES, PassCard, PassProgram
 from wallet.errors import WalletConfigError, WalletError
 from wallet.settings import WalletSettings
 
@@ -150,16 +150,47 @@ def build_loyalty_object(card: PassCard, settings: WalletSettings) -> dict[str, 
             document["secondaryLoyaltyPoints"] = stamps
     else:
         document["loyaltyPoints"] = stamps
+    modules: list[dict[str, Any]] = []
     if card.reward_description:
-        document["textModulesData"] = [
+        modules.append(
             {
                 "id": "reward",
                 "header": i18n.translate(i18n.REWARD, card.locale),
                 "localizedHeader": i18n.localized_string(i18n.REWARD, card.locale),
                 "body": card.reward_description,
             }
-        ]
+        )
+    points_module = _points_module(card)
+    if points_module is not None:
+        modules.append(points_module)
+    if modules:
+        document["textModulesData"] = modules
     return document
+
+
+def _points_module(card: PassCard) -> dict[str, Any] | None:
+    """The text module of pending points and the next expiry (CONTRACT.md 7.2, 7.3), in
+    every language; None when the card has neither."""
+    if not card.program_type.points_enabled:
+        return None
+    expiry = card.next_expiry
+    bodies: dict[str, str] = {}
+    for locale in SUPPORTED_LOCALES:
+        parts = []
+        if card.points_pending > 0:
+            parts.append(i18n.pending_text(card.points_pending, locale))
+        if expiry is not None:
+            parts.append(i18n.expiry_text(*expiry, locale))
+        if not parts:
+            return None
+        bodies[locale] = " · ".join(parts)
+    return {
+        "id": "points",
+        "header": i18n.translate(i18n.YOUR_POINTS, card.locale),
+        "localizedHeader": i18n.localized_string(i18n.YOUR_POINTS, card.locale),
+        "body": bodies[card.locale],
+        "localizedBody": i18n.localized_values(bodies, card.locale),
+    }
 
 
 # --- service account ------------------------------------------------------------------------

@@ -6,6 +6,8 @@ has no ``.lproj``, so an English key is a readable fallback rather than ``LABEL_
 
 from __future__ import annotations
 
+from datetime import date
+
 from wallet.cards import SUPPORTED_LOCALES
 
 STAMPS = "Stamps"
@@ -17,6 +19,12 @@ PROGRAM = "Program"
 # Shown on the lock screen when a pushed update changes the field; %@ is the new value.
 STAMPS_CHANGED = "Stamps: %@"
 POINTS_CHANGED = "Points: %@"
+# Pending points and the next expiry (CONTRACT.md 7.2, 7.3): Apple's back fields, the header
+# of Google's text module.
+PENDING = "Pending points"
+EXPIRING = "Points expiring"
+EXPIRES_ON = "Expiry date"
+YOUR_POINTS = "Your points"
 
 TRANSLATIONS: dict[str, dict[str, str]] = {
     "en": {
@@ -28,6 +36,10 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         PROGRAM: "Program",
         STAMPS_CHANGED: "Stamps: %@",
         POINTS_CHANGED: "Points: %@",
+        PENDING: "Pending points",
+        EXPIRING: "Points expiring",
+        EXPIRES_ON: "Expiry date",
+        YOUR_POINTS: "Your points",
     },
     "fr": {
         STAMPS: "Tampons",
@@ -38,6 +50,10 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         PROGRAM: "Programme",
         STAMPS_CHANGED: "Tampons : %@",
         POINTS_CHANGED: "Points : %@",
+        PENDING: "Points en attente",
+        EXPIRING: "Points qui expirent",
+        EXPIRES_ON: "Date d'expiration",
+        YOUR_POINTS: "Vos points",
     },
     "de": {
         STAMPS: "Stempel",
@@ -48,6 +64,10 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         PROGRAM: "Programm",
         STAMPS_CHANGED: "Stempel: %@",
         POINTS_CHANGED: "Punkte: %@",
+        PENDING: "Ausstehende Punkte",
+        EXPIRING: "Verfallende Punkte",
+        EXPIRES_ON: "Verfallsdatum",
+        YOUR_POINTS: "Ihre Punkte",
     },
     "lb": {
         STAMPS: "Stempelen",
@@ -58,8 +78,78 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         PROGRAM: "Programm",
         STAMPS_CHANGED: "Stempelen: %@",
         POINTS_CHANGED: "Punkten: %@",
+        PENDING: "Ausstoend Punkten",
+        EXPIRING: "Punkten, déi oflafen",
+        EXPIRES_ON: "Oflafdatum",
+        YOUR_POINTS: "Är Punkten",
     },
 }
+
+
+# Sentences of pending points and of the next expiry, ``(one, many)``: ``{points}`` is the
+# number, ``{day}`` a ``day_text``. Not labels: Google's text module and the customer's card
+# page write them out, in the card's language.
+PENDING_TEXT: dict[str, tuple[str, str]] = {
+    "en": ("{points} point pending", "{points} points pending"),
+    "fr": ("{points} point en attente", "{points} points en attente"),
+    "de": ("{points} Punkt ausstehend", "{points} Punkte ausstehend"),
+    "lb": ("{points} Punkt ausstoend", "{points} Punkten ausstoend"),
+}
+EXPIRY_TEXT: dict[str, tuple[str, str]] = {
+    "en": ("{points} point expires on {day}", "{points} points expire on {day}"),
+    "fr": ("{points} point expire le {day}", "{points} points expirent le {day}"),
+    "de": ("{points} Punkt verfällt am {day}", "{points} Punkte verfallen am {day}"),
+    "lb": ("{points} Punkt leeft den {day} of", "{points} Punkte lafen den {day} of"),
+}
+MONTHS: dict[str, tuple[str, ...]] = {
+    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+    "fr": (
+        "janv.", "févr.", "mars", "avr.", "mai", "juin",
+        "juil.", "août", "sept.", "oct.", "nov.", "déc.",
+    ),
+    "de": (
+        "Jan.", "Feb.", "März", "Apr.", "Mai", "Juni",
+        "Juli", "Aug.", "Sept.", "Okt.", "Nov.", "Dez.",
+    ),
+    "lb": (
+        "Jan.", "Feb.", "Mäe.", "Abr.", "Mee", "Juni",
+        "Juli", "Aug.", "Sep.", "Okt.", "Nov.", "Dez.",
+    ),
+}  # fmt: skip
+
+
+def _locale(locale: str) -> str:
+    return locale if locale in SUPPORTED_LOCALES else "en"
+
+
+def day_text(day: date, locale: str, *, year: bool = True) -> str:
+    """A day in words: ``31 Dec 2026``, ``1er janv. 2027``, ``31. Dez. 2026``; without the
+    year when ``year`` is false."""
+    locale = _locale(locale)
+    month = MONTHS[locale][day.month - 1]
+    if locale == "en":
+        text = f"{day.day} {month}"
+    elif locale == "fr":
+        text = f"{'1er' if day.day == 1 else day.day} {month}"
+    else:
+        text = f"{day.day}. {month}"
+    return f"{text} {day.year}" if year else text
+
+
+def pending_text(points: int, locale: str) -> str:
+    """``40 points pending`` in ``locale``."""
+    one, many = PENDING_TEXT[_locale(locale)]
+    return (one if points == 1 else many).format(points=points)
+
+
+def expiry_text(points: int, day: date, locale: str, *, year: bool = True) -> str:
+    """``120 points expire on 31 Dec 2026`` in ``locale`` (``day``: the last day to spend
+    them)."""
+    locale = _locale(locale)
+    one, many = EXPIRY_TEXT[locale]
+    return (one if points == 1 else many).format(
+        points=points, day=day_text(day, locale, year=year)
+    )
 
 
 def translate(key: str, locale: str) -> str:
@@ -71,10 +161,15 @@ def localized_string(key: str, default_locale: str) -> dict[str, object]:
     """Google Wallet's ``LocalizedString`` of a label: the card's language as the default,
     the other languages as translations, so a device in another language still gets its own.
     """
+    return localized_values({loc: translate(key, loc) for loc in SUPPORTED_LOCALES}, default_locale)
+
+
+def localized_values(values: dict[str, str], default_locale: str) -> dict[str, object]:
+    """Google Wallet's ``LocalizedString`` of a text given in every language (by locale)."""
     return {
-        "defaultValue": {"language": default_locale, "value": translate(key, default_locale)},
+        "defaultValue": {"language": default_locale, "value": values[default_locale]},
         "translatedValues": [
-            {"language": loc, "value": translate(key, loc)}
+            {"language": loc, "value": values[loc]}
             for loc in SUPPORTED_LOCALES
             if loc != default_locale
         ],

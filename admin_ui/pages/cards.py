@@ -1,6 +1,7 @@
-"""Cards: the list, and one card's page: balances, ledger, wallet sync state, and the admin's
-actions on it (deactivate, reactivate, manual adjustment), applied by
-``domain.engine.admin_actions`` with an idempotency key made when the form is shown."""
+"""Cards: the list, and one card's page: balances (pending points and the next expiry too),
+open point lots, ledger, wallet sync state, and the admin's actions on it (deactivate,
+reactivate, manual adjustment), applied by ``domain.engine.admin_actions`` with an
+idempotency key made when the form is shown."""
 
 from __future__ import annotations
 
@@ -22,15 +23,18 @@ from admin_ui.queries.cards import (
     CardDetail,
     CardRow,
     LedgerLine,
+    LotLine,
     card_ledger,
     get_card,
     list_cards,
+    open_lots,
     wallet_sync,
 )
 from admin_ui.queries.common import PageRequest, Rows
 from admin_ui.runtime import Runtime, transaction
 from admin_ui.widgets import Column, ErrorBox, Listing, as_int, confirm, tag
 from core.enums import ProgramType
+from wallet.i18n import day_text, expiry_text
 
 
 def register(rt: Runtime) -> None:
@@ -123,6 +127,7 @@ async def _card_detail(rt: Runtime, me: Principal, card: CardDetail) -> None:
             _figure("Stamps", f"{card.stamp_count} / {card.stamps_target}", "card-stamps")
         if points:
             _figure("Points", str(card.points_balance), "card-points")
+            _figure("Pending", str(card.points_pending), "card-pending")
         _figure("Status", "active" if card.is_active else "deactivated", "card-status")
         _figure("Rewards redeemed", str(card.rewards_redeemed), "card-rewards")
         _figure("Version", str(card.version), "card-version")
@@ -131,6 +136,8 @@ async def _card_detail(rt: Runtime, me: Principal, card: CardDetail) -> None:
         f"{card.points_redeemed} points redeemed · "
         f"last activity {texts.when(card.last_activity_at)}"
     ).classes("text-sm text-slate-600")
+    if points:
+        await _lots(rt, card)
 
     if card.deleted_at is not None:
 
@@ -197,6 +204,47 @@ async def _card_detail(rt: Runtime, me: Principal, card: CardDetail) -> None:
                         f"last error {texts.when(w.last_error_at)}: {w.last_error} "
                         f"({w.attempts} attempt(s))"
                     ).classes("text-red-700")
+
+
+async def _lots(rt: Runtime, card: CardDetail) -> None:
+    """The next expiry, and the lots with points left (what the next debits spend, first
+    things first), CONTRACT.md 7.2 and 7.3."""
+    if card.next_expiry_on is not None:
+        words = expiry_text(card.next_expiry_points, card.next_expiry_on, "en")
+        next_expiry = f"Next expiry: {words} (merchant's time)."
+    else:
+        next_expiry = "No points due to expire."
+    tag(ui.label(next_expiry), "card-next-expiry").classes("text-sm text-slate-600")
+    idle = f"if idle, {day_text(card.idle_expiry_on, 'en')}" if card.idle_expiry_on else "never"
+
+    def release(lot: LotLine) -> str:
+        if lot.pending:
+            return f"pending until {texts.when(lot.releases_at)}"
+        return "spendable"
+
+    with section("Open point lots"):
+
+        async def fetch(request: PageRequest) -> Rows[LotLine]:
+            async with rt.session() as session:
+                return await open_lots(session, card.id, request)
+
+        lots: Listing[LotLine] = Listing(
+            "lots",
+            [
+                Column("Lot", lambda r: f"#{r.lot_no}"),
+                Column("Earned", lambda r: texts.when(r.earned_at)),
+                Column("Points", lambda r: str(r.points)),
+                Column("Remaining", lambda r: str(r.remaining)),
+                Column("Release", release),
+                Column("Expires", lambda r: texts.when(r.expires_at) if r.expires_at else idle),
+            ],
+            fetch,
+            searchable=False,
+            deleted_switches=False,
+            page_size=10,
+            empty_text="No open lot: the card holds no points.",
+        )
+        await lots.load()
 
 
 def _link_section(rt: Runtime, card: CardDetail) -> None:

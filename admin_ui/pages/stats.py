@@ -1,6 +1,7 @@
 """Statistics: the platform, a merchant (with a line per store) and a program, with charts of
 stamps and points issued and redeemed per day and of the outstanding liability over 30 or 90
-days (``domain.stats``)."""
+days; for a merchant and a program also the points pending, the points expiring in the next
+90 days per week or month, and the breakage of the last twelve months (``domain.stats``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,14 @@ from nicegui import ui
 from starlette.responses import Response
 
 from admin_ui import domain_api, texts
-from admin_ui.domain_api import Activity, Balances, CardCounts, DayPoint
+from admin_ui.domain_api import (
+    Activity,
+    Balances,
+    BreakageMonth,
+    CardCounts,
+    DayPoint,
+    ExpiryOutlook,
+)
 from admin_ui.frame import frame, not_found
 from admin_ui.guard import admin_page
 from admin_ui.pages.common import parse_id, section
@@ -27,6 +35,7 @@ from admin_ui.runtime import Runtime
 from admin_ui.widgets import tag
 
 PERIODS = {30: "30 days", 90: "90 days"}
+EXPIRY_PERIODS = {"week": "Per week", "month": "Per month"}
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,8 @@ def register(rt: Runtime) -> None:
         async with rt.session() as session:
             try:
                 figures = await domain_api.merchant_stats(session, wanted)
+                outlook = await domain_api.expiry_outlook(session, wanted)
+                breakage = await domain_api.breakage_by_month(session, wanted)
             except domain_api.StatsNotFound:
                 figures = None
             program_id = await live_program_id(session, wanted)
@@ -161,6 +172,8 @@ def register(rt: Runtime) -> None:
                     "stats-stores",
                 )
 
+            _expiry(outlook, breakage)
+
             async def load(days: int) -> list[SeriesPoint]:
                 async with rt.session() as session:
                     return _points(await domain_api.daily_series(session, wanted, days))
@@ -176,6 +189,12 @@ def register(rt: Runtime) -> None:
             async with rt.session() as session:
                 try:
                     figures = await domain_api.program_stats(session, wanted)
+                    outlook = await domain_api.expiry_outlook(
+                        session, figures.merchant_id, program_id=wanted
+                    )
+                    breakage = await domain_api.breakage_by_month(
+                        session, figures.merchant_id, program_id=wanted
+                    )
                 except domain_api.StatsNotFound:
                     figures = None
         if figures is None or not me.sees(figures.merchant_id):
@@ -191,6 +210,7 @@ def register(rt: Runtime) -> None:
                 f"Per card: {figures.averages.stamps_per_card:.1f} stamps and "
                 f"{figures.averages.points_per_card:.1f} points held"
             ).classes("text-slate-600")
+            _expiry(outlook, breakage)
 
             async def load(days: int) -> list[SeriesPoint]:
                 async with rt.session() as session:
@@ -218,6 +238,53 @@ def _summary(cards: CardCounts, activity: Activity, balances: Balances) -> None:
         _figure("Points issued", str(activity.points_issued), "stats-points-issued")
         _figure("Points redeemed", str(activity.points_redeemed), "stats-points-redeemed")
         _figure("Outstanding liability", texts.cents(balances.liability_cents), "stats-liability")
+
+
+def _expiry(outlook: ExpiryOutlook, breakage: Sequence[BreakageMonth]) -> None:
+    """Points pending and expiring (CONTRACT.md 7.2, 7.3), and the breakage per month; nothing
+    when no program in scope gives points."""
+    if not outlook.points:
+        return
+    with section("Points pending and expiring"):
+        with ui.row().classes("gap-4 flex-wrap"):
+            _figure("Points pending", str(outlook.points_pending), "stats-points-pending")
+            _figure("Expiring in 30 days", str(outlook.expiring_30_days), "stats-expiring-30")
+            _figure("Expiring in 90 days", str(outlook.expiring_90_days), "stats-expiring-90")
+        period = tag(ui.toggle(EXPIRY_PERIODS, value="week"), "expiry-period")
+        box = ui.column().classes("w-full")
+
+        def draw() -> None:
+            box.clear()
+            with box:
+                chart = _expiry_chart(outlook, str(period.value))
+                tag(ui.echart(chart).classes("w-full h-64"), "chart-expiry")
+
+        period.on_value_change(draw)
+        draw()
+    with section("Breakage: points expired / points issued"):
+        _table(
+            ["Month", "Points issued", "Points expired", "Breakage"],
+            [
+                [
+                    m.month.strftime("%Y-%m"),
+                    str(m.points_issued),
+                    str(m.points_expired),
+                    "—" if m.breakage is None else f"{m.breakage:.1%}",
+                ]
+                for m in reversed(breakage)
+            ],
+            "stats-breakage",
+        )
+
+
+def _expiry_chart(outlook: ExpiryOutlook, per: str) -> dict[str, Any]:
+    if per == "month":
+        periods, title = outlook.months, "Points expiring per month (next 90 days)"
+        labels = [p.start.strftime("%Y-%m") for p in periods]
+    else:
+        periods, title = outlook.weeks, "Points expiring per week from Monday (next 90 days)"
+        labels = [p.start.isoformat() for p in periods]
+    return _bar_chart(title, labels, {"expiring": [p.points for p in periods]})
 
 
 def _table(headers: list[str], rows: list[list[Any]], marker: str) -> None:

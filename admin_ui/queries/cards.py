@@ -1,10 +1,10 @@
-"""Cards: the list, one card with its program's terms, its ledger and its wallets' sync state,
-and the cards an enrolment has just issued."""
+"""Cards: the list, one card with its program's terms, its ledger, its open point lots and its
+wallets' sync state, and the cards an enrolment has just issued."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,10 +17,12 @@ from domain.models import (
     LoyaltyCard,
     LoyaltyProgram,
     Merchant,
+    PointLot,
     ProgramType,
     Store,
     WalletSyncState,
 )
+from domain.wallet_cards import card_next_expiry, expiry_day, merchant_zone
 
 
 @dataclass(frozen=True)
@@ -118,13 +120,21 @@ class CardDetail:
     last_activity_at: datetime | None
     created_at: datetime
     deleted_at: datetime | None
+    points_pending: int = 0
+    next_expiry_points: int = 0
+    next_expiry_on: date | None = None
+    """The next points to expire and the last day (the merchant's) they can be spent."""
+    idle_expiry_on: date | None = None
+    """When the points kept by inactivity go, should the card stay idle (None: never)."""
 
 
 async def get_card(session: AsyncSession, me: Principal, card_id: int) -> CardDetail | None:
     """A card this admin may see (deleted ones too), else ``None``."""
     row = (
         await session.execute(
-            select(LoyaltyCard, Merchant.code, LoyaltyProgram, Customer, Store.code)
+            select(
+                LoyaltyCard, Merchant.code, LoyaltyProgram, Customer, Store.code, Merchant.timezone
+            )
             .join(Merchant, Merchant.id == LoyaltyCard.merchant_id)
             .join(LoyaltyProgram, LoyaltyProgram.id == LoyaltyCard.program_id)
             .join(Customer, Customer.id == LoyaltyCard.customer_id)
@@ -140,6 +150,13 @@ async def get_card(session: AsyncSession, me: Principal, card_id: int) -> CardDe
     customer: Customer = row[3]
     name = " ".join(p for p in (customer.first_name, customer.last_name) if p)
     who = ", ".join(p for p in (name, customer.email or customer.customer_ref or "") if p)
+    zone = merchant_zone(row[5])
+    expiry = card_next_expiry(c, program, zone)
+    idle = (
+        c.last_activity_at + timedelta(days=program.points_expiration_days)
+        if c.last_activity_at is not None and program.points_expiration_days is not None
+        else None
+    )
     return CardDetail(
         id=c.id,
         card_number=c.card_number,
@@ -165,6 +182,10 @@ async def get_card(session: AsyncSession, me: Principal, card_id: int) -> CardDe
         last_activity_at=c.last_activity_at,
         created_at=c.created_at,
         deleted_at=c.deleted_at,
+        points_pending=c.points_pending,
+        next_expiry_points=expiry.points if expiry else 0,
+        next_expiry_on=expiry_day(expiry.at, zone) if expiry else None,
+        idle_expiry_on=expiry_day(idle, zone) if idle else None,
     )
 
 
@@ -222,6 +243,47 @@ async def card_ledger(
             )
         )
     return Rows(lines, total)
+
+
+@dataclass(frozen=True)
+class LotLine:
+    """One open lot of a card: points of one credit not yet all spent (CONTRACT.md 7.3)."""
+
+    lot_no: int
+    earned_at: datetime
+    points: int
+    remaining: int
+    pending: bool
+    releases_at: datetime | None
+    expires_at: datetime | None
+
+
+async def open_lots(session: AsyncSession, card_id: int, request: PageRequest) -> Rows[LotLine]:
+    """A card's lots with points left, those to be spent first (expiring first) first."""
+    query = select(PointLot).where(PointLot.card_id == card_id, PointLot.remaining > 0)
+    rows, total = await page(
+        session,
+        query,
+        request,
+        PointLot.expires_at.asc().nulls_last(),
+        PointLot.earned_at,
+        PointLot.lot_no,
+    )
+    return Rows(
+        [
+            LotLine(
+                lot.lot_no,
+                lot.earned_at,
+                lot.points,
+                lot.remaining,
+                lot.pending,
+                lot.releases_at,
+                lot.expires_at,
+            )
+            for (lot,) in rows
+        ],
+        total,
+    )
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from nicegui import ui
 from nicegui.testing import User
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.enums import ExpiryPolicy
 from domain.hashing import check_secret
-from domain.models import LoyaltyCard, StaffPin, Store, WalletSyncState
+from domain.models import LoyaltyCard, LoyaltyProgram, PointLot, StaffPin, Store, WalletSyncState
 from tests.admin_ui.helpers import (
     ALICE,
     MAIN_FILE,
@@ -56,6 +59,84 @@ async def test_a_card_page_shows_balances_ledger_and_wallet_state(
     await user.should_see(marker="wallet-row")
     await user.should_see("HTTP 503 from Google")
     await user.should_see("1 version(s) behind")
+
+
+async def test_a_card_page_shows_pending_points_the_next_expiry_and_the_open_lots(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    card_id = await _card_id(db, await enrol(db, people["a_store_codes"][0], "lou@example.com"))
+    await db.execute(
+        update(LoyaltyProgram)
+        .where(LoyaltyProgram.id == people["a_program"])
+        .values(points_expiration_days=365, expiry_policy=ExpiryPolicy.CALENDAR_YEAR)
+    )
+    now = datetime.now(UTC)
+    # Calendar-year points of 2025 go at the start of 2027, Luxembourg time: the last day to
+    # spend them is 31 December 2026.
+    new_year = datetime(2027, 1, 1, tzinfo=ZoneInfo("Europe/Luxembourg"))
+    lots = [
+        (1, 30, 30, None, None, False),  # kept by inactivity
+        (2, 150, 120, new_year, None, False),
+        (3, 40, 40, datetime(2028, 1, 1, tzinfo=UTC), now + timedelta(days=5), True),
+        (4, 10, 0, new_year, None, False),  # spent: not open
+    ]
+    for lot_no, points, remaining, expires, releases, pending in lots:
+        db.add(
+            PointLot(
+                card_id=card_id,
+                lot_no=lot_no,
+                merchant_id=people["a"],
+                points=points,
+                remaining=remaining,
+                earned_at=datetime(2025, 6, lot_no, 9, tzinfo=UTC),
+                releases_at=releases,
+                expires_at=expires,
+                pending=pending,
+            )
+        )
+    await db.execute(
+        update(LoyaltyCard)
+        .where(LoyaltyCard.id == card_id)
+        .values(
+            points_balance=150,
+            points_pending=40,
+            dated_points=160,
+            lot_count=4,
+            next_expiry_at=new_year,
+            next_expiry_points=120,
+            last_activity_at=now,
+        )
+    )
+    await db.commit()
+
+    await sign_in(user, ALICE, to=f"/cards/{card_id}")
+    await user.should_see(marker="card-next-expiry", retries=WAIT)
+    assert texts(user, "card-points") == ["150"]
+    assert texts(user, "card-pending") == ["40"]
+    assert texts(user, "card-next-expiry") == [
+        "Next expiry: 120 points expire on 31 Dec 2026 (merchant's time)."
+    ]
+    # Open lots only, those spent first (expiring first) first.
+    await user.should_see("Page 1 of 1 · 3 in all")
+    (table,) = user.find(marker="lots-list").elements
+    cells = [e.text for e in table.descendants() if isinstance(e, ui.label)]
+    assert [c for c in cells if c.startswith("#")] == ["#2", "#3", "#1"]
+    assert "2026-12-31 23:00 UTC" in cells  # lot 2's expiry, as the panel writes times
+    assert f"pending until {(now + timedelta(days=5)).strftime('%Y-%m-%d %H:%M')} UTC" in cells
+    idle = (now + timedelta(days=365)).astimezone(ZoneInfo("Europe/Luxembourg"))
+    assert f"if idle, {idle.day} {idle.strftime('%b %Y')}" in cells
+    assert "#4" not in cells
+
+
+async def test_a_card_without_points_due_says_so(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    card_id = await _card_id(db, await enrol(db, people["a_store_codes"][0], "mo@example.com"))
+    await sign_in(user, ALICE, to=f"/cards/{card_id}")
+    await user.should_see(marker="card-next-expiry", retries=WAIT)
+    assert texts(user, "card-pending") == ["0"]
+    assert texts(user, "card-next-expiry") == ["No points due to expire."]
+    await user.should_see("No open lot: the card holds no points.")
 
 
 async def test_a_card_without_wallet_state_says_so(

@@ -7,20 +7,30 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from nicegui import ui
 from nicegui.testing import User
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin_ui.runtime import raw_connection
 from core.settings import Settings, get_settings
 from domain.engine.batch import Inbound, process_batch
-from domain.models import DeadLetter, HeldReturn, Merchant
+from domain.models import (
+    DeadLetter,
+    HeldReturn,
+    LedgerEntry,
+    LedgerType,
+    LoyaltyCard,
+    LoyaltyProgram,
+    Merchant,
+    PointLot,
+)
 from streams.commands import to_command
 from streams.inputs import PurchaseCompleted
 from streams.topics import Topic
@@ -36,6 +46,7 @@ from tests.admin_ui.helpers import (
 )
 
 pytestmark = MAIN_FILE
+LUXEMBOURG = ZoneInfo("Europe/Luxembourg")  # the seeded merchants' time zone
 
 
 async def _purchase(db: AsyncSession, store: str, number: str, cents: int) -> None:
@@ -110,6 +121,92 @@ async def test_program_statistics(user: User, activity: dict[str, Any]) -> None:
     await sign_in(user, ALICE, to=f"/stats/programs/{activity['a_program']}")
     await user.should_see(marker="chart-liability", retries=WAIT)
     assert texts(user, "stats-points-issued") == ["155"]
+
+
+async def _lots_due_soon(db: AsyncSession, activity: dict[str, Any]) -> None:
+    """Merchant a's first card: 40 points due in 10 days, 25 in 60 days, 15 pending; 31 points
+    expired today (its purchases issued 155 this month)."""
+    card = (
+        await db.scalars(
+            select(LoyaltyCard)
+            .where(LoyaltyCard.merchant_id == activity["a"])
+            .order_by(LoyaltyCard.id)
+            .limit(1)
+        )
+    ).one()
+    await db.execute(
+        update(LoyaltyProgram)
+        .where(LoyaltyProgram.id == activity["a_program"])
+        .values(points_expiration_days=365)
+    )
+    now = datetime.now(UTC)
+    lots: list[tuple[int, datetime | None, bool]] = [
+        (40, now + timedelta(days=10), False),
+        (25, now + timedelta(days=60), False),
+        (15, None, True),
+    ]
+    for n, (points, expires, pending) in enumerate(lots, start=100):
+        db.add(
+            PointLot(
+                card_id=card.id,
+                lot_no=n,
+                merchant_id=card.merchant_id,
+                points=points,
+                remaining=points,
+                earned_at=now,
+                releases_at=now + timedelta(days=3) if pending else None,
+                expires_at=expires,
+                pending=pending,
+            )
+        )
+    db.add(
+        LedgerEntry(
+            card_id=card.id,
+            merchant_id=card.merchant_id,
+            entry_type=LedgerType.POINTS_EXPIRED,
+            stamps_delta=0,
+            points_delta=-31,
+            stamp_count_after=card.stamp_count,
+            points_balance_after=card.points_balance,
+            occurred_at=now,
+        )
+    )
+    await db.commit()
+
+
+async def test_points_pending_expiring_and_breakage_of_a_merchant(
+    user: User, activity: dict[str, Any], db: AsyncSession
+) -> None:
+    await _lots_due_soon(db, activity)
+    await sign_in(user, ALICE, to=f"/stats/merchants/{activity['a']}")
+    await user.should_see(marker="chart-expiry", retries=WAIT)
+    assert texts(user, "stats-points-pending") == ["15"]
+    assert texts(user, "stats-expiring-30") == ["40"]
+    assert texts(user, "stats-expiring-90") == ["65"]
+    weeks = _chart(user, "chart-expiry")
+    assert len(weeks["xAxis"]["data"]) in (13, 14)  # from this week's Monday, 90 days on
+    assert sum(weeks["series"][0]["data"]) == 65
+    set_value(user, "expiry-period", "month")
+    await asyncio.sleep(0.5)
+    months = _chart(user, "chart-expiry")
+    assert len(months["xAxis"]["data"]) in (3, 4)
+    assert months["xAxis"]["data"][0] == datetime.now(LUXEMBOURG).strftime("%Y-%m")
+    assert sum(months["series"][0]["data"]) == 65
+    # This month first: 31 expired of 155 issued.
+    (table,) = user.find(marker="stats-breakage").elements
+    cells = [e.text for e in table.descendants() if isinstance(e, ui.label)]
+    assert cells[4:8] == [datetime.now(LUXEMBOURG).strftime("%Y-%m"), "155", "31", "20.0%"]
+    assert cells[8:12][1:] == ["0", "0", "—"]
+    assert len(cells) == 4 * 13
+
+
+async def test_program_statistics_show_the_points_pending_and_expiring(
+    user: User, activity: dict[str, Any], db: AsyncSession
+) -> None:
+    await _lots_due_soon(db, activity)
+    await sign_in(user, ALICE, to=f"/stats/programs/{activity['a_program']}")
+    await user.should_see(marker="stats-breakage", retries=WAIT)
+    assert texts(user, "stats-expiring-90") == ["65"]
 
 
 async def test_the_pipeline_shows_lag_outbox_and_the_last_event(

@@ -9,6 +9,7 @@ import json
 import re
 import zipfile
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +179,61 @@ def test_only_the_programs_counters_are_shown(
     assert present in keys
     assert absent not in keys
     assert document["storeCard"]["primaryFields"][0]["key"] == present
+
+
+def test_pending_points_and_the_next_expiry_on_the_back(
+    make_card: Callable[..., PassCard], apple_settings: WalletSettings, tmp_path: Path
+) -> None:
+    card = make_card(points_pending=40, next_expiry_points=120, next_expiry_on=date(2026, 12, 31))
+    document = json.loads(unpack(build_pkpass(card, apple_settings), tmp_path)["pass.json"])
+    back = document["storeCard"]["backFields"]
+    assert [f["key"] for f in back] == [
+        "pending",
+        "expiring",
+        "expires_on",
+        "card_number",
+        "program",
+    ]
+    pending, expiring, expires_on = back[:3]
+    assert (pending["label"], pending["value"]) == (i18n.PENDING, 40)
+    assert pending["numberStyle"] == "PKNumberStyleDecimal"
+    assert (expiring["label"], expiring["value"]) == (i18n.EXPIRING, 120)
+    # The merchant's day, shown as that day whatever the phone's time zone, in its language.
+    assert expires_on == {
+        "key": "expires_on",
+        "label": i18n.EXPIRES_ON,
+        "value": "2026-12-31T00:00:00Z",
+        "dateStyle": "PKDateStyleMedium",
+        "timeStyle": "PKDateStyleNone",
+        "ignoresTimeZone": True,
+    }
+    strings = parse_strings(i18n.strings_file("fr"))
+    assert strings[i18n.PENDING] == "Points en attente"
+    assert strings[i18n.EXPIRES_ON] == "Date d'expiration"
+
+
+def test_no_pending_or_expiry_fields_without_them_or_without_points(
+    make_card: Callable[..., PassCard], apple_settings: WalletSettings, tmp_path: Path
+) -> None:
+    for n, card in enumerate(
+        [
+            make_card(),
+            make_card(
+                program_type=ProgramType.STAMPS,
+                points_pending=40,
+                next_expiry_points=120,
+                next_expiry_on=date(2026, 12, 31),
+            ),
+        ]
+    ):
+        files = unpack(build_pkpass(card, apple_settings), tmp_path / str(n))
+        back = json.loads(files["pass.json"])["storeCard"]["backFields"]
+        assert [f["key"] for f in back] == ["card_number", "program"]
+    only_pending = make_card(points_pending=5)
+    document = json.loads(
+        unpack(build_pkpass(only_pending, apple_settings), tmp_path / "p")["pass.json"]
+    )
+    assert [f["key"] for f in document["storeCard"]["backFields"]][:2] == ["pending", "card_number"]
 
 
 def test_inactive_card_is_voided(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +131,48 @@ def test_loyalty_object_of_single_counter_programs(
     assert "secondaryLoyaltyPoints" not in points
     inactive = build_loyalty_object(make_card(is_active=False), settings)
     assert inactive["state"] == "INACTIVE"
+
+
+def test_a_text_module_tells_pending_points_and_the_next_expiry(
+    make_card: Callable[..., PassCard], settings: WalletSettings
+) -> None:
+    card = make_card(points_pending=40, next_expiry_points=120, next_expiry_on=date(2026, 12, 31))
+    reward, points = build_loyalty_object(card, settings)["textModulesData"]
+    assert reward["id"] == "reward"
+    assert points["id"] == "points"
+    assert points["header"] == "Vos points"  # the card's language
+    assert points["body"] == "40 points en attente · 120 points expirent le 31 déc. 2026"
+    assert points["localizedBody"]["defaultValue"] == {"language": "fr", "value": points["body"]}
+    assert {t["language"]: t["value"] for t in points["localizedBody"]["translatedValues"]} == {
+        "en": "40 points pending · 120 points expire on 31 Dec 2026",
+        "de": "40 Punkte ausstehend · 120 Punkte verfallen am 31. Dez. 2026",
+        "lb": "40 Punkten ausstoend · 120 Punkte lafen den 31. Dez. 2026 of",
+    }
+    assert {t["language"]: t["value"] for t in points["localizedHeader"]["translatedValues"]} == {
+        "en": "Your points",
+        "de": "Ihre Punkte",
+        "lb": "Är Punkten",
+    }
+    expiry_only = make_card(
+        reward_description="", next_expiry_points=1, next_expiry_on=date(2027, 1, 1)
+    )
+    [module] = build_loyalty_object(expiry_only, settings)["textModulesData"]
+    assert module["body"] == "1 point expire le 1er janv. 2027"
+
+
+def test_no_points_module_without_pending_points_or_expiry(
+    make_card: Callable[..., PassCard], settings: WalletSettings
+) -> None:
+    assert "textModulesData" not in build_loyalty_object(make_card(reward_description=""), settings)
+    stamps = make_card(
+        program_type=ProgramType.STAMPS,
+        points_pending=3,
+        next_expiry_points=3,
+        next_expiry_on=date(2026, 12, 31),
+    )
+    assert [m["id"] for m in build_loyalty_object(stamps, settings)["textModulesData"]] == [
+        "reward"
+    ]
 
 
 def test_loyalty_class_document(settings: WalletSettings) -> None:

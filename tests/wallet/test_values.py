@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -32,6 +32,8 @@ def test_card_takes_strings_from_the_database_and_normalises_them(
         ({"updated_at": datetime(2026, 1, 1)}, "time zone"),
         ({"stamps_target": 0}, "stamps_target"),
         ({"points_balance": -1}, ">= 0"),
+        ({"points_pending": -1}, "points_pending"),
+        ({"next_expiry_points": -5}, "next_expiry_points"),
         ({"label_color": "teal"}, "hex colour"),
         ({"program_type": "coupons"}, "coupons"),
         ({"card_number": " "}, "card_number"),
@@ -76,6 +78,58 @@ def test_every_language_translates_every_label() -> None:
     for locale in SUPPORTED_LOCALES:
         assert "%@" in i18n.translate(i18n.STAMPS_CHANGED, locale)
         assert "%@" in i18n.translate(i18n.POINTS_CHANGED, locale)
+
+
+def test_the_next_expiry_is_shown_only_for_points_due(make_card: Callable[..., PassCard]) -> None:
+    day = date(2026, 12, 31)
+    assert make_card(next_expiry_points=120, next_expiry_on=day).next_expiry == (120, day)
+    assert make_card(next_expiry_points=0, next_expiry_on=day).next_expiry is None
+    assert make_card(next_expiry_points=120).next_expiry is None
+    stamps = make_card(program_type=ProgramType.STAMPS, next_expiry_points=1, next_expiry_on=day)
+    assert stamps.next_expiry is None
+
+
+@pytest.mark.parametrize(
+    ("locale", "pending", "expiry", "one"),
+    [
+        ("en", "40 points pending", "120 points expire on 31 Dec 2026", "1 point expires on 1 Jan"),
+        (
+            "fr",
+            "40 points en attente",
+            "120 points expirent le 31 déc. 2026",
+            "1 point expire le 1er janv.",
+        ),
+        (
+            "de",
+            "40 Punkte ausstehend",
+            "120 Punkte verfallen am 31. Dez. 2026",
+            "1 Punkt verfällt am 1. Jan.",
+        ),
+        (
+            "lb",
+            "40 Punkten ausstoend",
+            "120 Punkte lafen den 31. Dez. 2026 of",
+            "1 Punkt leeft den 1. Jan. of",
+        ),
+        ("pt", "40 points pending", "120 points expire on 31 Dec 2026", "1 point expires on 1 Jan"),
+    ],
+)
+def test_pending_and_expiry_sentences_in_every_language(
+    locale: str, pending: str, expiry: str, one: str
+) -> None:
+    assert i18n.pending_text(40, locale) == pending
+    assert i18n.expiry_text(120, date(2026, 12, 31), locale) == expiry
+    assert i18n.expiry_text(1, date(2027, 1, 1), locale, year=False) == one
+
+
+def test_every_language_has_the_sentences_and_twelve_months() -> None:
+    for table in (i18n.PENDING_TEXT, i18n.EXPIRY_TEXT, i18n.MONTHS):
+        assert set(table) == set(SUPPORTED_LOCALES)
+    assert all(len(months) == 12 for months in i18n.MONTHS.values())
+    assert [i18n.day_text(date(2026, m, 9), "de") for m in (3, 5)] == [
+        "9. März 2026",
+        "9. Mai 2026",
+    ]
 
 
 def test_settings_come_from_loyalty_wallet_environment(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from nicegui.testing import User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from admin_ui.card_page import TEXTS, qr_data_url
+from admin_ui.card_texts import ENTRY_WORDS, expiry_words
 from core.settings import get_settings
 from domain.models import LedgerType, LoyaltyCard, Merchant, ProgramType
 from domain.soft_delete import soft_delete
@@ -353,6 +354,103 @@ async def test_no_privacy_link_without_a_usable_notice(
     await user.should_see("Recent activity")
     await user.should_not_see(marker="privacy-link")
     await user.should_not_see("Privacy notice")
+
+
+@pytest.mark.parametrize(
+    ("lang", "pending", "expiry", "released"),
+    [
+        (
+            "fr",
+            "40 points en attente",
+            "120 points expirent le 31 déc. 2030",
+            "Points en attente désormais disponibles: +40 points",
+        ),
+        (
+            "en",
+            "40 points pending",
+            "120 points expire on 31 Dec 2030",
+            "Pending points now available: +40 points",
+        ),
+        (
+            "de",
+            "40 Punkte ausstehend",
+            "120 Punkte verfallen am 31. Dez. 2030",
+            "Ausstehende Punkte jetzt verfügbar: +40 Punkte",
+        ),
+        (
+            "lb",
+            "40 Punkten ausstoend",
+            "120 Punkte lafen den 31. Dez. 2030 of",
+            "Ausstoend Punkten elo disponibel: +40 Punkten",
+        ),
+    ],
+)
+async def test_pending_points_and_the_next_expiry_beside_the_balance(
+    user: User,
+    db_sessions: async_sessionmaker[AsyncSession],
+    lang: str,
+    pending: str,
+    expiry: str,
+    released: str,
+) -> None:
+    # Calendar-year points going at the start of 2031, Luxembourg time (23:00 UTC the day
+    # before): the last day to spend them is 31 December 2030.
+    _, card = await seeded_card(
+        db_sessions,
+        points_balance=150,
+        points_pending=40,
+        dated_points=120,
+        next_expiry_at=datetime(2030, 12, 31, 23, tzinfo=UTC),
+        next_expiry_points=120,
+        locale="fr",
+    )
+    async with db_sessions() as db:
+        when = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
+        await add_entry(
+            db, card, LedgerType.POINTS_RELEASED, points=40, pending_delta=-40, occurred_at=when
+        )
+    await user.open(f"/card/{card.link_token}?lang={lang}")
+    assert only(user, "points").text == "150"
+    assert only(user, "points-pending").text == pending
+    assert only(user, "points-expiry").text == expiry
+    await user.should_see(released)
+
+
+async def test_no_pending_or_expiry_line_without_them_or_without_points(
+    user: User, db_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    _, card = await seeded_card(db_sessions, points_balance=150, locale="en")
+    await user.open(f"/card/{card.link_token}")
+    assert only(user, "points").text == "150"
+    await user.should_not_see(marker="points-pending")
+    await user.should_not_see(marker="points-expiry")
+    async with db_sessions() as db:
+        merchant, program = await seed_wallet_merchant(db, type=ProgramType.STAMPS)
+        stamps = await seed_card(
+            db,
+            merchant,
+            program,
+            points_pending=5,
+            next_expiry_at=datetime(2030, 6, 1, tzinfo=UTC),
+            next_expiry_points=5,
+            locale="en",
+        )
+    await user.open(f"/card/{stamps.link_token}")
+    await user.should_see(marker="stamps")
+    await user.should_not_see(marker="points-pending")
+    await user.should_not_see(marker="points-expiry")
+
+
+def test_the_year_of_an_expiry_is_said_only_when_it_is_not_this_one() -> None:
+    today = date(2026, 12, 6)
+    assert expiry_words("en", 120, date(2026, 12, 31), today) == "120 points expire on 31 Dec"
+    assert expiry_words("fr", 1, date(2027, 1, 1), today) == "1 point expire le 1er janv. 2027"
+
+
+def test_every_ledger_entry_has_words_in_all_four_languages() -> None:
+    assert set(ENTRY_WORDS) == set(SUPPORTED_LOCALES)
+    for words in ENTRY_WORDS.values():
+        assert set(words) == set(LedgerType)
 
 
 def test_every_text_of_the_page_is_in_all_four_languages() -> None:
