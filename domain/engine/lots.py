@@ -36,8 +36,11 @@ def book_lots(
 ) -> str | None:
     """Make or spend the lots of ``change`` on ``card``; returns the ledger row's ``lots``
     (JSON text), or None when the change moves no points."""
-    kind = change.entry_type
     moved = change.points_delta + change.pending_delta
+    if not moved:  # stamps, status: no points (a release moves none in all, see below)
+        if change.entry_type is not LedgerType.POINTS_RELEASED:
+            return None
+    kind = change.entry_type
     if kind is LedgerType.POINTS_RELEASED:
         return _release(card, at)
     if moved > 0 and kind in _CREDITS:

@@ -139,6 +139,9 @@ def notification(
     return OutboxEntry(_NOTIFICATIONS, card_number, payload)
 
 
+_NONE: tuple[OutboxEntry, ...] = ()
+
+
 def reward_notices(
     card_number: str,
     merchant_code: str,
@@ -146,11 +149,13 @@ def reward_notices(
     before: tuple[int, int],
     card: CardBalance,
     now: datetime | str,
-) -> list[OutboxEntry]:
+) -> Sequence[OutboxEntry]:
     """``reward.available`` for every reward a change made affordable: the card could not
     have it before, it can now (``before``: stamps and points before the change)."""
-    notices: list[OutboxEntry] = []
     stamps, points = before
+    if card.stamp_count <= stamps and card.points_balance <= points:
+        return _NONE  # nothing went up: nothing became affordable (most changes)
+    notices: list[OutboxEntry] = []
     if terms.stamps_enabled and stamps < terms.stamps_target <= card.stamp_count:
         notices.append(
             notification("reward.available", card_number, merchant_code, now, reward="stamps")
