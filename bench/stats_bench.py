@@ -5,8 +5,9 @@ PostgreSQL server, loads it inside the server with ``INSERT ... SELECT generate_
 row travels from Python), rebuilds the summary tables once, then times ``domain.stats`` through
 the application's own sessions: merchant, program and platform statistics, daily series, and
 balances as of a past date or instant (median of several warm runs; the first, cold run is
-shown apart). Last, what the summary triggers add to an engine-like write of a 1,000-entry
-batch (COPY of the ledger, UPDATE of the cards), with and without them.
+shown apart). Then what the summary triggers add to an engine-like write of a 1,000-entry
+batch (COPY of the ledger, UPDATE of the cards), with and without them. Last, the daily run
+(releases, lot expiry, reminders) over every card, and the same run again.
 
 One merchant holds every card and entry (the worst case for a merchant's statistics) across
 20 stores; entries spread over two years, eight kinds, 1 in 1,000 cards soft-deleted.
@@ -26,6 +27,7 @@ import os
 import statistics
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -343,6 +345,65 @@ async def _write_overhead(url: str, cards: int, runs: int) -> dict[str, float]:
 # --------------------------------------------------------------------------------------------
 
 
+# The daily run over every card (CONTRACT.md 7.2, 7.3): the program turns rolling (365 days,
+# 14 pending days, reminders 30 days ahead); each card with points gets them as one lot earned
+# 340 to 400 days ago (so about 58 % are due, the rest inside the reminder window), and one card
+# in ten 50 more points pending since 15 days (due for release).
+_LOTS = """
+UPDATE loyalty_programs SET expiry_policy = 'rolling', points_expiration_days = 365,
+    pending_days = 14, expiry_reminder_days = 30 WHERE id = 1;
+INSERT INTO point_lots (card_id, lot_no, merchant_id, points, remaining, earned_at,
+                        expires_at, pending)
+SELECT id, 1, merchant_id, points_balance, points_balance, earned, earned + interval '365 days',
+       false
+FROM (SELECT id, merchant_id, points_balance,
+             now() - interval '400 days' + make_interval(days => (id % 60)::int) AS earned
+      FROM loyalty_cards WHERE points_balance > 0) c;
+INSERT INTO point_lots (card_id, lot_no, merchant_id, points, remaining, earned_at,
+                        releases_at, expires_at, pending)
+SELECT id, 2, merchant_id, 50, 50, now() - interval '15 days', now() - interval '1 day',
+       now() + interval '350 days', true
+FROM loyalty_cards WHERE id % 10 = 0;
+UPDATE loyalty_cards c SET lot_count = l.n, dated_points = l.dated,
+    points_pending = l.pending
+FROM (SELECT card_id, count(*) AS n, sum(remaining) AS dated,
+             coalesce(sum(remaining) FILTER (WHERE pending), 0) AS pending
+      FROM point_lots GROUP BY card_id) l
+WHERE c.id = l.card_id;
+"""
+
+
+async def _daily_run(url: str) -> dict[str, Any]:
+    """The daily run over the merchant's million cards, then the same run again."""
+    from core.commands import ExpiryRun  # only this part of the benchmark needs the engine
+    from domain.engine.expiry import run_in_sql
+
+    conn = await asyncpg.connect(url)
+    try:
+        say("daily run: lots for every card with points")
+        await conn.execute(_LOTS)
+        await conn.execute("VACUUM ANALYZE point_lots")
+        await conn.execute("VACUUM ANALYZE loyalty_cards")
+        figures: dict[str, Any] = {}
+        now = datetime.now(UTC)
+        for name in ("first", "again"):
+            run = ExpiryRun(uuid.uuid4(), now, "stats-bench")
+            started = time.perf_counter()
+            async with conn.transaction():
+                totals = await run_in_sql(conn, run, now)
+            figures[name] = {
+                "seconds": round(time.perf_counter() - started, 2),
+                "cards_expired": totals.cards_expired,
+                "points_expired": totals.points_expired,
+                "cards_released": totals.cards_released,
+                "reminders": totals.reminders,
+            }
+            say(f"daily run ({name}): {figures[name]}")
+        return figures
+    finally:
+        await conn.close()
+
+
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.stats_bench",
@@ -385,6 +446,7 @@ async def _run(args: argparse.Namespace, settings: Settings, server_url: str) ->
         await conn.close()
     timings, figures = await _measure(url, settings, args.runs)
     writes = await _write_overhead(url, int(counts["cards"]), args.runs)
+    daily = await _daily_run(url)
 
     print()
     print(
@@ -407,11 +469,19 @@ async def _run(args: argparse.Namespace, settings: Settings, server_url: str) ->
     print(
         f"merchant figures: {figures.cards}, liability {figures.balances.liability_cents:,} cents"
     )
+    first, again = daily["first"], daily["again"]
+    print(
+        f"daily run over {counts['cards']:,} cards: {first['seconds']:.1f} s "
+        f"({first['cards_expired']:,} cards' lots expired, {first['cards_released']:,} "
+        f"released, {first['reminders']:,} reminders); the same run again: "
+        f"{again['seconds']:.1f} s, {again['cards_expired'] + again['cards_released']} changed"
+    )
     report = {
         "sizes": counts,
         "load_seconds": load,
         "timings_ms": [t.__dict__ for t in timings],
         "batch_write_ms": writes,
+        "daily_run": daily,
         "target_ms": TARGET_MS,
         "target_met": merchant.median_ms < TARGET_MS,
         "machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg()},

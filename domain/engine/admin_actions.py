@@ -21,13 +21,13 @@ from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from core.enums import ProgramType
+from core.enums import ExpiryPolicy, ProgramType
 from domain.engine.apply import Origin, apply_decision
 from domain.engine.conn import Conn
-from domain.engine.state import BatchState, CardRow, Wanted, load_cards
+from domain.engine.state import BatchState, CardRow, Wanted, load_cards, load_lots
 from domain.engine.writes import Effects, flush
 from domain.rules.admin import decide_adjustment, decide_status
-from domain.rules.values import Decision, ProgramTerms
+from domain.rules.values import Decision, ProgramTerms, RewardTerms
 
 ADJUSTMENT_TOPIC = "admin.card_adjustment"
 """The inbox's ``topic`` of a manual adjustment (no Kafka topic: the admin panel's own)."""
@@ -72,12 +72,15 @@ RETURNING event_id
 _INBOX_STATUS = "UPDATE processed_events SET status = $2 WHERE event_id = $1"
 
 _CARD_CONTEXT = """
-SELECT m.code AS merchant_code, m.timezone, p.id AS program_id, p.type, p.stamps_target
+SELECT m.code AS merchant_code, m.timezone, p.id AS program_id, p.type, p.stamps_target,
+       p.points_expiration_days, p.expiry_policy, p.minimum_redemption_points
 FROM loyalty_cards c
 JOIN merchants m ON m.id = c.merchant_id AND m.deleted_at IS NULL
 JOIN loyalty_programs p ON p.id = c.program_id
 WHERE c.id = $1 AND c.deleted_at IS NULL
 """
+
+_REWARDS = "SELECT code, name, points_required, is_active FROM rewards WHERE program_id = $1"
 
 _CARD_NOW = """
 SELECT card_number, stamp_count, points_balance, is_active, version
@@ -162,16 +165,26 @@ async def _act(
     if card is None:
         raise CardNotFound(card_id)
     decision = decide(card)
+    await load_lots(conn, [card])  # a removal spends lots; an addition makes one
     if not decision.changes:
         await conn.execute(_INBOX_STATUS, action_id, "rejected")
         return _outcome(action_id, "unchanged", card)
     program_type = ProgramType(context["type"])
+    rewards = {
+        r["code"]: RewardTerms(r["code"], r["name"], r["points_required"], r["is_active"])
+        for r in await conn.fetch(_REWARDS, context["program_id"])
+    }
+    # An adjustment's points are never pending; they expire by the program's policy.
     terms = ProgramTerms(
         program_id=context["program_id"],
         merchant_id=card.merchant_id,
         type=program_type,
         stamps_target=context["stamps_target"],
+        points_expiration_days=context["points_expiration_days"],
+        expiry_policy=ExpiryPolicy(context["expiry_policy"]),
+        minimum_redemption_points=context["minimum_redemption_points"],
         timezone=ZoneInfo(context["timezone"]),
+        rewards=rewards,
     )
     effects = Effects()
     # No store: the change was made in the admin panel, not at a till.

@@ -212,3 +212,32 @@ async def test_a_deleted_card_cannot_be_adjusted(db: AsyncSession, people: dict[
             now=NOW,
         )
     await db.rollback()
+
+
+async def test_adding_points_makes_a_lot_and_removing_them_spends_the_lots_that_expire_first(
+    db: AsyncSession, people: dict[str, Any]
+) -> None:
+    card = await _card(db, people)
+    conn = await _conn(db)
+    for points in (30, -25):
+        await admin_actions.adjust_card(
+            conn,
+            action_id=uuid.uuid4(),
+            card_id=card.id,
+            stamps=0,
+            points=points,
+            reason="goodwill" if points > 0 else "correction",
+            actor="admin",
+            now=NOW,
+        )
+    lots = await conn.fetch(
+        "SELECT lot_no, points, remaining FROM point_lots WHERE card_id = $1 ORDER BY lot_no",
+        card.id,
+    )
+    balance = await conn.fetchval("SELECT points_balance FROM loyalty_cards WHERE id = $1", card.id)
+    assert sum(r["remaining"] for r in lots) == balance
+    assert lots[-1]["points"] == 30  # the adjustment's own lot
+    removal = await conn.fetchval(
+        "SELECT lots FROM ledger_entries WHERE card_id = $1 AND points_delta = -25", card.id
+    )
+    assert sum(p for _, p in orjson.loads(removal)) == -25
