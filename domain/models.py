@@ -183,6 +183,10 @@ class LoyaltyProgram(SoftDeleteMixin, TimestampMixin, Base):
         CheckConstraint("pin_max_attempts >= 1", name="pin_max_attempts_positive"),
         CheckConstraint("pending_days >= 0", name="pending_days_non_negative"),
         CheckConstraint("expiry_reminder_days >= 0", name="expiry_reminder_non_negative"),
+        CheckConstraint("tier_grace_days >= 0", name="tier_grace_non_negative"),
+        CheckConstraint(
+            "tier_window IN ('rolling_12_months', 'calendar_year')", name="tier_window_known"
+        ),
         CheckConstraint("pin_lockout_minutes >= 1", name="pin_lockout_positive"),
     )
 
@@ -230,6 +234,15 @@ class LoyaltyProgram(SoftDeleteMixin, TimestampMixin, Base):
         server_default=ExpiryPolicy.INACTIVITY.value,
     )
     expiry_reminder_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    # CONTRACT.md 7.4: ``[{id, name, threshold_points, multiplier}]``, thresholds ascending from
+    # 0; none: a program without tiers, as in v1.
+    tiers: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, default=list, server_default=text("'[]'::jsonb")
+    )
+    tier_window: Mapped[str] = mapped_column(
+        String(32), default="rolling_12_months", server_default="rolling_12_months"
+    )
+    tier_grace_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Campaign(SoftDeleteMixin, TimestampMixin, Base):
@@ -395,6 +408,33 @@ class LoyaltyCard(SoftDeleteMixin, TimestampMixin, Base):
     dated_points: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     next_expiry_at: Mapped[datetime | None] = mapped_column(default=None)
     next_expiry_points: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Tiers (CONTRACT.md 7.4): the card's tier, its qualifying points counted from
+    # ``qualifying_from`` (the window's start as of its last event or daily run), and since
+    # when the daily run has found it below its tier's threshold.
+    tier: Mapped[str | None] = mapped_column(String(64), default=None)
+    qualifying_points: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    qualifying_from: Mapped[datetime | None] = mapped_column(default=None)
+    tier_below_since: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class TierChange(Base):
+    """A card's move from one tier to another (CONTRACT.md 7.4): its tier history."""
+
+    __tablename__ = "tier_changes"
+    __table_args__ = (
+        Index("ix_tier_changes_card", "card_id", "occurred_at"),
+        Index("ix_tier_changes_merchant", "merchant_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    card_id: Mapped[int] = mapped_column(BigInteger)
+    merchant_id: Mapped[int] = mapped_column(BigInteger)
+    from_tier: Mapped[str | None] = mapped_column(String(64))
+    to_tier: Mapped[str | None] = mapped_column(String(64))
+    qualifying_points: Mapped[int] = mapped_column(BigInteger)
+    occurred_at: Mapped[datetime] = mapped_column()
+    source_event_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class PointLot(Base):
@@ -518,6 +558,9 @@ class Purchase(Base):
     # so a return voids exactly that whatever the rules say later. Null for a purchase
     # without lines or campaigns: it is voided in proportion, as in v1.
     earnings: Mapped[dict[str, Any] | None] = mapped_column(JSONB, default=None)
+    # The card's tier when earned, and what its multiplier added (CONTRACT.md 7.4).
+    tier: Mapped[str | None] = mapped_column(String(64), default=None)
+    tier_points: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class HeldReturn(Base):
