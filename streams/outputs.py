@@ -91,6 +91,21 @@ class EventProcessed(_Output):
         exclude_if=_is_none,
         description="on an expiry run's result: `points.expiring` reminders sent (7.3)",
     )
+    tiers_changed: Count | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description="on an expiry run's result: cards whose tier it changed (contract 7.4)",
+    )
+    tier: Code | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description="when the result names a card of a program with tiers: its tier's id (7.4)",
+    )
+    points_to_next_tier: Count | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description="qualifying points still missing for the next tier; null at the top (7.4)",
+    )
     points_pending: Count | None = Field(
         default=None,
         exclude_if=_is_none,

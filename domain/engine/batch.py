@@ -85,7 +85,8 @@ async def apply_batch(uow: UnitOfWork, events: Sequence[Inbound], now: datetime)
 
 async def _expire(uow: UnitOfWork, ev: Inbound, run: ExpiryRun, now: datetime) -> Result:
     totals = await uow.expire(run, now)
-    changed = totals.cards_expired or totals.cards_released  # reminders change no card
+    # Reminders change no card.
+    changed = totals.cards_expired or totals.cards_released or totals.tiers_changed
     result = Result(
         source_event_id=run.event_id,
         source_topic=ev.topic,
@@ -96,6 +97,7 @@ async def _expire(uow: UnitOfWork, ev: Inbound, run: ExpiryRun, now: datetime) -
             "points_expired": totals.points_expired,
             "points_released": totals.points_released,
             "reminders_sent": totals.reminders,
+            "tiers_changed": totals.tiers_changed,
         },
     )
     effects = Effects()
@@ -161,10 +163,16 @@ async def _apply_segment(
 
 def _wanted(events: list[Inbound]) -> Wanted:
     wanted = Wanted()
+    first = last = None
     for ev in events:
         cmd = ev.command
         if isinstance(cmd, ExpiryRun):
             continue
+        at = cmd.occurred_at
+        if first is None or at < first:
+            first = at
+        if last is None or at > last:
+            last = at
         wanted.store_codes.add(cmd.store_code)
         if isinstance(cmd, Enrol):
             if cmd.customer.email:
@@ -176,6 +184,8 @@ def _wanted(events: list[Inbound]) -> Wanted:
             wanted.orders.add((cmd.store_code, cmd.order_reference))
         if cmd.card is not None:
             _want_card(wanted, cmd.store_code, cmd.card)
+    if first is not None and last is not None:
+        wanted.span.extend((first, last))
     return wanted
 
 

@@ -12,10 +12,12 @@ import msgspec
 
 from core.commands import CardRef, Command, Purchase
 from core.enums import CardRefKind
+from domain.engine import tiers
 from domain.engine.apply import Origin, apply_decision
 from domain.engine.lots import due_release
 from domain.engine.outputs import Result, result_message
 from domain.engine.state import BatchState, CardRow, CustomerRow, StoreInfo
+from domain.engine.tiers import tier_fields
 from domain.engine.unit_of_work import UnitOfWork
 from domain.engine.writes import Effects
 from domain.rules.basket import CampaignUse
@@ -86,6 +88,7 @@ class BatchContext:
             campaigns=campaigns,
             points_pending=card.balance.points_pending if card else None,
             next_expiry=next_expiry(terms, card.balance) if card and terms else None,
+            tier=tier_fields(terms, card) if card and terms and terms.tiers.tiers else None,
         )
         self.results.append(result)
         self.effects.outbox.append(result_message(result, self.now_text))
@@ -123,6 +126,28 @@ class BatchContext:
             notes=notes,
             **ledger,
         )
+
+    # --- tiers ----------------------------------------------------------------------------
+
+    def qualify(
+        self,
+        card: CardRow,
+        store: StoreInfo,
+        terms: ProgramTerms,
+        order: str | None,
+        at: datetime,
+        points: int,
+        ev: Inbound,
+    ) -> None:
+        """A purchase's points count toward the card's tier; it moves up when they reach
+        one (``engine.tiers``)."""
+        if order is not None and points:
+            tiers.count(card, order, at, points)
+        notice = tiers.promote(
+            self.state, card, terms, at, ev.command.event_id, store.merchant_code, self.now_text
+        )
+        if notice is not None:
+            self.effects.outbox.append(notice)
 
     # --- lots -----------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The daily run, set-based: release due pending points, expire due lots, send reminders.
+"""The daily run, set-based: release due pending points, expire due lots, send reminders,
+judge tiers.
 
 The rule is ``domain.rules.expire.decide_run`` (one card, plain values); this is the same
 rule in SQL, so a run over a million cards is a handful of statements, and a property test
@@ -259,6 +260,95 @@ SELECT count(*) FROM sent
 """  # noqa: S608 - no outside input
 
 
+# Tiers (CONTRACT.md 7.4): every card of a tiered program gets its qualifying points counted
+# afresh for the window as of the run, moves up at once if they reach a higher tier, and down
+# to the tier they give once it has been below its own since ``tier_grace_days`` (counted
+# from the first run that found it below). The one-card form: ``rules.tiers.judge_daily``.
+_TIERS_SQL = f"""
+WITH programs AS (
+    SELECT p.id, p.tiers, p.tier_grace_days, p.stamps_target,
+           p.type IN ('stamps', 'hybrid') AS stamps_enabled, m.code AS merchant_code,
+           CASE WHEN p.tier_window = 'calendar_year'
+                THEN date_trunc('year', $1::timestamptz AT TIME ZONE m.timezone)
+                     AT TIME ZONE m.timezone
+                ELSE ($1::timestamptz AT TIME ZONE m.timezone - interval '1 year')
+                     AT TIME ZONE m.timezone
+           END AS start
+    FROM loyalty_programs p JOIN merchants m ON m.id = p.merchant_id
+    WHERE p.deleted_at IS NULL AND jsonb_array_length(p.tiers) > 0 AND {_MERCHANTS}
+),
+ranked AS (
+    SELECT g.id AS program_id, t.n - 1 AS rank, t.tier->>'id' AS code,
+           (t.tier->>'threshold_points')::bigint AS threshold
+    FROM programs g CROSS JOIN LATERAL jsonb_array_elements(g.tiers) WITH ORDINALITY AS t(tier, n)
+),
+locked AS (
+    SELECT c.id, c.tier, c.tier_below_since, g.id AS program_id, g.start, g.tier_grace_days,
+           g.merchant_code, g.stamps_target, g.stamps_enabled
+    FROM loyalty_cards c JOIN programs g ON g.id = c.program_id
+    WHERE c.deleted_at IS NULL
+    ORDER BY c.id
+    FOR UPDATE OF c
+),
+counted AS (
+    SELECT k.id, coalesce(sum(p.points_earned - p.points_voided), 0)::bigint AS points
+    FROM locked k LEFT JOIN purchases p ON p.card_id = k.id AND p.occurred_at >= k.start
+    GROUP BY k.id
+),
+verdict AS (
+    SELECT k.*, n.points,
+           due.code AS due, coalesce(due.rank, -1) AS due_rank,
+           coalesce((SELECT r.rank FROM ranked r
+                     WHERE r.program_id = k.program_id AND r.code = k.tier), -1) AS cur_rank
+    FROM locked k JOIN counted n ON n.id = k.id
+    LEFT JOIN LATERAL (
+        SELECT r.code, r.rank FROM ranked r
+        WHERE r.program_id = k.program_id AND r.threshold <= n.points
+        ORDER BY r.rank DESC LIMIT 1
+    ) due ON true
+),
+decided AS (
+    SELECT v.*,
+           v.due_rank >= v.cur_rank
+           OR $1::timestamptz - coalesce(v.tier_below_since, $1::timestamptz)
+              >= make_interval(days => v.tier_grace_days) AS settle
+    FROM verdict v
+),
+moved AS (
+    UPDATE loyalty_cards c
+    SET qualifying_points = d.points, qualifying_from = d.start,
+        tier = CASE WHEN d.settle THEN d.due ELSE d.tier END,
+        tier_below_since = CASE WHEN d.settle THEN NULL
+                                ELSE coalesce(d.tier_below_since, $1::timestamptz) END,
+        version = c.version + (d.settle AND d.due IS DISTINCT FROM d.tier)::int,
+        updated_at = now()
+    FROM decided d WHERE c.id = d.id
+    RETURNING c.id, c.merchant_id, c.card_number, c.stamp_count, c.points_balance,
+              c.points_pending, c.is_active, c.version, c.tier AS new_tier, d.tier AS old_tier,
+              d.points, d.merchant_code, d.stamps_target, d.stamps_enabled
+),
+changed AS (SELECT * FROM moved WHERE new_tier IS DISTINCT FROM old_tier),
+history AS (
+    INSERT INTO tier_changes (card_id, merchant_id, from_tier, to_tier, qualifying_points,
+        occurred_at, source_event_id)
+    SELECT id, merchant_id, old_tier, new_tier, points, $1::timestamptz, $3::uuid
+    FROM changed ORDER BY id
+),
+messages AS (
+    {_wallet("tier_changed").replace("FROM moved", "FROM changed")}
+    UNION ALL
+    SELECT id, 1, card_number, 'loyalty.notifications.v1', json_build_object(
+        'event_id', gen_random_uuid(), 'type', 'tier.changed',
+        'occurred_at', $4::timestamptz, 'card_number', card_number,
+        'merchant_code', merchant_code, 'from_tier', old_tier, 'to_tier', new_tier,
+        'source_event_id', $3::uuid)
+    FROM changed WHERE old_tier IS NOT NULL
+),
+{_OUTBOX}
+SELECT count(*) FROM changed
+"""  # noqa: S608 - no outside input
+
+
 class RunTotals(msgspec.Struct, frozen=True):
     """What a daily run did."""
 
@@ -267,22 +357,25 @@ class RunTotals(msgspec.Struct, frozen=True):
     cards_released: int = 0
     points_released: int = 0
     reminders: int = 0
+    tiers_changed: int = 0
 
 
 async def run_in_sql(conn: Conn, run: ExpiryRun, now: datetime) -> RunTotals:
-    """The daily run as of ``run.occurred_at``: releases, then expiries, then reminders."""
+    """The daily run as of ``run.occurred_at``: releases, expiries, reminders, tiers."""
     args = (run.occurred_at, run.merchant_code, run.event_id, now)
     released = await conn.fetchrow(_RELEASE_SQL, *args)
     expired = await conn.fetchrow(_EXPIRE_SQL, *args)
     reminders = await conn.fetchval(_REMIND_SQL, run.occurred_at, run.merchant_code, now)
+    tiers_changed = await conn.fetchval(_TIERS_SQL, *args)
     totals = RunTotals(
         cards_expired=int(expired["cards"]) if expired else 0,
         points_expired=int(expired["points"]) if expired else 0,
         cards_released=int(released["cards"]) if released else 0,
         points_released=int(released["points"]) if released else 0,
         reminders=int(reminders or 0),
+        tiers_changed=int(tiers_changed or 0),
     )
-    if totals.cards_expired or totals.cards_released or totals.reminders:
+    if totals.cards_expired or totals.cards_released or totals.reminders or totals.tiers_changed:
         await conn.execute(NOTIFY)
     return totals
 

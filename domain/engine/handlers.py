@@ -10,6 +10,7 @@ from typing import Any
 from core.commands import Enrol, Purchase, Redeem, Return
 from core.enums import Topic
 from domain import identifiers
+from domain.engine import tiers
 from domain.engine.context import BatchContext, Inbound
 from domain.engine.outputs import APPLIED, HELD, REJECTED
 from domain.engine.state import CardRow, CustomerRow, HeldRow, PurchaseRow, StoreInfo
@@ -19,6 +20,7 @@ from domain.rules.enrol import may_enrol, new_card
 from domain.rules.lots import own_pending, take_pending_first
 from domain.rules.redeem import redeem_points, redeem_stamps
 from domain.rules.resolve import enrolment_finds, order_refusal, return_waits
+from domain.rules.tiers import MILLI
 from domain.rules.values import CardBalance, Reason, StampHistory
 from domain.rules.void import PurchaseRecord, decide_line_return, decide_return
 
@@ -41,7 +43,11 @@ async def handle_purchase(ctx: BatchContext, ev: Inbound, cmd: Purchase) -> None
         history = await ctx.uow.stamp_history(ctx.state, card, terms, cmd.occurred_at)
     facts = PurchaseFacts(cmd.amount_cents, cmd.currency, cmd.stamps, cmd.occurred_at, cmd.lines)
     uses = ctx.campaign_uses(terms, card) if terms.campaigns else _NO_USES
-    outcome = earn_purchase(terms, facts, history, uses)
+    tiered = bool(terms.tiers.tiers)
+    if tiered:
+        tiers.advance(card, terms, cmd.occurred_at)
+    tier_milli = tiers.multiplier(terms, card) if tiered else MILLI
+    outcome = earn_purchase(terms, facts, history, uses, tier_milli)
     decision, basket = outcome.decision, outcome.basket
     if Reason.UNSUPPORTED_CURRENCY in decision.reasons:
         ctx.finish(ev, REJECTED, decision.reasons, store, card=card)
@@ -68,7 +74,11 @@ async def handle_purchase(ctx: BatchContext, ev: Inbound, cmd: Purchase) -> None
         record=PurchaseRecord(cmd.amount_cents, deltas[1], deltas[0]),
         is_new=True,
         earnings=basket.earnings if basket is not None else None,
+        tier=card.balance.tier if tiered else None,
+        tier_points=outcome.tier_points,
     )
+    if tiered:
+        ctx.qualify(card, store, terms, cmd.order_reference, cmd.occurred_at, deltas[1], ev)
     awarded = ctx.count_awards(card, basket.awards) if basket is not None and basket.awards else []
     status = APPLIED if decision.changed else REJECTED
     ctx.finish(ev, status, decision.reasons, store, card=card, deltas=deltas, campaigns=awarded)
@@ -118,6 +128,10 @@ async def _void(ctx: BatchContext, ev: Inbound, cmd: Return, purchase: PurchaseR
     if card is None:
         ctx.finish(ev, REJECTED, [Reason.CARD_NOT_FOUND], store)
         return
+    terms = store.terms
+    tiered = terms is not None and bool(terms.tiers.tiers)
+    if tiered and terms is not None:
+        tiers.advance(card, terms, cmd.occurred_at)
     balance, own = card.balance, None
     if purchase.record.points_earned > purchase.record.points_voided:
         balance = await ctx.spendable(card, cmd.occurred_at)
@@ -147,6 +161,9 @@ async def _void(ctx: BatchContext, ev: Inbound, cmd: Return, purchase: PurchaseR
     )
     purchase.record, purchase.earnings = outcome.purchase, earnings
     purchase.dirty = True
+    if tiered and deltas[1]:
+        # What the return took back no longer qualifies (down moves wait for the daily run).
+        tiers.count(card, purchase.order_reference, purchase.occurred_at, deltas[1])
     ctx.finish(ev, APPLIED, outcome.decision.reasons, store, card=card, deltas=deltas)
 
 
@@ -201,6 +218,10 @@ async def handle_enrol(ctx: BatchContext, ev: Inbound, cmd: Enrol) -> None:
     )
     ctx.state.add_card(card)
     deltas = ctx.change(card, store, new_card(terms), ev, cmd.occurred_at)
+    if terms.tiers.tiers:  # a new card starts in the first tier, its window at enrolment
+        card.window_rows = {}
+        tiers.advance(card, terms, cmd.occurred_at)
+        ctx.qualify(card, store, terms, None, cmd.occurred_at, 0, ev)
     ctx.finish(ev, APPLIED, (), store, card=card, deltas=deltas)
 
 

@@ -37,9 +37,8 @@ def book_lots(
     """Make or spend the lots of ``change`` on ``card``; returns the ledger row's ``lots``
     (JSON text), or None when the change moves no points."""
     moved = change.points_delta + change.pending_delta
-    if not moved:  # stamps, status: no points (a release moves none in all, see below)
-        if change.entry_type is not LedgerType.POINTS_RELEASED:
-            return None
+    if not moved and change.entry_type is not LedgerType.POINTS_RELEASED:
+        return None  # stamps, status: no points (a release moves none in all, see below)
     kind = change.entry_type
     if kind is LedgerType.POINTS_RELEASED:
         return _release(card, at)

@@ -45,6 +45,8 @@ class Result:
     """What each campaign added (``[{id, points}]``); purchases only."""
     points_pending: int | None = None
     next_expiry: NextExpiry | None = None
+    tier: dict[str, Any] | None = None
+    """``tier`` and ``points_to_next_tier`` (CONTRACT.md 7.4), for programs with tiers."""
 
 
 APPLIED, REJECTED, HELD, DUPLICATE = "applied", "rejected", "held", "duplicate"
@@ -86,6 +88,8 @@ def result_message(result: Result, now: datetime | str) -> OutboxEntry:
         if result.card_number is not None:  # v1.1 (7.2, 7.3): only beside a card
             payload["points_pending"] = result.points_pending
             payload["next_expiry"] = expiry_json(result.next_expiry)
+            if result.tier is not None:
+                payload.update(result.tier)
     if result.campaigns is not None:
         payload["campaigns"] = result.campaigns
     return OutboxEntry(_RESULTS, source, payload)

@@ -27,6 +27,7 @@ from domain.rules.basket import Earnings
 from domain.rules.campaigns import WEEKDAYS, CampaignTerms, parse_hours
 from domain.rules.earn import projected_history
 from domain.rules.lots import Lot
+from domain.rules.tiers import TierPlan, tier_plan
 from domain.rules.values import CardBalance, ProgramTerms, RewardTerms, StampHistory
 from domain.rules.void import PurchaseRecord
 
@@ -66,6 +67,9 @@ class CardRow:
     # lots this batch created (written at the segment's end).
     lots: list[Lot] | None = None
     new_lots: list[Lot] = field(default_factory=list)
+    # Tiers: purchases that may enter or leave the card's window during the batch
+    # (order key -> [occurred_at, net points]; ``load_window_rows``), and its tier moves.
+    window_rows: dict[str, list[Any]] | None = None
 
     @property
     def card_id(self) -> int:
@@ -101,6 +105,8 @@ class PurchaseRow:
     dirty: bool = False
     earnings: Earnings | None = None
     """What its lines and campaign bonuses earned (None: voided in proportion, as in v1)."""
+    tier: str | None = None
+    tier_points: int = 0
 
 
 @dataclass
@@ -140,6 +146,9 @@ class BatchState:
     limited_campaigns: set[int] = field(default_factory=set)
     card_awards: dict[tuple[int, int], int] = field(default_factory=dict)
     card_awards_added: dict[tuple[int, int], int] = field(default_factory=dict)
+    # Tier moves to record (``tier_changes``): card, merchant, from, to, qualifying points,
+    # when, source event.
+    tier_changes: list[tuple[Any, ...]] = field(default_factory=list)
 
     def add_card(self, row: CardRow) -> None:
         """Index a card every way an event can name it."""
@@ -168,6 +177,8 @@ class Wanted:
     emails: set[tuple[str, str]] = field(default_factory=set)  # (store_code, email)
     refs: set[tuple[str, str]] = field(default_factory=set)  # (store_code, customer_ref)
     orders: set[tuple[str, str]] = field(default_factory=set)  # (store_code, order_reference)
+    span: list[datetime] = field(default_factory=list)
+    """The earliest and latest event times of the batch (tiers' windows move between)."""
 
 
 _STORES_SQL = """
@@ -177,7 +188,7 @@ SELECT s.id, s.code, s.merchant_id, m.code AS merchant_code, m.timezone,
        p.points_per_euro, p.minimum_purchase_cents, p.cooldown_minutes, p.max_daily_stamps,
        p.welcome_bonus_points, p.minimum_redemption_points, p.points_expiration_days,
        p.is_active, p.non_earning_categories, p.pending_days, p.expiry_policy,
-       p.expiry_reminder_days
+       p.expiry_reminder_days, p.tiers, p.tier_window, p.tier_grace_days
 FROM stores s
 JOIN merchants m ON m.id = s.merchant_id AND m.deleted_at IS NULL
 LEFT JOIN loyalty_programs p ON p.merchant_id = m.id AND p.deleted_at IS NULL
@@ -222,7 +233,8 @@ SELECT c.id, c.card_number, c.qr_token, c.merchant_id, c.program_id, c.customer_
        c.lifetime_points_earned, c.points_redeemed, c.points_voided, c.points_expired,
        c.last_stamp_at, c.stamp_day, c.stamp_day_count, c.last_points_at,
        c.last_redemption_at, c.last_activity_at, c.is_active, c.version, c.created_at,
-       c.points_pending, c.lot_count, c.dated_points, c.next_expiry_at, c.next_expiry_points
+       c.points_pending, c.lot_count, c.dated_points, c.next_expiry_at, c.next_expiry_points,
+       c.tier, c.qualifying_points, c.qualifying_from, c.tier_below_since
 FROM loyalty_cards c
 WHERE c.deleted_at IS NULL
   AND (c.id = ANY($1::bigint[]) OR c.card_number = ANY($2::text[])
@@ -321,6 +333,9 @@ def _terms(
         rewards=rewards.get(r["program_id"], {}),
         non_earning_categories=frozenset(r["non_earning_categories"] or ()),
         campaigns=campaigns.get(r["program_id"], ()),
+        tiers=tier_plan(_as_list(r["tiers"]), r["tier_window"], r["tier_grace_days"])
+        if r["tiers"] and r["tiers"] != "[]"
+        else _NO_TIERS,
     )
 
 
@@ -419,6 +434,10 @@ def _card_row(r: asyncpg.Record) -> CardRow:
         dated_points=r["dated_points"],
         next_expiry_at=r["next_expiry_at"],
         next_expiry_points=r["next_expiry_points"],
+        tier=r["tier"],
+        qualifying_points=r["qualifying_points"],
+        qualifying_from=r["qualifying_from"],
+        tier_below_since=r["tier_below_since"],
     )
     return CardRow(
         balance=balance,
@@ -476,6 +495,33 @@ async def load_orders(conn: Conn, state: BatchState, wanted: Wanted) -> None:
         )
 
 
+_WINDOW_ROWS_SQL = """
+SELECT p.card_id, p.order_reference, p.occurred_at, p.points_earned - p.points_voided AS net
+FROM purchases p
+JOIN unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[]) AS u(card_id, lo, hi)
+  ON p.card_id = u.card_id AND p.occurred_at >= u.lo AND p.occurred_at < u.hi
+"""
+
+
+async def load_window_rows(
+    conn: Conn, state: BatchState, ranges: dict[int, tuple[datetime, datetime]]
+) -> None:
+    """For cards of tiered programs: their purchases whose time lies where the batch moves
+    their window (``engine.tiers``), one query for the batch."""
+    if not ranges:
+        return
+    ids = list(ranges)
+    rows = await conn.fetch(
+        _WINDOW_ROWS_SQL, ids, [ranges[i][0] for i in ids], [ranges[i][1] for i in ids]
+    )
+    for card_id in ids:
+        state.cards[card_id].window_rows = {}
+    for r in rows:
+        window = state.cards[r["card_id"]].window_rows
+        assert window is not None
+        window[r["order_reference"]] = [r["occurred_at"], r["net"]]
+
+
 _LOTS_SQL = """
 SELECT card_id, lot_no, points, remaining, earned_at, releases_at, expires_at, pending,
        source_event_id
@@ -515,6 +561,13 @@ async def load_lots(
             )
     for card in todo:
         card.lots = [*found.get(card.card_id, ()), *card.new_lots]
+
+
+_NO_TIERS = TierPlan()
+
+
+def _as_list(value: Any) -> list[dict[str, Any]]:
+    return value if isinstance(value, list) else list(json.loads(value))
 
 
 def _as_dict(value: Any) -> dict[str, Any]:

@@ -26,8 +26,10 @@ from domain.engine.state import (
     load_lots,
     load_orders,
     load_stores,
+    load_window_rows,
     stamp_history,
 )
+from domain.engine.tiers import window_ranges
 from domain.engine.writes import Effects, WriteBehind, allocate_ids, flush
 from domain.rules.values import ProgramTerms, StampHistory
 
@@ -117,6 +119,7 @@ class PgUnitOfWork:
         await load_orders(self.conn, state, wanted)
         extra = {p.card_id for p in state.purchases.values() if p.card_id is not None}
         await load_cards(self.conn, state, wanted, extra_card_ids=extra)
+        await load_window_rows(self.conn, state, window_ranges(state, wanted.span))
 
     async def new_ids(self, sequence: str, count: int) -> list[int]:
         """Ids from the table's sequence."""

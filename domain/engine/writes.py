@@ -85,13 +85,13 @@ INSERT INTO loyalty_cards (
     lifetime_points_earned, points_redeemed, points_voided, points_expired, last_stamp_at,
     stamp_day, stamp_day_count, last_points_at, last_redemption_at, last_activity_at,
     is_active, version, points_pending, lot_count, dated_points, next_expiry_at,
-    next_expiry_points)
+    next_expiry_points, tier, qualifying_points, qualifying_from, tier_below_since)
 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
     $6::bigint[], $7::bigint[], $8::text[], $9::int[], $10::bigint[], $11::int[], $12::int[],
     $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::timestamptz[],
     $18::date[], $19::int[], $20::timestamptz[], $21::timestamptz[], $22::timestamptz[],
     $23::bool[], $24::int[], $25::bigint[], $26::int[], $27::bigint[], $28::timestamptz[],
-    $29::bigint[])
+    $29::bigint[], $30::text[], $31::bigint[], $32::timestamptz[], $33::timestamptz[])
 """
 
 _UPDATE_CARDS = """
@@ -105,17 +105,21 @@ UPDATE loyalty_cards AS c SET
     last_redemption_at = u.last_redemption_at, last_activity_at = u.last_activity_at,
     is_active = u.is_active, version = u.version, points_pending = u.points_pending,
     lot_count = u.lot_count, dated_points = u.dated_points, next_expiry_at = u.next_expiry_at,
-    next_expiry_points = u.next_expiry_points, updated_at = now()
+    next_expiry_points = u.next_expiry_points, tier = u.tier,
+    qualifying_points = u.qualifying_points, qualifying_from = u.qualifying_from,
+    tier_below_since = u.tier_below_since, updated_at = now()
 FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::int[], $5::int[], $6::bigint[],
             $7::bigint[], $8::bigint[], $9::bigint[], $10::timestamptz[], $11::date[],
             $12::int[], $13::timestamptz[], $14::timestamptz[], $15::timestamptz[],
             $16::bool[], $17::int[], $18::bigint[], $19::int[], $20::bigint[],
-            $21::timestamptz[], $22::bigint[])
+            $21::timestamptz[], $22::bigint[], $23::text[], $24::bigint[], $25::timestamptz[],
+            $26::timestamptz[])
     AS u(id, stamp_count, points_balance, lifetime_stamps, rewards_redeemed,
          lifetime_points_earned, points_redeemed, points_voided, points_expired,
          last_stamp_at, stamp_day, stamp_day_count, last_points_at, last_redemption_at,
          last_activity_at, is_active, version, points_pending, lot_count, dated_points,
-         next_expiry_at, next_expiry_points)
+         next_expiry_at, next_expiry_points, tier, qualifying_points, qualifying_from,
+         tier_below_since)
 WHERE c.id = u.id
 """
 
@@ -134,6 +138,8 @@ PURCHASE_COLUMNS = (
     "source_event_id",
     "occurred_at",
     "earnings",
+    "tier",
+    "tier_points",
 )
 
 _UPDATE_PURCHASES = """
@@ -252,7 +258,7 @@ def _take_chunk(state: BatchState, effects: Effects, rollup: LedgerRollup | None
     chunk = _Chunk(
         ledger=effects.ledger,
         rollup=rollup,
-        cards=_columns([(c.card_id, *_balance_values(c.balance)) for c in dirty], 22)
+        cards=_columns([(c.card_id, *_balance_values(c.balance)) for c in dirty], 26)
         if dirty
         else None,
     )
@@ -320,7 +326,7 @@ async def flush(
                     )
                     for c in new_cards
                 ],
-                29,
+                33,
             ),
         )
     dirty = [c for c in state.cards.values() if c.dirty and not c.is_new]
@@ -330,10 +336,13 @@ async def flush(
             await rollup.stand_aside(conn)
         await conn.execute(
             _UPDATE_CARDS,
-            *_columns([(c.card_id, *_balance_values(c.balance)) for c in dirty], 22),
+            *_columns([(c.card_id, *_balance_values(c.balance)) for c in dirty], 26),
         )
     await _write_purchases(conn, state)
     await _write_lots(conn, state)
+    if state.tier_changes:
+        await conn.execute(_TIER_CHANGES, *_columns(state.tier_changes, 7))
+        state.tier_changes.clear()
     await _write_campaign_awards(conn, state)
     await _write_held(conn, state)
     if rollup is not None:
@@ -377,6 +386,10 @@ def _balance_values(b: Any) -> tuple[Any, ...]:
         b.dated_points,
         b.next_expiry_at,
         b.next_expiry_points,
+        b.tier,
+        b.qualifying_points,
+        b.qualifying_from,
+        b.tier_below_since,
     )
 
 
@@ -402,6 +415,8 @@ async def _write_purchases(conn: Conn, state: BatchState) -> None:
                     p.source_event_id,
                     p.occurred_at,
                     _earnings_json(p),
+                    p.tier,
+                    p.tier_points,
                 )
                 for p in new
             ],
@@ -441,6 +456,13 @@ LOT_COLUMNS = (
     "pending",
     "source_event_id",
 )
+
+_TIER_CHANGES = """
+INSERT INTO tier_changes (card_id, merchant_id, from_tier, to_tier, qualifying_points,
+    occurred_at, source_event_id)
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[],
+    $6::timestamptz[], $7::uuid[])
+"""
 
 _UPDATE_LOTS = """
 UPDATE point_lots AS l SET remaining = u.remaining, pending = u.pending

@@ -10,6 +10,7 @@ import msgspec
 from core.commands import Line
 from core.enums import LedgerType
 from domain.rules.basket import BasketPoints, CampaignUse, basket_points, earning_cents
+from domain.rules.tiers import MILLI, with_multiplier
 from domain.rules.values import CardBalance, Change, Decision, ProgramTerms, Reason, StampHistory
 
 
@@ -29,6 +30,8 @@ class PurchaseOutcome(msgspec.Struct, frozen=True, gc=False):
 
     decision: Decision
     basket: BasketPoints | None = None
+    tier_points: int = 0
+    """What the card's tier multiplier added (CONTRACT.md 7.4)."""
 
 
 def points_for(terms: ProgramTerms, amount_cents: int) -> int:
@@ -75,10 +78,12 @@ def earn_purchase(
     purchase: PurchaseFacts,
     history: StampHistory,
     uses: Mapping[int, CampaignUse],
+    tier_milli: int = MILLI,
 ) -> PurchaseOutcome:
     """What a purchase earns on a card, with its lines and the program's campaigns
     (CONTRACT.md 3 and 7.1); ``uses``: what each campaign may still award.
 
+    ``tier_milli``: the card's tier multiplier, applied to the basket's points, floored (7.4).
     In a hybrid program a refused stamp never blocks the points, and the other way round.
     Lines of non-earning categories do not count toward the minimum purchase.
     """
@@ -98,12 +103,18 @@ def earn_purchase(
         basket = basket_points(
             terms, purchase.amount_cents, purchase.lines, purchase.occurred_at, uses
         )
-        if basket.points:
+        points = basket.points
+        if tier_milli != MILLI:
+            points = with_multiplier(points, tier_milli)
+        if points:
             # Pending (CONTRACT.md 7.2): earned now, spendable ``pending_days`` later.
             if terms.pending_days > 0:
-                changes.append(Change(LedgerType.POINTS_EARNED, pending_delta=basket.points))
+                changes.append(Change(LedgerType.POINTS_EARNED, pending_delta=points))
             else:
-                changes.append(Change(LedgerType.POINTS_EARNED, points_delta=basket.points))
+                changes.append(Change(LedgerType.POINTS_EARNED, points_delta=points))
+        return PurchaseOutcome(
+            Decision(tuple(changes), tuple(reasons)), basket, points - basket.points
+        )
     return PurchaseOutcome(Decision(tuple(changes), tuple(reasons)), basket)
 
 

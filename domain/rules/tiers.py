@@ -50,6 +50,10 @@ class TierPlan(msgspec.Struct, frozen=True, gc=False):
         return None
 
 
+NO_TIERS = TierPlan()
+"""A program without tiers."""
+
+
 def tier_for(plan: TierPlan, qualifying: int) -> TierTerms | None:
     """The highest tier whose threshold ``qualifying`` points reach."""
     found: TierTerms | None = None

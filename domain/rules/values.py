@@ -11,6 +11,7 @@ import msgspec
 
 from core.enums import ExpiryPolicy, LedgerType, ProgramType, ReasonCode
 from domain.rules.campaigns import CampaignTerms
+from domain.rules.tiers import NO_TIERS, TierPlan
 
 # The rules speak the contract's reason codes (CONTRACT.md section 4), one list for both.
 Reason = ReasonCode
@@ -52,6 +53,8 @@ class ProgramTerms:
     non_earning_categories: frozenset[str] = frozenset()
     campaigns: tuple[CampaignTerms, ...] = ()
     """The active campaigns, in id order."""
+    tiers: TierPlan = NO_TIERS
+    """The program's tiers (none: as in v1)."""
 
     # Read several times per event: computed once per program (a batch loads it once).
     @cached_property
@@ -101,6 +104,11 @@ class CardBalance:
     next_expiry_at: datetime | None = None
     next_expiry_points: int = 0
     """The first expiry date among those lots, and the points due on that local day."""
+    tier: str | None = None
+    qualifying_points: int = 0
+    """Points its purchases earned since ``qualifying_from``, net of voids (CONTRACT.md 7.4)."""
+    qualifying_from: datetime | None = None
+    tier_below_since: datetime | None = None
 
 
 @lru_cache(maxsize=1024)

@@ -34,8 +34,12 @@ CARD_FIELDS = frozenset(
      "points_balance"}
 )  # fmt: skip
 """...and these, except an expiry run..."""
-EXPIRY_FIELDS = frozenset({"cards_expired", "points_expired", "points_released", "reminders_sent"})
-"""...which has these instead (the last two since v1.1, 7.2 and 7.3)."""
+EXPIRY_FIELDS = frozenset(
+    {"cards_expired", "points_expired", "points_released", "reminders_sent", "tiers_changed"}
+)
+"""...which has these instead (the last three since v1.1, 7.2 to 7.4)."""
+TIER_FIELDS = frozenset({"tier", "points_to_next_tier"})
+"""v1.1 (7.4): beside a card of a program with tiers."""
 LOT_FIELDS = frozenset({"points_pending", "next_expiry"})
 """v1.1 (7.2, 7.3): beside a card, its pending points and its next expiry."""
 WALLET_FIELDS = frozenset(
@@ -169,6 +173,8 @@ def check_result(payload: dict[str, Any]) -> dict[str, Any]:
         extra = extra | {"campaigns"}
     if payload.get("card_number") is not None:
         extra = extra | LOT_FIELDS
+    if "tier" in payload:
+        extra = extra | TIER_FIELDS
     assert set(payload) == RESULT_FIELDS | extra, sorted(set(payload) ^ (RESULT_FIELDS | extra))
     assert len(set(payload["reasons"])) == len(payload["reasons"])
     return payload

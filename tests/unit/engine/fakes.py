@@ -12,7 +12,7 @@ import copy
 import itertools
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.commands import ExpiryRun
@@ -28,10 +28,12 @@ from domain.engine.state import (
     StoreInfo,
     Wanted,
 )
+from domain.engine.tiers import window_ranges
 from domain.engine.writes import Effects, LedgerRow
 from domain.rules.earn import projected_history
 from domain.rules.expire import decide_run, run_decisions
 from domain.rules.lots import Lot
+from domain.rules.tiers import judge_daily, qualifying_in_window, window_start
 from domain.rules.values import ProgramTerms, StampHistory
 
 # Positions in a ledger row (``writes.LEDGER_COLUMNS``).
@@ -56,6 +58,7 @@ class FakeUnitOfWork:
         self.campaign_awarded: dict[int, int] = {}
         self.card_awards: dict[tuple[int, int], int] = {}
         self.point_lots: dict[int, dict[int, Lot]] = {}  # card id -> lot number -> lot
+        self.tier_changes: list[tuple[Any, ...]] = []
         self._ids = itertools.count(1)
 
     # --- the unit of work -----------------------------------------------------------------
@@ -97,6 +100,13 @@ class FakeUnitOfWork:
         for card_id in sorted(ids):
             if card_id in self.cards:
                 state.add_card(copy.deepcopy(self.cards[card_id]))
+        for card_id, (lo, hi) in window_ranges(state, wanted.span).items():
+            rows = state.cards[card_id].window_rows
+            assert rows is not None
+            for p in self.purchases.values():
+                if p.card_id == card_id and lo <= p.occurred_at < hi:
+                    net = p.record.points_earned - p.record.points_voided
+                    rows[p.order_reference] = [p.occurred_at, net]
         for store in state.stores.values():
             for c in store.terms.campaigns if store.terms else ():
                 state.campaign_awarded[c.campaign_id] = self.campaign_awarded.get(c.campaign_id, 0)
@@ -163,6 +173,7 @@ class FakeUnitOfWork:
                 stored = copy.deepcopy(card)
                 stored.is_new = stored.dirty = False
                 stored.lots = None
+                stored.window_rows = None
                 self.cards[card.card_id] = stored
         for key, purchase in state.purchases.items():
             if purchase.is_new or purchase.dirty:
@@ -179,6 +190,8 @@ class FakeUnitOfWork:
             self.card_awards[pair] = self.card_awards.get(pair, 0) + count
         state.campaign_added.clear()
         state.card_awards_added.clear()
+        self.tier_changes.extend(state.tier_changes)
+        state.tier_changes.clear()
         self.ledger.extend(effects.ledger)
         self.outbox.extend(effects.outbox)
         for event_id, status in effects.inbox_status.items():
@@ -221,16 +234,45 @@ class FakeUnitOfWork:
             origin = Origin(run.event_id, code, store_id=None)
             for decision in run_decisions(run_outcome):
                 apply_decision(state, effects, card, terms, decision, origin, run.occurred_at, now)
-            if run_outcome.released or run_outcome.expired:
+            moved = self._judge_tier(state, card, terms, run.occurred_at)
+            if run_outcome.released or run_outcome.expired or terms.tiers.tiers:
                 state.add_card(card)
                 totals = RunTotals(
                     cards_expired=totals.cards_expired + bool(run_outcome.expired),
                     points_expired=totals.points_expired + run_outcome.expired,
                     cards_released=totals.cards_released + bool(run_outcome.released),
                     points_released=totals.points_released + run_outcome.released,
+                    tiers_changed=totals.tiers_changed + moved,
                 )
         await self.flush(state, effects, [])
         return totals
+
+    def _judge_tier(
+        self, state: BatchState, card: CardRow, terms: ProgramTerms, at: datetime
+    ) -> bool:
+        """``rules.tiers.judge_daily`` on one card: the SQL of ``engine.expiry``'s tiers."""
+        plan = terms.tiers
+        if not plan.tiers:
+            return False
+        start = window_start(plan, at, terms.timezone)
+        rows = [
+            (p.occurred_at, p.record.points_earned - p.record.points_voided)
+            for p in self.purchases.values()
+            if p.card_id == card.card_id
+        ]
+        b = card.balance
+        b.qualifying_points = qualifying_in_window(rows, start, datetime.max.replace(tzinfo=UTC))
+        b.qualifying_from = start
+        verdict = judge_daily(plan, b.tier, b.qualifying_points, b.tier_below_since, at)
+        before = b.tier
+        b.tier, b.tier_below_since = verdict.tier, verdict.below_since
+        card.dirty = True
+        if verdict.changed:
+            b.version += 1
+            state.tier_changes.append(
+                (card.card_id, card.merchant_id, before, b.tier, b.qualifying_points, at, None)
+            )
+        return verdict.changed
 
     # --- the caller's transaction ---------------------------------------------------------
 
