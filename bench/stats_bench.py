@@ -350,6 +350,7 @@ async def _write_overhead(url: str, cards: int, runs: int) -> dict[str, float]:
 # 340 to 400 days ago (so about 58 % are due, the rest inside the reminder window), and one card
 # in ten 50 more points pending since 15 days (due for release).
 _LOTS = """
+TRUNCATE point_lots, expiry_reminders;
 UPDATE loyalty_programs SET expiry_policy = 'rolling', points_expiration_days = 365,
     pending_days = 14, expiry_reminder_days = 30 WHERE id = 1;
 INSERT INTO point_lots (card_id, lot_no, merchant_id, points, remaining, earned_at,

@@ -124,20 +124,30 @@ WITH dated AS (
     WHERE l.remaining > 0 AND l.expires_at IS NOT NULL AND l.expires_at <= $1::timestamptz
       AND NOT l.pending AND {_MERCHANTS}
 ),
+-- Cards with a dated lot due, and idle cards with points: two index-friendly sets, not an OR
+-- (an OR with a subquery is judged row by row: quadratic over a million cards).
+candidates AS (
+    SELECT card_id AS id FROM dated
+    UNION
+    SELECT c.id
+    FROM loyalty_cards c
+    JOIN loyalty_programs p ON p.id = c.program_id AND p.deleted_at IS NULL
+    JOIN merchants m ON m.id = c.merchant_id
+    WHERE c.deleted_at IS NULL AND c.points_balance > 0 AND {_MERCHANTS}
+      AND p.points_expiration_days IS NOT NULL AND p.type IN ('points', 'hybrid')
+      AND c.last_activity_at < $1::timestamptz - make_interval(days => p.points_expiration_days)
+),
 locked AS (
     SELECT c.id,
            p.points_expiration_days IS NOT NULL AND c.last_activity_at IS NOT NULL
            AND c.last_activity_at < $1::timestamptz
                - make_interval(days => p.points_expiration_days) AS idle,
            {_PROGRAM_COLUMNS}, m.timezone
-    FROM loyalty_cards c
+    FROM candidates x
+    JOIN loyalty_cards c ON c.id = x.id
     JOIN loyalty_programs p ON p.id = c.program_id AND p.deleted_at IS NULL
     JOIN merchants m ON m.id = c.merchant_id
     WHERE c.deleted_at IS NULL AND p.type IN ('points', 'hybrid') AND {_MERCHANTS}
-      AND (c.id IN (SELECT card_id FROM dated)
-           OR (c.points_balance > 0 AND p.points_expiration_days IS NOT NULL
-               AND c.last_activity_at < $1::timestamptz
-                   - make_interval(days => p.points_expiration_days)))
     ORDER BY c.id
     FOR UPDATE OF c
 ),
