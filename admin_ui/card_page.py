@@ -2,9 +2,10 @@
 
 What a customer sees when scanning their card's QR code or opening the link from their
 welcome mail: balances with a grid of the stamps (and the points pending and the next points
-to expire, CONTRACT.md 7.2 and 7.3), the QR code to show at the checkout, recent activity in
-plain words, the "Add to Apple Wallet" / "Add to Google Wallet" buttons of the wallets that
-really work, and the merchant's privacy notice when the program has one.
+to expire, CONTRACT.md 7.2 and 7.3; the tier and what the next one takes, 7.4), the QR code
+to show at the checkout, recent activity in plain words, the "Add to Apple Wallet" / "Add to
+Google Wallet" buttons of the wallets that really work, and the merchant's privacy notice
+when the program has one.
 In the customer's language (en, fr, de, lb), ``?lang=`` overriding it (the switch at the
 top). One column on a phone, two from a tablet's width.
 
@@ -40,6 +41,7 @@ from admin_ui.card_texts import (
     page_language,
     pending_words,
     text_of,
+    tier_progress_words,
 )
 from admin_ui.passkit import SessionSource, attach_database, pkpass_of
 from admin_ui.public_widgets import language_switch, privacy_link, stamp_grid
@@ -143,6 +145,7 @@ def _brand_card(card: WalletCard, language: str) -> None:
                     if card.points_pending > 0:
                         pending = ui.label(pending_words(language, card.points_pending))
                         tag(pending, "points-pending").style(f"color: {label}")
+            _tier(card, language, label)
         _next_expiry(card, language, label)
         if kind.stamps_enabled:
             grid = stamp_grid(
@@ -165,6 +168,18 @@ def _brand_card(card: WalletCard, language: str) -> None:
                         reward=card.reward_description,
                     )
                 ).style(f"color: {label}")
+
+
+def _tier(card: WalletCard, language: str, label: str) -> None:
+    """The card's tier and what the next one takes (CONTRACT.md 7.4); nothing without tiers."""
+    tier = card.tier
+    if tier is None:
+        return
+    with ui.column().classes("gap-0"):
+        _balance(text_of(language, "tier"), tier.name, "tier", label)
+        if tier.next_name is not None and tier.points_to_next is not None:
+            words = tier_progress_words(language, tier.points_to_next, tier.next_name)
+            tag(ui.label(words), "tier-next").style(f"color: {label}")
 
 
 def _next_expiry(card: WalletCard, language: str, label: str) -> None:

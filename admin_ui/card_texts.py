@@ -1,7 +1,7 @@
 """The words of the customer's card page, in English, French, German and Luxembourgish: its
 texts, what each ledger entry means, the units and the date formats. The sentences of pending
-points and of the next expiry are the wallets' own (``wallet.i18n``), so the page and the
-Google card say the same."""
+points, of the next expiry and of what the next tier takes are the wallets' own
+(``wallet.i18n``), so the page and the Google card say the same."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "title": "Your loyalty card",
         "stamps": "Stamps",
         "points": "Points",
+        "tier": "Tier",
         "reward_at": "At {target} stamps: {reward}",
         "card_number": "Card number",
         "show_code": "Show this code at the checkout.",
@@ -37,6 +38,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "title": "Votre carte de fidélité",
         "stamps": "Tampons",
         "points": "Points",
+        "tier": "Niveau",
         "reward_at": "À {target} tampons : {reward}",
         "card_number": "Numéro de carte",
         "show_code": "Présentez ce code en caisse.",
@@ -56,6 +58,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "title": "Ihre Treuekarte",
         "stamps": "Stempel",
         "points": "Punkte",
+        "tier": "Stufe",
         "reward_at": "Bei {target} Stempeln: {reward}",
         "card_number": "Kartennummer",
         "show_code": "Zeigen Sie diesen Code an der Kasse.",
@@ -76,6 +79,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "title": "Är Treiekaart",
         "stamps": "Stempelen",
         "points": "Punkten",
+        "tier": "Niveau",
         "reward_at": "Bei {target} Stempelen: {reward}",
         "card_number": "Kaartennummer",
         "show_code": "Weist dëse Code un der Keess.",
@@ -196,6 +200,11 @@ def text_of(language: str, key: str, **values: Any) -> str:
 def pending_words(language: str, points: int) -> str:
     """``40 points pending``."""
     return i18n.pending_text(points, language)
+
+
+def tier_progress_words(language: str, points: int, tier: str) -> str:
+    """``230 points to Gold`` (``tier``: the next tier's name)."""
+    return i18n.tier_progress_text(points, tier, language)
 
 
 def expiry_words(language: str, points: int, day: date, today: date) -> str:

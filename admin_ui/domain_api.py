@@ -301,6 +301,9 @@ DayPoint = stats.DayPoint
 ExpiryOutlook = stats.ExpiryOutlook
 ExpiryPeriod = stats.ExpiryPeriod
 BreakageMonth = stats.BreakageMonth
+TierStats = stats.TierStats
+TierLine = stats.TierLine
+TierDay = stats.TierDay
 
 
 async def merchant_stats(session: AsyncSession, merchant_id: int) -> stats.MerchantStats:
@@ -337,6 +340,14 @@ async def breakage_by_month(
 ) -> tuple[stats.BreakageMonth, ...]:
     """Points expired over points issued, per month of the last twelve."""
     return await stats.breakage_by_month(session, merchant_id, program_id=program_id)
+
+
+async def tier_stats(
+    session: AsyncSession, merchant_id: int, program_id: int | None = None
+) -> stats.TierStats:
+    """Members per tier over the last 90 days and the points each tier's multiplier added,
+    of a merchant's program (no tiers: nothing)."""
+    return await stats.tier_stats(session, merchant_id, program_id=program_id)
 
 
 # --- validation of forms (the catalog's, the very one of ``loyalty provision``) -------------

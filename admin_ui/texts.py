@@ -59,6 +59,19 @@ def expiry_policy_change(saved: str, chosen: str) -> str | None:
     )
 
 
+# How far back a program's qualifying points count (CONTRACT.md 7.4), as the form offers it.
+TIER_WINDOWS: dict[str, str] = {
+    "rolling_12_months": "Rolling 12 months",
+    "calendar_year": "Calendar year",
+}
+
+TIERS_NOTE = (
+    "A card moves up as soon as its qualifying points (points earned in the window, net of "
+    "returns; welcome bonus and adjustments excluded) reach a tier, and down only at the daily "
+    "run after the grace days."
+)
+
+
 STATUSES: dict[str, str] = {
     "applied": "Done",
     "rejected": "Refused",

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.identifiers import normalize_card_number
 from domain.models import Customer, LoyaltyCard, LoyaltyProgram, Merchant
 from domain.rules.lots import NextExpiry, next_expiry
+from domain.rules.tiers import held_tier, points_to_next, tier_plan
 from domain.rules.values import CardBalance, ProgramTerms
 
 CardRefKind = Literal["card_number", "qr_code", "email", "customer_ref"]
@@ -74,10 +75,16 @@ class CardView:
     """Earned, not yet spendable (CONTRACT.md 7.2); not part of ``points_balance``."""
     next_expiry: NextExpiry | None = None
     """The next points to expire and when (CONTRACT.md 7.3), or ``None``."""
+    tier: str | None = None
+    """The card's tier id (CONTRACT.md 7.4); ``None`` when the program has no tiers."""
+    points_to_next_tier: int | None = None
+    """Qualifying points missing for the tier above; ``None`` at the top tier or when the
+    program has no tiers."""
 
     def contract_fields(self) -> dict[str, Any]:
-        """Exactly the fields of ``loyalty card show --json`` (CONTRACT.md 6, 7.2, 7.3):
-        ``next_expiry`` is ``{"points": int, "at": ISO 8601}`` or null, as in results."""
+        """Exactly the fields of ``loyalty card show --json`` (CONTRACT.md 6, 7.2, 7.3, 7.4):
+        ``next_expiry`` is ``{"points": int, "at": ISO 8601}`` or null, as in results;
+        ``tier`` and ``points_to_next_tier`` are null when the program has no tiers."""
         expiry = self.next_expiry
         return {
             "card_number": self.card_number,
@@ -91,6 +98,8 @@ class CardView:
             "next_expiry": (
                 None if expiry is None else {"points": expiry.points, "at": expiry.at.isoformat()}
             ),
+            "tier": self.tier,
+            "points_to_next_tier": self.points_to_next_tier,
         }
 
 
@@ -163,8 +172,10 @@ async def find_card_by_text(
 
 
 async def card_view(session: AsyncSession, card: LoyaltyCard) -> CardView:
-    """The card with its merchant's code, its program's stamps target, and its next expiry
-    by the program's terms (``domain.rules.lots.next_expiry``, as results report it)."""
+    """The card with its merchant's code, its program's stamps target, its next expiry by the
+    program's terms (``domain.rules.lots.next_expiry``, as results report it), and its tier
+    with the qualifying points it lacks for the next (``domain.rules.tiers``; neither when
+    the program has no tiers)."""
     merchant_code, timezone, program = (
         await session.execute(
             select(Merchant.code, Merchant.timezone, LoyaltyProgram)
@@ -193,6 +204,9 @@ async def card_view(session: AsyncSession, card: LoyaltyCard) -> CardView:
         next_expiry_at=card.next_expiry_at,
         next_expiry_points=card.next_expiry_points,
     )
+    plan = tier_plan(program.tiers, program.tier_window, program.tier_grace_days)
+    tier = held_tier(plan, card.tier, card.qualifying_points) if plan.tiers else None
+    to_next = points_to_next(plan, tier, card.qualifying_points) if plan.tiers else None
     return CardView(
         card_id=card.id,
         card_number=card.card_number,
@@ -206,6 +220,8 @@ async def card_view(session: AsyncSession, card: LoyaltyCard) -> CardView:
         version=card.version,
         points_pending=card.points_pending,
         next_expiry=next_expiry(terms, balance),
+        tier=tier,
+        points_to_next_tier=to_next,
     )
 
 

@@ -27,6 +27,12 @@ A program's ``pending_days``, ``expiry_policy`` and ``expiry_reminder_days`` (CO
 7.3) default to v1's behaviour; a file that changes them alone is judged with the settings the
 program keeps (``pending_days`` under ``rolling`` must stay below ``points_expiration_days``).
 A change applies to the points earned afterwards: points already earned keep their expiry.
+
+A program's ``tiers`` (CONTRACT.md 7.4), when the file has them, are stated whole like any
+other setting (``[]`` or ``null``: no tiers, v1's behaviour); ``tier_window`` and
+``tier_grace_days`` are merged like the other fields. Ids are unique in the program,
+thresholds ascend strictly from 0 (``merchants[0].program.tiers[0].threshold_points: the
+first tier starts at 0``), multipliers are above 0 and at most 10.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ from domain.catalog.schema import (
     Spec,
     StaffSpec,
     StoreSpec,
+    TierSpec,
 )
 from domain.models import Merchant, StaffPin, Store
 
@@ -76,6 +83,7 @@ __all__ = [
     "RewardSpec",
     "StaffSpec",
     "StoreSpec",
+    "TierSpec",
     "apply",
     "load_file",
     "parse",
@@ -200,6 +208,12 @@ def _cross_checks(spec: ProvisioningFile) -> list[FieldError]:
         if m.program is not None and m.program.campaigns is not None:
             errors += catalog.campaign_rules(
                 m.program.type, m.program.campaigns, at=f"{here}.program.campaigns"
+            )
+        if m.program is not None:
+            errors += catalog.tier_rules(
+                [t.model_dump() for t in m.program.tiers],
+                at=f"{here}.program.tiers",
+                style="file",
             )
         staff_names: dict[str, str] = {}
         staff_pins: dict[str, str] = {}

@@ -34,10 +34,16 @@ Definitions:
   changes). Points already due, the daily run not yet passed, are not "expiring".
 - ``breakage_by_month``: per merchant-local month, points expired over points issued (earned
   plus welcome bonuses) that same month, from the ledger's daily totals.
+- ``tier_stats`` (CONTRACT.md 7.4), for a program with tiers (and points): members per tier at
+  the end of each of the last 90 merchant-local days, and the points each tier's multiplier
+  added (``purchases.tier_points`` by ``purchases.tier``) over those days and in all. A card's
+  tier on a day is the ``to_tier`` of its last change (``tier_changes``) on or before that day;
+  before its first change it is in the first tier. Cards count from the day they were created,
+  the cards live today (as for balances); tiers the program no longer has are left out.
 
 Every function takes ``at`` ("now", default the wall clock) so tests and reports fix time.
 
-Long (about 1,000 lines) because the three levels (program, merchant, platform) read the same
+Long (about 1,150 lines) because the three levels (program, merchant, platform) read the same
 rollups with the same helpers; splitting them would split those helpers.
 """
 
@@ -253,6 +259,38 @@ class BreakageMonth:
     def breakage(self) -> float | None:
         """Points expired over points issued that month; None when none were issued."""
         return self.points_expired / self.points_issued if self.points_issued else None
+
+
+@dataclass(frozen=True)
+class TierLine:
+    """One tier of a program: its members today and the points its multiplier added."""
+
+    code: str
+    name: str
+    members: int
+    points_added_period: int
+    points_added: int
+
+
+@dataclass(frozen=True)
+class TierDay:
+    """The members of each tier at the end of one merchant-local day, in the tiers' order."""
+
+    day: date
+    members: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TierStats:
+    """A program's tiers over the last ``TIER_DAYS`` days. ``tiers`` is empty (and ``days``
+    too) when the program has no tiers, or gives no points: nothing to show."""
+
+    merchant_id: int
+    program_id: int | None
+    at: datetime
+    today: date
+    tiers: tuple[TierLine, ...]
+    days: tuple[TierDay, ...]
 
 
 # --------------------------------------------------------------------------------------------
@@ -668,6 +706,83 @@ async def breakage_by_month(
     return tuple(lines)
 
 
+TIER_DAYS = 90
+
+
+async def tier_stats(
+    session: AsyncSession,
+    merchant_id: int,
+    *,
+    at: datetime | None = None,
+    program_id: int | None = None,
+    days: int = TIER_DAYS,
+) -> TierStats:
+    """Members per tier on each of the last ``days`` days and the points each tier's
+    multiplier added, of the merchant's live program (or of ``program_id``, if it is the
+    merchant's and live): three queries, the members' one a single pass over the program's
+    cards and tier changes whatever the number of days."""
+    if days < 1:
+        raise ValueError("days must be >= 1")
+    now = _now(at)
+    merchant = await _merchant(session, merchant_id, now)
+    today: date = merchant["today"]
+    nothing = TierStats(merchant_id, program_id, now, today, (), ())
+    only = "AND p.id = :program_id" if program_id is not None else ""
+    rows = (
+        await session.execute(
+            text(
+                "SELECT p.id, t.tier ->> 'id', coalesce(t.tier ->> 'name', t.tier ->> 'id')"  # noqa: S608 - fragments are this module's constants
+                " FROM loyalty_programs p"
+                " CROSS JOIN LATERAL jsonb_array_elements(p.tiers) WITH ORDINALITY AS t(tier, n)"
+                " WHERE p.merchant_id = :merchant_id AND p.deleted_at IS NULL"
+                f" AND p.type IN ('points', 'hybrid') {only} ORDER BY p.id, t.n"
+            ),
+            {"merchant_id": merchant_id, "program_id": program_id},
+        )
+    ).all()
+    if not rows:
+        return nothing
+    program = int(rows[0][0])
+    tiers = [(str(r[1]), str(r[2])) for r in rows if int(r[0]) == program]
+    zone = ZoneInfo(merchant["timezone"])
+    first = today - timedelta(days=days - 1)
+    params: dict[str, Any] = {
+        "merchant_id": merchant_id,
+        "program_id": program,
+        "zone": merchant["timezone"],
+        "first": first,
+        "last": today,
+        "since": datetime.combine(first, time(0), zone),
+        "until": datetime.combine(today + timedelta(days=1), time(0), zone),
+        "lowest": tiers[0][0],
+    }
+    deltas = (await session.execute(text(_TIER_MEMBERS_SQL), params)).all()
+    added = (await session.execute(text(_TIER_POINTS_SQL), params)).all()
+    # Each span of a card in a tier came in as +1 on its first day in the window and -1 on the
+    # day it ended: the running sum per tier is the members at each day's end.
+    changes: dict[tuple[date, str], int] = defaultdict(int)
+    for day, tier, n in deltas:
+        changes[day, tier] += int(n)
+    held = dict.fromkeys((code for code, _ in tiers), 0)
+    series = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        for code in held:
+            held[code] += changes.get((day, code), 0)
+        series.append(TierDay(day, tuple(held.values())))
+    points = {str(r[0]): (int(r[1] or 0), int(r[2] or 0)) for r in added}
+    return TierStats(
+        merchant_id=merchant_id,
+        program_id=program,
+        at=now,
+        today=today,
+        tiers=tuple(
+            TierLine(code, name, held[code], *points.get(code, (0, 0))) for code, name in tiers
+        ),
+        days=tuple(series),
+    )
+
+
 async def rebuild_summaries(session: AsyncSession, merchant_id: int | None = None) -> None:
     """Recompute the summary tables from the ledger and the cards (one merchant, or all).
 
@@ -720,6 +835,58 @@ FROM (
       AND c.last_activity_at > CAST(:at AS timestamptz) - make_interval(days => g.days)
       AND c.last_activity_at <= CAST(:until AS timestamptz) - make_interval(days => g.days)
 ) e
+"""
+
+# Members per tier (``tier_stats``), set-based: each card's spans in a tier (from its creation
+# in the first tier until its first change, then from each change until the next; the last
+# change of a local day wins), as +1 on the span's first day in [:first, :last] and -1 on the
+# day after its end; the caller sums them up day by day. Live cards of the program created by
+# the end of :last, their changes up to then.
+_TIER_MEMBERS_SQL = """
+WITH cards AS MATERIALIZED (
+    SELECT c.id, (c.created_at AT TIME ZONE :zone)::date AS born
+    FROM loyalty_cards c
+    WHERE c.program_id = :program_id AND c.deleted_at IS NULL AND c.created_at < :until
+),
+changes AS MATERIALIZED (
+    SELECT DISTINCT ON (t.card_id, t.day) t.card_id, t.day, t.to_tier, c.born
+    FROM (
+        SELECT card_id, (occurred_at AT TIME ZONE :zone)::date AS day, to_tier, occurred_at, id
+        FROM tier_changes
+        WHERE merchant_id = :merchant_id AND occurred_at < :until
+    ) t
+    JOIN cards c ON c.id = t.card_id
+    ORDER BY t.card_id, t.day, t.occurred_at DESC, t.id DESC
+),
+spans AS (
+    SELECT greatest(ch.day, ch.born) AS start,
+           lead(ch.day) OVER (PARTITION BY ch.card_id ORDER BY ch.day) AS stop,
+           ch.to_tier AS tier
+    FROM changes ch
+    UNION ALL
+    SELECT c.born, f.day, CAST(:lowest AS text)
+    FROM cards c
+    LEFT JOIN (SELECT card_id, min(day) AS day FROM changes GROUP BY card_id) f
+           ON f.card_id = c.id
+),
+shown AS MATERIALIZED (
+    SELECT start, stop, tier FROM spans
+    WHERE tier IS NOT NULL AND start <= :last
+      AND (stop IS NULL OR (stop > start AND stop > :first))
+)
+SELECT greatest(start, :first) AS day, tier, count(*) FROM shown GROUP BY 1, 2
+UNION ALL
+SELECT stop, tier, -count(*) FROM shown WHERE stop <= :last GROUP BY 1, 2
+"""
+
+# What each tier's multiplier added: the purchases of the program's cards (deleted ones too:
+# history), since :since and in all.
+_TIER_POINTS_SQL = """
+SELECT p.tier, sum(p.tier_points) FILTER (WHERE p.occurred_at >= :since), sum(p.tier_points)
+FROM purchases p JOIN loyalty_cards c ON c.id = p.card_id
+WHERE p.merchant_id = :merchant_id AND c.program_id = :program_id AND p.tier IS NOT NULL
+  AND p.occurred_at < :until
+GROUP BY p.tier
 """
 
 _RATES = "r.stamps_target, r.stamps_reward_value_cents, r.point_value_cents"

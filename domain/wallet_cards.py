@@ -8,13 +8,16 @@ program is deleted is never found, even one restored on its own.
 
 A card's next expiry (CONTRACT.md 7.3) comes from its row too (``rules.lots.next_expiry``), as
 the last day of the merchant's calendar on which the points can be spent (``expiry_day``).
+Its tier (CONTRACT.md 7.4) likewise (``card_tier``), with the next tier and the qualifying
+points still missing for it; a program without tiers gives none, and its cards look as in v1.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Select, select
@@ -22,8 +25,52 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.models import Customer, LoyaltyCard, LoyaltyProgram, Merchant
 from domain.rules.lots import NextExpiry, next_expiry
+from domain.rules.tiers import points_to_next, rank, tier_for, tier_plan
 from domain.rules.values import CardBalance, ProgramTerms
 from wallet.cards import PassCard, PassProgram, ProgramType
+
+
+@dataclass(frozen=True)
+class TierStanding:
+    """A card's tier as people are shown it (CONTRACT.md 7.4): its id and name, the next
+    tier's name and the qualifying points still missing for it (None at the top tier)."""
+
+    code: str
+    name: str
+    next_name: str | None
+    points_to_next: int | None
+
+
+def tier_standing(
+    tiers: Sequence[dict[str, Any]] | None, code: str | None, qualifying: int
+) -> TierStanding | None:
+    """The standing of a card in tier ``code`` with ``qualifying`` points, in a program with
+    these ``tiers`` (``loyalty_programs.tiers``); None when it has none.
+
+    A card the engine has not placed yet (no tier: no purchase since the program gained
+    tiers), or placed in a tier the program no longer has, stands where its points put it
+    (the first tier for a new card), as the engine would put it at its next purchase.
+    """
+    plan = tier_plan(tiers, None, None)
+    if not plan.tiers:
+        return None
+    tier = plan.tier(code) or tier_for(plan, qualifying) or plan.tiers[0]
+    above = rank(plan, tier.code) + 1
+    following = plan.tiers[above] if above < len(plan.tiers) else None
+    return TierStanding(
+        code=tier.code,
+        name=tier.name,
+        next_name=following.name if following else None,
+        points_to_next=points_to_next(plan, tier.code, qualifying),
+    )
+
+
+def card_tier(card: LoyaltyCard, program: LoyaltyProgram) -> TierStanding | None:
+    """The card's tier from its row (None: no tiers, or a program without points, where
+    tiers mean nothing)."""
+    if not ProgramType(program.type.value).points_enabled:
+        return None
+    return tier_standing(program.tiers, card.tier, card.qualifying_points)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +110,8 @@ class WalletCard:
     next_expiry_points: int = 0
     next_expiry_on: date | None = None
     """The next points to expire and the last local day they can be spent (``expiry_day``)."""
+    tier: TierStanding | None = None
+    """The card's tier and what the next one takes (None: the program has no tiers)."""
 
     def pass_card(self) -> PassCard:
         """The card as both wallets' builders take it."""
@@ -88,6 +137,9 @@ class WalletCard:
             points_pending=self.points_pending,
             next_expiry_points=self.next_expiry_points,
             next_expiry_on=self.next_expiry_on,
+            tier_name=self.tier.name if self.tier else "",
+            next_tier_name=(self.tier.next_name or "") if self.tier else "",
+            points_to_next_tier=self.tier.points_to_next if self.tier else None,
         )
 
     def pass_program(self) -> PassProgram:
@@ -188,6 +240,7 @@ def _wallet_card(
         points_pending=card.points_pending,
         next_expiry_points=expiry.points if expiry else 0,
         next_expiry_on=expiry_day(expiry.at, zone) if expiry else None,
+        tier=card_tier(card, program),
     )
 
 

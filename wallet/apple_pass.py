@@ -103,7 +103,9 @@ def _field(key: str, label: str, value: str | int, **extra: Any) -> dict[str, An
 
 def store_card_fields(card: PassCard) -> dict[str, list[dict[str, Any]]]:
     """The ``storeCard`` field groups. Labels are :mod:`wallet.i18n` keys, localised by
-    the ``.lproj/pass.strings`` files."""
+    the ``.lproj/pass.strings`` files (and so is the next tier's sentence). The tier, when
+    the program has tiers, is the one auxiliary field: with the reward and the member, three
+    of the four places a store card's front has below its balance."""
     stamps = _field("stamps", i18n.STAMPS, card.stamps_text, changeMessage=i18n.STAMPS_CHANGED)
     points = _field(
         "points",
@@ -125,7 +127,12 @@ def store_card_fields(card: PassCard) -> dict[str, list[dict[str, Any]]]:
         secondary.append(_field("reward", i18n.REWARD, card.reward_description))
     if card.customer_name:
         secondary.append(_field("member", i18n.MEMBER, card.customer_name))
+    auxiliary: list[dict[str, Any]] = []
+    if card.tier_name:
+        # On the front (CONTRACT.md 7.4): the tier's name, the merchant's word, as it is.
+        auxiliary.append(_field("tier", i18n.TIER, card.tier_name, changeMessage=i18n.TIER_CHANGED))
     back = [
+        *_tier_back_fields(card),
         *_points_back_fields(card),
         _field("card_number", i18n.CARD_NUMBER, card.card_number),
         _field("program", i18n.PROGRAM, card.program_name),
@@ -134,9 +141,32 @@ def store_card_fields(card: PassCard) -> dict[str, list[dict[str, Any]]]:
         "headerFields": header,
         "primaryFields": primary,
         "secondaryFields": secondary,
+        "auxiliaryFields": auxiliary,
         "backFields": back,
     }
     return {name: fields for name, fields in groups.items() if fields}
+
+
+def _tier_back_fields(card: PassCard) -> list[dict[str, Any]]:
+    """What the next tier takes, ``230 points to Gold`` (none at the top tier): the English
+    sentence as the value, which each language's ``pass.strings`` turns into its own
+    (:func:`pass_sentences`)."""
+    next_tier = card.next_tier
+    if next_tier is None:
+        return []
+    return [_field("next_tier", i18n.NEXT_TIER, i18n.tier_progress_text(*next_tier, "en"))]
+
+
+def pass_sentences(card: PassCard) -> dict[str, dict[str, str]]:
+    """The pass's own sentences by language, for its ``pass.strings``: a field's English
+    value and what it says in that language (the labels are :mod:`wallet.i18n`'s)."""
+    next_tier = card.next_tier
+    if next_tier is None:
+        return {}
+    key = i18n.tier_progress_text(*next_tier, "en")
+    return {
+        locale: {key: i18n.tier_progress_text(*next_tier, locale)} for locale in SUPPORTED_LOCALES
+    }
 
 
 def _points_back_fields(card: PassCard) -> list[dict[str, Any]]:
@@ -236,8 +266,9 @@ def pass_files(card: PassCard, settings: WalletSettings) -> dict[str, bytes]:
         ).encode("utf-8"),
         **pass_images(card),
     }
+    sentences = pass_sentences(card)
     for locale in SUPPORTED_LOCALES:
-        files[f"{locale}.lproj/pass.strings"] = i18n.strings_file(locale)
+        files[f"{locale}.lproj/pass.strings"] = i18n.strings_file(locale, sentences.get(locale))
     return files
 
 

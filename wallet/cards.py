@@ -89,6 +89,11 @@ class PassCard:
     next_expiry_points: int = 0
     next_expiry_on: date | None = None
     """The next points to expire, and the last day (the merchant's) they can be spent."""
+    tier_name: str = ""
+    """The card's tier (CONTRACT.md 7.4); empty when the program has no tiers."""
+    next_tier_name: str = ""
+    points_to_next_tier: int | None = None
+    """The tier above and the qualifying points still missing for it (none at the top)."""
 
     def __post_init__(self) -> None:
         # Callers holding strings from the database or a message get the enum for free.
@@ -115,6 +120,12 @@ class PassCard:
             raise ValueError("stamp_count and points_balance must be >= 0")
         if self.points_pending < 0 or self.next_expiry_points < 0:
             raise ValueError("points_pending and next_expiry_points must be >= 0")
+        if self.points_to_next_tier is not None and self.points_to_next_tier < 0:
+            raise ValueError("points_to_next_tier must be >= 0")
+        if (self.next_tier_name or self.points_to_next_tier is not None) and not (
+            self.tier_name and self.next_tier_name and self.points_to_next_tier is not None
+        ):
+            raise ValueError("next_tier_name and points_to_next_tier go together, with a tier_name")
         if self.program_type.stamps_enabled and self.stamps_target < 1:
             raise ValueError("stamps_target must be >= 1 in a stamps or hybrid program")
 
@@ -133,6 +144,14 @@ class PassCard:
         ):
             return None
         return self.next_expiry_points, self.next_expiry_on
+
+    @property
+    def next_tier(self) -> tuple[int, str] | None:
+        """What the next tier takes, ``(points still missing, its name)``, or None (no
+        tiers, or the top tier)."""
+        if not self.tier_name or self.points_to_next_tier is None:
+            return None
+        return self.points_to_next_tier, self.next_tier_name
 
     @property
     def stamps_text(self) -> str:

@@ -160,12 +160,30 @@ def build_loyalty_object(card: PassCard, settings: WalletSettings) -> dict[str, 
                 "body": card.reward_description,
             }
         )
-    points_module = _points_module(card)
-    if points_module is not None:
-        modules.append(points_module)
+    for module in (_tier_module(card), _points_module(card)):
+        if module is not None:
+            modules.append(module)
     if modules:
         document["textModulesData"] = modules
     return document
+
+
+def _tier_module(card: PassCard) -> dict[str, Any] | None:
+    """The text module of the card's tier and what the next one takes (CONTRACT.md 7.4),
+    ``Silver · 230 points to Gold``, in every language; None when the program has no tiers."""
+    if not card.tier_name:
+        return None
+    bodies = {
+        locale: i18n.tier_text(card.tier_name, card.next_tier, locale)
+        for locale in SUPPORTED_LOCALES
+    }
+    return {
+        "id": "tier",
+        "header": i18n.translate(i18n.TIER, card.locale),
+        "localizedHeader": i18n.localized_string(i18n.TIER, card.locale),
+        "body": bodies[card.locale],
+        "localizedBody": i18n.localized_values(bodies, card.locale),
+    }
 
 
 def _points_module(card: PassCard) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ has no ``.lproj``, so an English key is a readable fallback rather than ``LABEL_
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 from wallet.cards import SUPPORTED_LOCALES
@@ -25,6 +26,11 @@ PENDING = "Pending points"
 EXPIRING = "Points expiring"
 EXPIRES_ON = "Expiry date"
 YOUR_POINTS = "Your points"
+# Tiers (CONTRACT.md 7.4): Apple's front field (and its lock-screen message) and the back
+# field of the next tier; the header of Google's text module.
+TIER = "Tier"
+TIER_CHANGED = "Tier: %@"
+NEXT_TIER = "Next tier"
 
 TRANSLATIONS: dict[str, dict[str, str]] = {
     "en": {
@@ -40,6 +46,9 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         EXPIRING: "Points expiring",
         EXPIRES_ON: "Expiry date",
         YOUR_POINTS: "Your points",
+        TIER: "Tier",
+        TIER_CHANGED: "Tier: %@",
+        NEXT_TIER: "Next tier",
     },
     "fr": {
         STAMPS: "Tampons",
@@ -54,6 +63,9 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         EXPIRING: "Points qui expirent",
         EXPIRES_ON: "Date d'expiration",
         YOUR_POINTS: "Vos points",
+        TIER: "Niveau",
+        TIER_CHANGED: "Niveau : %@",
+        NEXT_TIER: "Niveau suivant",
     },
     "de": {
         STAMPS: "Stempel",
@@ -68,6 +80,9 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         EXPIRING: "Verfallende Punkte",
         EXPIRES_ON: "Verfallsdatum",
         YOUR_POINTS: "Ihre Punkte",
+        TIER: "Stufe",
+        TIER_CHANGED: "Stufe: %@",
+        NEXT_TIER: "Nächste Stufe",
     },
     "lb": {
         STAMPS: "Stempelen",
@@ -82,6 +97,9 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         EXPIRING: "Punkten, déi oflafen",
         EXPIRES_ON: "Oflafdatum",
         YOUR_POINTS: "Är Punkten",
+        TIER: "Niveau",
+        TIER_CHANGED: "Niveau: %@",
+        NEXT_TIER: "Nächsten Niveau",
     },
 }
 
@@ -100,6 +118,14 @@ EXPIRY_TEXT: dict[str, tuple[str, str]] = {
     "fr": ("{points} point expire le {day}", "{points} points expirent le {day}"),
     "de": ("{points} Punkt verfällt am {day}", "{points} Punkte verfallen am {day}"),
     "lb": ("{points} Punkt leeft den {day} of", "{points} Punkte lafen den {day} of"),
+}
+# What the next tier takes, ``(one, many)``: ``{points}`` still missing, ``{tier}`` its name
+# (the merchant's word, as it is). The card page, Apple's back and Google's module say it.
+TIER_PROGRESS_TEXT: dict[str, tuple[str, str]] = {
+    "en": ("{points} point to {tier}", "{points} points to {tier}"),
+    "fr": ("Encore {points} point avant {tier}", "Encore {points} points avant {tier}"),
+    "de": ("Noch {points} Punkt bis {tier}", "Noch {points} Punkte bis {tier}"),
+    "lb": ("Nach {points} Punkt bis {tier}", "Nach {points} Punkten bis {tier}"),
 }
 MONTHS: dict[str, tuple[str, ...]] = {
     "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
@@ -152,6 +178,19 @@ def expiry_text(points: int, day: date, locale: str, *, year: bool = True) -> st
     )
 
 
+def tier_progress_text(points: int, tier: str, locale: str) -> str:
+    """``230 points to Gold`` in ``locale`` (``tier``: the next tier's name)."""
+    one, many = TIER_PROGRESS_TEXT[_locale(locale)]
+    return (one if points == 1 else many).format(points=points, tier=tier)
+
+
+def tier_text(tier: str, next_tier: tuple[int, str] | None, locale: str) -> str:
+    """``Silver · 230 points to Gold``; at the top tier, the tier alone."""
+    if next_tier is None:
+        return tier
+    return f"{tier} · {tier_progress_text(*next_tier, locale)}"
+
+
 def translate(key: str, locale: str) -> str:
     """The label ``key`` in ``locale`` (English when the locale is not one of ours)."""
     return TRANSLATIONS.get(locale, TRANSLATIONS["en"])[key]
@@ -180,12 +219,17 @@ def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
 
 
-def strings_file(locale: str) -> bytes:
-    """Apple's ``pass.strings`` for ``locale``, encoded UTF-16 (little endian, with BOM).
+def strings_file(locale: str, extra: Mapping[str, str] | None = None) -> bytes:
+    """Apple's ``pass.strings`` for ``locale``, encoded UTF-16 (little endian, with BOM);
+    ``extra``: the pass's own sentences (a field's English value as the key, the sentence in
+    ``locale`` as its value), after the labels.
 
     UTF-16 is the encoding Apple's Wallet guide names for ``.strings`` files; recent iOS
     also reads UTF-8, but UTF-16 with a BOM is read by every iOS version that has Wallet
     and leaves no room for a wrong guess of the encoding. Size does not matter inside a zip.
     """
-    lines = [f'"{_escape(k)}" = "{_escape(v)}";' for k, v in TRANSLATIONS[locale].items()]
+    entries = dict(TRANSLATIONS[locale])
+    for key, value in (extra or {}).items():
+        entries.setdefault(key, value)  # a label keeps its own translation
+    lines = [f'"{_escape(k)}" = "{_escape(v)}";' for k, v in entries.items()]
     return b"\xff\xfe" + ("\n".join(lines) + "\n").encode("utf-16-le")

@@ -1,7 +1,7 @@
-"""Cards: the list, and one card's page: balances (pending points and the next expiry too),
-open point lots, ledger, wallet sync state, and the admin's actions on it (deactivate,
-reactivate, manual adjustment), applied by ``domain.engine.admin_actions`` with an
-idempotency key made when the form is shown."""
+"""Cards: the list, and one card's page: balances (pending points and the next expiry too, the
+tier and what the next one takes), open point lots, tier history, ledger, wallet sync state,
+and the admin's actions on it (deactivate, reactivate, manual adjustment), applied by
+``domain.engine.admin_actions`` with an idempotency key made when the form is shown."""
 
 from __future__ import annotations
 
@@ -24,10 +24,12 @@ from admin_ui.queries.cards import (
     CardRow,
     LedgerLine,
     LotLine,
+    TierChangeLine,
     card_ledger,
     get_card,
     list_cards,
     open_lots,
+    tier_history,
     wallet_sync,
 )
 from admin_ui.queries.common import PageRequest, Rows
@@ -128,6 +130,14 @@ async def _card_detail(rt: Runtime, me: Principal, card: CardDetail) -> None:
         if points:
             _figure("Points", str(card.points_balance), "card-points")
             _figure("Pending", str(card.points_pending), "card-pending")
+        if card.tier is not None:
+            _figure("Tier", card.tier.name, "card-tier")
+            _figure("Qualifying points", str(card.qualifying_points), "card-qualifying")
+            if card.tier.next_name is not None:
+                to_next = f"{card.tier.points_to_next} to {card.tier.next_name}"
+            else:
+                to_next = "top tier"
+            _figure("Next tier", to_next, "card-tier-next")
         _figure("Status", "active" if card.is_active else "deactivated", "card-status")
         _figure("Rewards redeemed", str(card.rewards_redeemed), "card-rewards")
         _figure("Version", str(card.version), "card-version")
@@ -138,6 +148,8 @@ async def _card_detail(rt: Runtime, me: Principal, card: CardDetail) -> None:
     ).classes("text-sm text-slate-600")
     if points:
         await _lots(rt, card)
+    if card.tier is not None:
+        await _tier_history(rt, card)
 
     if card.deleted_at is not None:
 
@@ -245,6 +257,32 @@ async def _lots(rt: Runtime, card: CardDetail) -> None:
             empty_text="No open lot: the card holds no points.",
         )
         await lots.load()
+
+
+async def _tier_history(rt: Runtime, card: CardDetail) -> None:
+    """The card's moves between tiers, newest first (CONTRACT.md 7.4): up at an event, down
+    at a daily run."""
+    with section("Tier history"):
+
+        async def fetch(request: PageRequest) -> Rows[TierChangeLine]:
+            async with rt.session() as session:
+                return await tier_history(session, card.id, request)
+
+        changes: Listing[TierChangeLine] = Listing(
+            "tier-history",
+            [
+                Column("When", lambda r: texts.when(r.occurred_at)),
+                Column("From", lambda r: card.tier_name(r.from_tier)),
+                Column("To", lambda r: card.tier_name(r.to_tier)),
+                Column("Qualifying points", lambda r: str(r.qualifying_points)),
+            ],
+            fetch,
+            searchable=False,
+            deleted_switches=False,
+            page_size=10,
+            empty_text="No tier change yet.",
+        )
+        await changes.load()
 
 
 def _link_section(rt: Runtime, card: CardDetail) -> None:

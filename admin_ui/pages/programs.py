@@ -1,4 +1,4 @@
-"""Programs: the list, and one program's settings with its rewards catalog.
+"""Programs: the list, and one program's settings with its rewards catalog and its tiers.
 
 The settings are checked and saved by the catalog service (``domain.catalog``), the one of
 ``loyalty provision``: the panel and the file accept and refuse exactly the same values, and
@@ -39,7 +39,13 @@ from admin_ui.queries.programs import (
     update_program,
 )
 from admin_ui.runtime import Runtime, transaction
-from admin_ui.texts import EXPIRY_POLICIES, EXPIRY_POLICY_NOTE, expiry_policy_change
+from admin_ui.texts import (
+    EXPIRY_POLICIES,
+    EXPIRY_POLICY_NOTE,
+    TIER_WINDOWS,
+    TIERS_NOTE,
+    expiry_policy_change,
+)
 from admin_ui.widgets import (
     Column,
     ErrorBox,
@@ -269,11 +275,16 @@ async def _program_detail(rt: Runtime, me: Principal, program: ProgramDetail) ->
         ).classes("text-sm text-slate-600")
         catalog.build()
 
+    tiers = _Tiers(program.tiers, program.settings)
+    with section("Tiers"):
+        tiers.build()
+
     async def save() -> None:
         data = {key: _value(kinds[key], element) for key, element in fields.items()}
         data["points_rewards"] = catalog.values()
+        data.update(tiers.values())
         problems = [_one_input(p) for p in domain_api.check_program(data)]
-        show_problems(problems, {**fields, **catalog.fields()}, errors)
+        show_problems(problems, {**fields, **catalog.fields(), **tiers.fields()}, errors)
         if problems:
             return
 
@@ -283,6 +294,7 @@ async def _program_detail(rt: Runtime, me: Principal, program: ProgramDetail) ->
 
         if await guarded(work, success="Program saved."):
             catalog.mark_saved()
+            tiers.mark_saved()
             policy.mark_saved()
 
     with ui.row().classes("gap-4"):
@@ -453,3 +465,140 @@ class _Catalog:
         """Saved codes are fixed from now on."""
         for _, row in self._live():
             row["id"].disable()
+
+
+class _Tiers:
+    """The program's tiers (CONTRACT.md 7.4) as an editable table, one row of inputs per tier,
+    with the window qualifying points are counted in and the grace days before a card moves
+    down. A saved tier keeps its id: cards and their history name it."""
+
+    _KEYS = ("id", "name", "threshold_points", "multiplier")
+
+    def __init__(self, tiers: list[dict[str, Any]], settings: dict[str, Any]) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self._initial = tiers
+        self._settings = settings
+        self.container: ui.column | None = None
+        self.window: Any = None
+        self.grace: Any = None
+
+    def build(self) -> None:
+        tag(ui.label(TIERS_NOTE).classes("text-sm text-slate-600"), "program-tiers-note")
+        ui.label(
+            "No tiers: every card earns alike. The first tier starts at 0 points; each next "
+            "one needs more."
+        ).classes("text-xs text-slate-500")
+        self.container = tag(ui.column().classes("w-full gap-1"), "tiers")
+        for tier in self._initial:
+            self._add(tier)
+        tag(
+            ui.button("Add tier", icon="add", on_click=lambda: self._add(None)).props("flat"),
+            "tier-add",
+        )
+        with ui.row().classes("w-full items-start gap-6"):
+            window = self._settings.get("tier_window") or "rolling_12_months"
+            self.window = tag(
+                ui.select(TIER_WINDOWS, label="Qualifying points count over", value=window),
+                "program-tier_window",
+            ).classes("w-64")
+            self.grace = tag(
+                ui.number(
+                    "Grace days before moving down",
+                    value=self._settings.get("tier_grace_days", 0),
+                    format="%d",
+                ).props('hint="0: at the first daily run below the tier"'),
+                "program-tier_grace_days",
+            ).classes("w-64")
+
+    def _add(self, tier: dict[str, Any] | None) -> None:
+        assert self.container is not None
+        index = len(self.rows)
+        given = tier or {}
+        with self.container, ui.row().classes("w-full items-start gap-2 no-wrap") as line:
+            code = tag(
+                ui.input("Id", value=given.get("id", "")).classes("w-32"), f"tier-{index}-id"
+            )
+            if tier is not None:
+                code.disable()  # a saved tier keeps its id: cards and their history name it
+            name = tag(
+                ui.input("Name", value=given.get("name", "")).classes("w-56"),
+                f"tier-{index}-name",
+            )
+            threshold = tag(
+                ui.number(
+                    "Threshold points",
+                    value=given.get("threshold_points", 0 if index == 0 else None),
+                    format="%d",
+                ).classes("w-36"),
+                f"tier-{index}-threshold_points",
+            )
+            multiplier = tag(
+                ui.number("Multiplier", value=given.get("multiplier", 1), step=0.05).classes(
+                    "w-28"
+                ),
+                f"tier-{index}-multiplier",
+            )
+            row = {
+                "id": code,
+                "name": name,
+                "threshold_points": threshold,
+                "multiplier": multiplier,
+                "line": line,
+                "removed": False,
+            }
+            tag(
+                ui.button(icon="delete", on_click=lambda r=row: self._remove(r)).props(
+                    "flat dense color=negative"
+                ),
+                f"tier-{index}-remove",
+            )
+        self.rows.append(row)
+
+    def _remove(self, row: dict[str, Any]) -> None:
+        row["removed"] = True
+        row["line"].visible = False
+
+    def _live(self) -> list[tuple[int, dict[str, Any]]]:
+        return [(i, r) for i, r in enumerate(r for r in self.rows if not r["removed"])]
+
+    def values(self) -> dict[str, Any]:
+        """``tiers`` (as ``TierSpec`` data, in the table's order), ``tier_window`` and
+        ``tier_grace_days``, as the catalog reads them."""
+        tiers = []
+        for _, row in self._live():
+            tier = {
+                "id": (row["id"].value or "").strip(),
+                "name": (row["name"].value or "").strip(),
+                "threshold_points": as_int(row["threshold_points"].value),
+            }
+            multiplier = _multiplier(row["multiplier"].value)
+            if multiplier is not None:  # blank: the default, 1
+                tier["multiplier"] = multiplier
+            tiers.append(tier)
+        return {
+            "tiers": tiers,
+            "tier_window": self.window.value,
+            "tier_grace_days": as_int(self.grace.value),
+        }
+
+    def fields(self) -> dict[str, Any]:
+        """Validation paths (``tiers[0].threshold_points``) to their inputs."""
+        mapping: dict[str, Any] = {"tier_window": self.window, "tier_grace_days": self.grace}
+        for i, row in self._live():
+            for key in self._KEYS:
+                mapping[f"tiers[{i}].{key}"] = row[key]
+        return mapping
+
+    def mark_saved(self) -> None:
+        """Saved ids are fixed from now on."""
+        for _, row in self._live():
+            row["id"].disable()
+
+
+def _multiplier(raw: Any) -> Any:
+    # A number input gives a float: read through its shortest text, 1.1 stays 1.1.
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, float):
+        return Decimal(repr(raw))
+    return raw

@@ -1,7 +1,9 @@
 """Statistics: the platform, a merchant (with a line per store) and a program, with charts of
 stamps and points issued and redeemed per day and of the outstanding liability over 30 or 90
 days; for a merchant and a program also the points pending, the points expiring in the next
-90 days per week or month, and the breakage of the last twelve months (``domain.stats``)."""
+90 days per week or month, the breakage of the last twelve months and, when the program has
+tiers, the members per tier over 90 days and the points each tier's multiplier added
+(``domain.stats``)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from admin_ui.domain_api import (
     CardCounts,
     DayPoint,
     ExpiryOutlook,
+    TierStats,
 )
 from admin_ui.frame import frame, not_found
 from admin_ui.guard import admin_page
@@ -131,6 +134,7 @@ def register(rt: Runtime) -> None:
                 figures = await domain_api.merchant_stats(session, wanted)
                 outlook = await domain_api.expiry_outlook(session, wanted)
                 breakage = await domain_api.breakage_by_month(session, wanted)
+                tiers = await domain_api.tier_stats(session, wanted)
             except domain_api.StatsNotFound:
                 figures = None
             program_id = await live_program_id(session, wanted)
@@ -173,6 +177,7 @@ def register(rt: Runtime) -> None:
                 )
 
             _expiry(outlook, breakage)
+            _tiers(tiers)
 
             async def load(days: int) -> list[SeriesPoint]:
                 async with rt.session() as session:
@@ -195,6 +200,9 @@ def register(rt: Runtime) -> None:
                     breakage = await domain_api.breakage_by_month(
                         session, figures.merchant_id, program_id=wanted
                     )
+                    tiers = await domain_api.tier_stats(
+                        session, figures.merchant_id, program_id=wanted
+                    )
                 except domain_api.StatsNotFound:
                     figures = None
         if figures is None or not me.sees(figures.merchant_id):
@@ -211,6 +219,7 @@ def register(rt: Runtime) -> None:
                 f"{figures.averages.points_per_card:.1f} points held"
             ).classes("text-slate-600")
             _expiry(outlook, breakage)
+            _tiers(tiers)
 
             async def load(days: int) -> list[SeriesPoint]:
                 async with rt.session() as session:
@@ -275,6 +284,49 @@ def _expiry(outlook: ExpiryOutlook, breakage: Sequence[BreakageMonth]) -> None:
             ],
             "stats-breakage",
         )
+
+
+def _tiers(figures: TierStats) -> None:
+    """Members per tier and what each tier's multiplier added (CONTRACT.md 7.4); nothing when
+    the program has no tiers."""
+    if not figures.tiers:
+        return
+    with section("Tiers"):
+        _table(
+            ["Tier", "Members today", "Points added, last 90 days", "Points added in all"],
+            [
+                [t.name, str(t.members), str(t.points_added_period), str(t.points_added)]
+                for t in figures.tiers
+            ],
+            "stats-tiers",
+        )
+        tag(ui.echart(_tier_chart(figures)).classes("w-full h-64"), "chart-tiers")
+
+
+def _tier_chart(figures: TierStats) -> dict[str, Any]:
+    """Members of each tier at the end of each day, stacked: the whole is the live cards."""
+    return {
+        "title": {
+            "text": f"Members per tier (end of day, last {len(figures.days)} days)",
+            "textStyle": {"fontSize": 14},
+        },
+        "tooltip": {"trigger": "axis"},
+        "legend": {"top": 0, "right": 0},
+        "grid": {"left": 50, "right": 20, "top": 40, "bottom": 30},
+        "xAxis": {"type": "category", "data": [d.day.isoformat() for d in figures.days]},
+        "yAxis": {"type": "value", "minInterval": 1},
+        "series": [
+            {
+                "name": tier.name,
+                "type": "line",
+                "stack": "members",
+                "areaStyle": {},
+                "showSymbol": False,
+                "data": [d.members[i] for d in figures.days],
+            }
+            for i, tier in enumerate(figures.tiers)
+        ],
+    }
 
 
 def _expiry_chart(outlook: ExpiryOutlook, per: str) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""Cards: the list, one card with its program's terms, its ledger, its open point lots and its
-wallets' sync state, and the cards an enrolment has just issued."""
+"""Cards: the list, one card with its program's terms (its tier too), its ledger, its open point
+lots, its tier history and its wallets' sync state, and the cards an enrolment has just
+issued."""
 
 from __future__ import annotations
 
@@ -20,9 +21,16 @@ from domain.models import (
     PointLot,
     ProgramType,
     Store,
+    TierChange,
     WalletSyncState,
 )
-from domain.wallet_cards import card_next_expiry, expiry_day, merchant_zone
+from domain.wallet_cards import (
+    TierStanding,
+    card_next_expiry,
+    card_tier,
+    expiry_day,
+    merchant_zone,
+)
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,17 @@ class CardDetail:
     """The next points to expire and the last day (the merchant's) they can be spent."""
     idle_expiry_on: date | None = None
     """When the points kept by inactivity go, should the card stay idle (None: never)."""
+    tier: TierStanding | None = None
+    """Its tier and what the next one takes (None: the program has no tiers)."""
+    qualifying_points: int = 0
+    tier_names: tuple[tuple[str, str], ...] = ()
+    """The program's tiers, ``(id, name)`` in order (to name those of the tier history)."""
+
+    def tier_name(self, code: str | None) -> str:
+        """A tier of the history by name (its id when the program no longer has it)."""
+        if code is None:
+            return "—"
+        return dict(self.tier_names).get(code, code)
 
 
 async def get_card(session: AsyncSession, me: Principal, card_id: int) -> CardDetail | None:
@@ -186,6 +205,11 @@ async def get_card(session: AsyncSession, me: Principal, card_id: int) -> CardDe
         next_expiry_points=expiry.points if expiry else 0,
         next_expiry_on=expiry_day(expiry.at, zone) if expiry else None,
         idle_expiry_on=expiry_day(idle, zone) if idle else None,
+        tier=card_tier(c, program),
+        qualifying_points=c.qualifying_points,
+        tier_names=tuple(
+            (str(t["id"]), str(t.get("name") or t["id"])) for t in program.tiers or ()
+        ),
     )
 
 
@@ -281,6 +305,33 @@ async def open_lots(session: AsyncSession, card_id: int, request: PageRequest) -
                 lot.expires_at,
             )
             for (lot,) in rows
+        ],
+        total,
+    )
+
+
+@dataclass(frozen=True)
+class TierChangeLine:
+    """One move of a card from a tier to another (CONTRACT.md 7.4)."""
+
+    occurred_at: datetime
+    from_tier: str | None
+    to_tier: str | None
+    qualifying_points: int
+
+
+async def tier_history(
+    session: AsyncSession, card_id: int, request: PageRequest
+) -> Rows[TierChangeLine]:
+    """A card's tier changes, newest first (the caller has checked the card is visible)."""
+    query = select(TierChange).where(TierChange.card_id == card_id)
+    rows, total = await page(
+        session, query, request, TierChange.occurred_at.desc(), TierChange.id.desc()
+    )
+    return Rows(
+        [
+            TierChangeLine(t.occurred_at, t.from_tier, t.to_tier, t.qualifying_points)
+            for (t,) in rows
         ],
         total,
     )

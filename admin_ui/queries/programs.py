@@ -1,11 +1,11 @@
-"""Programs: the list, one program with its rewards catalog, creation and the settings form
-(through the catalog service, ``domain.catalog``: a program switched on gets its
+"""Programs: the list, one program with its rewards catalog and tiers, creation and the
+settings form (through the catalog service, ``domain.catalog``: a program switched on gets its
 ``activated_at`` here as in ``loyalty provision``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,7 +44,7 @@ class ProgramRow:
 
 @dataclass(frozen=True)
 class ProgramDetail:
-    """A program's every setting and its rewards catalog, for the settings form."""
+    """A program's every setting, its rewards catalog and its tiers, for the settings form."""
 
     id: int
     merchant_id: int
@@ -52,6 +52,8 @@ class ProgramDetail:
     settings: dict[str, Any]
     rewards: list[dict[str, Any]]
     deleted_at: datetime | None
+    tiers: list[dict[str, Any]] = field(default_factory=list)
+    """``loyalty_programs.tiers`` (``[{id, name, threshold_points, multiplier}]``)."""
 
 
 # The settings the panel's form shows (the wallets' ids are the provisioning file's alone).
@@ -67,6 +69,8 @@ PROGRAM_FIELDS = (
     "expiry_policy",
     "pending_days",
     "expiry_reminder_days",
+    "tier_window",
+    "tier_grace_days",
     "welcome_bonus_points",
     "minimum_redemption_points",
     "minimum_purchase_cents",
@@ -152,6 +156,7 @@ async def get_program(
             for r in rewards
         ],
         program.deleted_at,
+        [dict(t) for t in program.tiers or ()],
     )
 
 
@@ -182,9 +187,9 @@ async def create_program(
 async def update_program(
     session: AsyncSession, me: Principal, program_id: int, data: Mapping[str, Any]
 ) -> None:
-    """Save the settings form (``data``, with the whole catalog under ``points_rewards``):
-    rewards absent from it are deactivated, never deleted (ledger entries name them). The
-    caller commits."""
+    """Save the settings form (``data``, with the whole catalog under ``points_rewards`` and
+    the whole list of tiers under ``tiers``): rewards absent from it are deactivated, never
+    deleted (ledger entries name them). The caller commits."""
     program = await session.get(LoyaltyProgram, program_id)
     if program is None or not me.sees(program.merchant_id):
         raise DomainRefusal("this program does not exist or is deleted")

@@ -8,7 +8,7 @@ rows (a program switched on gets its ``activated_at`` either way).
 - ``schema``: the pydantic models of each kind (the provisioning file is built from them);
 - ``checks``: form-shaped data to validated values (``merchant_values``, ``store_values``,
   ``program_change``, ``campaign_values``), the rules spanning several fields
-  (``reward_rules``, ``campaign_rules``, ``expiry_rules``);
+  (``reward_rules``, ``campaign_rules``, ``expiry_rules``, ``tier_rules``);
 - ``writes``: creating and updating the rows, with what only the database can refuse;
 - ``errors``: ``FieldError`` and its sentences, ``InvalidFields``, ``CatalogRefusal``.
 
@@ -36,6 +36,8 @@ from domain.catalog.checks import (
     program_change,
     reward_rules,
     store_values,
+    tier_columns,
+    tier_rules,
 )
 from domain.catalog.errors import (
     CatalogRefusal,
@@ -107,6 +109,8 @@ __all__ = [
     "set_campaign_status",
     "status_problem",
     "store_values",
+    "tier_columns",
+    "tier_rules",
     "unknown_zones",
     "update_campaign",
     "update_merchant",

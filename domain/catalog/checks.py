@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal, TypeGuard, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from core.enums import CampaignStatus, ExpiryPolicy
 from domain.catalog.errors import FieldError, InvalidFields, validation_errors
-from domain.catalog.schema import CampaignSpec, MerchantFields, ProgramSpec, StoreSpec
+from domain.catalog.schema import CampaignSpec, MerchantFields, ProgramSpec, StoreSpec, TierSpec
 from domain.models import ProgramType
 
 M = TypeVar("M", bound=BaseModel)
@@ -47,6 +48,26 @@ def campaign_columns(spec: CampaignSpec) -> dict[str, Any]:
     return values
 
 
+def tier_columns(tiers: Sequence[TierSpec]) -> list[dict[str, Any]]:
+    """Validated tiers as ``loyalty_programs.tiers`` holds them: JSON objects ``{id, name,
+    threshold_points, multiplier}``, the multiplier a JSON number (whole when it is)."""
+    return [
+        {
+            "id": t.id,
+            "name": t.name,
+            "threshold_points": t.threshold_points,
+            "multiplier": _json_number(t.multiplier),
+        }
+        for t in tiers
+    ]
+
+
+def _json_number(value: Decimal) -> int | float:
+    # At most three decimal places (the schema's): a float holds them exactly enough to read
+    # back the same thousandths.
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 @dataclass(frozen=True)
 class ProgramChange:
     """A program's validated settings: ``values`` holds only the columns given; ``rewards`` is
@@ -62,6 +83,8 @@ class ProgramChange:
         """The change a validated spec states (every reward active unless ``active`` says)."""
         values = spec.model_dump(exclude_unset=True, exclude={"points_rewards", "campaigns"})
         values["type"] = spec.type
+        if "tiers" in values:
+            values["tiers"] = tier_columns(spec.tiers)
         rewards = None
         if spec.points_rewards is not None:
             flags = list(active) if active is not None else [True] * len(spec.points_rewards)
@@ -185,6 +208,40 @@ def campaign_rules(
     return errors
 
 
+def tier_rules(
+    tiers: Sequence[Mapping[str, Any]], *, at: str, style: Literal["file", "form"]
+) -> list[FieldError]:
+    """What is wrong with a program's tiers as a whole (CONTRACT.md 7.4): an id given twice,
+    a first threshold other than 0, a threshold not above the previous tier's. ``at`` is the
+    list's path; in a file a repeated id names the earlier entry by its path. Reads raw
+    values too (a form's, refused elsewhere): what is not a whole number or a text is left to
+    the schema."""
+    errors: list[FieldError] = []
+    seen: dict[str, int] = {}
+    previous: int | None = None
+    for i, tier in enumerate(tiers):
+        code = tier.get("id")
+        if isinstance(code, str) and code.strip():
+            code = code.strip()
+            if code not in seen:
+                seen[code] = i
+            elif style == "file":
+                message = f"duplicate tier id {code!r} (also {at}[{seen[code]}].id)"
+                errors.append(FieldError(f"{at}[{i}].id", message))
+            else:
+                errors.append(FieldError(f"{at}[{i}].id", f"duplicate tier id {code!r}"))
+        threshold = tier.get("threshold_points")
+        if not _whole(threshold):
+            continue
+        path = f"{at}[{i}].threshold_points"
+        if i == 0 and threshold != 0:
+            errors.append(FieldError(path, "the first tier starts at 0"))
+        elif previous is not None and threshold <= previous:
+            errors.append(FieldError(path, f"must be above the previous tier's ({previous})"))
+        previous = threshold
+    return errors
+
+
 def _validated(model: type[M], data: Mapping[str, Any]) -> tuple[M | None, list[FieldError]]:
     try:
         return model.model_validate(data), []
@@ -245,6 +302,14 @@ def program_change(data: Mapping[str, Any]) -> ProgramChange:
     errors += [e for e in expiry_rules(expiry) if e.path not in refused]
     if spec is not None and spec.campaigns is not None:
         errors += campaign_rules(spec.type, spec.campaigns, at="campaigns")
+    tiers = data.get("tiers")
+    if isinstance(tiers, Sequence) and not isinstance(tiers, str):
+        rows = [t for t in tiers if isinstance(t, Mapping)]
+        if len(rows) == len(tiers):
+            refused = {e.path for e in errors}
+            errors += [
+                e for e in tier_rules(rows, at="tiers", style="form") if e.path not in refused
+            ]
     if spec is None or errors:
         raise InvalidFields(errors)
     active = [bool(r.get("is_active", True)) for r in rewards] if rewards is not None else None

@@ -1,11 +1,12 @@
-"""The catalog's schema: what a merchant, a store, a program, a reward, a campaign and a staff
-member may be.
+"""The catalog's schema: what a merchant, a store, a program, a reward, a campaign, a tier and
+a staff member may be.
 
-One set of pydantic models for the provisioning file (CONTRACT.md sections 5 and 7.1) and the
+One set of pydantic models for the provisioning file (CONTRACT.md sections 5, 7.1 and 7.4) and the
 admin panel's forms, so both accept and refuse exactly the same values with the same sentences.
 Values come out normalised: text trimmed, colours upper case, amounts as ``Decimal``, lists of
 labels without repeats, weekdays in the week's order. What spans several fields (a campaign's
-window, a campaign that changes nothing) is ``domain.catalog.checks``' business.
+window, a campaign that changes nothing, tiers' thresholds) is ``domain.catalog.checks``'
+business.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from domain.staff_pins import PIN_PATTERN
 
 INT32_MAX = 2**31 - 1
 MAX_DAYS = 36_500
+MAX_GRACE_DAYS = 3_650
 
 
 def _code(value: str) -> str:
@@ -169,6 +171,14 @@ Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
 Weekdays = Annotated[list[Weekday], BeforeValidator(_list_or_empty), AfterValidator(_weekdays)]
 Hours = Annotated[str, Field(strict=True), AfterValidator(_hours)]
 Multiplier = Annotated[Decimal, Field(gt=0, le=100, decimal_places=3)]
+# A tier's id is written on cards and in their history, like a campaign's in its results.
+TierCode = CampaignCode
+TierName = Annotated[str, Field(strict=True, min_length=1, max_length=100)]
+# What a tier multiplies a purchase's points by; the rules count in thousandths.
+TierMultiplier = Annotated[Decimal, Field(gt=0, le=10, decimal_places=3)]
+# ``domain.rules.tiers.TierWindow.ALL``.
+TierWindowName = Literal["rolling_12_months", "calendar_year"]
+GraceDays = Annotated[int, Field(strict=True, ge=0, le=MAX_GRACE_DAYS)]
 
 
 class Spec(BaseModel):
@@ -211,6 +221,16 @@ class CampaignSpec(Spec):
     max_awards_per_card: Positive | None = None
 
 
+class TierSpec(Spec):
+    """A tier of a program (CONTRACT.md 7.4); ``id`` is its code within the program. That
+    thresholds ascend from 0 and ids are unique is ``checks.tier_rules``' business."""
+
+    id: TierCode
+    name: TierName
+    threshold_points: Count
+    multiplier: TierMultiplier = Decimal(1)
+
+
 class ProgramSpec(Spec):
     """A merchant's program; see ``LoyaltyProgram`` for what each field means."""
 
@@ -250,6 +270,11 @@ class ProgramSpec(Spec):
     is_active: Flag = True
     non_earning_categories: Labels = Field(default_factory=list)
     campaigns: list[CampaignSpec] | None = None
+    # CONTRACT.md 7.4: no tiers (``[]``, or ``null``) is v1's behaviour. Unlike the rewards
+    # catalog, the list is a setting of the program: the file states it whole when it has it.
+    tiers: Annotated[list[TierSpec], BeforeValidator(_list_or_empty)] = Field(default_factory=list)
+    tier_window: TierWindowName = "rolling_12_months"
+    tier_grace_days: GraceDays = 0
 
 
 class MerchantSettings(Spec):

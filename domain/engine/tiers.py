@@ -17,7 +17,7 @@ from typing import Any
 
 from domain.engine.outputs import OutboxEntry, notification
 from domain.engine.state import BatchState, CardRow
-from domain.rules.tiers import MILLI, move_up, points_to_next, rank, window_start
+from domain.rules.tiers import MILLI, held_tier, move_up, points_to_next, rank, window_start
 from domain.rules.values import ProgramTerms
 
 # The window's end for a card seen for the first time: every purchase after its start counts.
@@ -129,10 +129,8 @@ def tier_fields(terms: ProgramTerms, card: CardRow) -> dict[str, Any] | None:
     if not plan.tiers:
         return None
     b = card.balance
-    return {
-        "tier": b.tier,
-        "points_to_next_tier": points_to_next(plan, b.tier, b.qualifying_points),
-    }
+    held = held_tier(plan, b.tier, b.qualifying_points)
+    return {"tier": held, "points_to_next_tier": points_to_next(plan, held, b.qualifying_points)}
 
 
 def is_higher(terms: ProgramTerms, a: str | None, b: str | None) -> bool:

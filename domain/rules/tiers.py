@@ -63,6 +63,15 @@ def tier_for(plan: TierPlan, qualifying: int) -> TierTerms | None:
     return found
 
 
+def held_tier(plan: TierPlan, code: str | None, qualifying: int) -> str | None:
+    """The tier a card is shown in: its own, or, when it holds none the program knows (a card
+    from before the program had tiers, a tier since removed), the one its points give."""
+    if plan.tier(code) is not None:
+        return code
+    due = tier_for(plan, qualifying)
+    return due.code if due is not None else None
+
+
 def rank(plan: TierPlan, code: str | None) -> int:
     """A tier's place in the program (-1: none)."""
     for i, t in enumerate(plan.tiers):

@@ -1,5 +1,5 @@
 """``loyalty card show REF``: a card by number, QR code or email (CONTRACT.md section 6), with
-its pending points and next expiry (sections 7.2 and 7.3)."""
+its pending points, next expiry and tier (sections 7.2, 7.3 and 7.4)."""
 
 from __future__ import annotations
 
@@ -54,11 +54,21 @@ def show(
         "points": str(view.points_balance),
         "pending": str(view.points_pending),
         "next expiry": "none" if expiry is None else f"{expiry.points} at {expiry.at.isoformat()}",
+        "tier": _tier(view),
         "active": "yes" if view.is_active else "no",
         "version": str(view.version),
     }
     for label, value in rows.items():
         typer.echo(f"{label:<13}{value}")
+
+
+def _tier(view: CardView) -> str:
+    if view.tier is None and view.points_to_next_tier is None:
+        return "none"
+    name = view.tier or "not placed yet"
+    if view.points_to_next_tier is None:
+        return f"{name} (top tier)"
+    return f"{name} ({view.points_to_next_tier} points to the next)"
 
 
 async def _find(session: AsyncSession, ref: str, merchant: str | None) -> CardView | None:

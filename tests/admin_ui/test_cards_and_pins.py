@@ -14,7 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.enums import ExpiryPolicy
 from domain.hashing import check_secret
-from domain.models import LoyaltyCard, LoyaltyProgram, PointLot, StaffPin, Store, WalletSyncState
+from domain.models import (
+    LoyaltyCard,
+    LoyaltyProgram,
+    PointLot,
+    StaffPin,
+    Store,
+    TierChange,
+    WalletSyncState,
+)
 from tests.admin_ui.helpers import (
     ALICE,
     MAIN_FILE,
@@ -59,6 +67,97 @@ async def test_a_card_page_shows_balances_ledger_and_wallet_state(
     await user.should_see(marker="wallet-row")
     await user.should_see("HTTP 503 from Google")
     await user.should_see("1 version(s) behind")
+    # A program without tiers: no tier, no tier history.
+    await user.should_not_see(marker="card-tier")
+    await user.should_not_see(marker="card-tier-next")
+    await user.should_not_see("Tier history")
+
+
+async def test_a_card_page_shows_the_tier_and_the_tier_history(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    card_id = await _card_id(db, await enrol(db, people["a_store_codes"][0], "tia@example.com"))
+    await db.execute(
+        update(LoyaltyProgram)
+        .where(LoyaltyProgram.id == people["a_program"])
+        .values(
+            tiers=[
+                {"id": "bronze", "name": "Bronze", "threshold_points": 0, "multiplier": 1},
+                {"id": "silver", "name": "Silver", "threshold_points": 500, "multiplier": 1.25},
+                {"id": "gold", "name": "Gold", "threshold_points": 1000, "multiplier": 1.5},
+            ]
+        )
+    )
+    await db.execute(
+        update(LoyaltyCard)
+        .where(LoyaltyCard.id == card_id)
+        .values(points_balance=900, tier="silver", qualifying_points=770)
+    )
+    at = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    for days, before, after, points in [
+        (0, None, "bronze", 0),
+        (10, "bronze", "silver", 520),
+        (40, "silver", "gold", 1010),
+        (70, "gold", "old-tier", 980),  # a tier the program no longer has: its id
+        (90, "old-tier", "silver", 770),  # down, at a daily run
+    ]:
+        db.add(
+            TierChange(
+                card_id=card_id,
+                merchant_id=people["a"],
+                from_tier=before,
+                to_tier=after,
+                qualifying_points=points,
+                occurred_at=at + timedelta(days=days),
+            )
+        )
+    await db.commit()
+
+    await sign_in(user, ALICE, to=f"/cards/{card_id}")
+    await user.should_see(marker="card-tier", retries=WAIT)
+    assert texts(user, "card-points") == ["900"]
+    assert texts(user, "card-tier") == ["Silver"]
+    assert texts(user, "card-qualifying") == ["770"]
+    assert texts(user, "card-tier-next") == ["230 to Gold"]
+    await user.should_see("Tier history")
+    await user.should_see("Page 1 of 1 · 5 in all")
+    (table,) = user.find(marker="tier-history-list").elements
+    cells = [e.text for e in table.descendants() if isinstance(e, ui.label)]
+    rows = [cells[i : i + 4] for i in range(cells.index("2026-05-30 09:00 UTC"), len(cells), 4)]
+    assert rows == [  # newest first
+        ["2026-05-30 09:00 UTC", "old-tier", "Silver", "770"],
+        ["2026-05-10 09:00 UTC", "Gold", "old-tier", "980"],
+        ["2026-04-10 09:00 UTC", "Silver", "Gold", "1010"],
+        ["2026-03-11 09:00 UTC", "Bronze", "Silver", "520"],
+        ["2026-03-01 09:00 UTC", "—", "Bronze", "0"],
+    ]
+
+
+async def test_a_card_at_the_top_tier_without_changes_yet(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    card_id = await _card_id(db, await enrol(db, people["a_store_codes"][0], "top@example.com"))
+    await db.execute(
+        update(LoyaltyProgram)
+        .where(LoyaltyProgram.id == people["a_program"])
+        .values(
+            tiers=[
+                {"id": "member", "name": "Member", "threshold_points": 0, "multiplier": 1},
+                {"id": "vip", "name": "VIP", "threshold_points": 300, "multiplier": 2},
+            ]
+        )
+    )
+    await db.execute(
+        update(LoyaltyCard)
+        .where(LoyaltyCard.id == card_id)
+        .values(tier="vip", qualifying_points=450)
+    )
+    await db.commit()
+    await sign_in(user, ALICE, to=f"/cards/{card_id}")
+    await user.should_see(marker="card-tier", retries=WAIT)
+    assert texts(user, "card-tier") == ["VIP"]
+    assert texts(user, "card-tier-next") == ["top tier"]
+    await user.should_see("No tier change yet.")
 
 
 async def test_a_card_page_shows_pending_points_the_next_expiry_and_the_open_lots(

@@ -20,6 +20,7 @@ from tests.admin_ui.helpers import (
     enrol,
     sign_in,
     texts,
+    value_of,
 )
 from tests.support.seed import seed_merchant
 
@@ -352,6 +353,94 @@ async def test_a_duplicate_reward_code_is_named(user: User, people: dict[str, An
     user.find(marker="program-save").click()
     await user.should_see(marker="program-errors", retries=WAIT)
     assert element_error(user, "reward-1-id") == "duplicate reward code 'coffee'"
+
+
+def _tier(user: User, index: int, code: str, name: str, threshold: int, multiplier: float) -> None:
+    """Fill the tiers table's row ``index`` (its id only when the row is new)."""
+    if code:
+        user.find(marker=f"tier-{index}-id").type(code)
+    user.find(marker=f"tier-{index}-name").type(name)
+    _set(user, f"tier-{index}-threshold_points", threshold)
+    _set(user, f"tier-{index}-multiplier", multiplier)
+
+
+async def test_tiers_their_window_and_grace_days_are_saved(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    await sign_in(user, ALICE, to=f"/programs/{people['a_program']}")
+    await user.should_see(marker="tier-add", retries=WAIT)
+    await user.should_see(
+        "A card moves up as soon as its qualifying points (points earned in the window, net of "
+        "returns; welcome bonus and adjustments excluded) reach a tier, and down only at the "
+        "daily run after the grace days."
+    )
+    for index, tier in enumerate(
+        [("member", "Member", 0, 1), ("silver", "Silver", 500, 1.25), ("gold", "Gold", 900, 2)]
+    ):
+        user.find(marker="tier-add").click()
+        await user.should_see(marker=f"tier-{index}-id", retries=WAIT)
+        _tier(user, index, *tier)
+    user.find(marker="tier-2-remove").click()  # the gold goes again before saving
+    user.find(marker="tier-add").click()
+    await user.should_see(marker="tier-3-id", retries=WAIT)
+    _tier(user, 3, "gold", "Gold", 1500, 1.5)
+    (window,) = user.find(marker="program-tier_window").elements
+    assert window.options == {  # type: ignore[attr-defined]
+        "rolling_12_months": "Rolling 12 months",
+        "calendar_year": "Calendar year",
+    }
+    _set(user, "program-tier_window", "calendar_year")
+    _set(user, "program-tier_grace_days", 14)
+    user.find(marker="program-save").click()
+    await user.should_see("Program saved.", retries=WAIT)
+
+    db.expire_all()
+    program = await db.get(LoyaltyProgram, people["a_program"])
+    assert program is not None
+    assert (program.tiers, program.tier_window, program.tier_grace_days) == (
+        [
+            {"id": "member", "name": "Member", "threshold_points": 0, "multiplier": 1},
+            {"id": "silver", "name": "Silver", "threshold_points": 500, "multiplier": 1.25},
+            {"id": "gold", "name": "Gold", "threshold_points": 1500, "multiplier": 1.5},
+        ],
+        "calendar_year",
+        14,
+    )
+    # The page shows what was saved; a saved tier keeps its id.
+    await sign_in(user, ALICE, to=f"/programs/{people['a_program']}")
+    await user.should_see(marker="tier-2-id", retries=WAIT)
+    (gold,) = user.find(marker="tier-2-id").elements
+    assert (gold.value, gold.enabled) == ("gold", False)  # type: ignore[attr-defined]
+    assert value_of(user, "tier-1-multiplier") == 1.25
+    assert value_of(user, "program-tier_window") == "calendar_year"
+    assert value_of(user, "program-tier_grace_days") == 14
+
+
+async def test_tiers_refused_are_named_under_their_fields(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    await sign_in(user, PLATFORM, to=f"/programs/{people['a_program']}")
+    await user.should_see(marker="tier-add", retries=WAIT)
+    for index, tier in enumerate(
+        [("member", "Member", 0, 1), ("silver", "Silver", 500, 0), ("gold", "Gold", 400, 1.5)]
+    ):
+        user.find(marker="tier-add").click()
+        await user.should_see(marker=f"tier-{index}-id", retries=WAIT)
+        _tier(user, index, *tier)
+    _set(user, "program-tier_grace_days", -1)
+    user.find(marker="program-save").click()
+    await user.should_see(marker="program-errors", retries=WAIT)
+    assert element_error(user, "tier-1-multiplier") == "must be > 0"
+    assert element_error(user, "tier-2-threshold_points") == (
+        "must be above the previous tier's (500)"
+    )
+    assert element_error(user, "program-tier_grace_days") == "must be >= 0"
+    assert element_error(user, "tier-0-threshold_points") is None
+    await user.should_not_see("Traceback")
+    db.expire_all()
+    program = await db.get(LoyaltyProgram, people["a_program"])
+    assert program is not None
+    assert (program.tiers, program.tier_grace_days) == ([], 0)
 
 
 async def test_restoring_a_program_when_the_merchant_has_a_new_one_says_why(

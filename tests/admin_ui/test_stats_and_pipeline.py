@@ -30,6 +30,8 @@ from domain.models import (
     LoyaltyProgram,
     Merchant,
     PointLot,
+    Purchase,
+    TierChange,
 )
 from streams.commands import to_command
 from streams.inputs import PurchaseCompleted
@@ -121,6 +123,90 @@ async def test_program_statistics(user: User, activity: dict[str, Any]) -> None:
     await sign_in(user, ALICE, to=f"/stats/programs/{activity['a_program']}")
     await user.should_see(marker="chart-liability", retries=WAIT)
     assert texts(user, "stats-points-issued") == ["155"]
+    # A program without tiers: no tier section.
+    await user.should_not_see("Tiers")
+    await user.should_not_see(marker="chart-tiers")
+
+
+async def _tiers(db: AsyncSession, activity: dict[str, Any]) -> int:
+    """Merchant a's program gains tiers; its two cards, issued 100 days ago, were in the first
+    tier until its first card moved to silver 5 days ago with a purchase whose multiplier
+    added 25 points. How many days the first card has been silver (this day included)."""
+    await db.execute(
+        update(LoyaltyProgram)
+        .where(LoyaltyProgram.id == activity["a_program"])
+        .values(
+            tiers=[
+                {"id": "bronze", "name": "Bronze", "threshold_points": 0, "multiplier": 1},
+                {"id": "silver", "name": "Silver", "threshold_points": 100, "multiplier": 1.25},
+                {"id": "gold", "name": "Gold", "threshold_points": 1000, "multiplier": 1.5},
+            ]
+        )
+    )
+    now = datetime.now(UTC)
+    cards = (
+        await db.scalars(
+            select(LoyaltyCard)
+            .where(LoyaltyCard.merchant_id == activity["a"])
+            .order_by(LoyaltyCard.id)
+        )
+    ).all()
+    await db.execute(
+        update(LoyaltyCard)
+        .where(LoyaltyCard.merchant_id == activity["a"])
+        .values(created_at=now - timedelta(days=100))
+    )
+    moved = now - timedelta(days=5)
+    db.add(
+        TierChange(
+            card_id=cards[0].id,
+            merchant_id=activity["a"],
+            from_tier="bronze",
+            to_tier="silver",
+            qualifying_points=125,
+            occurred_at=moved,
+        )
+    )
+    await db.execute(
+        update(Purchase)
+        .where(Purchase.card_id == cards[0].id)
+        .values(tier="silver", tier_points=25)
+    )
+    await db.commit()
+    return (now.astimezone(LUXEMBOURG).date() - moved.astimezone(LUXEMBOURG).date()).days + 1
+
+
+async def test_members_per_tier_and_what_the_multipliers_added(
+    user: User, activity: dict[str, Any], db: AsyncSession
+) -> None:
+    silver_days = await _tiers(db, activity)
+    await sign_in(user, ALICE, to=f"/stats/merchants/{activity['a']}")
+    await user.should_see(marker="chart-tiers", retries=WAIT)
+    (table,) = user.find(marker="stats-tiers").elements
+    cells = [e.text for e in table.descendants() if isinstance(e, ui.label)]
+    assert cells == [
+        *["Tier", "Members today", "Points added, last 90 days", "Points added in all"],
+        *["Bronze", "1", "0", "0"],
+        *["Silver", "1", "25", "25"],
+        *["Gold", "0", "0", "0"],
+    ]
+    chart = _chart(user, "chart-tiers")
+    assert len(chart["xAxis"]["data"]) == 90
+    assert chart["xAxis"]["data"][-1] == datetime.now(LUXEMBOURG).date().isoformat()
+    series = {s["name"]: s["data"] for s in chart["series"]}
+    assert list(series) == ["Bronze", "Silver", "Gold"]
+    assert series["Silver"] == [0] * (90 - silver_days) + [1] * silver_days
+    assert series["Bronze"] == [2] * (90 - silver_days) + [1] * silver_days
+    assert series["Gold"] == [0] * 90
+
+
+async def test_program_statistics_show_the_tiers(
+    user: User, activity: dict[str, Any], db: AsyncSession
+) -> None:
+    await _tiers(db, activity)
+    await sign_in(user, ALICE, to=f"/stats/programs/{activity['a_program']}")
+    await user.should_see(marker="stats-tiers", retries=WAIT)
+    assert [s["data"][-1] for s in _chart(user, "chart-tiers")["series"]] == [1, 1, 0]
 
 
 async def _lots_due_soon(db: AsyncSession, activity: dict[str, Any]) -> None:

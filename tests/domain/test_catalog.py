@@ -125,6 +125,69 @@ def test_pending_and_expiry_problems_are_named_by_field() -> None:
     assert catalog.check_program({**rolling, "expiry_policy": "inactivity"}) == []
 
 
+def test_tiers_come_out_as_the_columns_json() -> None:
+    tiers = [
+        {"id": " member ", "name": "Member", "threshold_points": 0, "multiplier": Decimal(1)},
+        {"id": "silver", "name": "Silver", "threshold_points": 500, "multiplier": Decimal("1.25")},
+    ]
+    change = catalog.program_change(
+        _form(tiers=tiers, tier_window="calendar_year", tier_grace_days=30)
+    )
+
+    assert change.values["tiers"] == [
+        {"id": "member", "name": "Member", "threshold_points": 0, "multiplier": 1},
+        {"id": "silver", "name": "Silver", "threshold_points": 500, "multiplier": 1.25},
+    ]
+    assert isinstance(change.values["tiers"][0]["multiplier"], int)
+    assert (change.values["tier_window"], change.values["tier_grace_days"]) == (
+        "calendar_year",
+        30,
+    )
+    assert catalog.program_change(_form(tiers=[])).values["tiers"] == []
+
+
+def test_tier_problems_are_named_by_row_and_field() -> None:
+    tiers = [
+        {"id": "member", "name": "Member", "threshold_points": 10, "multiplier": Decimal(1)},
+        {"id": "silver", "name": "", "threshold_points": 500, "multiplier": Decimal(0)},
+        {"id": "silver", "name": "Gold", "threshold_points": 500, "multiplier": Decimal(2)},
+        {"id": "Top!", "name": "Top", "threshold_points": -1, "multiplier": Decimal(11)},
+    ]
+
+    assert catalog.check_program(
+        _form(tiers=tiers, tier_window="monthly", tier_grace_days=4000)
+    ) == [
+        FieldError("tiers[1].name", "must not be empty"),
+        FieldError("tiers[1].multiplier", "must be > 0"),
+        FieldError("tiers[3].id", "must be lower-case letters, digits and '-'"),
+        FieldError("tiers[3].threshold_points", "must be >= 0"),
+        FieldError("tiers[3].multiplier", "must be <= 10"),
+        FieldError(
+            "tier_window", "must be one of rolling_12_months, calendar_year (got 'monthly')"
+        ),
+        FieldError("tier_grace_days", "must be <= 3650"),
+        # Judged on the raw values too, so the form shows them with the others.
+        FieldError("tiers[0].threshold_points", "the first tier starts at 0"),
+        FieldError("tiers[2].id", "duplicate tier id 'silver'"),
+        FieldError("tiers[2].threshold_points", "must be above the previous tier's (500)"),
+    ]
+
+
+def test_the_tier_rules_speak_the_files_words_in_a_file() -> None:
+    at = "merchants[0].program.tiers"
+    tiers = [
+        {"id": "member", "threshold_points": 0},
+        {"id": "member", "threshold_points": 0},
+        {"id": "gold", "threshold_points": 1500},
+    ]
+
+    assert catalog.tier_rules(tiers, at=at, style="file") == [
+        FieldError(f"{at}[1].id", f"duplicate tier id 'member' (also {at}[0].id)"),
+        FieldError(f"{at}[1].threshold_points", "must be above the previous tier's (0)"),
+    ]
+    assert catalog.tier_rules([], at=at, style="file") == []
+
+
 def test_a_merchant_form_is_flat() -> None:
     data = {
         "code": "bad code!",
@@ -186,6 +249,35 @@ async def test_an_update_is_judged_with_the_expiry_settings_the_program_keeps(
         await catalog.create_program(
             db, (await factories.merchant(db, "m2")).id, {**values, "pending_days": 90}, at=NOON
         )
+
+
+async def test_tiers_are_written_on_create_and_update_and_read_back_unchanged(
+    db: AsyncSession,
+) -> None:
+    merchant = await factories.merchant(db)
+    tiers = [
+        {"id": "member", "name": "Member", "threshold_points": 0, "multiplier": Decimal(1)},
+        {"id": "gold", "name": "Gold", "threshold_points": 1500, "multiplier": Decimal("1.5")},
+    ]
+    change = catalog.program_change({"type": "points", "tiers": tiers, "tier_grace_days": 30})
+    program_id = (await catalog.create_program(db, merchant.id, change.values, at=NOON)).id
+    await db.commit()
+    db.expire_all()
+
+    stored = await db.get(LoyaltyProgram, program_id)
+    assert stored is not None
+    assert (stored.tiers, stored.tier_window, stored.tier_grace_days) == (
+        [
+            {"id": "member", "name": "Member", "threshold_points": 0, "multiplier": 1},
+            {"id": "gold", "name": "Gold", "threshold_points": 1500, "multiplier": 1.5},
+        ],
+        "rolling_12_months",
+        30,
+    )
+    assert not await catalog.update_program(db, stored, change.values, at=LATER)
+    fewer = catalog.program_change({"type": "points", "tiers": tiers[:1]})
+    assert await catalog.update_program(db, stored, fewer.values, at=LATER)
+    assert [t["id"] for t in stored.tiers] == ["member"]
 
 
 async def test_a_catalog_is_stated_whole_and_missing_rewards_are_deactivated(

@@ -131,6 +131,8 @@ async def card_number(cli: CliRunner, db_sessions: async_sessionmaker[AsyncSessi
             stamp_count=3,
             points_balance=150,
             version=4,
+            tier="member",
+            qualifying_points=120,
         )
         await db.commit()
         return card.card_number
@@ -146,6 +148,9 @@ CONTRACT_JSON = {
     "version": 4,
     "points_pending": 0,
     "next_expiry": None,
+    # The demo's café has tiers: member from 0, silver from 500, gold from 1500.
+    "tier": "member",
+    "points_to_next_tier": 380,
 }
 
 
@@ -179,6 +184,7 @@ async def test_card_show_prints_a_short_table_without_json(
         "points       150",
         "pending      0",
         "next expiry  none",
+        "tier         member (380 points to the next)",
         "active       yes",
         "version      4",
     ]
@@ -231,6 +237,64 @@ async def test_card_show_json_reports_pending_points_and_the_next_expiry(
     table = await run(cli, "card", "show", card_number)
     assert "pending      40" in table.stdout.splitlines()
     assert "next expiry  60 at 2026-03-01T10:00:00+00:00" in table.stdout.splitlines()
+
+
+async def test_card_show_json_reports_the_tier_and_the_points_to_the_next(
+    cli: CliRunner, card_number: str, db_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await _set_card(db_sessions, card_number, tier="silver", qualifying_points=900)
+    result = await run(cli, "card", "show", card_number, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        **CONTRACT_JSON,
+        "tier": "silver",
+        "points_to_next_tier": 600,
+    }
+
+    await _set_card(db_sessions, card_number, tier="gold", qualifying_points=1800)
+    result = await run(cli, "card", "show", card_number, "--json")
+    shown = json.loads(result.stdout)
+    assert (shown["tier"], shown["points_to_next_tier"]) == ("gold", None)
+    table = await run(cli, "card", "show", card_number)
+    assert "tier         gold (top tier)" in table.stdout.splitlines()
+
+    # A program without tiers: neither, whatever the card last had.
+    async with db_sessions() as db:
+        program = (
+            await db.scalars(select(LoyaltyProgram).where(LoyaltyProgram.stamps_target == 10))
+        ).one()
+        program.tiers = []
+        await db.commit()
+    result = await run(cli, "card", "show", card_number, "--json")
+    shown = json.loads(result.stdout)
+    assert (shown["tier"], shown["points_to_next_tier"]) == (None, None)
+    table = await run(cli, "card", "show", card_number)
+    assert "tier         none" in table.stdout.splitlines()
+
+
+async def test_provision_refuses_bad_tiers_with_exit_2_and_changes_nothing(
+    cli: CliRunner, db_sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    assert (await run(cli, "provision", str(DEMO))).exit_code == 0
+    data = demo()
+    data["merchants"][0]["program"]["tiers"][0]["threshold_points"] = 50
+    data["merchants"][0]["program"]["tier_grace_days"] = 90
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data, allow_unicode=True))
+
+    result = await run(cli, "provision", str(bad))
+
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "merchants[0].program.tiers[0].threshold_points: the first tier starts at 0"
+    ]
+    rows = await query(
+        db_sessions,
+        select(LoyaltyProgram.tiers, LoyaltyProgram.tier_grace_days).where(
+            LoyaltyProgram.stamps_target == 10
+        ),
+    )
+    assert [(r.tiers[0]["threshold_points"], r.tier_grace_days) for r in rows] == [(0, 30)]
 
 
 async def test_card_show_of_an_email_needs_a_merchant(cli: CliRunner, card_number: str) -> None:

@@ -135,4 +135,52 @@ async def test_the_card_view_has_the_contract_fields(db: AsyncSession) -> None:
         "version": 3,
         "points_pending": 0,
         "next_expiry": None,
+        "tier": None,
+        "points_to_next_tier": None,
     }
+
+
+TIERS = [
+    {"id": "member", "name": "Member", "threshold_points": 0, "multiplier": 1},
+    {"id": "silver", "name": "Silver", "threshold_points": 500, "multiplier": 1.25},
+    {"id": "gold", "name": "Gold", "threshold_points": 1500, "multiplier": 1.5},
+]
+
+
+@pytest.mark.parametrize(
+    ("tier", "qualifying", "shown"),
+    [
+        ("member", 120, ("member", 380)),
+        ("silver", 700, ("silver", 800)),
+        # Above the next threshold until its next event moves it up: nothing missing.
+        ("silver", 1600, ("silver", 0)),
+        # Still silver after falling below: the daily run moves it down after the grace days.
+        ("silver", 200, ("silver", 1300)),
+        ("gold", 2000, ("gold", None)),
+        # Not placed yet (no event since the program got tiers): the first tier is next.
+        (None, 0, (None, 0)),
+    ],
+)
+async def test_the_card_view_has_the_tier_and_the_points_to_the_next(
+    db: AsyncSession, tier: str | None, qualifying: int, shown: tuple[str | None, int | None]
+) -> None:
+    merchant = await f.merchant(db, "cafe")
+    program = await f.program(db, merchant, tiers=TIERS, tier_grace_days=30)
+    card = await f.card(db, merchant, program, tier=tier, qualifying_points=qualifying)
+
+    fields = (await card_view(db, card)).contract_fields()
+
+    assert (fields["tier"], fields["points_to_next_tier"]) == shown
+
+
+async def test_a_program_without_tiers_shows_neither(db: AsyncSession) -> None:
+    merchant = await f.merchant(db, "cafe")
+    program = await f.program(db, merchant, tiers=TIERS)
+    # The program's tiers were taken away: the card's last tier no longer means anything.
+    card = await f.card(db, merchant, program, tier="silver", qualifying_points=700)
+    program.tiers = []
+    await db.flush()
+
+    fields = (await card_view(db, card)).contract_fields()
+
+    assert (fields["tier"], fields["points_to_next_tier"]) == (None, None)

@@ -185,6 +185,69 @@ def test_paths_are_written_as_in_the_contract() -> None:
             "merchants[0].program.pending_days: must be < points_expiration_days (365) when "
             "expiry_policy is rolling: the points would expire before they could be spent",
         ),
+        (
+            lambda d: d["merchants"][0]["program"]["tiers"][0].update(threshold_points=100),
+            "merchants[0].program.tiers[0].threshold_points: the first tier starts at 0",
+        ),
+        (
+            lambda d: d["merchants"][0]["program"]["tiers"][2].update(threshold_points=500),
+            "merchants[0].program.tiers[2].threshold_points: must be above the previous "
+            "tier's (500)",
+        ),
+        (
+            lambda d: d["merchants"][0]["program"]["tiers"][1].update(multiplier=0),
+            "merchants[0].program.tiers[1].multiplier: must be > 0",
+        ),
+        (
+            lambda d: d["merchants"][0]["program"]["tiers"][1].update(multiplier=10.5),
+            "merchants[0].program.tiers[1].multiplier: must be <= 10",
+        ),
+        (
+            lambda d: d["merchants"][0]["program"]["tiers"][1].update(multiplier=1.2345),
+            "merchants[0].program.tiers[1].multiplier: must have at most 3 decimal places",
+        ),
+        (
+            lambda d: d["merchants"][0]["program"]["tiers"][2].update(id="silver"),
+            "merchants[0].program.tiers[2].id: duplicate tier id 'silver' "
+            "(also merchants[0].program.tiers[1].id)",
+        ),
+        (
+            lambda d: d["merchants"][0]["program"]["tiers"][2].update(id="Gold!"),
+            "merchants[0].program.tiers[2].id: must be lower-case letters, digits and '-'",
+        ),
+        (
+            lambda d: d["merchants"][0]["program"]["tiers"][2].update(id="g" * 65),
+            "merchants[0].program.tiers[2].id: must have at most 64 characters",
+        ),
+        (
+            lambda d: d["merchants"][0]["program"]["tiers"][0].update(name=" "),
+            "merchants[0].program.tiers[0].name: must not be empty",
+        ),
+        (
+            lambda d: d["merchants"][0]["program"]["tiers"][0].update(name="x" * 101),
+            "merchants[0].program.tiers[0].name: must have at most 100 characters",
+        ),
+        (
+            lambda d: d["merchants"][0]["program"]["tiers"][0].pop("threshold_points"),
+            "merchants[0].program.tiers[0].threshold_points: required",
+        ),
+        (
+            lambda d: d["merchants"][0]["program"]["tiers"][0].update(level=1),
+            "merchants[0].program.tiers[0].level: unknown field",
+        ),
+        (
+            lambda d: d["merchants"][0]["program"].update(tier_window="monthly"),
+            "merchants[0].program.tier_window: must be one of rolling_12_months, "
+            "calendar_year (got 'monthly')",
+        ),
+        (
+            lambda d: d["merchants"][0]["program"].update(tier_grace_days=-1),
+            "merchants[0].program.tier_grace_days: must be >= 0",
+        ),
+        (
+            lambda d: d["merchants"][0]["program"].update(tier_grace_days=3651),
+            "merchants[0].program.tier_grace_days: must be <= 3650",
+        ),
         (lambda d: d.pop("merchants"), "merchants: required"),
     ],
 )
@@ -431,6 +494,88 @@ async def test_pending_and_expiry_settings_are_written_on_create_and_update(
         "shop-new": (ExpiryPolicy.CALENDAR_YEAR, 30, 60),
     }
     assert not (await _provision(db, data)).changed
+
+
+DEMO_TIERS = [
+    {"id": "member", "name": "Member", "threshold_points": 0, "multiplier": 1},
+    {"id": "silver", "name": "Silver", "threshold_points": 500, "multiplier": 1.25},
+    {"id": "gold", "name": "Gold", "threshold_points": 1500, "multiplier": 1.5},
+]
+
+
+async def _tier_settings(db: AsyncSession) -> dict[str, tuple[Any, str, int]]:
+    db.expire_all()
+    return {
+        code: (p.tiers, p.tier_window, p.tier_grace_days)
+        for p, code in (
+            await db.execute(
+                select(LoyaltyProgram, Merchant.code).join(
+                    Merchant, Merchant.id == LoyaltyProgram.merchant_id
+                )
+            )
+        ).all()
+    }
+
+
+async def test_tiers_are_written_on_create_and_update(db: AsyncSession) -> None:
+    await _provision(db, demo())
+    # The demo's café has three tiers; the bakery none, as in v1.
+    assert await _tier_settings(db) == {
+        "cafe-lux": (DEMO_TIERS, "rolling_12_months", 30),
+        "bakery-mie": ([], "rolling_12_months", 0),
+    }
+    data = demo()
+    cafe = data["merchants"][0]["program"]
+    cafe["tiers"] = [
+        {"id": "member", "name": "Member", "threshold_points": 0},  # multiplier 1 by default
+        {"id": "vip", "name": "VIP", "threshold_points": 1000, "multiplier": "2.5"},
+    ]
+    cafe["tier_window"] = "calendar_year"
+    del cafe["tier_grace_days"]  # left out: kept
+    data["merchants"][1]["program"]["tier_grace_days"] = 7
+    data["merchants"].append(
+        {
+            "code": "shop-new",
+            "name": "New shop",
+            "program": {"type": "points", "points_per_euro": 1, "tiers": DEMO_TIERS[:2]},
+        }
+    )
+
+    summary = await _provision(db, data)
+
+    assert (summary.get("programs", "updated"), summary.get("programs", "created")) == (2, 1)
+    assert await _tier_settings(db) == {
+        "cafe-lux": (
+            [
+                {"id": "member", "name": "Member", "threshold_points": 0, "multiplier": 1},
+                {"id": "vip", "name": "VIP", "threshold_points": 1000, "multiplier": 2.5},
+            ],
+            "calendar_year",
+            30,
+        ),
+        "bakery-mie": ([], "rolling_12_months", 7),
+        "shop-new": (DEMO_TIERS[:2], "rolling_12_months", 0),
+    }
+    # Read back from the database, the same file changes nothing.
+    assert not (await _provision(db, data)).changed
+    # An empty list (or null) takes the tiers away: v1's behaviour.
+    data["merchants"][0]["program"]["tiers"] = None
+    assert (await _provision(db, data)).get("programs", "updated") == 1
+    assert (await _tier_settings(db))["cafe-lux"][0] == []
+
+
+async def test_bad_tiers_name_the_field_and_change_nothing(db: AsyncSession) -> None:
+    await _provision(db, demo())
+    data = demo()
+    data["merchants"][0]["name"] = "Renamed"
+    data["merchants"][0]["program"]["tier_grace_days"] = 60
+    data["merchants"][0]["program"]["tiers"][2]["threshold_points"] = 400
+
+    assert _errors(data) == [
+        "merchants[0].program.tiers[2].threshold_points: must be above the previous tier's (500)"
+    ]
+    assert (await _tier_settings(db))["cafe-lux"] == (DEMO_TIERS, "rolling_12_months", 30)
+    assert await db.scalar(select(Merchant.name).where(Merchant.code == "cafe-lux")) == "Café Lux"
 
 
 async def _refused(db: AsyncSession, data: Any) -> list[str]:

@@ -236,6 +236,55 @@ def test_no_pending_or_expiry_fields_without_them_or_without_points(
     assert [f["key"] for f in document["storeCard"]["backFields"]][:2] == ["pending", "card_number"]
 
 
+def test_the_tier_on_the_front_and_what_the_next_takes_on_the_back(
+    make_card: Callable[..., PassCard], apple_settings: WalletSettings, tmp_path: Path
+) -> None:
+    card = make_card(
+        tier_name="Silver", next_tier_name="Gold", points_to_next_tier=230, points_pending=40
+    )
+    files = unpack(build_pkpass(card, apple_settings), tmp_path)
+    document = json.loads(files["pass.json"])
+    store = document["storeCard"]
+    assert store["auxiliaryFields"] == [
+        {"key": "tier", "label": i18n.TIER, "value": "Silver", "changeMessage": i18n.TIER_CHANGED}
+    ]
+    # The front holds at most four secondary and auxiliary fields together.
+    assert len(store["secondaryFields"]) + len(store["auxiliaryFields"]) <= 4
+    back = store["backFields"]
+    assert [f["key"] for f in back] == ["next_tier", "pending", "card_number", "program"]
+    assert back[0] == {"key": "next_tier", "label": i18n.NEXT_TIER, "value": "230 points to Gold"}
+    # The sentence is this pass's own entry of every language's pass.strings, labels kept.
+    tables = {loc: parse_strings(files[f"{loc}.lproj/pass.strings"]) for loc in SUPPORTED_LOCALES}
+    assert {loc: t["230 points to Gold"] for loc, t in tables.items()} == {
+        "en": "230 points to Gold",
+        "fr": "Encore 230 points avant Gold",
+        "de": "Noch 230 Punkte bis Gold",
+        "lb": "Nach 230 Punkten bis Gold",
+    }
+    assert {loc: (t[i18n.TIER], t[i18n.TIER_CHANGED]) for loc, t in tables.items()} == {
+        "en": ("Tier", "Tier: %@"),
+        "fr": ("Niveau", "Niveau : %@"),
+        "de": ("Stufe", "Stufe: %@"),
+        "lb": ("Niveau", "Niveau: %@"),
+    }
+    assert tables["de"][i18n.NEXT_TIER] == "Nächste Stufe"
+    for table in tables.values():
+        assert set(table) == set(i18n.TRANSLATIONS["en"]) | {"230 points to Gold"}
+
+
+def test_the_top_tier_alone_and_no_tier_without_tiers(
+    make_card: Callable[..., PassCard], apple_settings: WalletSettings, tmp_path: Path
+) -> None:
+    top = unpack(build_pkpass(make_card(tier_name="Gold"), apple_settings), tmp_path / "top")
+    store = json.loads(top["pass.json"])["storeCard"]
+    assert [(f["key"], f["value"]) for f in store["auxiliaryFields"]] == [("tier", "Gold")]
+    assert [f["key"] for f in store["backFields"]] == ["card_number", "program"]
+    assert parse_strings(top["fr.lproj/pass.strings"]).keys() == i18n.TRANSLATIONS["en"].keys()
+    plain = unpack(build_pkpass(make_card(), apple_settings), tmp_path / "plain")
+    assert "auxiliaryFields" not in json.loads(plain["pass.json"])["storeCard"]
+    assert all(f["key"] != "tier" for f in all_fields(json.loads(plain["pass.json"])))
+
+
 def test_inactive_card_is_voided(
     make_card: Callable[..., PassCard], apple_settings: WalletSettings, tmp_path: Path
 ) -> None:

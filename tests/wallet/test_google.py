@@ -175,6 +175,41 @@ def test_no_points_module_without_pending_points_or_expiry(
     ]
 
 
+def test_a_text_module_tells_the_tier_and_what_the_next_takes(
+    make_card: Callable[..., PassCard], settings: WalletSettings
+) -> None:
+    card = make_card(
+        tier_name="Silver", next_tier_name="Gold", points_to_next_tier=230, points_pending=40
+    )
+    modules = build_loyalty_object(card, settings)["textModulesData"]
+    assert [m["id"] for m in modules] == ["reward", "tier", "points"]
+    tier = modules[1]
+    assert tier["header"] == "Niveau"  # the card's language
+    assert tier["body"] == "Silver · Encore 230 points avant Gold"
+    assert tier["localizedBody"]["defaultValue"] == {"language": "fr", "value": tier["body"]}
+    assert {t["language"]: t["value"] for t in tier["localizedBody"]["translatedValues"]} == {
+        "en": "Silver · 230 points to Gold",
+        "de": "Silver · Noch 230 Punkte bis Gold",
+        "lb": "Silver · Nach 230 Punkten bis Gold",
+    }
+    assert {t["language"]: t["value"] for t in tier["localizedHeader"]["translatedValues"]} == {
+        "en": "Tier",
+        "de": "Stufe",
+        "lb": "Niveau",
+    }
+    top = make_card(reward_description="", tier_name="Gold", locale="de")
+    [module] = build_loyalty_object(top, settings)["textModulesData"]
+    assert (module["id"], module["header"], module["body"]) == ("tier", "Stufe", "Gold")
+    assert {t["value"] for t in module["localizedBody"]["translatedValues"]} == {"Gold"}
+
+
+def test_no_tier_module_without_tiers(
+    make_card: Callable[..., PassCard], settings: WalletSettings
+) -> None:
+    modules = build_loyalty_object(make_card(points_pending=5), settings)["textModulesData"]
+    assert [m["id"] for m in modules] == ["reward", "points"]
+
+
 def test_loyalty_class_document(settings: WalletSettings) -> None:
     document = build_loyalty_class(PROGRAM, settings)
     assert document["id"] == CLASS_ID

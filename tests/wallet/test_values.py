@@ -34,6 +34,13 @@ def test_card_takes_strings_from_the_database_and_normalises_them(
         ({"points_balance": -1}, ">= 0"),
         ({"points_pending": -1}, "points_pending"),
         ({"next_expiry_points": -5}, "next_expiry_points"),
+        (
+            {"tier_name": "Silver", "next_tier_name": "Gold", "points_to_next_tier": -1},
+            "points_to_next_tier must be >= 0",
+        ),
+        ({"next_tier_name": "Gold", "points_to_next_tier": 5}, "with a tier_name"),
+        ({"tier_name": "Silver", "next_tier_name": "Gold"}, "go together"),
+        ({"tier_name": "Silver", "points_to_next_tier": 5}, "go together"),
         ({"label_color": "teal"}, "hex colour"),
         ({"program_type": "coupons"}, "coupons"),
         ({"card_number": " "}, "card_number"),
@@ -78,6 +85,7 @@ def test_every_language_translates_every_label() -> None:
     for locale in SUPPORTED_LOCALES:
         assert "%@" in i18n.translate(i18n.STAMPS_CHANGED, locale)
         assert "%@" in i18n.translate(i18n.POINTS_CHANGED, locale)
+        assert "%@" in i18n.translate(i18n.TIER_CHANGED, locale)
 
 
 def test_the_next_expiry_is_shown_only_for_points_due(make_card: Callable[..., PassCard]) -> None:
@@ -122,8 +130,35 @@ def test_pending_and_expiry_sentences_in_every_language(
     assert i18n.expiry_text(1, date(2027, 1, 1), locale, year=False) == one
 
 
+def test_what_the_next_tier_takes_is_shown_only_below_the_top(
+    make_card: Callable[..., PassCard],
+) -> None:
+    silver = make_card(tier_name="Silver", next_tier_name="Gold", points_to_next_tier=230)
+    assert silver.next_tier == (230, "Gold")
+    assert make_card(tier_name="Gold").next_tier is None  # the top tier
+    assert make_card().next_tier is None  # no tiers
+    assert make_card().tier_name == ""
+
+
+@pytest.mark.parametrize(
+    ("locale", "many", "one"),
+    [
+        ("en", "230 points to Gold", "1 point to Gold"),
+        ("fr", "Encore 230 points avant Gold", "Encore 1 point avant Gold"),
+        ("de", "Noch 230 Punkte bis Gold", "Noch 1 Punkt bis Gold"),
+        ("lb", "Nach 230 Punkten bis Gold", "Nach 1 Punkt bis Gold"),
+        ("pt", "230 points to Gold", "1 point to Gold"),
+    ],
+)
+def test_what_the_next_tier_takes_in_every_language(locale: str, many: str, one: str) -> None:
+    assert i18n.tier_progress_text(230, "Gold", locale) == many
+    assert i18n.tier_progress_text(1, "Gold", locale) == one
+    assert i18n.tier_text("Silver", (230, "Gold"), locale) == f"Silver · {many}"
+    assert i18n.tier_text("Gold", None, locale) == "Gold"
+
+
 def test_every_language_has_the_sentences_and_twelve_months() -> None:
-    for table in (i18n.PENDING_TEXT, i18n.EXPIRY_TEXT, i18n.MONTHS):
+    for table in (i18n.PENDING_TEXT, i18n.EXPIRY_TEXT, i18n.TIER_PROGRESS_TEXT, i18n.MONTHS):
         assert set(table) == set(SUPPORTED_LOCALES)
     assert all(len(months) == 12 for months in i18n.MONTHS.values())
     assert [i18n.day_text(date(2026, m, 9), "de") for m in (3, 5)] == [

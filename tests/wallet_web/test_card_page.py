@@ -15,10 +15,11 @@ from nicegui.testing import User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from admin_ui.card_page import TEXTS, qr_data_url
-from admin_ui.card_texts import ENTRY_WORDS, expiry_words
+from admin_ui.card_texts import ENTRY_WORDS, expiry_words, tier_progress_words
 from core.settings import get_settings
 from domain.models import LedgerType, LoyaltyCard, Merchant, ProgramType
 from domain.soft_delete import soft_delete
+from domain.wallet_cards import TierStanding, tier_standing
 from tests.support.pkpass_check import verified_files
 from tests.support.wallet_fakes import GOOGLE_ISSUER, write_service_account
 from tests.support.wallet_seed import LOGO_URL, add_entry, seed_card, seed_wallet_merchant
@@ -439,6 +440,106 @@ async def test_no_pending_or_expiry_line_without_them_or_without_points(
     await user.should_see(marker="stamps")
     await user.should_not_see(marker="points-pending")
     await user.should_not_see(marker="points-expiry")
+
+
+TIERS = [
+    {"id": "bronze", "name": "Bronze", "threshold_points": 0, "multiplier": 1},
+    {"id": "silver", "name": "Silver", "threshold_points": 500, "multiplier": 1.25},
+    {"id": "gold", "name": "Gold", "threshold_points": 1000, "multiplier": 1.5},
+]
+
+
+async def tiered_card(
+    db_sessions: async_sessionmaker[AsyncSession], **card: Any
+) -> tuple[Merchant, LoyaltyCard]:
+    async with db_sessions() as db:
+        merchant, program = await seed_wallet_merchant(db, tiers=TIERS)
+        return merchant, await seed_card(db, merchant, program, **card)
+
+
+@pytest.mark.parametrize(
+    ("lang", "title", "progress"),
+    [
+        ("fr", "Niveau", "Encore 230 points avant Gold"),
+        ("en", "Tier", "230 points to Gold"),
+        ("de", "Stufe", "Noch 230 Punkte bis Gold"),
+        ("lb", "Niveau", "Nach 230 Punkten bis Gold"),
+    ],
+)
+async def test_the_tier_and_what_the_next_takes_beside_the_balance(
+    user: User,
+    db_sessions: async_sessionmaker[AsyncSession],
+    lang: str,
+    title: str,
+    progress: str,
+) -> None:
+    _, card = await tiered_card(
+        db_sessions, points_balance=150, tier="silver", qualifying_points=770, locale="fr"
+    )
+    await user.open(f"/card/{card.link_token}?lang={lang}")
+    assert only(user, "points").text == "150"
+    assert only(user, "tier").text == "Silver"
+    assert only(user, "tier-next").text == progress
+    await user.should_see(title)
+
+
+async def test_the_top_tier_alone_and_a_new_card_in_the_first_tier(
+    user: User, db_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    _, gold = await tiered_card(db_sessions, tier="gold", qualifying_points=1400, locale="en")
+    await user.open(f"/card/{gold.link_token}")
+    assert only(user, "tier").text == "Gold"
+    await user.should_not_see(marker="tier-next")
+    # No purchase since the program gained tiers: where its points put it, the first tier.
+    _, new = await tiered_card(db_sessions, qualifying_points=0, locale="en")
+    await user.open(f"/card/{new.link_token}")
+    assert only(user, "tier").text == "Bronze"
+    assert only(user, "tier-next").text == "500 points to Silver"
+
+
+async def test_no_tier_without_tiers_or_without_points(
+    user: User, db_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    _, card = await seeded_card(db_sessions, points_balance=150, tier="silver", locale="en")
+    await user.open(f"/card/{card.link_token}")
+    assert only(user, "points").text == "150"
+    await user.should_not_see(marker="tier")
+    await user.should_not_see(marker="tier-next")
+    await user.should_not_see("Tier")
+    async with db_sessions() as db:
+        merchant, program = await seed_wallet_merchant(db, type=ProgramType.STAMPS, tiers=TIERS)
+        stamps = await seed_card(db, merchant, program, tier="silver", locale="en")
+    await user.open(f"/card/{stamps.link_token}")
+    await user.should_see(marker="stamps")
+    await user.should_not_see(marker="tier")
+
+
+async def test_the_pass_download_shows_the_tier(
+    user: User,
+    db_sessions: async_sessionmaker[AsyncSession],
+    wallets_on: None,
+    apple_pki: ApplePki,
+    tmp_path: Path,
+) -> None:
+    _, card = await tiered_card(db_sessions, tier="silver", qualifying_points=770)
+    answer = await user.http_client.get(f"/card/{card.link_token}/pass.pkpass")
+    assert answer.status_code == 200
+    files = verified_files(answer.content, tmp_path, apple_pki)
+    store = json.loads(files["pass.json"])["storeCard"]
+    assert [(f["key"], f["value"]) for f in store["auxiliaryFields"]] == [("tier", "Silver")]
+    assert store["backFields"][0]["value"] == "230 points to Gold"
+    assert "Encore 230 points avant Gold" in files["fr.lproj/pass.strings"].decode("utf-16")
+
+
+def test_a_cards_tier_standing() -> None:
+    assert tier_standing(TIERS, "silver", 770) == TierStanding("silver", "Silver", "Gold", 230)
+    assert tier_standing(TIERS, "gold", 400) == TierStanding("gold", "Gold", None, None)
+    # Not placed yet, or in a tier the program no longer has: where its points put it.
+    assert tier_standing(TIERS, None, 0) == TierStanding("bronze", "Bronze", "Silver", 500)
+    assert tier_standing(TIERS, "platinum", 600) == TierStanding("silver", "Silver", "Gold", 400)
+    assert tier_standing([], "silver", 770) is None
+    assert tier_standing(None, None, 0) is None
+    assert tier_progress_words("de", 1, "Gold") == "Noch 1 Punkt bis Gold"
 
 
 def test_the_year_of_an_expiry_is_said_only_when_it_is_not_this_one() -> None:
