@@ -400,6 +400,25 @@ async def _daily_run(url: str) -> dict[str, Any]:
                 "reminders": totals.reminders,
             }
             say(f"daily run ({name}): {figures[name]}")
+        # Then with tiers: every card's qualifying points counted afresh and its tier judged.
+        await conn.execute(
+            "UPDATE loyalty_programs SET tiers = $1::jsonb WHERE id = 1",
+            json.dumps(
+                [
+                    {"id": "member", "name": "Member", "threshold_points": 0, "multiplier": 1},
+                    {"id": "silver", "name": "Silver", "threshold_points": 300, "multiplier": 1.5},
+                ]
+            ),
+        )
+        run = ExpiryRun(uuid.uuid4(), now, "stats-bench")
+        started = time.perf_counter()
+        async with conn.transaction():
+            totals = await run_in_sql(conn, run, now)
+        figures["tiers"] = {
+            "seconds": round(time.perf_counter() - started, 2),
+            "tiers_changed": totals.tiers_changed,
+        }
+        say(f"daily run (with tiers): {figures['tiers']}")
         return figures
     finally:
         await conn.close()
@@ -476,6 +495,10 @@ async def _run(args: argparse.Namespace, settings: Settings, server_url: str) ->
         f"({first['cards_expired']:,} cards' lots expired, {first['cards_released']:,} "
         f"released, {first['reminders']:,} reminders); the same run again: "
         f"{again['seconds']:.1f} s, {again['cards_expired'] + again['cards_released']} changed"
+    )
+    print(
+        f"daily run with two tiers: {daily['tiers']['seconds']:.1f} s "
+        f"({daily['tiers']['tiers_changed']:,} cards' tier set)"
     )
     report = {
         "sizes": counts,
