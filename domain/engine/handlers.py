@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+import msgspec
+
 from core.commands import Enrol, Purchase, Redeem, Return
 from core.enums import Topic
 from domain import identifiers
@@ -14,7 +16,7 @@ from domain.engine import tiers
 from domain.engine.context import BatchContext, Inbound
 from domain.engine.outputs import APPLIED, HELD, REJECTED
 from domain.engine.state import CardRow, CustomerRow, HeldRow, PurchaseRow, StoreInfo
-from domain.rules.basket import CampaignUse
+from domain.rules.basket import CampaignUse, Earnings
 from domain.rules.earn import PurchaseFacts, earn_purchase
 from domain.rules.enrol import may_enrol, new_card
 from domain.rules.lots import own_pending, take_pending_first
@@ -73,7 +75,7 @@ async def handle_purchase(ctx: BatchContext, ev: Inbound, cmd: Purchase) -> None
         occurred_at=cmd.occurred_at,
         record=PurchaseRecord(cmd.amount_cents, deltas[1], deltas[0]),
         is_new=True,
-        earnings=basket.earnings if basket is not None else None,
+        earnings=_with_tier(basket.earnings, tier_milli) if basket is not None else None,
         tier=card.balance.tier if tiered else None,
         tier_points=outcome.tier_points,
     )
@@ -257,6 +259,13 @@ def _existing_card(ctx: BatchContext, store: StoreInfo, customer: CustomerRow) -
         if store.cross_location or card.store_id == store.store_id:
             return card
     return None
+
+
+def _with_tier(earnings: Earnings | None, tier_milli: int) -> Earnings | None:
+    # A return with lines voids what the lines earned times the tier's multiplier then.
+    if earnings is None or tier_milli == MILLI:
+        return earnings
+    return msgspec.structs.replace(earnings, tier_milli=tier_milli)
 
 
 Handler = Callable[[BatchContext, Inbound, Any], Awaitable[None]]

@@ -63,9 +63,17 @@ class Earnings(msgspec.Struct, frozen=True, gc=False):
     rest_cents: int = 0
     rest_points: int = 0
     bonuses: tuple[BonusEarning, ...] = ()
+    tier_milli: int = MILLI
+    """The card's tier multiplier when earned (CONTRACT.md 7.4): a return voids with it."""
 
     def as_json(self) -> dict[str, Any]:
         """The record as stored with the purchase (``purchases.earnings``)."""
+        record = self._record()
+        if self.tier_milli != MILLI:  # records without tiers stay as they were
+            record["tier_milli"] = self.tier_milli
+        return record
+
+    def _record(self) -> dict[str, Any]:
         return {
             "lines": [
                 {
@@ -116,6 +124,7 @@ class Earnings(msgspec.Struct, frozen=True, gc=False):
                 BonusEarning(b["campaign"], b["points"], b["min_basket_cents"], b["voided"])
                 for b in data.get("bonuses", ())
             ),
+            tier_milli=data.get("tier_milli", MILLI),
         )
 
 
@@ -320,4 +329,6 @@ def void_lines(earnings: Earnings, returned: Sequence[ReturnedLine]) -> LineVoid
         bonuses.append(b)
     after = replace(earnings, lines=tuple(lines), bonuses=tuple(bonuses))
     reasons = (Reason.REFUND_EXCEEDS_PURCHASE,) if exceeded else ()
+    # Earned with a tier's multiplier: voided with the same (the caller caps at what is left).
+    due = due * earnings.tier_milli // MILLI if earnings.tier_milli != MILLI else due
     return LineVoid(due, after, reasons)

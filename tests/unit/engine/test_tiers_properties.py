@@ -20,7 +20,17 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.commands import CardRef, Command, CustomerDetails, Enrol, ExpiryRun, Purchase, Return
+from core.commands import (
+    CardRef,
+    Command,
+    CustomerDetails,
+    Enrol,
+    ExpiryRun,
+    Line,
+    Purchase,
+    Return,
+    ReturnedLine,
+)
 from core.enums import CardRefKind, EnrollmentChannel, ProgramType
 from domain.engine.batch import Inbound, apply_batch
 from domain.engine.state import StoreInfo
@@ -140,3 +150,25 @@ async def _story_on(
             assert at - b.tier_below_since < timedelta(days=tiers.grace_days)
     final = uow.cards[card_id].balance
     return final.tier, [change[2:5] for change in uow.tier_changes]
+
+
+async def test_a_return_with_lines_voids_them_with_the_tier_multiplier_they_earned_with() -> None:
+    uow = _world(TierPlan(TIERS))
+    await _apply(
+        uow,
+        Enrol(uuid.uuid4(), T0, "S1", CustomerDetails(email="a@example.com"),
+              EnrollmentChannel.STAFF),
+    )  # fmt: skip
+    (card,) = uow.cards.values()
+    ref = CardRef(CardRefKind.CARD_NUMBER, card.card_number)
+    await _apply(uow, Purchase(uuid.uuid4(), T0, "S1", "big", 3000, "EUR", ref))  # to Silver
+    lines = (Line("mug", 2, 1000),)
+    bought = await _apply(
+        uow, Purchase(uuid.uuid4(), T0, "S1", "mugs", 1000, "EUR", ref, lines=lines)
+    )
+    assert bought.results[0].points_delta == 150  # 100 points x 1.5
+    back = await _apply(
+        uow,
+        Return(uuid.uuid4(), T0, "S1", "mugs", 500, lines=(ReturnedLine("mug", 1),)),
+    )
+    assert back.results[0].points_delta == -75  # one mug's 50 points x 1.5
