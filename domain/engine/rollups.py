@@ -65,11 +65,13 @@ _POINTS_TO: dict[str, tuple[int, int]] = {
     LedgerType.POINTS_REDEEMED.value: (TOTALS.index("points_redeemed"), -1),
     LedgerType.POINTS_VOIDED.value: (TOTALS.index("points_voided"), -1),
     LedgerType.POINTS_EXPIRED.value: (TOTALS.index("points_expired"), -1),
-    # Pending points count as issued when they become spendable (CONTRACT.md 7.2): their
-    # earn moved none of the spendable balance, their release does.
-    LedgerType.POINTS_RELEASED.value: (TOTALS.index("points_earned"), 1),
     LedgerType.POINTS_ADJUSTED.value: (TOTALS.index("points_adjusted"), 1),
 }
+
+# Pending points (CONTRACT.md 7.2) count as issued, or voided, when and where they were
+# earned: with these entries the pending part joins the spendable one. The net stays the
+# spendable balance's (a release adds to it).
+_WITH_PENDING = frozenset({LedgerType.POINTS_EARNED.value, LedgerType.POINTS_VOIDED.value})
 
 _KEY = "merchant_id, program_id, store_id, day"
 _UPSERT = f"""
@@ -140,7 +142,10 @@ class LedgerRollup:
                 sums[to[0]] += to[1] * stamps
             to = _POINTS_TO.get(entry_type)
             if to is not None:
-                sums[to[0]] += to[1] * points
+                if entry_type in _WITH_PENDING:
+                    sums[to[0]] += to[1] * (points + row[18])
+                else:
+                    sums[to[0]] += to[1] * points
 
     async def write(self, conn: Conn) -> None:
         """Upsert the totals and counts so far, in key order (as the triggers: no deadlock

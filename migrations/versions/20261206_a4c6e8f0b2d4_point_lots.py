@@ -47,23 +47,35 @@ def _types_check(types: Sequence[str]) -> str:
     return "entry_type IN (" + ", ".join(f"'{t}'" for t in types) + ")"
 
 
-# The statistics count pending points as issued when released (``points_released`` adds to
-# ``points_earned``), in the trigger and in the rebuild alike: their text is edited in place.
-_EARNED_ONLY = "n.entry_type = ''points_earned''"
-_EARNED_OR_RELEASED = "n.entry_type IN (''points_earned'', ''points_released'')"
+# The statistics count pending points as issued, or voided, when and where they were earned:
+# for those entries the pending part joins the spendable one, in the trigger and in the
+# rebuild alike (their text is edited in place). The net stays the spendable balance's.
+_SPENDABLE = (
+    "sum(n.points_delta) FILTER (WHERE n.entry_type = ''points_earned'')",
+    "sum(n.points_delta) FILTER (WHERE n.entry_type = ''points_voided'')",
+)
+_WITH_PENDING = (
+    "sum(n.points_delta + n.pending_delta) FILTER (WHERE n.entry_type = ''points_earned'')",
+    "sum(n.points_delta + n.pending_delta) FILTER (WHERE n.entry_type = ''points_voided'')",
+)
 
 
-def _count_released(old: str, new: str) -> None:
+def _count_pending(old: Sequence[str], new: Sequence[str]) -> None:
     for function in ("stats_ledger_inserted()", "stats_rebuild(bigint)"):
+        edits = " ".join(
+            f"""
+                IF position('{a}' IN body) = 0 THEN
+                    RAISE EXCEPTION 'statistics function {function} not as expected';
+                END IF;
+                body := replace(body, '{a}', '{b}');"""
+            for a, b in zip(old, new, strict=True)
+        )
         op.execute(
             f"""
             DO $$
             DECLARE body text := pg_get_functiondef('{function}'::regprocedure);
-            BEGIN
-                IF position('{old}' IN body) = 0 THEN
-                    RAISE EXCEPTION 'statistics function {function} not as expected';
-                END IF;
-                EXECUTE replace(body, '{old}', '{new}');
+            BEGIN {edits}
+                EXECUTE body;
             END $$
             """
         )
@@ -71,7 +83,6 @@ def _count_released(old: str, new: str) -> None:
 
 def upgrade() -> None:
     """Apply this revision."""
-    _count_released(_EARNED_ONLY, _EARNED_OR_RELEASED)
     op.add_column(
         "loyalty_programs",
         sa.Column("pending_days", sa.Integer(), server_default="0", nullable=False),
@@ -188,11 +199,12 @@ def upgrade() -> None:
         """
     )
     op.execute("UPDATE loyalty_cards SET lot_count = 1 WHERE points_balance > 0")
+    _count_pending(_SPENDABLE, _WITH_PENDING)
 
 
 def downgrade() -> None:
     """Revert this revision (lots and pending points are lost)."""
-    _count_released(_EARNED_OR_RELEASED, _EARNED_ONLY)
+    _count_pending(_WITH_PENDING, _SPENDABLE)
     op.drop_table("expiry_reminders")
     op.drop_index("ix_point_lots_pending", table_name="point_lots")
     op.drop_index("ix_point_lots_expiring", table_name="point_lots")

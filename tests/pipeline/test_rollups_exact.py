@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from domain.engine import batch
@@ -63,6 +63,7 @@ async def _run(
     cuts: list[int],
     zone: str,
     chunk: int,
+    pending_days: int = 0,
 ) -> None:
     code = f"r{uuid.uuid4().hex[:10]}"
     conn = await asyncpg.connect(database_url)
@@ -71,6 +72,12 @@ async def _run(
     try:
         store = await _seed(conn, code)
         await conn.execute("UPDATE merchants SET timezone = $2 WHERE code = $1", code, zone)
+        await conn.execute(
+            "UPDATE loyalty_programs p SET pending_days = $2 FROM merchants m"
+            " WHERE m.id = p.merchant_id AND m.code = $1",
+            code,
+            pending_days,
+        )
         events = _events(code, store, steps)
         bounds = sorted({0, len(events), *(c % (len(events) + 1) for c in cuts)})
         for start, end in itertools.pairwise(bounds):
@@ -96,11 +103,26 @@ async def _run(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+# Pending points earned, half returned while pending, the rest released by a daily run.
+@example(
+    steps=[
+        (("enrol", 0), 0),
+        (("purchase", 0, 3000, 1), 10),
+        (("purchase", 0, 2000, 1), 10),
+        (("return", 1, 1000), 60),
+        (("expire", 0), 60 * 24 * 2),
+    ],
+    cuts=[2, 4],
+    zone="Europe/Luxembourg",
+    chunk=1,
+    pending_days=1,
+)
 @given(
     steps=history,
     cuts=st.lists(st.integers(0, 40), max_size=4),
     zone=st.sampled_from(ZONES),
     chunk=st.integers(1, 8),
+    pending_days=st.sampled_from([0, 0, 1]),  # pending points: issued where earned (7.2)
 )
 def test_the_engines_totals_equal_a_rebuild_from_the_ledger(
     database_url: str,
@@ -108,8 +130,9 @@ def test_the_engines_totals_equal_a_rebuild_from_the_ledger(
     cuts: list[int],
     zone: str,
     chunk: int,
+    pending_days: int,
 ) -> None:
-    asyncio.run(_run(database_url, steps, cuts, zone, chunk))
+    asyncio.run(_run(database_url, steps, cuts, zone, chunk, pending_days))
 
 
 def test_a_batch_leaves_the_trigger_on_for_the_next_transaction(database_url: str) -> None:
