@@ -174,6 +174,14 @@ UNITS: dict[str, dict[str, tuple[str, str]]] = {
     "lb": {"stamps": ("Stempel", "Stempelen"), "points": ("Punkt", "Punkten")},
 }
 
+# Beside an amount of points earned (or voided) still pending (CONTRACT.md 7.2).
+PENDING_MARK: dict[str, str] = {
+    "en": "pending",
+    "fr": "en attente",
+    "de": "ausstehend",
+    "lb": "ausstoend",
+}
+
 DATE_FORMATS: dict[str, str] = {
     "en": "%d/%m/%Y %H:%M",
     "fr": "%d/%m/%Y %H:%M",
@@ -219,13 +227,23 @@ def amount(language: str, unit: str, delta: int) -> str:
     return f"{sign}{abs(delta)} {singular if abs(delta) == 1 else plural}"
 
 
+def pending_amount(language: str, delta: int) -> str:
+    """``+120 points (pending)``: a signed change of the pending points in words."""
+    mark = PENDING_MARK.get(language, PENDING_MARK["en"])
+    return f"{amount(language, 'points', delta)} ({mark})"
+
+
 def describe_entry(language: str, entry: HistoryLine) -> str:
-    """One ledger entry as a customer reads it: what happened and what it changed."""
-    words = ENTRY_WORDS.get(language, ENTRY_WORDS["en"])[LedgerType(entry.entry_type)]
+    """One ledger entry as a customer reads it: what happened and what it changed (points
+    still pending said so; a release's words already say its points were pending)."""
+    kind = LedgerType(entry.entry_type)
+    words = ENTRY_WORDS.get(language, ENTRY_WORDS["en"])[kind]
     changes = [
         amount(language, unit, delta)
         for unit, delta in (("stamps", entry.stamps_delta), ("points", entry.points_delta))
         if delta
     ]
+    if entry.pending_delta and kind is not LedgerType.POINTS_RELEASED:
+        changes.append(pending_amount(language, entry.pending_delta))
     detail = [*changes, entry.reward_description] if entry.reward_description else changes
     return f"{words}: {', '.join(detail)}" if detail else words

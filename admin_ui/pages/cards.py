@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from nicegui import ui
 from starlette.responses import Response
@@ -134,7 +135,7 @@ async def _card_detail(rt: Runtime, me: Principal, card: CardDetail) -> None:
             _figure("Tier", card.tier.name, "card-tier")
             _figure("Qualifying points", str(card.qualifying_points), "card-qualifying")
             if card.tier.next_name is not None:
-                to_next = f"{card.tier.points_to_next} to {card.tier.next_name}"
+                to_next = f"{card.tier.points_to_next} points to {card.tier.next_name}"
             else:
                 to_next = "top tier"
             _figure("Next tier", to_next, "card-tier-next")
@@ -177,7 +178,7 @@ async def _card_detail(rt: Runtime, me: Principal, card: CardDetail) -> None:
                 Column("When", lambda r: texts.when(r.occurred_at)),
                 Column("Entry", lambda r: r.entry_type.replace("_", " ")),
                 Column("Stamps", lambda r: f"{r.stamps_delta:+d}" if r.stamps_delta else ""),
-                Column("Points", lambda r: f"{r.points_delta:+d}" if r.points_delta else ""),
+                Column("Points", _points_moved),
                 Column(
                     "Balance after",
                     lambda r: f"{r.stamp_count_after} st · {r.points_balance_after} pt",
@@ -218,6 +219,27 @@ async def _card_detail(rt: Runtime, me: Principal, card: CardDetail) -> None:
                     ).classes("text-red-700")
 
 
+def _points_moved(line: LedgerLine) -> str:
+    """A ledger entry's points: the spendable change, then the pending one (``+120 pending``,
+    CONTRACT.md 7.2), blank when it moves no points."""
+    parts = []
+    if line.points_delta:
+        parts.append(f"{line.points_delta:+d}")
+    if line.pending_delta:
+        parts.append(f"{line.pending_delta:+d} pending")
+    return " · ".join(parts)
+
+
+def _merchant_time(at: datetime | None, zone: ZoneInfo) -> str:
+    """A time on the merchant's clock, to the minute, with its zone's abbreviation
+    (``2027-01-01 00:00 CET``)."""
+    if at is None:
+        return "—"
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
 async def _lots(rt: Runtime, card: CardDetail) -> None:
     """The next expiry, and the lots with points left (what the next debits spend, first
     things first), CONTRACT.md 7.2 and 7.3."""
@@ -228,13 +250,18 @@ async def _lots(rt: Runtime, card: CardDetail) -> None:
         next_expiry = "No points due to expire."
     tag(ui.label(next_expiry), "card-next-expiry").classes("text-sm text-slate-600")
     idle = f"if idle, {day_text(card.idle_expiry_on, 'en')}" if card.idle_expiry_on else "never"
+    zone = card.zone
 
     def release(lot: LotLine) -> str:
         if lot.pending:
-            return f"pending until {texts.when(lot.releases_at)}"
+            return f"pending until {_merchant_time(lot.releases_at, zone)}"
         return "spendable"
 
     with section("Open point lots"):
+        tag(
+            ui.label(f"Times on the merchant's clock ({zone.key})."),
+            "lots-zone",
+        ).classes("text-sm text-slate-600")
 
         async def fetch(request: PageRequest) -> Rows[LotLine]:
             async with rt.session() as session:
@@ -244,11 +271,14 @@ async def _lots(rt: Runtime, card: CardDetail) -> None:
             "lots",
             [
                 Column("Lot", lambda r: f"#{r.lot_no}"),
-                Column("Earned", lambda r: texts.when(r.earned_at)),
+                Column("Earned", lambda r: _merchant_time(r.earned_at, zone)),
                 Column("Points", lambda r: str(r.points)),
                 Column("Remaining", lambda r: str(r.remaining)),
                 Column("Release", release),
-                Column("Expires", lambda r: texts.when(r.expires_at) if r.expires_at else idle),
+                Column(
+                    "Expires",
+                    lambda r: _merchant_time(r.expires_at, zone) if r.expires_at else idle,
+                ),
             ],
             fetch,
             searchable=False,
@@ -374,7 +404,7 @@ def _actions(rt: Runtime, me: Principal, card: CardDetail) -> None:
     with section("Status"):
         target = not card.is_active
         label = "Reactivate card" if target else "Deactivate card"
-        note = tag(ui.input("Reason (optional)").classes("w-96"), "status-reason")
+        note = tag(ui.input("Reason (optional)").classes("w-full max-w-md"), "status-reason")
 
         async def flip() -> None:
             if not target and not await confirm(

@@ -26,6 +26,9 @@ class HistoryLine:
     stamps_delta: int
     points_delta: int
     reward_description: str | None
+    pending_delta: int = 0
+    """The change to the pending points (CONTRACT.md 7.2); ``points_delta`` is the spendable
+    part only."""
 
 
 async def card_by_link(session: AsyncSession, link_token: str) -> WalletCard | None:
@@ -48,6 +51,7 @@ async def recent_entries(session: AsyncSession, card_id: int) -> list[HistoryLin
             e.stamps_delta,
             e.points_delta,
             e.reward_description,
+            e.pending_delta,
         )
         for e in rows
     ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -100,6 +101,9 @@ async def list_cards(
     )
 
 
+UTC_ZONE = ZoneInfo("UTC")
+
+
 @dataclass(frozen=True)
 class CardDetail:
     """A card with its program's terms, its customer and its merchant."""
@@ -139,6 +143,8 @@ class CardDetail:
     qualifying_points: int = 0
     tier_names: tuple[tuple[str, str], ...] = ()
     """The program's tiers, ``(id, name)`` in order (to name those of the tier history)."""
+    zone: ZoneInfo = UTC_ZONE
+    """The merchant's time zone, the clock the card's lots are read on."""
 
     def tier_name(self, code: str | None) -> str:
         """A tier of the history by name (its id when the program no longer has it)."""
@@ -210,6 +216,7 @@ async def get_card(session: AsyncSession, me: Principal, card_id: int) -> CardDe
         tier_names=tuple(
             (str(t["id"]), str(t.get("name") or t["id"])) for t in program.tiers or ()
         ),
+        zone=zone,
     )
 
 
@@ -226,6 +233,9 @@ class LedgerLine:
     points_balance_after: int
     store_code: str | None
     detail: str
+    pending_delta: int = 0
+    """The change to the pending points (CONTRACT.md 7.2); ``points_delta`` is the spendable
+    part only."""
 
 
 async def card_ledger(
@@ -264,6 +274,7 @@ async def card_ledger(
                 entry.points_balance_after,
                 store_code,
                 " · ".join(parts),
+                entry.pending_delta,
             )
         )
     return Rows(lines, total)

@@ -3,6 +3,7 @@ of a store (add, change, remove, unlock; a PIN is shown once)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,9 +13,12 @@ from nicegui.testing import User
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from admin_ui.runtime import raw_connection
 from core.enums import ExpiryPolicy
+from domain.engine.batch import Inbound, process_batch
 from domain.hashing import check_secret
 from domain.models import (
+    LedgerEntry,
     LoyaltyCard,
     LoyaltyProgram,
     PointLot,
@@ -23,12 +27,16 @@ from domain.models import (
     TierChange,
     WalletSyncState,
 )
+from streams.commands import to_command
+from streams.inputs import PurchaseReturned
+from streams.topics import Topic
 from tests.admin_ui.helpers import (
     ALICE,
     MAIN_FILE,
     PLATFORM,
     WAIT,
     enrol,
+    purchase,
     set_value,
     sign_in,
     texts,
@@ -118,7 +126,7 @@ async def test_a_card_page_shows_the_tier_and_the_tier_history(
     assert texts(user, "card-points") == ["900"]
     assert texts(user, "card-tier") == ["Silver"]
     assert texts(user, "card-qualifying") == ["770"]
-    assert texts(user, "card-tier-next") == ["230 to Gold"]
+    assert texts(user, "card-tier-next") == ["230 points to Gold"]
     await user.should_see("Tier history")
     await user.should_see("Page 1 of 1 · 5 in all")
     (table,) = user.find(marker="tier-history-list").elements
@@ -220,11 +228,83 @@ async def test_a_card_page_shows_pending_points_the_next_expiry_and_the_open_lot
     (table,) = user.find(marker="lots-list").elements
     cells = [e.text for e in table.descendants() if isinstance(e, ui.label)]
     assert [c for c in cells if c.startswith("#")] == ["#2", "#3", "#1"]
-    assert "2026-12-31 23:00 UTC" in cells  # lot 2's expiry, as the panel writes times
-    assert f"pending until {(now + timedelta(days=5)).strftime('%Y-%m-%d %H:%M')} UTC" in cells
+    # Their times on the merchant's clock, as the next expiry reads it (the table says so):
+    # lot 2 goes at midnight in Luxembourg, 23:00 UTC the day before.
+    assert texts(user, "lots-zone") == ["Times on the merchant's clock (Europe/Luxembourg)."]
+    assert "2027-01-01 00:00 CET" in cells
+    assert "2025-06-02 11:00 CEST" in cells  # earned at 09:00 UTC in June
+    assert not [c for c in cells if c.endswith("UTC")], cells
+    releases = (now + timedelta(days=5)).astimezone(ZoneInfo("Europe/Luxembourg"))
+    assert f"pending until {releases.strftime('%Y-%m-%d %H:%M %Z')}" in cells
     idle = (now + timedelta(days=365)).astimezone(ZoneInfo("Europe/Luxembourg"))
     assert f"if idle, {idle.day} {idle.strftime('%b %Y')}" in cells
     assert "#4" not in cells
+
+
+def _ledger_rows(user: User) -> list[list[str]]:
+    """The ledger's rows as the page shows them: when, entry, stamps, points, balance after,
+    store, detail."""
+    (table,) = user.find(marker="ledger-list").elements
+    cells = [e.text for e in table.descendants() if isinstance(e, ui.label)]
+    starts = [i for i, c in enumerate(cells) if c.endswith(" UTC")]
+    return [cells[i : i + 7] for i in starts]
+
+
+async def test_the_ledger_shows_points_earned_and_voided_while_pending(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    await db.execute(
+        update(LoyaltyProgram)
+        .where(LoyaltyProgram.id == people["a_program"])
+        .values(pending_days=14)
+    )
+    await db.commit()
+    store = people["a_store_codes"][0]
+    number = await enrol(db, store, "pia@example.com")
+    card_id = await _card_id(db, number)
+    now = datetime.now(UTC)
+    # 12 EUR at 10 points a euro: 120 points, pending for 14 days (CONTRACT.md 7.2): the
+    # entry's points_delta is 0, its pending_delta +120.
+    await purchase(db, store, number, 1200, now - timedelta(minutes=2))
+    order = (
+        await db.scalars(
+            select(LedgerEntry.order_reference).where(
+                LedgerEntry.card_id == card_id, LedgerEntry.entry_type == "points_earned"
+            )
+        )
+    ).one()
+    # A return of 5 EUR voids its share of the points from the purchase's own pending lot.
+    message = PurchaseReturned.model_validate(
+        {
+            "event_id": str(uuid.uuid4()),
+            "type": "purchase.returned",
+            "occurred_at": (now - timedelta(minutes=1)).isoformat(),
+            "store_code": store,
+            "order_reference": order,
+            "refund_amount_cents": 500,
+            "card": {"card_number": number},
+        }
+    )
+    outcome = await process_batch(
+        await raw_connection(db), [Inbound(Topic.RETURNS.value, to_command(message))], now
+    )
+    await db.commit()
+    assert outcome.results[0].status == "applied", outcome.results
+    entries = {
+        e.entry_type.value: (e.points_delta, e.pending_delta)
+        for e in await db.scalars(select(LedgerEntry).where(LedgerEntry.card_id == card_id))
+    }
+    assert entries["points_earned"] == (0, 120)
+    assert entries["points_voided"] == (0, -50)
+
+    await sign_in(user, ALICE, to=f"/cards/{card_id}")
+    await user.should_see(marker="ledger-list", retries=WAIT)
+    assert texts(user, "card-points") == ["0"]
+    assert texts(user, "card-pending") == ["70"]
+    points = {row[1]: row[3] for row in _ledger_rows(user)}
+    assert points["points earned"] == "+120 pending"
+    assert points["points voided"] == "-50 pending"
+    assert points["card created"] == ""
 
 
 async def test_a_card_without_points_due_says_so(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from nicegui.testing import User
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.enums import ExpiryPolicy
@@ -441,6 +441,40 @@ async def test_tiers_refused_are_named_under_their_fields(
     program = await db.get(LoyaltyProgram, people["a_program"])
     assert program is not None
     assert (program.tiers, program.tier_grace_days) == ([], 0)
+
+
+async def test_no_tiers_is_said_only_while_the_tiers_table_is_empty(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    await sign_in(user, ALICE, to=f"/programs/{people['a_program']}")
+    await user.should_see(marker="tier-add", retries=WAIT)
+    assert texts(user, "program-tiers-empty") == ["No tiers: every card earns alike."]
+    user.find(marker="tier-add").click()
+    await user.should_see(marker="tier-0-id", retries=WAIT)
+    await user.should_not_see(marker="program-tiers-empty", retries=WAIT)
+    user.find(marker="tier-0-remove").click()
+    await user.should_see(marker="program-tiers-empty", retries=WAIT)
+
+    # A program with tiers never says it has none.
+    await db.execute(
+        update(LoyaltyProgram)
+        .where(LoyaltyProgram.id == people["a_program"])
+        .values(
+            tiers=[
+                {"id": "member", "name": "Member", "threshold_points": 0, "multiplier": 1},
+                {"id": "gold", "name": "Gold", "threshold_points": 500, "multiplier": 2},
+            ]
+        )
+    )
+    await db.commit()
+    await user.open(f"/programs/{people['a_program']}")
+    await user.should_see(marker="tier-1-id", retries=WAIT)
+    await user.should_not_see(marker="program-tiers-empty")
+    await user.should_not_see("No tiers")
+    user.find(marker="tier-0-remove").click()
+    await user.should_not_see(marker="program-tiers-empty", retries=WAIT)  # one is left
+    user.find(marker="tier-1-remove").click()
+    await user.should_see("No tiers: every card earns alike.", retries=WAIT)
 
 
 async def test_restoring_a_program_when_the_merchant_has_a_new_one_says_why(

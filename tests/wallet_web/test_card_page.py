@@ -417,6 +417,91 @@ async def test_pending_points_and_the_next_expiry_beside_the_balance(
     await user.should_see(released)
 
 
+def history_words(user: User) -> list[str]:
+    """What the recent activity says of each entry, newest first (the dates left out)."""
+    (history,) = user.find(marker="history").elements
+    labels = [e for e in history.descendants() if isinstance(e, ui.label)]
+    return [label.text for label in labels if "whitespace-nowrap" not in label.classes]
+
+
+@pytest.mark.parametrize(
+    ("lang", "earned", "voided", "split", "released"),
+    [
+        (
+            "en",
+            "Points earned: +120 points (pending)",
+            "Points cancelled (return): −50 points (pending)",
+            "Points cancelled (return): −20 points, −1 point (pending)",
+            "Pending points now available: +40 points",
+        ),
+        (
+            "fr",
+            "Points gagnés: +120 points (en attente)",
+            "Points annulés (retour): −50 points (en attente)",
+            "Points annulés (retour): −20 points, −1 point (en attente)",
+            "Points en attente désormais disponibles: +40 points",
+        ),
+        (
+            "de",
+            "Punkte gesammelt: +120 Punkte (ausstehend)",
+            "Punkte storniert (Rückgabe): −50 Punkte (ausstehend)",
+            "Punkte storniert (Rückgabe): −20 Punkte, −1 Punkt (ausstehend)",
+            "Ausstehende Punkte jetzt verfügbar: +40 Punkte",
+        ),
+        (
+            "lb",
+            "Punkte gesammelt: +120 Punkten (ausstoend)",
+            "Punkte storniert (Retour): −50 Punkten (ausstoend)",
+            "Punkte storniert (Retour): −20 Punkten, −1 Punkt (ausstoend)",
+            "Ausstoend Punkten elo disponibel: +40 Punkten",
+        ),
+    ],
+)
+async def test_points_earned_or_voided_while_pending_show_their_amount(
+    user: User,
+    db_sessions: async_sessionmaker[AsyncSession],
+    lang: str,
+    earned: str,
+    voided: str,
+    split: str,
+    released: str,
+) -> None:
+    # A purchase in a program with pending days earns pending points only (CONTRACT.md
+    # 7.2): points_delta 0, pending_delta +120; a return voids them from that pending lot
+    # first, the rest from the spendable balance; a release's words say the points were
+    # pending, its amount is what became spendable.
+    _, card = await seeded_card(db_sessions, points_balance=20, points_pending=29, locale="en")
+    async with db_sessions() as db:
+        when = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
+        await add_entry(db, card, LedgerType.POINTS_EARNED, pending_delta=120, occurred_at=when)
+        await add_entry(
+            db,
+            card,
+            LedgerType.POINTS_VOIDED,
+            pending_delta=-50,
+            occurred_at=when.replace(hour=10),
+        )
+        await add_entry(
+            db,
+            card,
+            LedgerType.POINTS_VOIDED,
+            points=-20,
+            pending_delta=-1,
+            occurred_at=when.replace(hour=11),
+        )
+        await add_entry(
+            db,
+            card,
+            LedgerType.POINTS_RELEASED,
+            points=40,
+            pending_delta=-40,
+            occurred_at=when.replace(hour=12),
+        )
+    await user.open(f"/card/{card.link_token}?lang={lang}")
+    await user.should_see(marker="history")
+    assert history_words(user) == [released, split, voided, earned]
+
+
 async def test_no_pending_or_expiry_line_without_them_or_without_points(
     user: User, db_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
