@@ -157,8 +157,12 @@ TIERS = [
         # Still silver after falling below: the daily run moves it down after the grace days.
         ("silver", 200, ("silver", 1300)),
         ("gold", 2000, ("gold", None)),
-        # Not placed yet (no event since the program got tiers): the first tier is next.
-        (None, 0, (None, 0)),
+        # Not placed yet (no event since the program got tiers): shown in the tier its points
+        # give, as results, the card page and the passes show it.
+        (None, 0, ("member", 500)),
+        (None, 600, ("silver", 900)),
+        # A tier the program no longer has: likewise.
+        ("platinum", 50, ("member", 450)),
     ],
 )
 async def test_the_card_view_has_the_tier_and_the_points_to_the_next(
