@@ -19,9 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.identifiers import normalize_card_number
 from domain.models import Customer, LoyaltyCard, LoyaltyProgram, Merchant
-from domain.rules.lots import NextExpiry, next_expiry
-from domain.rules.tiers import held_tier, points_to_next, tier_plan
-from domain.rules.values import CardBalance, ProgramTerms
+from domain.rules.lots import NextExpiry
+from domain.wallet_cards import card_next_expiry, tier_standing
 
 CardRefKind = Literal["card_number", "qr_code", "email", "customer_ref"]
 CARD_REF_KINDS: tuple[str, ...] = get_args(CardRefKind)
@@ -185,28 +184,8 @@ async def card_view(session: AsyncSession, card: LoyaltyCard) -> CardView:
             .execution_options(include_deleted=True)
         )
     ).one()
-    terms = ProgramTerms(
-        program_id=program.id,
-        merchant_id=card.merchant_id,
-        type=program.type,
-        points_expiration_days=program.points_expiration_days,
-        expiry_policy=program.expiry_policy,
-        pending_days=program.pending_days,
-        expiry_reminder_days=program.expiry_reminder_days,
-        timezone=ZoneInfo(timezone),
-    )
-    balance = CardBalance(
-        card_id=card.id,
-        points_balance=card.points_balance,
-        points_pending=card.points_pending,
-        last_activity_at=card.last_activity_at,
-        dated_points=card.dated_points,
-        next_expiry_at=card.next_expiry_at,
-        next_expiry_points=card.next_expiry_points,
-    )
-    plan = tier_plan(program.tiers, program.tier_window, program.tier_grace_days)
-    tier = held_tier(plan, card.tier, card.qualifying_points) if plan.tiers else None
-    to_next = points_to_next(plan, tier, card.qualifying_points) if plan.tiers else None
+    # As the card page and the passes show them (``domain.wallet_cards``): one reading.
+    standing = tier_standing(program.tiers, card.tier, card.qualifying_points)
     return CardView(
         card_id=card.id,
         card_number=card.card_number,
@@ -219,9 +198,9 @@ async def card_view(session: AsyncSession, card: LoyaltyCard) -> CardView:
         is_active=card.is_active,
         version=card.version,
         points_pending=card.points_pending,
-        next_expiry=next_expiry(terms, balance),
-        tier=tier,
-        points_to_next_tier=to_next,
+        next_expiry=card_next_expiry(card, program, ZoneInfo(timezone)),
+        tier=standing.code if standing else None,
+        points_to_next_tier=standing.points_to_next if standing else None,
     )
 
 

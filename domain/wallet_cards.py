@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.models import Customer, LoyaltyCard, LoyaltyProgram, Merchant
 from domain.rules.lots import NextExpiry, next_expiry
-from domain.rules.tiers import points_to_next, rank, tier_for, tier_plan
+from domain.rules.tiers import held_tier, points_to_next, rank, tier_plan
 from domain.rules.values import CardBalance, ProgramTerms
 from wallet.cards import PassCard, PassProgram, ProgramType
 
@@ -54,7 +54,7 @@ def tier_standing(
     plan = tier_plan(tiers, None, None)
     if not plan.tiers:
         return None
-    tier = plan.tier(code) or tier_for(plan, qualifying) or plan.tiers[0]
+    tier = plan.tier(held_tier(plan, code, qualifying)) or plan.tiers[0]
     above = rank(plan, tier.code) + 1
     following = plan.tiers[above] if above < len(plan.tiers) else None
     return TierStanding(

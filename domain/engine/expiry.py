@@ -388,9 +388,3 @@ async def run_in_sql(conn: Conn, run: ExpiryRun, now: datetime) -> RunTotals:
     if totals.cards_expired or totals.cards_released or totals.reminders or totals.tiers_changed:
         await conn.execute(NOTIFY)
     return totals
-
-
-async def expire_in_sql(conn: Conn, run: ExpiryRun, now: datetime) -> tuple[int, int]:
-    """The daily run; returns (cards, points) expired."""
-    totals = await run_in_sql(conn, run, now)
-    return totals.cards_expired, totals.points_expired

@@ -17,7 +17,7 @@ from typing import Any
 
 from domain.engine.outputs import OutboxEntry, notification
 from domain.engine.state import BatchState, CardRow
-from domain.rules.tiers import MILLI, held_tier, move_up, points_to_next, rank, window_start
+from domain.rules.tiers import MILLI, held_tier, move_up, points_to_next, window_start
 from domain.rules.values import ProgramTerms
 
 # The window's end for a card seen for the first time: every purchase after its start counts.
@@ -34,6 +34,8 @@ def window_ranges(state: BatchState, span: list[datetime]) -> dict[int, tuple[da
         for s in state.stores.values()
         if s.terms is not None and s.terms.tiers.tiers
     }
+    if not programs:  # no tiered program in the batch: nothing to look at (the v1 path)
+        return {}
     ranges: dict[int, tuple[datetime, datetime]] = {}
     first, last = min(span), max(span)
     for card in state.cards.values():
@@ -131,8 +133,3 @@ def tier_fields(terms: ProgramTerms, card: CardRow) -> dict[str, Any] | None:
     b = card.balance
     held = held_tier(plan, b.tier, b.qualifying_points)
     return {"tier": held, "points_to_next_tier": points_to_next(plan, held, b.qualifying_points)}
-
-
-def is_higher(terms: ProgramTerms, a: str | None, b: str | None) -> bool:
-    """Whether tier ``a`` is above tier ``b``."""
-    return rank(terms.tiers, a) > rank(terms.tiers, b)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import msgspec
 
 from core.enums import LedgerType
-from domain.rules.lots import Lot
+from domain.rules.lots import Lot, due_releases
 from domain.rules.values import CardBalance, Change, Decision, ProgramTerms
 
 
@@ -63,14 +63,7 @@ def decide_run(
     or still pending, stays. The one-card form of ``engine.expiry``'s SQL."""
     if not terms.points_enabled:
         return ExpiryOutcome()
-    released = tuple(
-        (lot.lot_no, lot.remaining)
-        for lot in lots
-        if lot.pending
-        and lot.remaining > 0
-        and lot.releases_at is not None
-        and lot.releases_at <= as_of
-    )
+    released = tuple((lot.lot_no, lot.remaining) for lot in due_releases(lots, as_of))
     released_nos = {no for no, _ in released}
     idle = idle_at(terms, card, as_of)
     expired = tuple(
