@@ -23,6 +23,17 @@ _STACK_PORTS: dict[str, tuple[int, int, int, int]] = {
 }
 
 
+# Offsets of each process role's metrics port from its stack's base (Settings.metrics_port_for);
+# further workers of `loyalty run` take base + 10, 11, ...
+METRICS_ROLE_OFFSETS: dict[str, int] = {
+    "admin": 0,
+    "relay": 1,
+    "wallet-sync": 2,
+    "webhooks": 3,
+    "worker": 4,
+}
+
+
 class Settings(BaseSettings):
     """Every knob of the engine. Unset service URLs mean "use the local stack"."""
 
@@ -79,6 +90,28 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
+    # Each long-running process serves /metrics, /healthz and /readyz on a port of its own
+    # (core.health). Unset: the role's port of this stack (``metrics_port_for``), or any free
+    # one when that is taken; 0: any free port. The processes register their addresses under
+    # the stack folder for ``loyalty stack status --json``.
+    metrics_enabled: bool = True
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+
+    # Webhooks (consumers.webhooks): a consumer group of their own on the output topics.
+    webhook_group: str = "loyalty-webhooks"
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    # Retries back off exponentially with jitter from the first to the largest pause, for at
+    # most the retry window; then the delivery is parked until someone re-sends it.
+    webhook_retry_first_s: float = Field(default=10.0, gt=0)
+    webhook_retry_max_s: float = Field(default=3600.0, gt=0)
+    webhook_retry_window_s: float = Field(default=86400.0, gt=0)
+    webhook_concurrency: int = Field(default=64, ge=1)
+    webhook_per_endpoint: int = Field(default=8, ge=1)
+    # Endpoints on private, loopback or link-local addresses (and plain http) are refused
+    # unless this is set: a merchant's admin must not make the engine call into its network.
+    webhook_allow_private: bool = False
+
     def _ports(self) -> tuple[int, int, int, int]:
         return _STACK_PORTS.get(self.stack, _STACK_PORTS["dev"])
 
@@ -102,6 +135,12 @@ class Settings(BaseSettings):
     @property
     def admin_http_port(self) -> int:
         return self.admin_port or self._ports()[3]
+
+    def metrics_port_for(self, role: str) -> int:
+        """The default metrics port of a process role on this stack (dev 9400, test 9500,
+        bench 9600; admin +0, relay +1, wallet-sync +2, webhooks +3, worker +4)."""
+        base = {"dev": 9400, "test": 9500, "bench": 9600}.get(self.stack, 9400)
+        return base + METRICS_ROLE_OFFSETS.get(role, 9)
 
     @property
     def mail_sink_port(self) -> int:

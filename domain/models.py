@@ -802,3 +802,63 @@ SOFT_DELETABLE: tuple[type[SoftDeleteMixin], ...] = (
     LoyaltyProgram,
     LoyaltyCard,
 )
+
+
+class WebhookEndpoint(SoftDeleteMixin, TimestampMixin, Base):
+    """A merchant's HTTPS endpoint and the output types it is sent (``consumers.webhooks``).
+
+    ``secret`` signs every delivery (HMAC-SHA256); the dispatcher needs it in clear, so it is
+    stored as given, shown only to the merchant's admins, and never logged.
+    """
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(Text)
+    # Output message types: event.processed, card.balance_changed, points.expiring,
+    # reward.available, tier.changed.
+    event_types: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class WebhookDelivery(Base):
+    """One output message for one endpoint, from queued to delivered or parked.
+
+    A card's deliveries to an endpoint go out one at a time in ``id`` order: only the oldest
+    pending one of a (endpoint, card) is ever attempted. ``lease_until`` marks an attempt
+    under way (a dispatcher that dies leaves it to expire); ``retry_from`` starts the retry
+    window (reset by a re-send).
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_deliveries_endpoint_event"),
+        CheckConstraint("status IN ('pending', 'delivered', 'parked')", name="status_known"),
+        Index(
+            "ix_webhook_deliveries_pending",
+            "endpoint_id",
+            "card_number",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index("ix_webhook_deliveries_endpoint_status", "endpoint_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"))
+    event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    event_type: Mapped[str] = mapped_column(String(64))
+    card_number: Mapped[str | None] = mapped_column(String(64), default=None)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    retry_from: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    last_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
