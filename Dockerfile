@@ -1,6 +1,7 @@
 # The engine's image: the `loyalty` command with every dependency. docker-compose.yml runs it
-# as migrate, worker, relay and admin; it finds its services through LOYALTY_DATABASE_URL and
-# LOYALTY_KAFKA_BOOTSTRAP, never through a local stack.
+# as migrate, worker, relay, wallet-sync, webhooks and admin; it finds its services through
+# LOYALTY_DATABASE_URL and LOYALTY_KAFKA_BOOTSTRAP, never through a local stack. No curl: the
+# compose healthchecks ask /readyz with python's urllib.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -1,11 +1,14 @@
 """The admin panel as one NiceGUI app: pages, the auth middleware, the database's lifetime.
 
-``build`` registers everything and returns the runtime; ``run`` serves it (``loyalty admin``).
-``admin_ui/main.py`` does both, for NiceGUI's test ``user`` fixture, which runs that file.
+``build`` registers everything and returns the runtime; ``run`` serves it (``loyalty admin``),
+with the process's ops port (``/metrics``, ``/healthz``, ``/readyz``: ``core.health``) on a
+port of its own, never the public one. ``admin_ui/main.py`` does both, for NiceGUI's test
+``user`` fixture, which runs that file.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi.responses import PlainTextResponse
@@ -16,7 +19,9 @@ from admin_ui.card_page import register_card_page
 from admin_ui.pages import register_all
 from admin_ui.passkit import register_passkit_routes
 from admin_ui.runtime import Runtime
+from core.health import Health, keep_probing, start_ops_server
 from core.logs import get_logger
+from core.metrics import LOCKOUT_KINDS, LOCKOUTS
 from core.settings import Settings
 from wallet import WalletConfigError, WalletSettings, check_apple_wallet, get_wallet_settings
 from wallet.checks import is_loopback_host
@@ -106,6 +111,37 @@ def run(settings: Settings) -> None:
             "admin_ui.default_session_secret",
             hint="set LOYALTY_SESSION_SECRET: sessions are signed with a public default",
         )
-    build(settings)
+    runtime = build(settings)
+    serve_ops(settings, runtime)
     log.info("admin_ui.serving", url=settings.admin_url)
     ui.run(**run_options(settings))
+
+
+def serve_ops(settings: Settings, runtime: Runtime) -> Health:
+    """Serve the process's ops port from the app's start to its stop; ready while the
+    database answers."""
+    health = Health("admin", required=("database",))
+    # Lockouts are rare: each kind exports 0 from the first scrape, so an alert sees it.
+    for kind in LOCKOUT_KINDS:
+        LOCKOUTS.labels(kind)
+    ops = start_ops_server(settings, health)
+    tasks: list[asyncio.Task[None]] = []
+
+    async def database() -> None:
+        if runtime.engine is None:
+            raise ConnectionError("no database engine yet")
+        async with runtime.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
+    async def start() -> None:
+        tasks.append(asyncio.create_task(keep_probing(health, {"database": database})))
+
+    async def stop() -> None:
+        for task in tasks:
+            task.cancel()
+        if ops is not None:
+            ops.close()
+
+    app.on_startup(start)
+    app.on_shutdown(stop)
+    return health

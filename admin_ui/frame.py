@@ -23,6 +23,7 @@ def _nav(me: Principal) -> list[tuple[str, str, str]]:
         ("customers", "Customers", "/customers"),
         ("cards", "Cards", "/cards"),
         ("stats", "Statistics", "/stats"),
+        ("webhooks", "Webhooks", "/webhooks"),
     ]
     if me.is_platform:
         items.append(("pipeline", "Pipeline", "/pipeline"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 REASONS: dict[str, str] = {
     "store_not_found": "This store is unknown or has been deleted.",
@@ -115,3 +116,54 @@ def cents(amount: int | Decimal | None, currency: str = "EUR") -> str:
 def yes_no(flag: bool) -> str:
     """``yes`` or ``no``."""
     return "yes" if flag else "no"
+
+
+# --- webhooks (issue 16) ----------------------------------------------------------------------
+
+# What each output type an endpoint may be sent is about (CONTRACT.md, outputs and 7.5).
+WEBHOOK_EVENT_TYPES: dict[str, str] = {
+    "event.processed": "the outcome of every input event",
+    "card.balance_changed": "a card's balance changed",
+    "points.expiring": "points of a card expire soon",
+    "reward.available": "a card can now afford a reward",
+    "tier.changed": "a card moved to another tier",
+}
+
+DELIVERY_STATUSES: dict[str, str] = {
+    "pending": "Pending",
+    "parked": "Parked",
+    "delivered": "Delivered",
+}
+
+
+def webhook_event_type(code: str) -> str:
+    """An output type with what it is about: ``card.balance_changed — a card's balance…``."""
+    about = WEBHOOK_EVENT_TYPES.get(code)
+    return f"{code} — {about}" if about else code
+
+
+def delivery_status(code: str) -> str:
+    """A delivery's status in words."""
+    return DELIVERY_STATUSES.get(code, code)
+
+
+def printable(text_: str | None, limit: int = 300) -> str:
+    """Text from elsewhere (an endpoint's error reply) safe to show: control and layout
+    characters written as escapes (``\\n``, ``\\x1b``, ``\\u202e``), cut after ``limit``."""
+    if not text_:
+        return ""
+    # Python's "printable" leaves out controls, formats (a direction override would turn the
+    # rest of the line around) and separators but the space; repr escapes them.
+    shown = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text_)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def local_when(at: datetime | None, zone: ZoneInfo | str) -> str:
+    """A time on the merchant's clock, to the minute, with its zone's abbreviation
+    (``2027-01-01 00:00 CET``)."""
+    if at is None:
+        return "—"
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
+    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")

@@ -18,7 +18,7 @@ from core.logs import get_logger
 from domain.engine.batch import BatchOutcome, Inbound, process_batch
 from domain.engine.conn import Conn
 from domain.engine.outbox import pack, write_packs
-from domain.engine.outputs import APPLIED, HELD, REJECTED
+from domain.engine.outputs import APPLIED, DUPLICATE, HELD, REJECTED
 from domain.engine.unit_of_work import PgUnitOfWork
 from streams.commands import to_command
 from streams.outputs import DeadLetter
@@ -26,6 +26,11 @@ from streams.parsing import ParseError, dead_letter_for, parse_input, peek_event
 from streams.topics import Topic
 
 log = get_logger(__name__)
+
+DEAD_LETTERED = "dead_lettered"
+"""The outcome of a record that broke the contract (``Counts.by_topic``)."""
+OUTCOMES = (APPLIED, REJECTED, HELD, DUPLICATE, DEAD_LETTERED)
+"""Every outcome of an input record."""
 
 
 class RecordLike(Protocol):
@@ -48,15 +53,27 @@ class Counts:
     duplicate: int = 0
     dead_lettered: int = 0
     retried_one_by_one: int = 0
+    by_topic: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Events by (source topic, outcome): applied, rejected, held, duplicate, dead_lettered;
+    what the worker's ``loyalty_events_total`` counts."""
 
     def add(self, other: Counts) -> None:
         """Add another run's counts to these."""
-        for name in self.__dataclass_fields__:
+        for name in _TOTALS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        _merge(self.by_topic, other.by_topic)
 
     def as_dict(self) -> dict[str, int]:
-        """The counts by name."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        """The totals by name."""
+        return {name: getattr(self, name) for name in _TOTALS}
+
+
+_TOTALS = ("applied", "rejected", "held", "duplicate", "dead_lettered", "retried_one_by_one")
+
+
+def _merge(into: dict[tuple[str, str], int], more: dict[tuple[str, str], int]) -> None:
+    for key, n in more.items():
+        into[key] = into.get(key, 0) + n
 
 
 @dataclass
@@ -111,10 +128,11 @@ RETURNING event_id
 """
 
 
-async def write_dead_letters(conn: Conn, dead: Sequence[DeadLetter]) -> int:
-    """Keep dead letters and queue them for ``loyalty.dlq.v1``; a record seen before is skipped."""
+async def write_dead_letters(conn: Conn, dead: Sequence[DeadLetter]) -> list[DeadLetter]:
+    """Keep dead letters and queue them for ``loyalty.dlq.v1``; a record seen before is
+    skipped. Returns the ones written."""
     if not dead:
-        return 0
+        return []
     fresh = {
         r["event_id"]
         for r in await conn.fetch(
@@ -134,19 +152,36 @@ async def write_dead_letters(conn: Conn, dead: Sequence[DeadLetter]) -> int:
     for d in new:
         log.warning(
             "dead_lettered",
+            dead_letter_event_id=str(d.event_id),
             topic=d.source_topic,
             partition=d.partition,
             offset=d.offset,
             error=d.error[:300],
         )
-    return len(new)
+    return new
 
 
-def _count(outcome: BatchOutcome, counts: Counts) -> None:
-    counts.applied += outcome.count(APPLIED)
-    counts.rejected += outcome.count(REJECTED)
-    counts.held += outcome.count(HELD)
-    counts.duplicate += len(outcome.duplicates)
+def _count(outcome: BatchOutcome, events: Sequence[Inbound], counts: Counts) -> None:
+    # One pass over the results for the totals and the counts by topic alike (held returns
+    # applied now count under the returns topic, as their results say).
+    tally: dict[tuple[str, str], int] = {}
+    for r in outcome.results:
+        key = (r.source_topic, r.status)
+        tally[key] = tally.get(key, 0) + 1
+    for (_, status), n in tally.items():
+        if status == APPLIED:
+            counts.applied += n
+        elif status == REJECTED:
+            counts.rejected += n
+        elif status == HELD:
+            counts.held += n
+    if outcome.duplicates:
+        topic_of = {ev.command.event_id: ev.topic for ev in events}
+        for event_id in outcome.duplicates:
+            key = (topic_of.get(event_id, "unknown"), DUPLICATE)
+            tally[key] = tally.get(key, 0) + 1
+        counts.duplicate += len(outcome.duplicates)
+    _merge(counts.by_topic, tally)
 
 
 async def apply_records(
@@ -167,25 +202,37 @@ async def apply_records(
     record that reuses an applied event's id is then skipped instead of dead-lettered again;
     the first reading of its offset dead-lettered it already.
     """
-    skipped = 0
+    skipped: dict[tuple[str, str], int] = {}
     if skip_applied:
-        fresh = await _not_applied(pool, records)
-        skipped, records = len(records) - len(fresh), fresh
+        records, skipped = await _not_applied(pool, records)
         if not records:
-            return Counts(duplicate=skipped)
+            return Counts(duplicate=sum(skipped.values()), by_topic=skipped)
     counts = await _apply_records(pool, records, dry_run)
-    counts.duplicate += skipped
+    counts.duplicate += sum(skipped.values())
+    _merge(counts.by_topic, skipped)
     return counts
 
 
-async def _not_applied(pool: asyncpg.Pool, records: Sequence[RecordLike]) -> list[RecordLike]:
+async def _not_applied(
+    pool: asyncpg.Pool, records: Sequence[RecordLike]
+) -> tuple[list[RecordLike], dict[tuple[str, str], int]]:
+    """The records whose event id the inbox does not hold, and the others counted as
+    duplicates by topic."""
     ids = [peek_event_id(rec.value) for rec in records]
     known = [i for i in ids if i is not None]
     if not known:
-        return list(records)
+        return list(records), {}
     async with pool.acquire() as conn:
         seen = await PgUnitOfWork(conn).seen(known)
-    return [rec for rec, i in zip(records, ids, strict=True) if i not in seen]
+    fresh: list[RecordLike] = []
+    skipped: dict[tuple[str, str], int] = {}
+    for rec, i in zip(records, ids, strict=True):
+        if i in seen:
+            key = (rec.topic, DUPLICATE)
+            skipped[key] = skipped.get(key, 0) + 1
+        else:
+            fresh.append(rec)
+    return fresh, skipped
 
 
 async def _apply_records(
@@ -229,9 +276,14 @@ async def _apply(pool: asyncpg.Pool, parsed: Parsed, counts: Counts, dry_run: bo
     async with pool.acquire() as conn:
         try:
             async with conn.transaction():
-                local.dead_lettered = await write_dead_letters(conn, parsed.dead)
+                written = await write_dead_letters(conn, parsed.dead)
+                local.dead_lettered = len(written)
+                for d in written:
+                    key = (d.source_topic, DEAD_LETTERED)
+                    local.by_topic[key] = local.by_topic.get(key, 0) + 1
                 if parsed.events:
-                    _count(await process_batch(conn, parsed.events, datetime.now(UTC)), local)
+                    outcome = await process_batch(conn, parsed.events, datetime.now(UTC))
+                    _count(outcome, parsed.events, local)
                 if dry_run:
                     raise _DryRun
         except _DryRun:

@@ -24,6 +24,10 @@ lags their version: failed ones with exponential backoff, and quiet ones whose u
 lost. A wallet without credentials is disabled with one log line at start; nothing is
 recorded for it. Push tokens and authentication tokens never reach a log line.
 
+The process serves ``/metrics``, ``/healthz`` and ``/readyz`` on its ops port
+(``core.health``): pushes by wallet and outcome, its group's lag; ready when PostgreSQL and
+Kafka answer and the group has taken it in.
+
 Long (about 650 lines) because it holds one process whole: the consumer loop, coalescing, the
 Apple and Google pushes and their retries read best side by side.
 """
@@ -41,7 +45,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -49,7 +53,9 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from consumers.pipeline import TRANSIENT, RecordLike
+from core.health import GroupWatch, Health, keep_measuring_lag, keep_probing, start_ops_server
 from core.logs import get_logger
+from core.metrics import WALLET_PUSH_OUTCOMES, WALLET_PUSHES
 from core.settings import Settings
 from domain.db import make_engine, make_sessionmaker
 from domain.models import AppleDeviceRegistration, WalletSyncState
@@ -160,6 +166,17 @@ class SyncReport:
         return fields
 
 
+class _GroupListener(GroupWatch, ConsumerRebalanceListener):  # type: ignore[misc]
+    """The group's rebalances, for ``/readyz`` and the lag gauges (aiokafka takes only a
+    ``ConsumerRebalanceListener``)."""
+
+
+def _count_pushes(wallet: str, outcomes: Iterable[str]) -> None:
+    """Add a batch's outcomes (ok, failed, gone) to ``loyalty_wallet_pushes_total``."""
+    for outcome, n in Counter(outcomes).items():
+        WALLET_PUSHES.labels(wallet, outcome).inc(n)
+
+
 @dataclass(frozen=True)
 class _Registration:
     id: int
@@ -200,6 +217,10 @@ class WalletSync:
         self._stopping = asyncio.Event()
         self.committed: dict[TopicPartition, int] = {}
         self.totals = SyncReport()
+        # What the ops port reports (``run_wallet_sync`` serves it).
+        self.health = Health("wallet-sync", required=("database", "broker", "group"))
+        self.watch = _GroupListener(self.health, self.group_id)
+        self.consumer: AIOKafkaConsumer | None = None
 
     # --- life cycle ------------------------------------------------------------------------
 
@@ -249,15 +270,29 @@ class WalletSync:
             await self._engine.dispose()
             self._engine = None
 
+    async def check_database(self) -> None:
+        """The readiness probe of the database: ``SELECT 1``."""
+        if self._engine is None:
+            raise ConnectionError("no database engine yet")
+        async with self._engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def check_broker(self) -> None:
+        """The readiness probe of Kafka: a metadata request on the consumer's connection."""
+        if self.consumer is None:
+            raise ConnectionError("the consumer has not started")
+        await self.consumer.topics()
+
     # --- the consumer ------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Consume ``loyalty.wallet-updates.v1`` until ``stop``; sweep between batches."""
         consumer = AIOKafkaConsumer(
-            Topic.WALLET_UPDATES.value,
-            **consumer_config(self.settings, "wallet-sync", group_id=self.group_id),
+            **consumer_config(self.settings, "wallet-sync", group_id=self.group_id)
         )
+        consumer.subscribe([Topic.WALLET_UPDATES.value], listener=self.watch)
         await consumer.start()
+        self.consumer = consumer
         log.info("wallet_sync_started", wallets=list(self.enabled), group=self.group_id)
         loop = asyncio.get_running_loop()
         interval = self.wallet_settings.sync_sweep_interval_seconds
@@ -278,6 +313,7 @@ class WalletSync:
                             raise
                         log.warning("wallet_sweep_deferred", error=repr(exc)[:200])
         finally:
+            self.consumer = None
             with contextlib.suppress(KafkaError):
                 await consumer.stop()
             log.info("wallet_sync_stopped", **self.totals.as_log())
@@ -420,6 +456,13 @@ class WalletSync:
         tokens = list(dict.fromkeys(r.push_token for r in registrations))
         results = await self._push(tokens) if tokens else {}
         report.pushes += len(tokens)
+        _count_pushes(
+            APPLE,
+            (
+                "ok" if r.delivered else "gone" if r.remove_registration else "failed"
+                for r in results.values()
+            ),
+        )
         removed = [r.id for r in registrations if results[r.push_token].remove_registration]
         by_card: dict[int, list[PushResult]] = defaultdict(list)
         for registration in registrations:
@@ -493,6 +536,7 @@ class WalletSync:
                 outcomes.extend(Outcome(c.card_id, GOOGLE, c.version, error) for c in program_cards)
                 continue
             outcomes.extend(await asyncio.gather(*(upsert(c) for c in program_cards)))
+        _count_pushes(GOOGLE, ("failed" if o.error else "ok" for o in outcomes))
         return outcomes, object_ids
 
     async def _record(
@@ -645,8 +689,20 @@ def _google_error(exc: BaseException) -> str:
 
 
 async def run_wallet_sync(settings: Settings, wallet_settings: WalletSettings) -> None:
-    """Run the wallet sync until SIGINT or SIGTERM, which let the current batch finish."""
+    """Run the wallet sync, with its ops port, until SIGINT or SIGTERM, which let the current
+    batch finish."""
     sync = WalletSync(settings, wallet_settings)
+    # Every known series exports 0 from the first scrape: pushes are rare, and an alert on
+    # failures must see the counter before the first one.
+    for wallet in WALLETS:
+        for outcome in WALLET_PUSH_OUTCOMES:
+            WALLET_PUSHES.labels(wallet, outcome)
+    ops = start_ops_server(settings, sync.health)
+    probes = {"database": sync.check_database, "broker": sync.check_broker}
+    background = [
+        asyncio.create_task(keep_probing(sync.health, probes)),
+        asyncio.create_task(keep_measuring_lag(sync.watch, lambda: sync.consumer)),
+    ]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, sync.stop)
@@ -656,4 +712,8 @@ async def run_wallet_sync(settings: Settings, wallet_settings: WalletSettings) -
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        for task in background:
+            task.cancel()
         await sync.close()
+        if ops is not None:
+            ops.close()

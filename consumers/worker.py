@@ -5,6 +5,10 @@ commits the batch's Kafka offsets (in the background, see ``Worker._commit``), a
 FastStream rewinds every partition of the batch, so nothing is lost and the inbox makes
 redelivery harmless. Run as
 many worker processes as there are partitions to share.
+
+Each worker serves ``/metrics``, ``/healthz`` and ``/readyz`` on its ops port
+(``core.health``): ready when PostgreSQL and Kafka answer and the group has taken it in. Its
+metrics are updated once per batch, never once per event.
 """
 
 from __future__ import annotations
@@ -15,19 +19,35 @@ import time
 from typing import Any, cast
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import AckStatus, StreamMessage
 from faststream.middlewares import AckPolicy
 
-from consumers.pipeline import TRANSIENT, Counts, apply_records, make_pool
+from consumers.pipeline import (
+    DEAD_LETTERED,
+    OUTCOMES,
+    TRANSIENT,
+    Counts,
+    apply_records,
+    make_pool,
+)
 from consumers.scheduler import run_expiry_scheduler
+from core.health import (
+    GroupWatch,
+    Health,
+    OpsServer,
+    keep_measuring_lag,
+    keep_probing,
+    start_ops_server,
+)
 from core.logs import get_logger
+from core.metrics import BATCH_SECONDS, BATCH_SIZE, BATCHES_DEFERRED, DEAD_LETTERS, EVENTS
 from core.settings import Settings
 from streams.broker import make_broker
-from streams.topics import INPUT_TOPICS
+from streams.topics import INPUT_TOPICS, TYPE_OF_TOPIC
 
 log = get_logger(__name__)
 
@@ -39,11 +59,20 @@ TRANSIENT_BACKOFF_S = 1.0
 # idle worker then asks 20 times a second, ~1-2 % of a core for the broker.
 FETCH_MAX_WAIT_MS = 50
 
+# While PostgreSQL cannot be reached at start-up, the worker tries again, waiting longer each
+# time up to this; it joins no group meanwhile, and its /readyz says why.
+START_RETRY_MAX_S = 30.0
+
 
 async def _raw(msg: StreamMessage[Any]) -> Any:
     # The pipeline parses the bytes itself (and dead-letters what is not JSON), so FastStream
     # must not try to decode them first.
     return msg.body
+
+
+class _GroupListener(GroupWatch, ConsumerRebalanceListener):  # type: ignore[misc]
+    """The group's rebalances, for ``/readyz`` and the lag gauges (aiokafka takes only a
+    ``ConsumerRebalanceListener``)."""
 
 
 class Worker:
@@ -56,10 +85,34 @@ class Worker:
         self.stopping = False
         self._last_end = 0.0
         self._committing: asyncio.Future[None] | None = None
+        # prometheus_client's label lookup takes a lock and hashes the labels: the few
+        # children a worker uses are kept at hand. Made at start, every known series exports
+        # 0 from the first scrape, so a rate or an alert over it works before its first event.
+        self._events: dict[tuple[str, str], Any] = {
+            (topic.value, status): EVENTS.labels(topic.value, TYPE_OF_TOPIC[topic.value], status)
+            for topic in INPUT_TOPICS
+            for status in OUTCOMES
+        }
+        self._dead: dict[str, Any] = {t.value: DEAD_LETTERS.labels(t.value) for t in INPUT_TOPICS}
 
     async def start(self) -> None:
-        """Open the database pool (at start-up, never at import)."""
-        self.pool = await make_pool(self.settings.db_url, size=2)
+        """Open the database pool (at start-up, never at import); while PostgreSQL cannot be
+        reached, try again (a wrong password or database name still fails at once)."""
+        delay = 1.0
+        while True:
+            try:
+                self.pool = await make_pool(self.settings.db_url, size=2)
+                return
+            except TRANSIENT as exc:
+                log.warning("database_unreachable", error=repr(exc)[:200], retry_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, START_RETRY_MAX_S)
+
+    async def check_database(self) -> None:
+        """The readiness probe of the database: ``SELECT 1`` on the pool."""
+        if self.pool is None:
+            raise ConnectionError("no database pool yet")
+        await self.pool.fetchval("SELECT 1")
 
     async def stop(self) -> None:
         """Close the pool after the last batch."""
@@ -76,10 +129,12 @@ class Worker:
             counts = await apply_records(self.pool, batch)
         except TRANSIENT as exc:
             log.warning("batch_deferred", size=len(batch), error=repr(exc)[:200])
+            BATCHES_DEFERRED.inc()
             await asyncio.sleep(TRANSIENT_BACKOFF_S)
             raise
         self.totals.add(counts)
         ended = time.perf_counter()
+        self._measure(counts, len(batch), ended - started)
         # The time between batches (fetch, offset commit, the event loop) is part of every
         # event's latency: logged next to the batch's own time to tell the two apart.
         log.debug(
@@ -92,6 +147,22 @@ class Worker:
         self._commit(msg, batch)
         if self.stopping:
             await self.settle_commits()
+
+    def _measure(self, counts: Counts, size: int, seconds: float) -> None:
+        """The batch's metrics: a few updates per batch, whatever its size."""
+        BATCH_SIZE.observe(size)
+        BATCH_SECONDS.observe(seconds)
+        for (topic, status), n in counts.by_topic.items():
+            child = self._events.get((topic, status))
+            if child is None:
+                kind = TYPE_OF_TOPIC.get(topic, "unknown")
+                child = self._events[(topic, status)] = EVENTS.labels(topic, kind, status)
+            child.inc(n)
+            if status == DEAD_LETTERED:
+                dead = self._dead.get(topic)
+                if dead is None:
+                    dead = self._dead[topic] = DEAD_LETTERS.labels(topic)
+                dead.inc(n)
 
     def _commit(self, msg: KafkaMessage, batch: tuple[ConsumerRecord[Any, Any], ...]) -> None:
         """Commit the batch's offsets (its database transaction is committed) in the background.
@@ -128,10 +199,12 @@ class Worker:
 
 
 def build_app(settings: Settings, *, with_scheduler: bool = True) -> tuple[FastStream, KafkaBroker]:
-    """The worker's FastStream app and broker."""
+    """The worker's FastStream app and broker (the app also runs the worker's ops port)."""
     broker = make_broker(settings, role="worker")
     worker = Worker(settings)
-    broker.subscriber(
+    health = Health("worker", required=("database", "broker", "group"))
+    watch = _GroupListener(health, settings.consumer_group)
+    subscriber = broker.subscriber(
         *[t.value for t in INPUT_TOPICS],
         batch=True,
         group_id=settings.consumer_group,
@@ -146,12 +219,33 @@ def build_app(settings: Settings, *, with_scheduler: bool = True) -> tuple[FastS
         # at Kafka's default of 500 ms, events arriving meanwhile on busy partitions waited
         # up to half a second (measured: 200-400 ms gaps between batches under steady load).
         fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-    )(worker.handle)
+        listener=watch,
+    )
+    subscriber(worker.handle)
     app = FastStream(broker)
     scheduler: list[asyncio.Task[None]] = []
+    ops: list[OpsServer] = []
+    background: list[asyncio.Task[None]] = []
+
+    def consumer() -> AIOKafkaConsumer | None:
+        return subscriber.consumer
+
+    async def check_broker() -> None:
+        # A metadata request on the consumer's own connection: the broker answers, and this
+        # process reaches it.
+        current = consumer()
+        if current is None:
+            raise ConnectionError("the consumer has not started")
+        await current.topics()
 
     @app.on_startup
     async def _open() -> None:
+        # First of all, so /healthz and /readyz answer while the rest starts (or waits).
+        server = start_ops_server(settings, health)
+        if server is not None:
+            ops.append(server)
+        probes = {"database": worker.check_database, "broker": check_broker}
+        background.append(asyncio.create_task(keep_probing(health, probes)))
         await worker.start()
 
     @app.after_startup
@@ -160,6 +254,7 @@ def build_app(settings: Settings, *, with_scheduler: bool = True) -> tuple[FastS
         # frozen, the cyclic collector stops walking it on every full collection (measured:
         # ~130 ms per full collection, one every few batches, stalling the batch meanwhile).
         gc.freeze()
+        background.append(asyncio.create_task(keep_measuring_lag(watch, consumer)))
         if with_scheduler:
             scheduler.append(asyncio.create_task(run_expiry_scheduler(settings, broker)))
 
@@ -174,7 +269,11 @@ def build_app(settings: Settings, *, with_scheduler: bool = True) -> tuple[FastS
 
     @app.after_shutdown
     async def _closed() -> None:
+        for task in background:
+            task.cancel()
         await worker.stop()
+        for server in ops:
+            server.close()
         log.info("worker_stopped", **worker.totals.as_dict())
 
     return app, broker

@@ -11,7 +11,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 # A ``*_created`` gauge beside every counter and histogram only doubles what is scraped.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 # Batch sizes of the worker: 1 to the largest fetch (``batch_max_records``, 1,000 by default).
 _SIZE_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
@@ -70,6 +70,7 @@ WALLET_PUSHES = Counter(
     "Wallet pass updates sent, by platform (apple, google) and outcome (ok, failed, gone).",
     ["platform", "outcome"],
 )
+WALLET_PUSH_OUTCOMES = ("ok", "failed", "gone")
 
 # --------------------------------------------------------------------------- admin panel
 LOCKOUTS = Counter(
@@ -77,6 +78,7 @@ LOCKOUTS = Counter(
     "Lockouts started, by kind: staff_pin (a store's PINs) or sign_in (an admin name).",
     ["kind"],
 )
+LOCKOUT_KINDS = ("staff_pin", "sign_in")
 
 # --------------------------------------------------------------------------- webhooks
 WEBHOOK_QUEUED = Counter(
@@ -100,3 +102,23 @@ WEBHOOK_PENDING = Gauge(
 WEBHOOK_PARKED = Gauge(
     "loyalty_webhook_parked", "Deliveries parked after their retry window, over all endpoints."
 )
+
+# --------------------------------------------------------------------------- who exports what
+# Every metric lives in the one default registry, so each process would also export the other
+# roles' metrics, the unlabelled ones as zeros (a worker's "oldest unsent age 0" beside the
+# relay's real one). Each role's ops port exports the metrics listed for it here, plus any
+# metric listed for no role, and the client's own process_* and python_* figures.
+ROLE_METRICS: dict[str, tuple[Counter | Gauge | Histogram, ...]] = {
+    "worker": (EVENTS, BATCH_SIZE, BATCH_SECONDS, DEAD_LETTERS, BATCHES_DEFERRED, CONSUMER_LAG),
+    "relay": (OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, RELAY_PUBLISHED, RELAY_PUBLISH_SECONDS),
+    "wallet-sync": (WALLET_PUSHES, CONSUMER_LAG),
+    "webhooks": (
+        WEBHOOK_QUEUED,
+        WEBHOOK_ATTEMPTS,
+        WEBHOOK_SECONDS,
+        WEBHOOK_PENDING,
+        WEBHOOK_PARKED,
+        CONSUMER_LAG,
+    ),
+    "admin": (LOCKOUTS,),
+}

@@ -33,6 +33,18 @@ other setting (``[]`` or ``null``: no tiers, v1's behaviour); ``tier_window`` an
 ``tier_grace_days`` are merged like the other fields. Ids are unique in the program,
 thresholds ascend strictly from 0 (``merchants[0].program.tiers[0].threshold_points: the
 first tier starts at 0``), multipliers are above 0 and at most 10.
+
+A merchant's ``webhooks`` (issue 16: ``url``, ``events``, optional ``secret``,
+``description`` and ``active``) are found again by URL within the merchant (as normalised:
+``HTTPS://Shop.example:443/x`` is ``https://shop.example/x``), created or updated; ``events``
+is stated whole. A ``secret``
+in the file replaces the stored one; without one an existing endpoint keeps its secret and a
+new one gets a generated secret (shown in the admin panel, never printed). ``description``
+and ``active`` left out keep what the endpoint has. Endpoints the file does not name are left
+alone, neither deactivated nor deleted. URLs must be https and reach public addresses unless
+``LOYALTY_WEBHOOK_ALLOW_PRIVATE`` is set (``domain.webhooks.check_url``); a refusal names the
+field (``merchants[0].webhooks[1].url: ...``, ``merchants[0].webhooks[1].events[0]: unknown
+type ...``).
 """
 
 from __future__ import annotations
@@ -43,14 +55,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError
+from pydantic_core import PydanticCustomError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import catalog
+from core.settings import get_settings
+from domain import catalog, webhooks
 from domain.catalog import (
     CatalogRefusal,
     FieldError,
@@ -60,6 +74,7 @@ from domain.catalog import (
 )
 from domain.catalog.schema import (
     CampaignSpec,
+    Flag,
     MerchantFields,
     MerchantSettings,
     ProgramSpec,
@@ -69,7 +84,11 @@ from domain.catalog.schema import (
     StoreSpec,
     TierSpec,
 )
-from domain.models import Merchant, StaffPin, Store
+from domain.models import Merchant, StaffPin, Store, WebhookEndpoint
+from domain.rules.webhooks import WEBHOOK_EVENT_TYPES, ordered_event_types
+from domain.webhooks import EndpointSpec, WebhookError, check_url
+from domain.webhooks.specs import MAX_DESCRIPTION_LENGTH, MAX_SECRET_LENGTH, MIN_SECRET_LENGTH
+from domain.webhooks.urls import MAX_URL_LENGTH, parse_url
 
 __all__ = [
     "CampaignSpec",
@@ -84,6 +103,7 @@ __all__ = [
     "StaffSpec",
     "StoreSpec",
     "TierSpec",
+    "WebhookSpec",
     "apply",
     "load_file",
     "parse",
@@ -97,12 +117,47 @@ _PROVISIONING_LOCK = 0x10_7A17_01
 # The file: the catalog's schema (``domain.catalog.schema``), one merchant with all it holds
 
 
+def _webhook_type(value: str) -> str:
+    if value not in WEBHOOK_EVENT_TYPES:
+        raise PydanticCustomError(
+            "webhook_type",
+            "unknown type '{value}' (one of {types})",
+            {"value": value, "types": ", ".join(WEBHOOK_EVENT_TYPES)},
+        )
+    return value
+
+
+def _some_types(values: list[str]) -> list[str]:
+    if not values:
+        raise PydanticCustomError("webhook_types", "choose at least one type")
+    return list(ordered_event_types(values))
+
+
+WebhookType = Annotated[str, Field(strict=True), AfterValidator(_webhook_type)]
+
+
+class WebhookSpec(Spec):
+    """A merchant's webhook endpoint (``domain.webhooks``), found again by its URL."""
+
+    url: Annotated[str, Field(strict=True, min_length=1, max_length=MAX_URL_LENGTH)]
+    events: Annotated[list[WebhookType], AfterValidator(_some_types)]
+    secret: (
+        Annotated[
+            str, Field(strict=True, min_length=MIN_SECRET_LENGTH, max_length=MAX_SECRET_LENGTH)
+        ]
+        | None
+    ) = None
+    description: Annotated[str, Field(strict=True, max_length=MAX_DESCRIPTION_LENGTH)] | None = None
+    active: Flag = True
+
+
 class MerchantSpec(MerchantFields):
-    """A merchant with its stores, program and staff."""
+    """A merchant with its stores, program, staff and webhook endpoints."""
 
     stores: list[StoreSpec] = Field(default_factory=list)
     program: ProgramSpec | None = None
     staff: list[StaffSpec] = Field(default_factory=list)
+    webhooks: list[WebhookSpec] = Field(default_factory=list)
 
 
 class ProvisioningFile(Spec):
@@ -241,6 +296,26 @@ def _cross_checks(spec: ProvisioningFile) -> list[FieldError]:
                 )
             else:
                 staff_pins[pin_key] = path
+        errors += _webhook_checks(m.webhooks, here)
+    return errors
+
+
+def _webhook_checks(specs: Sequence[WebhookSpec], here: str) -> list[FieldError]:
+    """Each URL as the engine may call it (``check_url``), each once in the merchant."""
+    errors: list[FieldError] = []
+    allow_private = get_settings().webhook_allow_private
+    urls: dict[str, str] = {}
+    for k, webhook in enumerate(specs):
+        path = f"{here}.webhooks[{k}].url"
+        try:
+            url = check_url(webhook.url, allow_private=allow_private)
+        except WebhookError as exc:
+            errors.append(FieldError(path, exc.message))
+            continue
+        if url in urls:
+            errors.append(FieldError(path, f"duplicate webhook URL {url!r} (also {urls[url]})"))
+        else:
+            urls[url] = path
     return errors
 
 
@@ -281,7 +356,10 @@ class ProvisioningSummary:
 
     def __str__(self) -> str:
         parts = []
-        for kind in ("merchants", "stores", "programs", "rewards", "campaigns", "staff"):
+        kinds = ("merchants", "stores", "programs", "rewards", "campaigns", "staff", "webhooks")
+        for kind in kinds:
+            if kind == "webhooks" and kind not in self.counts:
+                continue  # files without webhooks read as they always did
             c = self.counts.get(kind, Counter())
             text = f"{kind} {c['created']} created, {c['updated']} updated"
             if kind == "rewards" and c["deactivated"]:
@@ -333,6 +411,7 @@ async def apply(
             # Only a concurrent change gets here: the checks above saw the same conflicts.
             raise ProvisioningError([FieldError(here, str(exc))]) from None
         await _staff(session, merchant, m_spec, here, summary, rounds)
+        await _webhooks(session, merchant, m_spec, here, summary)
     return summary
 
 
@@ -512,3 +591,66 @@ async def _staff(
             rounds=rounds,
         )
         summary.count("staff", outcome)
+
+
+# The file's names of the service's fields, for the paths of its refusals.
+_WEBHOOK_FIELDS = {"event_types": "events", "is_active": "active"}
+
+
+async def _webhooks(
+    session: AsyncSession,
+    merchant: Merchant,
+    spec: MerchantSpec,
+    here: str,
+    summary: ProvisioningSummary,
+) -> None:
+    if not spec.webhooks:
+        return
+    allow_private = get_settings().webhook_allow_private
+    by_url: dict[str, WebhookEndpoint] = {}
+    for live in await webhooks.list_endpoints(session, merchant.id):
+        by_url.setdefault(live.url, live)
+    for k, w_spec in enumerate(spec.webhooks):
+        at = f"{here}.webhooks[{k}]"
+        given = w_spec.model_fields_set
+        try:
+            endpoint = by_url.get(parse_url(w_spec.url, allow_private=allow_private).url)
+            if endpoint is None:
+                wanted = EndpointSpec(
+                    w_spec.url,
+                    tuple(w_spec.events),
+                    w_spec.description,
+                    w_spec.active,
+                    w_spec.secret,
+                )
+                await webhooks.create_endpoint(
+                    session, merchant.id, wanted, allow_private=allow_private
+                )
+                summary.count("webhooks", "created")
+                continue
+            before = _endpoint_values(endpoint)
+            wanted = EndpointSpec(
+                endpoint.url,
+                tuple(w_spec.events),
+                w_spec.description if "description" in given else endpoint.description,
+                w_spec.active if "active" in given else endpoint.is_active,
+                w_spec.secret,
+            )
+            await webhooks.update_endpoint(
+                session, endpoint.id, wanted, allow_private=allow_private
+            )
+            changed = _endpoint_values(endpoint) != before
+            summary.count("webhooks", "updated" if changed else "unchanged")
+        except WebhookError as exc:
+            field = _WEBHOOK_FIELDS.get(exc.field, exc.field)
+            raise ProvisioningError([FieldError(f"{at}.{field}", exc.message)]) from None
+
+
+def _endpoint_values(endpoint: WebhookEndpoint) -> tuple[Any, ...]:
+    return (
+        endpoint.url,
+        list(endpoint.event_types),
+        endpoint.description,
+        endpoint.is_active,
+        endpoint.secret,
+    )

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.metrics import LOCKOUTS
 from domain.hashing import check_secret_async, hash_secret_async, pin_rounds
 from domain.models import LoyaltyProgram, StaffPin, Store
 
@@ -237,6 +238,7 @@ async def verify_pin(session: AsyncSession, store_code: str, pin: str, at: datet
         store.pin_failed_attempts = 0
         store.pin_locked_until = at + policy.lockout
         await session.flush()
+        LOCKOUTS.labels("staff_pin").inc()
         raise StoreLocked(store.code, store.pin_locked_until, just_locked=True)
     await session.flush()
     raise WrongPin(store.code, policy.max_attempts - store.pin_failed_attempts)

@@ -25,6 +25,7 @@ from typing import NoReturn
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.metrics import LOCKOUTS
 from domain.hashing import (
     MAX_SECRET_BYTES,
     burn_check_async,
@@ -278,6 +279,7 @@ async def authenticate(
         user.failed_logins = 0
         user.locked_until = at + policy.lockout
         await session.flush()
+        LOCKOUTS.labels("sign_in").inc()
         raise AccountLocked(user.locked_until)
     await session.flush()
     raise InvalidCredentials()
@@ -294,6 +296,9 @@ async def _refuse_unknown(
     await burn_check_async()
     locked = failures.fail(username, at, policy)
     if locked is not None:
+        # An unknown name locks as an account does, and counts as one: a monitor must not
+        # tell the two apart either.
+        LOCKOUTS.labels("sign_in").inc()
         raise AccountLocked(locked)
     raise InvalidCredentials()
 

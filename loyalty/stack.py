@@ -34,7 +34,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from string import Template
 from typing import Any, Literal, TypeVar
@@ -45,6 +45,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.errors import KafkaError
 
+from core.health import registered_metrics_urls
 from core.logs import get_logger
 from core.settings import REPO_ROOT, Settings, plain_postgres_url, with_database
 from streams.topics import TOPICS, Topic
@@ -106,6 +107,8 @@ class StackStatus:
     kafka_bootstrap: str
     database_url: str
     admin_url: str
+    metrics_urls: dict[str, str] = field(default_factory=dict)
+    """The ops URLs of this stack's live engine processes, by ``<role>-<pid>``."""
 
     @property
     def running(self) -> bool:
@@ -122,9 +125,11 @@ class StackStatus:
 
     def status_json(self) -> dict[str, Any]:
         """``stack status --json``: the addresses of CONTRACT.md section 6, then whether the
-        stack runs, in all (``running``) and per service (``services``)."""
+        stack runs, in all (``running``) and per service (``services``), and where the
+        engine's processes serve their metrics (``metrics_urls``)."""
         return {
             **self.urls(),
+            "metrics_urls": dict(self.metrics_urls),
             "running": self.running,
             "services": {
                 s.name: {"running": s.running, "state": s.state, "address": s.address}
@@ -907,4 +912,5 @@ class LocalStack:
             kafka_bootstrap=self.settings.bootstrap,
             database_url=self.settings.db_url,
             admin_url=self.settings.admin_url,
+            metrics_urls=registered_metrics_urls(self.settings),
         )

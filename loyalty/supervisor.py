@@ -1,13 +1,15 @@
 """What ``loyalty run`` starts for the demo stack, and how it stops them on Ctrl-C.
 
 Each service is a ``python -m loyalty <command>`` child process with its log in the stack
-folder. A child that dies is restarted after a pause (a few times), so a passing broker
-hiccup does not end the demo; Ctrl-C or SIGTERM stops every child with SIGTERM, then SIGKILL
-after a grace period.
+folder, in the supervisor's environment plus the service's own ``env`` (its metrics port). A
+child that dies is restarted after a pause (a few times), so a passing broker hiccup does not
+end the demo; Ctrl-C or SIGTERM stops every child with SIGTERM, then SIGKILL after a grace
+period.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -24,6 +26,8 @@ class Service:
 
     name: str
     args: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    """Variables set for this child only, over the supervisor's own environment."""
     restarts: int = 0
     proc: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
@@ -53,6 +57,7 @@ class Supervisor:
         service.proc = subprocess.Popen(
             [sys.executable, "-m", "loyalty", *service.args],
             cwd=REPO_ROOT,
+            env={**os.environ, **service.env},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops the rest

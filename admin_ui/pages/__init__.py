@@ -19,6 +19,7 @@ def register_all(runtime: Runtime) -> None:
         stats,
         stores,
         terminal,
+        webhooks,
     )
 
     for module in (
@@ -30,6 +31,7 @@ def register_all(runtime: Runtime) -> None:
         customers,
         cards,
         stats,
+        webhooks,
         pipeline,
         terminal,
         enroll,

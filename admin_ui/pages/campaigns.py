@@ -22,8 +22,7 @@ from admin_ui.guard import admin_page
 from admin_ui.pages.campaign_form import CampaignForm
 from admin_ui.pages.campaign_list import badge, budget_bar, campaign_list, links, program_choice
 from admin_ui.pages.campaign_trial import open_trial
-from admin_ui.pages.common import deleted_banner, guarded, parse_id, section
-from admin_ui.problems import FieldsRefused
+from admin_ui.pages.common import deleted_banner, guarded, parse_id, section, submit_form
 from admin_ui.queries.admins import Principal
 from admin_ui.queries.campaigns import (
     CampaignRow,
@@ -117,28 +116,6 @@ async def _scope(rt: Runtime, me: Principal, program_id: str) -> ProgramScope | 
         return await program_scope(session, me, wanted) if wanted else None
 
 
-async def _submit(
-    form: CampaignForm, work: Callable[[], Awaitable[None]], success: str | None
-) -> bool:
-    """Run a write of the form; refused fields are written under them, not in a toast."""
-    refused: list[FieldsRefused] = []
-
-    async def attempt() -> None:
-        try:
-            await work()
-        except FieldsRefused as exc:
-            refused.append(exc)
-
-    if not await guarded(attempt) or refused:
-        if refused:
-            form.show(refused[0].problems)
-        return False
-    form.show([])
-    if success:
-        ui.notify(success, type="positive")
-    return True
-
-
 def _new_campaign(rt: Runtime, me: Principal, scope: ProgramScope) -> None:
     links(scope)
     ui.label(
@@ -158,7 +135,7 @@ def _new_campaign(rt: Runtime, me: Principal, scope: ProgramScope) -> None:
             async with transaction(rt) as session:
                 created.append(await create_campaign(session, me, scope, data))
 
-        if await _submit(form, work, None):
+        if await submit_form(form.show, work, None):
             ui.navigate.to(f"/campaigns/{created[-1]}?created=1")
 
     async def trial() -> None:
@@ -260,7 +237,7 @@ async def _campaign_detail(
             async with transaction(rt) as session:
                 await update_campaign(session, me, row.id, data)
 
-        if await _submit(form, work, "Campaign saved."):
+        if await submit_form(form.show, work, "Campaign saved."):
             await redraw()
 
     tag(ui.button("Save campaign", icon="save", on_click=save), "campaign-save")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from nicegui import ui
 from starlette.responses import Response
@@ -230,16 +229,6 @@ def _points_moved(line: LedgerLine) -> str:
     return " · ".join(parts)
 
 
-def _merchant_time(at: datetime | None, zone: ZoneInfo) -> str:
-    """A time on the merchant's clock, to the minute, with its zone's abbreviation
-    (``2027-01-01 00:00 CET``)."""
-    if at is None:
-        return "—"
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
-    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
-
-
 async def _lots(rt: Runtime, card: CardDetail) -> None:
     """The next expiry, and the lots with points left (what the next debits spend, first
     things first), CONTRACT.md 7.2 and 7.3."""
@@ -254,7 +243,7 @@ async def _lots(rt: Runtime, card: CardDetail) -> None:
 
     def release(lot: LotLine) -> str:
         if lot.pending:
-            return f"pending until {_merchant_time(lot.releases_at, zone)}"
+            return f"pending until {texts.local_when(lot.releases_at, zone)}"
         return "spendable"
 
     with section("Open point lots"):
@@ -271,13 +260,13 @@ async def _lots(rt: Runtime, card: CardDetail) -> None:
             "lots",
             [
                 Column("Lot", lambda r: f"#{r.lot_no}"),
-                Column("Earned", lambda r: _merchant_time(r.earned_at, zone)),
+                Column("Earned", lambda r: texts.local_when(r.earned_at, zone)),
                 Column("Points", lambda r: str(r.points)),
                 Column("Remaining", lambda r: str(r.remaining)),
                 Column("Release", release),
                 Column(
                     "Expires",
-                    lambda r: _merchant_time(r.expires_at, zone) if r.expires_at else idle,
+                    lambda r: texts.local_when(r.expires_at, zone) if r.expires_at else idle,
                 ),
             ],
             fetch,

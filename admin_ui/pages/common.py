@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from nicegui import ui
 
 from admin_ui import texts
-from admin_ui.problems import DomainRefusal
+from admin_ui.problems import DomainRefusal, FieldProblem, FieldsRefused
 from admin_ui.queries import deletion
 from admin_ui.queries.admins import Principal
 from admin_ui.runtime import Runtime, transaction
@@ -52,6 +52,30 @@ async def guarded(action: Callable[[], Awaitable[Any]], *, success: str | None =
     except DomainRefusal as exc:
         ui.notify(_sentence(str(exc)), type="negative", multi_line=True, timeout=8000)
         return False
+    if success:
+        ui.notify(success, type="positive")
+    return True
+
+
+async def submit_form(
+    show: Callable[[Sequence[FieldProblem]], None],
+    work: Callable[[], Awaitable[None]],
+    success: str | None,
+) -> bool:
+    """Run a form's write; refused fields go under them through ``show``, not in a toast."""
+    refused: list[FieldsRefused] = []
+
+    async def attempt() -> None:
+        try:
+            await work()
+        except FieldsRefused as exc:
+            refused.append(exc)
+
+    if not await guarded(attempt) or refused:
+        if refused:
+            show(refused[0].problems)
+        return False
+    show([])
     if success:
         ui.notify(success, type="positive")
     return True

@@ -193,6 +193,7 @@ async def _merchant_detail(
     with ui.row().classes("gap-4"):
         ui.link("Statistics", f"/stats/merchants/{merchant.id}")
         ui.link("Customers", f"/customers?merchant={merchant.code}")
+        tag(ui.link("Webhooks", f"/merchants/{merchant.id}/webhooks"), "webhooks-link")
 
     with section("Settings"):
         fields = merchant_fields(merchant)

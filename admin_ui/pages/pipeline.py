@@ -1,7 +1,13 @@
-"""The pipeline (platform admins): consumer lag, outbox backlog, last processed event, the dead
-letters with their re-drive, and the returns held for their purchase."""
+"""The pipeline (platform admins): the events processed per second of the last minutes (a
+sparkline), the outbox backlog with its oldest unsent age and the last processed event first,
+as an operator looks; then consumer lag per partition, the dead letters with their re-drive,
+and the returns held for their purchase. Lists are lines under headings on a wide screen and a
+card per item on a phone, so no value hides off the screen."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from nicegui import ui
 from starlette.responses import Response
@@ -14,9 +20,16 @@ from admin_ui.queries import pipeline as pipeline_data
 from admin_ui.queries.admins import Principal
 from admin_ui.queries.common import PageRequest, Rows
 from admin_ui.runtime import Runtime, transaction
-from admin_ui.widgets import Column, Listing, confirm, tag
+from admin_ui.widgets import Listing, confirm, tag
+
+R = TypeVar("R")
 
 _SHOWN_PAYLOAD = 120
+_HEAD = "text-xs uppercase tracking-wide text-slate-500"
+# A relay that keeps up publishes within a second; a minute of waiting means it lags or is
+# down, five minutes that someone should look now (docs/operations.md alerts alike).
+_AGE_WARN_S = 60.0
+_AGE_ALARM_S = 300.0
 
 
 def register(rt: Runtime) -> None:
@@ -28,8 +41,8 @@ def register(rt: Runtime) -> None:
             not_found(me)
             return None
         with frame(me, "Pipeline", active="pipeline"):
+            await _activity_section(rt)
             await _lag_section(rt)
-            await _database_section(rt)
             await _dead_letters(rt)
             await _held_returns(rt)
         return None
@@ -50,53 +63,165 @@ async def _lag_section(rt: Runtime) -> None:
             if report.error:
                 tag(ui.label(report.error).classes("text-red-700"), "lag-error")
             else:
-                tag(ui.label(f"Total lag: {report.total}"), "lag-total").classes("font-medium")
-                with tag(
-                    ui.element("q-markup-table").props("flat bordered dense").classes("w-full"),
-                    "lag-table",
+                tag(ui.label(f"Total lag: {report.total:,}"), "lag-total").classes("font-medium")
+                # Should a name still not fit, the table scrolls, not the page.
+                with (
+                    ui.element("div").classes("w-full overflow-x-auto"),
+                    tag(
+                        ui.element("q-markup-table").props("flat bordered dense").classes("w-full"),
+                        "lag-table",
+                    ),
                 ):
+                    # The lag beside its partition; the offsets it comes from only where there
+                    # is room for them (a phone shows topic, partition and lag).
+                    offsets = "max-sm:hidden"
                     with ui.element("thead"), ui.element("tr"):
-                        for h in ("Topic", "Partition", "Committed", "End", "Lag"):
-                            with ui.element("th").classes("text-left"):
+                        for h, extra in (
+                            ("Topic", ""),
+                            ("Partition", ""),
+                            ("Lag", ""),
+                            ("Committed", offsets),
+                            ("End", offsets),
+                        ):
+                            with ui.element("th").classes(f"text-left {extra}"):
                                 ui.label(h)
                     with ui.element("tbody"):
                         for p in report.partitions:
                             with ui.element("tr"):
-                                for value in (
-                                    p.topic,
-                                    str(p.partition),
-                                    "—" if p.committed is None else str(p.committed),
-                                    str(p.end),
-                                    str(p.lag),
+                                for value, extra in (
+                                    (p.topic, ""),
+                                    (str(p.partition), ""),
+                                    (f"{p.lag:,}", "font-medium" if p.lag else ""),
+                                    ("—" if p.committed is None else f"{p.committed:,}", offsets),
+                                    (f"{p.end:,}", offsets),
                                 ):
-                                    with ui.element("td"):
+                                    with ui.element("td").classes(extra):
                                         ui.label(value)
             tag(ui.button("Refresh", icon="refresh", on_click=draw).props("flat"), "lag-refresh")
 
     await draw()
 
 
-async def _database_section(rt: Runtime) -> None:
-    async with rt.session() as session:
-        backlog = await pipeline_data.outbox_backlog(session)
-        last = await pipeline_data.last_processed(session)
-    with ui.row().classes("w-full gap-4 no-wrap"):
-        with section("Outbox backlog").classes("w-1/2"):
-            tag(ui.label(f"{backlog.unsent} unsent message(s)"), "outbox-unsent").classes(
-                "text-2xl font-semibold"
+async def _activity_section(rt: Runtime) -> None:
+    """Events per second, the outbox backlog and the last processed event, side by side (one
+    under the other on a phone). The first two are read again every bucket of the sparkline,
+    so the page stays a live view without a reload; the last event only with the page, since
+    finding it reads the whole inbox (``processed_events`` has no index on its time)."""
+    with ui.element("div").classes("w-full grid grid-cols-1 lg:grid-cols-3 gap-4"):
+        with section("Events per second"):
+            with ui.row().classes("items-baseline gap-x-2"):
+                rate = tag(ui.label(), "events-rate").classes("text-2xl font-semibold")
+                ui.label("events/s").classes("text-slate-600")
+            window = tag(ui.label(), "events-window").classes("text-sm text-slate-600")
+            chart = tag(ui.echart(_sparkline([], [])).classes("w-full h-20"), "events-sparkline")
+            # A sparkline has no axis: these say where its ends are in time.
+            with ui.row().classes("w-full justify-between text-xs text-slate-500"):
+                since = ui.label()
+                ui.label("now")
+        with section("Outbox backlog"):
+            with ui.row().classes("items-baseline gap-x-3 gap-y-0"):
+                unsent = tag(ui.label(), "outbox-unsent").classes("text-2xl font-semibold")
+                age = tag(ui.label(), "outbox-oldest-age")
+            details = ui.column().classes("gap-0")
+        with section("Last processed event"):
+            last_box = ui.column().classes("gap-0 min-w-0 w-full")
+
+    async def fill() -> None:
+        async with rt.session() as session:
+            events = await pipeline_data.throughput(session)
+            backlog = await pipeline_data.outbox_backlog(session)
+        rate.text = _rate(events.latest)
+        minutes = len(events.per_second) * events.bucket_s // 60
+        since.text = f"{minutes} min ago"
+        window.text = (
+            f"{events.events:,} event(s) in the last {minutes} min, "
+            f"peak {_rate(events.peak)}/s; {events.bucket_s}-second steps"
+        )
+        chart.options.update(
+            _sparkline(
+                [at.strftime("%H:%M:%S UTC") for at in events.starts],
+                [round(v, 3) for v in events.per_second],
             )
+        )
+        chart.update()
+        unsent.text = f"{backlog.unsent:,} unsent message(s)"
+        age.classes(replace=_age_classes(backlog.oldest_age_s))
+        age.text = (
+            "nothing waiting"
+            if backlog.oldest_age_s is None
+            else f"oldest waiting {_duration(backlog.oldest_age_s)}"
+        )
+        details.clear()
+        with details:
             if backlog.unsent:
                 ui.label(f"oldest from {texts.when(backlog.oldest)}").classes("text-slate-600")
                 for topic, count in sorted(backlog.by_topic.items()):
-                    ui.label(f"{topic}: {count}").classes("text-sm")
-        with section("Last processed event").classes("w-1/2"):
-            if last is None:
-                tag(ui.label("No event processed yet."), "last-event").classes(
-                    "text-slate-500 italic"
-                )
-            else:
-                tag(ui.label(f"{texts.when(last.processed_at)} · {last.status}"), "last-event")
-                ui.label(f"{last.topic} · {last.event_id}").classes("text-sm text-slate-600")
+                    ui.label(f"{topic}: {count:,}").classes("text-sm break-all")
+
+    await fill()
+    ui.timer(pipeline_data.THROUGHPUT_BUCKET_S, fill)
+    async with rt.session() as session:
+        last = await pipeline_data.last_processed(session)
+    with last_box:
+        if last is None:
+            tag(ui.label("No event processed yet."), "last-event").classes("text-slate-500 italic")
+        else:
+            tag(ui.label(f"{texts.when(last.processed_at)} · {last.status}"), "last-event")
+            ui.label(f"{last.topic} · {last.event_id}").classes("text-sm text-slate-600 break-all")
+
+
+def _sparkline(times: list[str], values: list[float]) -> dict[str, Any]:
+    """A small line without axes; the tooltip tells a bucket's start (UTC) and its rate."""
+    return {
+        "animation": False,
+        "grid": {"left": 2, "right": 2, "top": 6, "bottom": 2},
+        "tooltip": {"trigger": "axis"},
+        "xAxis": {"type": "category", "show": False, "boundaryGap": False, "data": times},
+        "yAxis": {"type": "value", "show": False, "min": 0},
+        "series": [
+            {
+                "name": "events/s",
+                "type": "line",
+                "data": values,
+                "showSymbol": False,
+                "lineStyle": {"width": 2},
+                "areaStyle": {"opacity": 0.15},
+            }
+        ],
+    }
+
+
+def _rate(per_second: float) -> str:
+    """Events per second as people read them: whole numbers when large, two decimals when
+    small (a trickle of 0.03/s is not zero)."""
+    if per_second >= 100:
+        return f"{per_second:,.0f}"
+    if per_second >= 10:
+        return f"{per_second:.1f}"
+    return f"{per_second:.2f}"
+
+
+def _duration(seconds: float) -> str:
+    """An age in its two largest units: 42 s, 3 min 12 s, 2 h 5 min, 3 d 4 h."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
+
+
+def _age_classes(seconds: float | None) -> str:
+    if seconds is not None and seconds >= _AGE_ALARM_S:
+        return "text-red-700 font-medium"
+    if seconds is not None and seconds >= _AGE_WARN_S:
+        return "text-amber-700 font-medium"
+    return "text-slate-600"
 
 
 async def _dead_letters(rt: Runtime) -> None:
@@ -148,29 +273,106 @@ async def _dead_letters(rt: Runtime) -> None:
             f"dlq-redrive-{row.id}",
         )
 
-    def shorten(text: str) -> str:
-        return text if len(text) <= _SHOWN_PAYLOAD else text[: _SHOWN_PAYLOAD - 1] + "…"
+    def rows(items: Sequence[pipeline_data.DeadLetterRow]) -> None:
+        _lines(
+            items,
+            {"when": "When", "source": "Source", "error": "Error", "payload": "Payload"},
+            _dead_letter_line(actions),
+            "dlq-row",
+            buttons=True,
+        )
 
     with section("Dead letters"):
         listing: Listing[pipeline_data.DeadLetterRow] = Listing(
             "dlq",
-            [
-                Column("When", lambda r: texts.when(r.occurred_at)),
-                Column("Source", lambda r: f"{r.source_topic} [{r.partition}] @ {r.offset}"),
-                Column("Error", lambda r: shorten(r.error)),
-                Column("Payload", lambda r: shorten(r.payload)),
-                Column(
-                    "Re-driven",
-                    lambda r: texts.when(r.redriven_at) if r.redriven_at else "no",
-                ),
-            ],
+            [],
             fetch,
-            actions=actions,
             deleted_switches=False,
             placeholder="Search error, payload or topic",
             empty_text="No dead letter.",
+            rows=rows,
         )
         await listing.load()
+
+
+# Widths from a laptop's width on; the cells without one share the rest.
+_WIDTHS = {
+    "when": "lg:w-40",
+    "source": "lg:w-56",
+    "actions": "lg:w-44",
+    "received": "lg:w-40",
+    "merchant": "lg:w-40",
+    "store": "lg:w-56",
+    "refund": "lg:w-28",
+}
+
+
+def _lines(
+    items: Sequence[R],
+    headings: dict[str, str],
+    line: Callable[[R], None],
+    name: str,
+    *,
+    buttons: bool = False,
+) -> None:
+    """A list's page: on a wide screen a line per item under column headings, on a phone a
+    card per item whose values say what they are. ``buttons``: each line ends with some."""
+    with ui.column().classes(
+        "w-full gap-2 lg:gap-0 lg:border lg:border-slate-200 lg:rounded lg:bg-white"
+    ):
+        # A plain element: Quasar's own "hidden" would beat the breakpoint's "flex".
+        heading = "flex max-lg:hidden w-full gap-4 px-4 py-2 border-b border-slate-200"
+        with ui.element("div").classes(heading):
+            for key, label in headings.items():
+                ui.label(label).classes(f"{_HEAD} {_WIDTHS.get(key, 'flex-1 min-w-0')}")
+            if buttons:
+                ui.element("div").classes(_WIDTHS["actions"])
+        for item in items:
+            box = ui.element("div").classes(
+                "w-full flex flex-col lg:flex-row lg:items-start gap-x-4 gap-y-2 p-3 lg:px-4 "
+                "bg-white rounded border border-slate-200 lg:rounded-none lg:border-0 "
+                "lg:border-b lg:last:border-b-0"
+            )
+            with tag(box, name):
+                line(item)
+
+
+def _cell(label: str, key: str, value: str, *, classes: str = "text-sm") -> ui.column:
+    with ui.column().classes(f"gap-0 min-w-0 {_WIDTHS.get(key, 'lg:flex-1')}") as cell:
+        # On a phone there are no column headings: each value says what it is.
+        ui.label(label).classes(f"{_HEAD} lg:hidden")
+        ui.label(value).classes(f"{classes} break-words")
+    return cell
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _SHOWN_PAYLOAD else text[: _SHOWN_PAYLOAD - 1] + "…"
+
+
+def _dead_letter_line(
+    actions: Callable[[pipeline_data.DeadLetterRow], None],
+) -> Callable[[pipeline_data.DeadLetterRow], None]:
+    def line(row: pipeline_data.DeadLetterRow) -> None:
+        with _cell("When", "when", texts.when(row.occurred_at)):
+            if row.redriven_at:
+                ui.label(f"re-driven {texts.when(row.redriven_at)}").classes(
+                    "text-xs text-slate-500"
+                )
+        _cell("Source", "source", f"{row.source_topic} [{row.partition}] @ {row.offset}")
+        _cell("Error", "error", _shorten(row.error), classes="text-sm text-red-700")
+        _cell("Payload", "payload", _shorten(row.payload) or "(empty)", classes="text-xs font-mono")
+        with ui.row().classes(f"gap-1 no-wrap lg:justify-end {_WIDTHS['actions']}"):
+            actions(row)
+
+    return line
+
+
+def _held_line(row: pipeline_data.HeldRow) -> None:
+    _cell("Received", "received", texts.when(row.received_at))
+    _cell("Merchant", "merchant", row.merchant_code)
+    _cell("Store", "store", row.store_code)
+    _cell("Order", "order", row.order_reference)
+    _cell("Refund", "refund", texts.cents(row.refund_amount_cents))
 
 
 async def _held_returns(rt: Runtime) -> None:
@@ -178,22 +380,27 @@ async def _held_returns(rt: Runtime) -> None:
         async with rt.session() as session:
             return await pipeline_data.held_returns(session, request)
 
+    def rows(items: Sequence[pipeline_data.HeldRow]) -> None:
+        headings = {
+            "received": "Received",
+            "merchant": "Merchant",
+            "store": "Store",
+            "order": "Order",
+            "refund": "Refund",
+        }
+        _lines(items, headings, _held_line, "held-row")
+
     with section("Held returns"):
         ui.label("Returns whose purchase has not been seen yet; applied when it arrives.").classes(
             "text-sm text-slate-600"
         )
         listing: Listing[pipeline_data.HeldRow] = Listing(
             "held",
-            [
-                Column("Received", lambda r: texts.when(r.received_at)),
-                Column("Merchant", lambda r: r.merchant_code),
-                Column("Store", lambda r: r.store_code),
-                Column("Order", lambda r: r.order_reference),
-                Column("Refund", lambda r: texts.cents(r.refund_amount_cents)),
-            ],
+            [],
             fetch,
             deleted_switches=False,
             placeholder="Search order reference",
             empty_text="No return is held.",
+            rows=rows,
         )
         await listing.load()

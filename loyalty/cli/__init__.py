@@ -45,6 +45,7 @@ COMMAND_MODULES: dict[str, str] = {
     "stack": "stack_cmd",
     "users": "users_cmd",
     "wallet-sync": "wallet_cmd",
+    "webhooks": "webhooks_cmd",
     "worker": "pipeline_cmd",
 }
 

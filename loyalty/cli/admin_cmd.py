@@ -16,7 +16,11 @@ def admin(
     host: str | None = typer.Option(None, help="Interface to listen on (LOYALTY_ADMIN_HOST)."),
     port: int | None = typer.Option(None, help="Port to listen on (LOYALTY_ADMIN_PORT)."),
 ) -> None:
-    """Serve the admin panel on Settings.admin_host:admin_http_port until stopped."""
+    """Serve the admin panel on Settings.admin_host:admin_http_port until stopped.
+
+    The process's /metrics, /healthz and /readyz are on a port of their own,
+    LOYALTY_METRICS_PORT (default: the stack's admin metrics port, else a free one).
+    """
     from admin_ui import domain_api
     from admin_ui.app import StartRefused, check_start, run
     from wallet import WalletConfigError, get_wallet_settings

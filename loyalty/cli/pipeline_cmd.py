@@ -1,7 +1,8 @@
 """``loyalty worker`` and ``loyalty relay``: the pipeline's long-running processes.
 
 Both run on uvloop: their time goes largely to the event loop (socket reads and writes for
-Kafka and PostgreSQL), where uvloop costs less CPU than asyncio's own loop.
+Kafka and PostgreSQL), where uvloop costs less CPU than asyncio's own loop. Both serve
+``/metrics``, ``/healthz`` and ``/readyz`` on their ops port (``LOYALTY_METRICS_PORT``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ def worker(
         False, "--no-scheduler", help="Do not publish the daily expiry run from this process."
     ),
 ) -> None:
-    """Consume the input topics and apply them (stops cleanly on SIGTERM or Ctrl-C)."""
+    """Consume the input topics and apply them (stops cleanly on SIGTERM or Ctrl-C).
+
+    Serves /metrics, /healthz and /readyz on LOYALTY_METRICS_PORT (default: the stack's
+    worker port, else a free one; `loyalty stack status` lists it).
+    """
     from consumers.worker import build_app
 
     faststream_app, _ = build_app(get_settings(), with_scheduler=not no_scheduler)
@@ -34,7 +39,11 @@ def worker(
 
 @app.command()
 def relay() -> None:
-    """Publish the outbox to Kafka (stops cleanly on SIGTERM or Ctrl-C)."""
+    """Publish the outbox to Kafka (stops cleanly on SIGTERM or Ctrl-C).
+
+    Serves /metrics, /healthz and /readyz on LOYALTY_METRICS_PORT (default: the stack's
+    relay port, else a free one; `loyalty stack status` lists it).
+    """
     from consumers.relay import run_relay
 
     uvloop.run(_until_signal(run_relay(get_settings())))

@@ -31,6 +31,10 @@ def _print(status: StackStatus) -> None:
         typer.echo(f"  {service.name:<9}{_state(service):<9} {service.address}{pid}{log_file}")
     for name, url in status.urls().items():
         typer.echo(f"  {name:<16}{url}")
+    if status.metrics_urls:
+        typer.echo("  metrics")
+        for process, url in status.metrics_urls.items():
+            typer.echo(f"    {process:<20}{url}")
 
 
 @stack_app.command("up")
@@ -68,7 +72,8 @@ def status(
     as_json: bool = typer.Option(
         False,
         "--json",
-        help="As JSON: the URLs of CONTRACT.md section 6, plus running and services.",
+        help="As JSON: the URLs of CONTRACT.md section 6, plus running, services and the "
+        "metrics_urls of the engine's live processes.",
     ),
 ) -> None:
     """Where the services are and whether they run: this stack's own from their processes,

@@ -16,7 +16,8 @@ def wallet_sync() -> None:
 
     A wallet without credentials (LOYALTY_WALLET_*) is skipped with one log line.
 
-    SIGTERM or Ctrl-C stop it cleanly, after the current batch.
+    SIGTERM or Ctrl-C stop it cleanly, after the current batch. Serves /metrics, /healthz and
+    /readyz on LOYALTY_METRICS_PORT (default: the stack's wallet-sync port, else a free one).
     """
     from consumers.wallet_sync import run_wallet_sync
     from wallet import WalletConfigError, get_wallet_settings

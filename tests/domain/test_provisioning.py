@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import socket
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.enums import ExpiryPolicy
-from core.settings import REPO_ROOT
+from core.settings import REPO_ROOT, get_settings
 from domain import provisioning
 from domain.catalog import field_path
 from domain.models import (
@@ -26,9 +27,11 @@ from domain.models import (
     Reward,
     StaffPin,
     Store,
+    WebhookEndpoint,
 )
 from domain.provisioning import ProvisioningError, ProvisioningSummary
 from domain.staff_pins import add_pin, verify_pin
+from domain.webhooks import WEBHOOK_EVENT_TYPES
 
 DEMO = REPO_ROOT / "demo" / "demo.yaml"
 NOON = datetime(2025, 3, 1, 12, tzinfo=UTC)
@@ -692,3 +695,194 @@ async def test_a_bad_expiry_policy_names_the_field_and_changes_nothing(db: Async
     ).one()
     assert (program.expiry_policy, program.pending_days) == (ExpiryPolicy.INACTIVITY, 0)
     assert await db.scalar(select(Merchant.name).where(Merchant.code == "cafe-lux")) == "Café Lux"
+
+
+# -- webhooks --------------------------------------------------------------------------------
+
+
+def _with_webhooks(*hooks: dict[str, Any]) -> dict[str, Any]:
+    data = demo()
+    data["merchants"][0]["webhooks"] = list(hooks)
+    return data
+
+
+def _allow_private(monkeypatch: pytest.MonkeyPatch, allowed: bool) -> None:
+    monkeypatch.setenv("LOYALTY_WEBHOOK_ALLOW_PRIVATE", str(allowed).lower())
+    get_settings.cache_clear()
+
+
+HOOK = "https://hooks.example/loyalty"
+ALL_TYPES = list(WEBHOOK_EVENT_TYPES)
+
+
+@pytest.fixture
+def public_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``hooks.example`` and ``other.example`` resolve to a public address, nothing else;
+    private addresses are refused."""
+    _allow_private(monkeypatch, False)
+
+    def getaddrinfo(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+        if host in ("hooks.example", "other.example"):
+            address = "93.184.215.14"
+        elif host.replace(".", "").isdigit():  # an IP literal resolves to itself
+            address = host
+        else:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.mark.usefixtures("public_dns")
+@pytest.mark.parametrize(
+    ("hooks", "error"),
+    [
+        (
+            [{"url": HOOK, "events": ["event.processed"]}, {"url": HOOK + "/2", "events": ["x"]}],
+            "merchants[0].webhooks[1].events[0]: unknown type 'x' (one of event.processed, "
+            "card.balance_changed, points.expiring, reward.available, tier.changed)",
+        ),
+        (
+            [{"url": HOOK, "events": []}],
+            "merchants[0].webhooks[0].events: choose at least one type",
+        ),
+        (
+            [{"url": HOOK, "events": "event.processed"}],
+            "merchants[0].webhooks[0].events: must be a list",
+        ),
+        ([{"events": ALL_TYPES}], "merchants[0].webhooks[0].url: required"),
+        (
+            [{"url": "http://hooks.example/x", "events": ALL_TYPES}],
+            "merchants[0].webhooks[0].url: must be an https:// address",
+        ),
+        (
+            [{"url": "https://127.0.0.1:8443/x", "events": ALL_TYPES}],
+            "merchants[0].webhooks[0].url: 127.0.0.1, a loopback address: only public "
+            "addresses are allowed",
+        ),
+        (
+            [{"url": "https://nowhere.example/x", "events": ALL_TYPES}],
+            "merchants[0].webhooks[0].url: host nowhere.example cannot be resolved",
+        ),
+        (
+            [{"url": HOOK, "events": ALL_TYPES, "secret": "short"}],
+            "merchants[0].webhooks[0].secret: must have at least 16 characters",
+        ),
+        (
+            [{"url": HOOK, "events": ALL_TYPES, "active": "yes"}],
+            "merchants[0].webhooks[0].active: must be true or false",
+        ),
+        (
+            [{"url": HOOK, "events": ALL_TYPES, "retries": 3}],
+            "merchants[0].webhooks[0].retries: unknown field",
+        ),
+        (
+            [
+                {"url": HOOK, "events": ALL_TYPES},
+                {"url": "HTTPS://Hooks.Example:443/loyalty#x", "events": ["tier.changed"]},
+            ],
+            "merchants[0].webhooks[1].url: duplicate webhook URL 'https://hooks.example/loyalty' "
+            "(also merchants[0].webhooks[0].url)",
+        ),
+    ],
+)
+def test_webhooks_are_refused_by_path(hooks: list[dict[str, Any]], error: str) -> None:
+    assert _errors(_with_webhooks(*hooks)) == [error]
+
+
+def test_private_webhook_urls_pass_when_the_setting_allows_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _allow_private(monkeypatch, True)
+    spec = provisioning.parse(
+        _with_webhooks({"url": "http://127.0.0.1:8080/x", "events": ["tier.changed"]})
+    )
+    assert spec.merchants[0].webhooks[0].url == "http://127.0.0.1:8080/x"
+
+
+@pytest.mark.usefixtures("public_dns")
+async def test_webhooks_are_created_then_matched_by_url_and_updated(db: AsyncSession) -> None:
+    first = _with_webhooks(
+        {"url": HOOK, "events": ["tier.changed", "card.balance_changed"], "description": "Shop"},
+        {"url": "https://other.example/h", "events": ALL_TYPES, "secret": "s" * 24},
+    )
+    summary = await _provision(db, first)
+    assert str(summary).endswith("; webhooks 2 created, 0 updated, 0 unchanged")
+    endpoints = (await db.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id))).all()
+    hook, other = endpoints
+    assert (hook.url, hook.event_types, hook.description, hook.is_active) == (
+        HOOK,
+        ["card.balance_changed", "tier.changed"],
+        "Shop",
+        True,
+    )
+    assert hook.secret.startswith("whsec_")
+    assert other.secret == "s" * 24
+    generated, stamps = hook.secret, [(e.id, e.updated_at) for e in endpoints]
+
+    again = await _provision(db, first)
+    assert str(again).startswith("nothing to change")
+    assert str(again).endswith("; webhooks 0 created, 0 updated, 2 unchanged")
+    assert [(e.id, e.updated_at) for e in endpoints] == stamps
+
+    # Matched by the URL as normalised; what the file leaves out stays, a secret replaces.
+    later = _with_webhooks(
+        {"url": "HTTPS://hooks.example:443/loyalty", "events": ["event.processed"]},
+        {
+            "url": "https://other.example/h",
+            "events": ALL_TYPES,
+            "secret": "t" * 24,
+            "active": False,
+        },
+    )
+    assert str(await _provision(db, later)).endswith("; webhooks 0 created, 2 updated, 0 unchanged")
+    await db.refresh(hook)
+    await db.refresh(other)
+    assert (hook.event_types, hook.description, hook.is_active, hook.secret) == (
+        ["event.processed"],
+        "Shop",
+        True,
+        generated,
+    )
+    assert (other.secret, other.is_active) == ("t" * 24, False)
+
+
+@pytest.mark.usefixtures("public_dns")
+async def test_endpoints_missing_from_the_file_are_left_alone(db: AsyncSession) -> None:
+    await _provision(db, _with_webhooks({"url": HOOK, "events": ALL_TYPES}))
+    summary = await _provision(
+        db, _with_webhooks({"url": "https://other.example/", "events": ["tier.changed"]})
+    )
+    assert str(summary).endswith("; webhooks 1 created, 0 updated, 0 unchanged")
+    rows = (
+        await db.execute(
+            select(WebhookEndpoint.url, WebhookEndpoint.is_active, WebhookEndpoint.deleted_at)
+        )
+    ).all()
+    assert sorted(rows) == [(HOOK, True, None), ("https://other.example/", True, None)]
+    # A file without webhooks says nothing of them.
+    assert "webhooks" not in str(await _provision(db, demo()))
+
+
+@pytest.mark.usefixtures("public_dns")
+async def test_a_webhook_refused_while_applying_names_its_field_and_changes_nothing(
+    db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The setting changed between reading the file and applying it.
+    _allow_private(monkeypatch, True)
+    spec = provisioning.parse(
+        _with_webhooks(
+            {"url": "https://other.example/", "events": ALL_TYPES},
+            {"url": "https://10.0.0.8/x", "events": ALL_TYPES},
+        )
+    )
+    _allow_private(monkeypatch, False)
+    with pytest.raises(ProvisioningError) as refused:
+        await provisioning.apply(db, spec)
+    await db.rollback()
+    assert [str(e) for e in refused.value.errors] == [
+        "merchants[0].webhooks[1].url: 10.0.0.8, a private address: only public addresses are "
+        "allowed"
+    ]
+    assert await _count(db, Merchant) == 0
+    assert await _count(db, WebhookEndpoint) == 0

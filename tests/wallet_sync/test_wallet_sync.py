@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka.partitioner import DefaultPartitioner
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,6 +35,16 @@ DOWN = "d4" * 32
 
 def pushes_to(fake: FakeApns, token: str) -> int:
     return sum(1 for r in fake.requests if r.path == f"/3/device/{token}")
+
+
+def pushes(wallet: str, outcome: str) -> float:
+    """``loyalty_wallet_pushes_total`` of this process."""
+    labels = {"platform": wallet, "outcome": outcome}
+    return REGISTRY.get_sample_value("loyalty_wallet_pushes_total", labels) or 0.0
+
+
+def push_counts() -> dict[tuple[str, str], float]:
+    return {(w, o): pushes(w, o) for w in ("apple", "google") for o in ("ok", "failed", "gone")}
 
 
 def google_object(fake: FakeGoogle, card: LoyaltyCard) -> dict[str, Any]:
@@ -156,9 +167,26 @@ async def test_throttling_is_retried_and_a_gone_device_is_unregistered(
     fake_google.fail("GET", "loyaltyObject", Fault(503, retry_after="0"))
     fake_google.fail("POST", "loyaltyObject", Fault(429, retry_after="0"))
     harness = await make_sync(both_wallets)
+    before = push_counts()
     await harness.start()
     await harness.publish(balance_changed(card, merchant.code, 2))
     await harness.caught_up()
+
+    # Counted once per device and card, by final outcome (the retries are not pushes of
+    # their own).
+    grown = {k: v - before[k] for k, v in push_counts().items() if v != before[k]}
+    assert grown == {("apple", "ok"): 1, ("apple", "gone"): 1, ("google", "ok"): 1}
+    # The group took the sync in, and it has read all there was: no lag.
+    assert harness.sync.health.readiness()[1]["group"] is True
+    assert harness.sync.consumer is not None
+    await harness.sync.watch.measure(harness.sync.consumer)
+    assert [
+        REGISTRY.get_sample_value(
+            "loyalty_consumer_lag",
+            {"group": harness.sync.group_id, "topic": tp.topic, "partition": str(tp.partition)},
+        )
+        for tp in harness.published
+    ] == [0.0] * len(harness.published)
 
     assert pushes_to(fake_apns, PHONE) == 2  # 429, then delivered
     assert pushes_to(fake_apns, GONE) == 1  # 410 is final
@@ -192,9 +220,13 @@ async def test_a_final_failure_is_recorded_and_the_sweep_catches_up(
     fake_apns.script = {DOWN: [(503, "ServiceUnavailable")]}
     fake_google.fail("GET", "loyaltyObject", *[Fault(500, retry_after="0")] * 3)
     harness = await make_sync(both_wallets)
+    before = push_counts()
     await harness.start()
     await harness.publish(balance_changed(card, merchant.code, 7))
     await harness.caught_up()
+
+    grown = {k: v - before[k] for k, v in push_counts().items() if v != before[k]}
+    assert grown == {("apple", "failed"): 1, ("google", "failed"): 1}
 
     assert pushes_to(fake_apns, DOWN) == both_wallets.sync_apns_attempts
     async with db_sessions() as db:
