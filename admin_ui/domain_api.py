@@ -32,6 +32,8 @@ from domain import (
     users,
 )
 from domain.card_links import card_page_path, card_page_url, rotate_link
+from domain.customers import erasure, export
+from domain.customers.finding import CustomerDataError
 from domain.engine import admin_actions
 from domain.engine.batch import BatchOutcome, Inbound, process_batch
 from domain.models import AdminUser, StaffPin
@@ -218,6 +220,31 @@ async def rotate_card_link(session: AsyncSession, card_id: int) -> str:
 def card_page(link_token: str) -> str:
     """The path of the customer's card page."""
     return card_page_path(link_token)
+
+
+# --- customers' data (CONTRACT.md 7.6) ------------------------------------------------------
+
+ErasureOutcome = erasure.ErasureOutcome
+
+
+async def export_customer(session: AsyncSession, customer_id: int) -> bytes:
+    """Everything held about the customer, as the JSON file the admin downloads."""
+    try:
+        return export.to_json(await export.export_customer(session, customer_id)).encode()
+    except CustomerDataError as exc:
+        raise DomainRefusal(str(exc)) from None
+
+
+async def erase_customer(
+    session: AsyncSession, customer_id: int, *, actor: str, now: datetime
+) -> erasure.ErasureOutcome:
+    """Erase the customer's personal data and deactivate their cards (``DomainRefusal`` when
+    refused); the caller commits. Check first who may, and what the admin typed
+    (``queries.customers.erasure_target``)."""
+    try:
+        return await erasure.erase_customer(session, customer_id, actor=actor, now=now)
+    except CustomerDataError as exc:
+        raise DomainRefusal(str(exc)) from None
 
 
 # --- enrolment ------------------------------------------------------------------------------

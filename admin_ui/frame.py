@@ -23,7 +23,9 @@ def _nav(me: Principal) -> list[tuple[str, str, str]]:
         ("customers", "Customers", "/customers"),
         ("cards", "Cards", "/cards"),
         ("stats", "Statistics", "/stats"),
+        ("finance", "Finance", "/finance"),
         ("webhooks", "Webhooks", "/webhooks"),
+        ("audit", "Audit log", "/audit"),
     ]
     if me.is_platform:
         items.append(("pipeline", "Pipeline", "/pipeline"))

@@ -17,7 +17,9 @@ batches. Per batch:
    to 0; a failure increments ``attempts`` and records ``last_error``/``last_error_at``,
    leaving ``synced_version`` behind, so a later update or the retry sweep catches up.
    ``last_error`` is kept after a later success (history); a card is failing while
-   ``attempts > 0``.
+   ``attempts > 0``;
+5. the push tokens of erased customers' cards whose void pass has now been pushed are
+   replaced by pseudonyms (``domain.customers.push_tokens``); never pushed to again.
 
 The retry sweep runs every ``sync_sweep_interval_seconds`` and syncs again cards whose state
 lags their version: failed ones with exponential backoff, and quiet ones whose update was
@@ -57,6 +59,8 @@ from core.health import GroupWatch, Health, keep_measuring_lag, keep_probing, st
 from core.logs import get_logger
 from core.metrics import WALLET_PUSH_OUTCOMES, WALLET_PUSHES
 from core.settings import Settings
+from domain.customers.finding import ERASED_PREFIX
+from domain.customers.push_tokens import release_push_tokens
 from domain.db import make_engine, make_sessionmaker
 from domain.models import AppleDeviceRegistration, WalletSyncState
 from domain.wallet_cards import WalletCard, wallet_cards_by_number
@@ -367,6 +371,10 @@ class WalletSync:
             report = await self.sync_cards(announced)
         else:
             report = SyncReport(cards=len(announced))
+        if announced and APPLE not in self.enabled:
+            # No push to Apple devices ever leaves this process: an erased customer's push
+            # tokens have nothing to wait for.
+            await self._release_erased_tokens(card_numbers=list(announced), wait=False)
         report.records, report.invalid = len(records), invalid
         self._account(report)
         log.info("wallet_batch_synced", **report.as_log())
@@ -410,6 +418,8 @@ class WalletSync:
             )
             removed, outcomes = apple[0], [*apple[1], *google[0]]
             await self._record(outcomes, removed, google[1])
+            if due.get(APPLE):
+                await self._release_erased_tokens(card_numbers=[c.card_number for c in due[APPLE]])
             report.removed_registrations = len(removed)
             for outcome in outcomes:
                 counter = report.failed if outcome.error else report.synced
@@ -439,9 +449,20 @@ class WalletSync:
             ).where(
                 AppleDeviceRegistration.card_id.in_([c.card_id for c in cards]),
                 AppleDeviceRegistration.pass_type_id == self.wallet_settings.apple_pass_type_id,
+                # An erased customer's device, told already: its token is a pseudonym.
+                AppleDeviceRegistration.push_token.not_like(f"{ERASED_PREFIX}%"),
             )
         )
         return [_Registration(i, c, t) for i, c, t in rows]
+
+    async def _release_erased_tokens(
+        self, *, card_numbers: list[str] | None = None, wait: bool = True
+    ) -> None:
+        """Replace the push tokens of erased customers that the pushes recorded so far made
+        needless (all of them without ``wait``); ``card_numbers`` narrows the search."""
+        assert self._sessions is not None, "start() first"
+        async with self._sessions.begin() as session:
+            await release_push_tokens(session, card_numbers=card_numbers, wait_for_push=wait)
 
     async def _sync_apple(
         self, cards: list[WalletCard], registrations: list[_Registration], report: SyncReport
@@ -648,6 +669,9 @@ class WalletSync:
                 lagging = {number: version for number, version in rows}
                 await conn.commit()
                 report = await self.sync_cards(lagging) if lagging else SyncReport()
+                # Erased customers' tokens whose push went out in an earlier batch, or that
+                # waited for it past the grace period.
+                await self._release_erased_tokens()
             finally:
                 await conn.execute(text("SELECT pg_advisory_unlock(:a, :b)"), _lock_params())
                 await conn.commit()

@@ -1,13 +1,16 @@
-"""The customer's card page link: its secret, its URL, and rotating it when it leaked."""
+"""The customer's card page link: its secret, its URL, rotating it when it leaked, and closing
+every public way to a card (page link and QR code) when its customer is erased."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from urllib.parse import quote
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.identifiers import new_qr_token
 from domain.models import LoyaltyCard
 
 
@@ -36,3 +39,21 @@ async def rotate_link(session: AsyncSession, card_id: int) -> str:
         update(LoyaltyCard).where(LoyaltyCard.id == card_id).values(link_token=token)
     )
     return token
+
+
+async def close_public_access(session: AsyncSession, card_ids: Sequence[int]) -> None:
+    """Give the cards a new page link and a new QR token that nobody was ever given, so the
+    customer's card page, its pass download and the printed or saved QR code find nothing any
+    more (an erased customer's card, ``domain.customer_data``); the caller commits.
+
+    Deleted cards too: a restore must not bring an old link back to life. The pass's
+    authentication token is left alone: the devices holding the pass still have to fetch it
+    once more to learn that it is void.
+    """
+    for card_id in card_ids:
+        await session.execute(
+            update(LoyaltyCard)
+            .where(LoyaltyCard.id == card_id)
+            .values(link_token=new_link_token(), qr_token=new_qr_token())
+            .execution_options(include_deleted=True)
+        )

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from core.settings import Settings
+from domain import audit_trail as _audit_trail  # noqa: F401 - registers the audit trail's hook
 from domain import soft_delete as _soft_delete  # noqa: F401 - registers the soft-delete hook
 
 

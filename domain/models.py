@@ -147,6 +147,9 @@ class Customer(SoftDeleteMixin, TimestampMixin, Base):
         ),
         CheckConstraint("email = lower(email)", name="email_lower_case"),
         CheckConstraint("email IS NOT NULL OR customer_ref IS NOT NULL", name="identified"),
+        # The wallet sync looks for erased customers' push tokens still to replace; the few
+        # erased rows are found without a scan of every customer.
+        Index("ix_customers_erased", "erased_at", postgresql_where=text("erased_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -157,6 +160,9 @@ class Customer(SoftDeleteMixin, TimestampMixin, Base):
     first_name: Mapped[str | None] = mapped_column(String(100))
     last_name: Mapped[str | None] = mapped_column(String(100))
     locale: Mapped[str] = mapped_column(String(5), default="en")
+    # When the customer's personal data was replaced by a pseudonym (CONTRACT.md 7.6,
+    # ``domain.customer_data``): set once, never cleared, kept through soft delete and restore.
+    erased_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class LoyaltyProgram(SoftDeleteMixin, TimestampMixin, Base):
@@ -862,3 +868,69 @@ class WebhookDelivery(Base):
     last_status: Mapped[int | None] = mapped_column(Integer, default=None)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class AdminAuditLog(Base):
+    """One change a person made in the admin panel or on the command line (issue 17): who,
+    when, from where, what, and the values before and after, personal data masked and
+    secrets left out (``domain.audit_trail`` writes it).
+
+    Written once: a trigger refuses UPDATE and DELETE. ``merchant_id`` is a plain number, not a
+    foreign key: the trail outlives what it names, and a key's ``ON DELETE`` would have to
+    change rows that never change.
+    """
+
+    __tablename__ = "admin_audit_log"
+    __table_args__ = (
+        # A merchant admin's page (their merchant's rows, newest first) and a platform
+        # admin's (every row, newest first).
+        Index("ix_admin_audit_log_merchant_at", "merchant_id", "at"),
+        Index("ix_admin_audit_log_at", "at"),
+        CheckConstraint("source IN ('panel', 'cli', 'system')", name="source_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(server_default=func.now())
+    actor: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str | None] = mapped_column(Text)
+    merchant_id: Mapped[int | None] = mapped_column(BigInteger)
+    # SQL NULL, not JSON null, when there is no "before" (a creation) or "after" (a removal).
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
+    summary: Mapped[str] = mapped_column(Text)
+
+
+class CardActiveMonth(Base):
+    """A merchant-local month in which a card had activity (an entry that moves its
+    ``last_activity_at``), for the finance report's active members (``domain.finance``).
+
+    Written only by database triggers (migration ``the finance report``), in the transaction
+    of the ledger rows themselves; history, so deleted cards keep theirs.
+    """
+
+    __tablename__ = "card_active_months"
+
+    card_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+class ActiveMonthCount(Base):
+    """``CardActiveMonth`` rows counted per merchant, cohort (the merchant-local month the
+    card was created), the card's previous active month (``-infinity`` for its first) and the
+    month; sum ``cards`` over ``writer``.
+
+    Each database session adds to rows of its own (``writer``, its backend pid), so two
+    transactions never wait on one row. Written only by database triggers.
+    """
+
+    __tablename__ = "active_month_counts"
+
+    merchant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    cohort: Mapped[date] = mapped_column(Date, primary_key=True)
+    previous: Mapped[date] = mapped_column(Date, primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    writer: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cards: Mapped[int] = _total()

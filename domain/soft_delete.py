@@ -9,6 +9,10 @@ sync session inside) is covered too. Execution options:
   the rows it is joined to are not filtered.
 
 Hand-written Core SQL (the batch pipeline) filters ``deleted_at IS NULL`` itself.
+
+A deletion and a restore are bulk UPDATEs, which the ORM's unit of work (and so the audit
+trail's hook) never sees: each records itself, one row per row asked for, its cascade counted
+in the summary (``domain.audit_trail``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
+from domain import audit_trail
 from domain.models import (
     SOFT_DELETABLE,
     Customer,
@@ -84,13 +89,62 @@ async def soft_delete(
     by: str,
     at: datetime | None = None,
 ) -> uuid.UUID:
-    """Hide rows and, by cascade, what belongs to them; returns the deletion's id."""
+    """Hide rows and, by cascade, what belongs to them; returns the deletion's id.
+
+    Each live row of ``ids`` gets a ``delete`` in the audit trail, naming what went with it.
+    """
     deletion_id = uuid.uuid4()
     when = at or datetime.now(UTC)
+    live = await _live_ids(session, model, ids)
     await _mark(session, model, "id", ids, by, when, deletion_id)
+    taken: list[str] = []
     for child, fk in _CASCADE.get(model, ()):
-        await _mark(session, child, fk, ids, by, when, deletion_id)
+        count = await _mark(session, child, fk, ids, by, when, deletion_id)
+        if count:
+            taken.append(f"{count} {audit_trail.AUDITED[child].entity}(s)")
+    note = f"with {', '.join(taken)}" if taken else None
+    await _record(session, model, live, "delete", {"deleted_at": None}, {"deleted_at": when}, note)
     return deletion_id
+
+
+async def _live_ids(
+    session: AsyncSession, model: type[SoftDeleteMixin], ids: Sequence[int]
+) -> list[int]:
+    table: Any = model
+    return list(
+        await session.scalars(
+            select(table.id)
+            .where(table.id.in_(ids), table.deleted_at.is_(None))
+            .execution_options(include_deleted=True)
+        )
+    )
+
+
+async def _record(
+    session: AsyncSession,
+    model: type[SoftDeleteMixin],
+    ids: Sequence[int],
+    action: str,
+    before: dict[str, object],
+    after: dict[str, object],
+    note: str | None,
+) -> None:
+    if not ids:
+        return
+    owners = await audit_trail.owners(session, model, ids)
+    for row_id in ids:
+        owner = owners.get(row_id, audit_trail.Owned(None, None))
+        await audit_trail.record(
+            session,
+            action=action,
+            entity=audit_trail.AUDITED[model].entity,
+            entity_id=row_id,
+            merchant_id=owner.merchant_id,
+            before=before,
+            after=after,
+            label=owner.label,
+            note=note,
+        )
 
 
 async def _mark(
@@ -101,14 +155,15 @@ async def _mark(
     by: str,
     when: datetime,
     deletion_id: uuid.UUID,
-) -> None:
+) -> int:
     table: Any = model
-    await session.execute(
+    result: Any = await session.execute(
         update(table)
         .where(getattr(table, column).in_(ids), table.deleted_at.is_(None))
         .values(deleted_at=when, deleted_by=by, deletion_id=deletion_id)
         .execution_options(include_deleted=True, synchronize_session=False)
     )
+    return int(result.rowcount or 0)
 
 
 async def restore(session: AsyncSession, model: type[SoftDeleteMixin], ids: Sequence[int]) -> int:
@@ -116,18 +171,19 @@ async def restore(session: AsyncSession, model: type[SoftDeleteMixin], ids: Sequ
 
     A card deleted on its own before its merchant was deleted has another deletion id, so it
     stays deleted when the merchant is restored. Raises ``RestoreConflict`` (and restores
-    nothing) when a live row took a restored row's code or email meanwhile.
+    nothing) when a live row took a restored row's code or email meanwhile. Each deleted row
+    of ``ids`` gets a ``restore`` in the audit trail.
     """
     table: Any = model
-    deletion_ids = (
-        await session.scalars(
-            select(table.deletion_id)
+    deleted = (
+        await session.execute(
+            select(table.id, table.deletion_id, table.deleted_at)
             .where(table.id.in_(ids), table.deleted_at.is_not(None))
             .execution_options(include_deleted=True)
         )
     ).all()
     restored = 0
-    deletions = [d for d in deletion_ids if d is not None]
+    deletions = [row.deletion_id for row in deleted if row.deletion_id is not None]
     try:
         # A savepoint: a conflict leaves the caller's transaction usable.
         async with session.begin_nested():
@@ -145,4 +201,19 @@ async def restore(session: AsyncSession, model: type[SoftDeleteMixin], ids: Sequ
             f"cannot restore {model.__name__} {list(ids)}: a live row now uses its code, "
             "email or customer reference"
         ) from exc
+    if len(deleted) == 1:
+        others = restored - 1
+        note = f"with {others} more row(s) of its deletion" if others > 0 else None
+    else:
+        note = f"({restored} rows restored in all)"
+    for row in deleted:
+        await _record(
+            session,
+            model,
+            [row.id],
+            "restore",
+            {"deleted_at": row.deleted_at},
+            {"deleted_at": None},
+            note,
+        )
     return restored

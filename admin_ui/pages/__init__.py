@@ -9,10 +9,12 @@ def register_all(runtime: Runtime) -> None:
     """Register every page of the panel, the terminal and self-enrolment."""
     from admin_ui import auth
     from admin_ui.pages import (
+        audit_log,
         campaigns,
         cards,
         customers,
         enroll,
+        finance,
         merchants,
         pipeline,
         programs,
@@ -31,7 +33,9 @@ def register_all(runtime: Runtime) -> None:
         customers,
         cards,
         stats,
+        finance,
         webhooks,
+        audit_log,
         pipeline,
         terminal,
         enroll,

@@ -1,22 +1,34 @@
-"""Customers: the list, one customer's page with their cards, and the button that enrols a
-customer at a store (``enrol_dialog``, which issues their card through the engine)."""
+"""Customers: the list, one customer's page with their cards, the button that enrols a
+customer at a store (``enrol_dialog``, which issues their card through the engine), and the
+customer's data (CONTRACT.md 7.6): its export as a JSON download, and its erasure once the
+admin typed the customer's email or one of their card numbers."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from nicegui import ui
 from starlette.responses import Response
 
+from admin_ui import domain_api, texts
 from admin_ui.frame import frame, not_found
 from admin_ui.guard import admin_page
 from admin_ui.pages.cards import card_listing
 from admin_ui.pages.common import delete_restore_actions, deleted_banner, guarded, parse_id, section
 from admin_ui.pages.enrol_dialog import LOCALES, enrol_dialog
+from admin_ui.problems import DomainRefusal
 from admin_ui.queries import deletion
 from admin_ui.queries.admins import Principal
 from admin_ui.queries.common import PageRequest, Rows
-from admin_ui.queries.customers import CustomerRow, get_customer, list_customers, update_customer
+from admin_ui.queries.customers import (
+    CustomerRow,
+    erasure_target,
+    get_customer,
+    list_customers,
+    update_customer,
+)
 from admin_ui.runtime import Runtime, transaction
-from admin_ui.widgets import Column, Listing, confirm, tag
+from admin_ui.widgets import Column, ErrorBox, Listing, confirm, tag
 
 
 def register(rt: Runtime) -> None:
@@ -71,8 +83,9 @@ async def _customer_list(rt: Runtime, me: Principal, merchant: str) -> None:
         "customers",
         [
             Column("Customer", lambda r: r.display_name, lambda r: f"/customers/{r.id}"),
-            Column("Email", lambda r: r.email or "—"),
-            Column("Reference", lambda r: r.customer_ref or "—"),
+            # An erased customer's pseudonyms mean nothing to a person.
+            Column("Email", lambda r: "erased" if r.erased_at else r.email or "—"),
+            Column("Reference", lambda r: "erased" if r.erased_at else r.customer_ref or "—"),
             Column("Merchant", lambda r: r.merchant_code),
             Column("Cards", lambda r: str(r.cards)),
         ],
@@ -89,6 +102,14 @@ async def _customer_list(rt: Runtime, me: Principal, merchant: str) -> None:
 async def _customer_detail(rt: Runtime, me: Principal, customer: CustomerRow) -> None:
     ui.label(f"Merchant: {customer.merchant_code}").classes("text-slate-600")
     deleted_banner("customer", customer.deleted_at)
+    if customer.erased_at is not None:
+        tag(
+            ui.label(
+                f"This customer's personal data was erased on {texts.when(customer.erased_at)}. "
+                "Their cards are deactivated; the ledger keeps its amounts."
+            ).classes("w-full bg-slate-100 border border-slate-300 rounded px-3 py-2"),
+            "erased-banner",
+        )
     if customer.deleted_at is not None:
 
         async def bring_back() -> None:
@@ -100,7 +121,7 @@ async def _customer_detail(rt: Runtime, me: Principal, customer: CustomerRow) ->
                 ui.navigate.reload()
 
         tag(ui.button("Restore customer", on_click=bring_back), "customer-restore")
-    else:
+    elif customer.erased_at is None:
         with section("Contact"):
             fields = {
                 "email": ui.input("Email", value=customer.email or ""),
@@ -127,6 +148,8 @@ async def _customer_detail(rt: Runtime, me: Principal, customer: CustomerRow) ->
     with section("Cards"):
         await card_listing(rt, me, customer_id=customer.id)
 
+    _data_section(rt, me, customer)
+
     if customer.deleted_at is None:
         with section("Delete"):
 
@@ -148,3 +171,93 @@ async def _customer_detail(rt: Runtime, me: Principal, customer: CustomerRow) ->
                 ui.button("Delete customer", on_click=remove).props("color=negative outline"),
                 "customer-delete",
             )
+
+
+def _data_section(rt: Runtime, me: Principal, customer: CustomerRow) -> None:
+    """The customer's data: download all of it, and erase it (not for an erased customer)."""
+    with section("Customer's data"):
+        ui.label(
+            "Everything held about this customer (contact, cards, ledger, purchases, wallet "
+            "registrations), as a JSON file they may ask for."
+        ).classes("text-sm text-slate-600")
+
+        async def download() -> None:
+            data: list[bytes] = []
+
+            async def work() -> None:
+                async with rt.session() as session:
+                    if await get_customer(session, me, customer.id) is None:
+                        raise DomainRefusal("this customer does not exist")
+                    data.append(await domain_api.export_customer(session, customer.id))
+
+            if await guarded(work):
+                ui.download.content(data[0], f"customer-{customer.id}.json", "application/json")
+
+        with ui.row().classes("gap-2"):
+            tag(
+                ui.button("Export data", icon="download", on_click=download).props("outline"),
+                "customer-export",
+            )
+            if customer.erased_at is None:
+                tag(
+                    ui.button(
+                        "Erase customer",
+                        icon="person_remove",
+                        on_click=lambda: _erase(rt, me, customer),
+                    ).props("color=negative outline"),
+                    "customer-erase",
+                )
+
+
+async def _erase(rt: Runtime, me: Principal, customer: CustomerRow) -> None:
+    """The erasure, behind a dialog where the admin types the customer's email or one of their
+    card numbers (checked again on the server)."""
+    dialog = ui.dialog().props("persistent")
+    with dialog, tag(ui.card().classes("w-[28rem]"), "erase-dialog"):
+        ui.label("Erase this customer?").classes("text-lg font-medium")
+        ui.label(
+            "Their email, names, phone and reference are replaced by a pseudonym, their cards "
+            "are deactivated (wallet passes voided) and their card links closed. The ledger "
+            "keeps its amounts. This cannot be undone."
+        ).classes("text-sm text-slate-600")
+        typed = tag(
+            ui.input("Type the customer's email or a card number").classes("w-full"),
+            "erase-confirm-text",
+        )
+        errors = ErrorBox("erase-errors")
+        with ui.row().classes("w-full justify-end gap-2"):
+            tag(
+                ui.button("Cancel", on_click=lambda: dialog.submit(False)).props("flat"),
+                "erase-cancel",
+            )
+
+            async def submit() -> None:
+                errors.clear()
+                done: list[domain_api.ErasureOutcome] = []
+                try:
+                    async with transaction(rt) as session:
+                        await erasure_target(session, me, customer.id, typed.value or "")
+                        done.append(
+                            await domain_api.erase_customer(
+                                session, customer.id, actor=me.actor, now=datetime.now(UTC)
+                            )
+                        )
+                except DomainRefusal as exc:
+                    errors.show(str(exc)[:1].upper() + str(exc)[1:] + ".")
+                    return
+                outcome = done[0]
+                if outcome.already_erased:
+                    ui.notify("This customer was already erased.", type="info")
+                else:
+                    ui.notify(
+                        f"Customer erased: {len(outcome.deactivated)} card(s) deactivated.",
+                        type="positive",
+                    )
+                dialog.submit(True)
+
+            tag(ui.button("Erase", on_click=submit).props("color=negative"), "erase-submit")
+    erased = await dialog
+    if not dialog.is_deleted:
+        dialog.delete()
+    if erased:
+        ui.navigate.reload()

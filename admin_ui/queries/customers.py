@@ -1,4 +1,5 @@
-"""Customers: the list, one customer, and editing their contact details."""
+"""Customers: the list, one customer, editing their contact details, and who may be erased
+once the admin typed what confirms it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from admin_ui.problems import DomainRefusal
 from admin_ui.queries.admins import Principal
 from admin_ui.queries.common import ALL, PageRequest, Rows, deleted_filter, like, page, scoped
+from domain.identifiers import normalize_card_number
 from domain.models import Customer, LoyaltyCard, Merchant
 from streams.fields import Email
 
@@ -34,10 +36,15 @@ class CustomerRow:
     locale: str
     cards: int
     deleted_at: datetime | None
+    erased_at: datetime | None = None
+    """When the personal data was erased (``domain.customers``); ``None`` before."""
 
     @property
     def display_name(self) -> str:
         """First and last name, or the email, or the merchant's reference."""
+        if self.erased_at is not None:
+            # The pseudonym means nothing to a person: say what happened instead.
+            return f"Erased customer #{self.id}"
         name = " ".join(p for p in (self.first_name, self.last_name) if p)
         return name or self.email or self.customer_ref or f"#{self.id}"
 
@@ -64,6 +71,7 @@ def _customer_row(c: Customer, merchant_code: str, cards: int) -> CustomerRow:
         c.locale,
         cards,
         c.deleted_at,
+        c.erased_at,
     )
 
 
@@ -126,6 +134,8 @@ async def update_customer(
     customer = await session.get(Customer, customer_id)
     if customer is None or not me.sees(customer.merchant_id):
         raise DomainRefusal("this customer does not exist or is deleted")
+    if customer.erased_at is not None:
+        raise DomainRefusal("this customer was erased: their contact details cannot come back")
     email = clean_email(data.get("email"))
     ref = (data.get("customer_ref") or "").strip() or None
     if email is None and ref is None:
@@ -151,3 +161,36 @@ async def update_customer(
         setattr(customer, key, (data.get(key) or "").strip() or None)
     customer.locale = data.get("locale") or "en"
     await session.flush()
+
+
+async def erasure_target(
+    session: AsyncSession, me: Principal, customer_id: int, typed: str
+) -> CustomerRow:
+    """The customer (live or deleted) this admin may erase, once ``typed`` is the customer's
+    email (case aside) or one of their card numbers (dashes and spaces aside): what the admin
+    types to confirm an erasure, checked here, on the server. ``DomainRefusal`` otherwise.
+
+    A customer erased already is given back whatever was typed (its email is a pseudonym by
+    then): the erasure then answers that it is done already.
+    """
+    customer = await get_customer(session, me, customer_id)
+    if customer is None:
+        raise DomainRefusal("this customer does not exist")
+    if customer.erased_at is not None:
+        return customer
+    text_ = typed.strip()
+    numbers = set(
+        (
+            await session.scalars(
+                select(LoyaltyCard.card_number)
+                .where(LoyaltyCard.customer_id == customer_id)
+                .execution_options(**ALL)
+            )
+        ).all()
+    )
+    by_email = customer.email is not None and text_.lower() == customer.email
+    if not text_ or not (by_email or normalize_card_number(text_) in numbers):
+        raise DomainRefusal(
+            "to erase this customer, type their email or one of their card numbers exactly"
+        )
+    return customer

@@ -8,7 +8,9 @@ the ledger rows, the card's new projection (with ``version`` bumped) and one
 event) and written by ``domain.engine.writes.flush``.
 
 No ``event.processed`` is written: that message reports Kafka inputs (CONTRACT.md section 4),
-and an admin action is not one. A refused action (``AdjustmentError``, ``CardNotFound``) raises,
+and an admin action is not one. An action that changed the card is recorded in the admin audit
+trail (``domain.audit_trail``), in the same transaction: it bypasses the ORM, whose writes the
+trail records by itself. A refused action (``AdjustmentError``, ``CardNotFound``) raises,
 and the caller rolls back, inbox row included, so the same form can be fixed and sent again.
 """
 
@@ -22,6 +24,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from core.enums import ExpiryPolicy, ProgramType
+from domain.audit_trail import record_change_raw
 from domain.engine.apply import Origin, apply_decision
 from domain.engine.conn import Conn
 from domain.engine.state import BatchState, CardRow, Wanted, load_cards, load_lots
@@ -109,7 +112,9 @@ async def adjust_card(
         action_id,
         ADJUSTMENT_TOPIC,
         card_id,
-        lambda card: decide_adjustment(card.balance, stamps, points, reason),
+        lambda card, target: decide_adjustment(
+            card.balance, stamps, points, reason, stamps_target=target
+        ),
         actor,
         now,
         reason.strip(),
@@ -133,7 +138,7 @@ async def set_card_active(
         action_id,
         STATUS_TOPIC,
         card_id,
-        lambda card: decide_status(card.balance, active, note),
+        lambda card, _target: decide_status(card.balance, active, note),
         actor,
         now,
         note,
@@ -145,7 +150,8 @@ async def _act(
     action_id: uuid.UUID,
     topic: str,
     card_id: int,
-    decide: Callable[[CardRow], Decision],
+    # Given the card and its program's stamps target.
+    decide: Callable[[CardRow, int], Decision],
     actor: str,
     now: datetime,
     notes: str | None,
@@ -164,7 +170,7 @@ async def _act(
     card = state.cards.get(card_id)
     if card is None:
         raise CardNotFound(card_id)
-    decision = decide(card)
+    decision = decide(card, context["stamps_target"])
     await load_lots(conn, [card])  # a removal spends lots; an addition makes one
     if not decision.changes:
         await conn.execute(_INBOX_STATUS, action_id, "rejected")
@@ -189,10 +195,37 @@ async def _act(
     effects = Effects()
     # No store: the change was made in the admin panel, not at a till.
     origin = Origin(action_id, context["merchant_code"], store_id=None, actor=actor)
+    before = _audited(card)
     apply_decision(state, effects, card, terms, decision, origin, now, now, notes=notes)
     effects.inbox_status[action_id] = "applied"
     await flush(conn, state, effects, [])
+    after = _audited(card)
+    changed = [key for key in after if after[key] != before[key]]
+    status_change = topic == STATUS_TOPIC
+    await record_change_raw(
+        conn,
+        action=("activate" if card.balance.is_active else "deactivate")
+        if status_change
+        else "adjust",
+        entity="card",
+        entity_id=card_id,
+        merchant_id=card.merchant_id,
+        before={key: before[key] for key in changed},
+        after={key: after[key] for key in changed} | ({"reason": notes} if notes else {}),
+        actor=actor,
+        label=card.card_number,
+    )
     return _outcome(action_id, "applied", card)
+
+
+def _audited(card: CardRow) -> dict[str, object]:
+    """What an admin action may change on a card, as the audit trail shows it."""
+    b = card.balance
+    return {
+        "stamp_count": b.stamp_count,
+        "points_balance": b.points_balance,
+        "is_active": b.is_active,
+    }
 
 
 def _outcome(action_id: uuid.UUID, status: ActionStatus, card: CardRow) -> AdminActionOutcome:

@@ -10,14 +10,26 @@ class AdjustmentError(ValueError):
     """An adjustment that cannot be made, in words an admin reads."""
 
 
-def decide_adjustment(card: CardBalance, stamps: int, points: int, reason: str) -> Decision:
-    """Add or remove stamps and points; a reason is mandatory and no balance goes negative."""
+def decide_adjustment(
+    card: CardBalance, stamps: int, points: int, reason: str, *, stamps_target: int | None = None
+) -> Decision:
+    """Add or remove stamps and points; a reason is mandatory and no balance goes negative.
+
+    Stamps added by hand never take a card past its program's ``stamps_target``: a full card
+    is redeemed, not stuffed (purchases may still overfill it, as at a till).
+    """
     if not reason.strip():
         raise AdjustmentError("a reason is required for a manual adjustment")
     if stamps == 0 and points == 0:
         raise AdjustmentError("the adjustment changes nothing")
     if card.stamp_count + stamps < 0:
         raise AdjustmentError(f"the card has {card.stamp_count} stamps; cannot remove {-stamps}")
+    if stamps > 0 and stamps_target is not None and card.stamp_count + stamps > stamps_target:
+        room = max(0, stamps_target - card.stamp_count)
+        raise AdjustmentError(
+            f"the card has {card.stamp_count} of {stamps_target} stamps; "
+            + (f"add at most {room}" if room else "redeem the full card before adding stamps")
+        )
     if card.points_balance + points < 0:
         raise AdjustmentError(f"the card has {card.points_balance} points; cannot remove {-points}")
     changes: list[Change] = []

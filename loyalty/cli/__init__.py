@@ -20,10 +20,38 @@ app = typer.Typer(
 )
 
 
+# Commands that serve others or change no admin data: not an actor of the audit trail. The
+# admin panel names its own actor per signed-in admin; the workers are the ledger's business.
+# Every other command (provision, users, campaign, card, and those to come) acts as
+# ``cli:<user>``.
+_NOT_ACTING = frozenset(
+    {
+        "admin",
+        "db",
+        "mail-sink",
+        "publish",
+        "relay",
+        "replay",
+        "run",
+        "simulate",
+        "stack",
+        "wallet-sync",
+        "webhooks",
+        "worker",
+    }
+)
+
+
 @app.callback()
-def _setup() -> None:
+def _setup(ctx: typer.Context) -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
+    if ctx.invoked_subcommand is not None and ctx.invoked_subcommand not in _NOT_ACTING:
+        # Imported here: it pulls in SQLAlchemy, which a worker's start must not pay for.
+        from domain.audit_trail import acting_as, cli_actor
+
+        # Until the command ends: the context closes its resources after the command ran.
+        ctx.with_resource(acting_as(cli_actor(), source="cli"))
 
 
 # Which module defines each command. A run imports only the module of the command it runs:
@@ -34,12 +62,14 @@ COMMAND_MODULES: dict[str, str] = {
     "audit": "audit_cmd",
     "campaign": "campaign_cmd",
     "card": "card_cmd",
+    "customer": "customer_cmd",
     "db": "db_cmd",
     "mail-sink": "mail_cmd",
     "provision": "provision_cmd",
     "publish": "tools_cmd",
     "relay": "pipeline_cmd",
     "replay": "tools_cmd",
+    "report": "report_cmd",
     "run": "run_cmd",
     "simulate": "tools_cmd",
     "stack": "stack_cmd",

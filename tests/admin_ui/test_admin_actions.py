@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from admin_ui.runtime import raw_connection
 from domain.engine import admin_actions
 from domain.engine.outbox import unpack
-from domain.models import LedgerEntry, LoyaltyCard, OutboxMessage, ProcessedEvent
+from domain.models import LedgerEntry, LoyaltyCard, LoyaltyProgram, OutboxMessage, ProcessedEvent
 from domain.rules.admin import AdjustmentError
 from tests.admin_ui.helpers import enrol
 
@@ -111,6 +111,33 @@ async def test_an_adjustment_changes_the_card_once_per_action_id(
     assert updates[0]["source_event_id"] == str(action)
     inbox = await db.get(ProcessedEvent, action)
     assert inbox is not None and (inbox.topic, inbox.status) == ("admin.card_adjustment", "applied")
+
+
+async def test_stamps_added_by_hand_never_pass_the_programs_target(
+    db: AsyncSession, people: dict[str, Any]
+) -> None:
+    card = await _card(db, people)
+    row = await db.get(LoyaltyCard, card.id)
+    assert row is not None
+    program = await db.get(LoyaltyProgram, row.program_id)
+    assert program is not None
+    target, have = program.stamps_target, row.stamp_count
+    action = uuid.uuid4()
+    with pytest.raises(
+        AdjustmentError, match=f"has {have} of {target} stamps; add at most {target - have}"
+    ):
+        await admin_actions.adjust_card(
+            await _conn(db),
+            action_id=action,
+            card_id=card.id,
+            stamps=target - have + 1,
+            points=0,
+            reason="stuffing the card",
+            actor="admin:root",
+            now=NOW,
+        )
+    await db.rollback()
+    assert await db.get(ProcessedEvent, action) is None
 
 
 async def test_a_refused_adjustment_leaves_nothing_behind(

@@ -98,3 +98,20 @@ def test_a_status_change_keeps_the_balances() -> None:
     card = a_card()
     apply(card, decide_status(card, active=False), NOON, program())
     assert (card.is_active, card.stamp_count, card.points_balance) == (False, 3, 40)
+
+
+def test_stamps_added_by_hand_stop_at_the_target_with_what_may_still_be_added() -> None:
+    with pytest.raises(AdjustmentError, match="has 8 of 10 stamps; add at most 2"):
+        decide_adjustment(a_card(stamps=8), stamps=3, points=0, reason="x", stamps_target=10)
+    decision = decide_adjustment(a_card(stamps=8), stamps=2, points=0, reason="x", stamps_target=10)
+    assert decision.changes[0].stamps_delta == 2
+
+
+def test_a_full_card_takes_no_stamp_by_hand_but_may_lose_some() -> None:
+    with pytest.raises(AdjustmentError, match="redeem the full card before adding stamps"):
+        decide_adjustment(a_card(stamps=10), stamps=1, points=0, reason="x", stamps_target=10)
+    # A card overfilled by purchases may still be corrected downwards.
+    decision = decide_adjustment(
+        a_card(stamps=12), stamps=-2, points=0, reason="x", stamps_target=10
+    )
+    assert decision.changes[0].stamps_delta == -2
