@@ -208,7 +208,7 @@ async def set_card_active(
             now=now,
             reason=reason,
         )
-    except admin_actions.CardNotFound as exc:
+    except (AdjustmentError, admin_actions.CardNotFound) as exc:
         raise DomainRefusal(str(exc)) from None
 
 

@@ -10,6 +10,7 @@ from urllib.parse import quote
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.audit_trail import record_change
 from domain.identifiers import new_qr_token
 from domain.models import LoyaltyCard
 
@@ -35,8 +36,22 @@ async def rotate_link(session: AsyncSession, card_id: int) -> str:
     The QR code and the wallet passes keep working: they carry the QR token, not this one.
     """
     token = new_link_token()
-    await session.execute(
-        update(LoyaltyCard).where(LoyaltyCard.id == card_id).values(link_token=token)
+    merchant_id = await session.scalar(
+        update(LoyaltyCard)
+        .where(LoyaltyCard.id == card_id)
+        .values(link_token=token)
+        .returning(LoyaltyCard.merchant_id)
+    )
+    # A bulk update: the audit trail's flush hook does not see it. The token itself is a
+    # secret, which the trail stores as "[secret changed]".
+    await record_change(
+        session,
+        action="rotate_link",
+        entity="card",
+        entity_id=card_id,
+        merchant_id=merchant_id,
+        before={"link_token": "old"},
+        after={"link_token": token},
     )
     return token
 

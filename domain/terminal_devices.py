@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.audit_trail import record_change
 from domain.models import Merchant, Store, TerminalDevice
 
 PAIRING_TTL = timedelta(minutes=10)
@@ -178,12 +179,27 @@ async def mark_seen(session: AsyncSession, device_id: int, now: datetime) -> Non
 
 async def revoke(session: AsyncSession, device_id: int, *, by: str, now: datetime) -> bool:
     """Revoke a device (or a pairing still waiting); False when it was revoked already."""
-    result = await session.execute(
+    merchant_id = await session.scalar(
         update(TerminalDevice)
         .where(TerminalDevice.id == device_id, TerminalDevice.revoked_at.is_(None))
         .values(revoked_at=now, revoked_by=by, pairing_code_hash=None)
+        .returning(
+            select(Store.merchant_id).where(Store.id == TerminalDevice.store_id).scalar_subquery()
+        )
     )
-    return bool(getattr(result, "rowcount", 0))
+    if merchant_id is None:
+        return False
+    # A bulk update: the audit trail's flush hook does not see it.
+    await record_change(
+        session,
+        action="revoke",
+        entity="terminal_device",
+        entity_id=device_id,
+        merchant_id=merchant_id,
+        before={"revoked_at": None},
+        after={"revoked_at": now.isoformat()},
+    )
+    return True
 
 
 async def store_devices(session: AsyncSession, store_id: int, now: datetime) -> list[DeviceRow]:

@@ -23,6 +23,8 @@ from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+import asyncpg
+
 from core.enums import ExpiryPolicy, ProgramType
 from domain.audit_trail import record_change_raw
 from domain.engine.apply import Origin, apply_decision
@@ -76,10 +78,12 @@ _INBOX_STATUS = "UPDATE processed_events SET status = $2 WHERE event_id = $1"
 
 _CARD_CONTEXT = """
 SELECT m.code AS merchant_code, m.timezone, p.id AS program_id, p.type, p.stamps_target,
-       p.points_expiration_days, p.expiry_policy, p.minimum_redemption_points
+       p.points_expiration_days, p.expiry_policy, p.minimum_redemption_points,
+       cu.erased_at IS NOT NULL AS erased
 FROM loyalty_cards c
 JOIN merchants m ON m.id = c.merchant_id AND m.deleted_at IS NULL
 JOIN loyalty_programs p ON p.id = c.program_id
+LEFT JOIN customers cu ON cu.id = c.customer_id
 WHERE c.id = $1 AND c.deleted_at IS NULL
 """
 
@@ -112,8 +116,8 @@ async def adjust_card(
         action_id,
         ADJUSTMENT_TOPIC,
         card_id,
-        lambda card, target: decide_adjustment(
-            card.balance, stamps, points, reason, stamps_target=target
+        lambda card, context: decide_adjustment(
+            card.balance, stamps, points, reason, stamps_target=context["stamps_target"]
         ),
         actor,
         now,
@@ -138,7 +142,7 @@ async def set_card_active(
         action_id,
         STATUS_TOPIC,
         card_id,
-        lambda card, _target: decide_status(card.balance, active, note),
+        lambda card, context: decide_status(card.balance, active, note, erased=context["erased"]),
         actor,
         now,
         note,
@@ -150,8 +154,8 @@ async def _act(
     action_id: uuid.UUID,
     topic: str,
     card_id: int,
-    # Given the card and its program's stamps target.
-    decide: Callable[[CardRow, int], Decision],
+    # Given the card and its context (program, merchant, whether its customer was erased).
+    decide: Callable[[CardRow, asyncpg.Record], Decision],
     actor: str,
     now: datetime,
     notes: str | None,
@@ -170,7 +174,7 @@ async def _act(
     card = state.cards.get(card_id)
     if card is None:
         raise CardNotFound(card_id)
-    decision = decide(card, context["stamps_target"])
+    decision = decide(card, context)
     await load_lots(conn, [card])  # a removal spends lots; an addition makes one
     if not decision.changes:
         await conn.execute(_INBOX_STATUS, action_id, "rejected")

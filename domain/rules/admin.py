@@ -40,8 +40,15 @@ def decide_adjustment(
     return Decision(tuple(changes))
 
 
-def decide_status(card: CardBalance, active: bool, reason: str | None = None) -> Decision:
-    """Deactivate or reactivate a card; asking for the state it is in changes nothing."""
+def decide_status(
+    card: CardBalance, active: bool, reason: str | None = None, *, erased: bool = False
+) -> Decision:
+    """Deactivate or reactivate a card; asking for the state it is in changes nothing.
+
+    An erased customer's card stays inactive: its pass was voided and its links closed.
+    """
+    if active and erased and not card.is_active:
+        raise AdjustmentError("the card's customer was erased: the card cannot be reactivated")
     if card.is_active == active:
         return Decision()
     kind = LedgerType.CARD_REACTIVATED if active else LedgerType.CARD_DEACTIVATED

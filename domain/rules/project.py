@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from core.enums import LedgerType
 from domain.rules.values import CardBalance, Change, ProgramTerms
 
-_ACTIVITY = frozenset(
+ACTIVITY = frozenset(
     {
         LedgerType.STAMP_EARNED,
         LedgerType.STAMP_REDEEMED,
@@ -21,6 +21,8 @@ _ACTIVITY = frozenset(
         LedgerType.CARD_CREATED,
     }
 )
+"""The entries that are a card's activity: they move ``last_activity_at``."""
+_ACTIVITY = ACTIVITY
 
 
 def _later(a: datetime | None, b: datetime) -> datetime:

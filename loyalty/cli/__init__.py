@@ -32,6 +32,7 @@ _NOT_ACTING = frozenset(
         "publish",
         "relay",
         "replay",
+        "report",
         "run",
         "simulate",
         "stack",

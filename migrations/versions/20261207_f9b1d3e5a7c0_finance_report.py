@@ -230,7 +230,9 @@ _TRIGGERS = (
     (
         "activity_ledger_inserted",
         _LEDGER_INSERTED,
-        "AFTER INSERT ON ledger_entries REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT",
+        # The engine records its own batches' months (``domain.engine.rollups``).
+        "AFTER INSERT ON ledger_entries REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
+        "WHEN (current_setting('loyalty.ledger_rollups', true) IS DISTINCT FROM 'engine')",
     ),
     (
         "activity_cards_inserted",

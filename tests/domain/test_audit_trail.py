@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from core.enums import CampaignStatus
 from core.settings import get_settings
-from domain import audit_trail, campaigns, catalog, soft_delete, staff_pins, webhooks
+from domain import audit_trail, campaigns, card_links, catalog, soft_delete, staff_pins, webhooks
 from domain.audit_trail import acting_as, record_change, recording_by_hand
 from domain.engine import admin_actions
 from domain.engine.conn import Conn
@@ -442,3 +442,24 @@ async def test_a_command_records_its_changes_as_the_cli(
     )
     assert row.after is not None
     assert row.after["password_hash"] == "[secret set]"
+
+
+async def test_a_card_link_rotation_is_recorded_without_the_token(db: AsyncSession) -> None:
+    merchant = await _merchant(db)
+    program = await f.program(db, merchant, points_per_euro=10)
+    card = await f.card(db, merchant, program)
+    await db.commit()
+
+    with acting_as("alice"):
+        token = await card_links.rotate_link(db, card.id)
+        await db.commit()
+
+    row = await _only(db)
+    assert (row.actor, row.action, row.entity, row.entity_id) == (
+        "alice",
+        "rotate_link",
+        "card",
+        str(card.id),
+    )
+    assert row.merchant_id == merchant.id
+    assert token not in str(row.before) + str(row.after) + row.summary

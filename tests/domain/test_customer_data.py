@@ -26,6 +26,7 @@ from domain.customers.finding import (
     find_customer,
 )
 from domain.customers.push_tokens import PUSH_GRACE, release_push_tokens
+from domain.engine import admin_actions
 from domain.engine.batch import Inbound, process_batch
 from domain.lookup import UnknownMerchant
 from domain.models import (
@@ -40,6 +41,7 @@ from domain.models import (
     Store,
     WalletSyncState,
 )
+from domain.rules.admin import AdjustmentError
 from domain.soft_delete import restore, soft_delete
 from streams.commands import to_command
 from streams.inputs import EnrollmentRequested, PurchaseCompleted
@@ -614,3 +616,23 @@ async def _audit(database_url: str, merchant_code: str) -> Any:
         return await run_audit(conn, merchant_code=merchant_code, unsent_grace_s=10**9)
     finally:
         await conn.close()
+
+
+async def test_an_erased_customers_card_cannot_be_reactivated(
+    db: AsyncSession, db_sessions: Sessions, ann: Held
+) -> None:
+    await erase(db_sessions, ann.customer_id)
+    card = await card_of(db, ann.card_number)
+    assert not card.is_active
+    # The refusal rolls the whole action back, as the panel's transaction does.
+    with pytest.raises(AdjustmentError, match="customer was erased"):
+        async with db_sessions() as session, session.begin():
+            await admin_actions.set_card_active(
+                await raw_connection(session),
+                action_id=uuid.uuid4(),
+                card_id=card.id,
+                active=True,
+                actor="admin:root",
+                now=NOW,
+            )
+    assert not (await card_of(db, ann.card_number)).is_active

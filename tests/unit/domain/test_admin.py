@@ -115,3 +115,12 @@ def test_a_full_card_takes_no_stamp_by_hand_but_may_lose_some() -> None:
         a_card(stamps=12), stamps=-2, points=0, reason="x", stamps_target=10
     )
     assert decision.changes[0].stamps_delta == -2
+
+
+def test_an_erased_customers_card_is_not_reactivated_but_may_be_deactivated() -> None:
+    off = CardBalance(card_id=1, is_active=False)
+    with pytest.raises(AdjustmentError, match="customer was erased"):
+        decide_status(off, True, erased=True)
+    assert decide_status(off, True).changes
+    on = CardBalance(card_id=1, is_active=True)
+    assert decide_status(on, False, erased=True).changes
