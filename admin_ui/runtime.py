@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from core.logs import get_logger
 from core.settings import Settings
 from domain.audit_trail import acting_as
-from domain.db import make_engine, make_sessionmaker
+from domain.db import driver_connection, make_engine, make_sessionmaker
 from domain.engine.conn import Conn
 
 log = get_logger(__name__)
@@ -75,22 +75,9 @@ class Runtime:
 
 
 async def raw_connection(session: AsyncSession) -> Conn:
-    """The asyncpg connection under a session, inside the session's transaction.
-
-    The batch engine (``process_batch``) and the admin actions speak asyncpg; this gives them
-    the session's own connection so their writes commit or roll back with the session.
-    """
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: Conn = raw.driver_connection  # type: ignore[assignment]
-    if not driver.is_in_transaction():
-        # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with the session's first statement:
-        # until then the driver connection is in autocommit, and each statement of the engine
-        # would commit on its own (a refused action would leave its inbox row behind).
-        await connection.exec_driver_sql("SELECT 1")
-    if not driver.is_in_transaction():
-        raise RuntimeError("the session's connection is not in a transaction")
-    return driver
+    """The asyncpg connection under a session, inside the session's transaction
+    (``domain.db.driver_connection``)."""
+    return await driver_connection(session)
 
 
 @contextmanager

@@ -54,26 +54,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.enums import LedgerType
+from domain.rules.project import ACTIVITY
 
 COHORT_MONTHS = 12
 
 # The kinds of entry that are a card's activity: those that move ``last_activity_at``
 # (``domain.rules.project``), and those the activity triggers count (migration "the finance
 # report").
-ACTIVITY_TYPES: frozenset[LedgerType] = frozenset(
-    {
-        LedgerType.STAMP_EARNED,
-        LedgerType.STAMP_REDEEMED,
-        LedgerType.STAMP_VOIDED,
-        LedgerType.STAMP_ADJUSTED,
-        LedgerType.POINTS_EARNED,
-        LedgerType.POINTS_REDEEMED,
-        LedgerType.POINTS_VOIDED,
-        LedgerType.POINTS_ADJUSTED,
-        LedgerType.WELCOME_BONUS,
-        LedgerType.CARD_CREATED,
-    }
-)
+ACTIVITY_TYPES: frozenset[LedgerType] = ACTIVITY
 
 
 class FinanceNotFound(LookupError):

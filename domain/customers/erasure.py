@@ -42,8 +42,8 @@ from domain.customers.finding import (
     ErasureRefused,
 )
 from domain.customers.push_tokens import release_push_tokens
+from domain.db import driver_connection
 from domain.engine.admin_actions import set_card_active
-from domain.engine.conn import Conn
 from domain.models import Customer, DeadLetter, LoyaltyCard, Merchant, Store
 
 log = get_logger(__name__)
@@ -117,7 +117,7 @@ async def erase_customer(
         raise ErasureRefused(
             "the customer's merchant is deleted: restore the merchant first, then erase"
         )
-    conn = await _driver(session)
+    conn = await driver_connection(session)
     deactivated: list[str] = []
     for card in cards:
         if not card.is_active:
@@ -192,21 +192,6 @@ async def erase_customer(
 
 _UNHIDE = text("UPDATE loyalty_cards SET deleted_at = NULL WHERE id = :id")
 _HIDE = text("UPDATE loyalty_cards SET deleted_at = :at WHERE id = :id")
-
-
-async def _driver(session: AsyncSession) -> Conn:
-    """The asyncpg connection under the session, inside its transaction (the engine's admin
-    actions speak asyncpg, and must commit or roll back with the rest of the erasure)."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: Conn = raw.driver_connection  # type: ignore[assignment]
-    if not driver.is_in_transaction():
-        # SQLAlchemy sends BEGIN with the session's first statement; until then each
-        # statement of the engine would commit on its own.
-        await connection.exec_driver_sql("SELECT 1")
-    if not driver.is_in_transaction():
-        raise RuntimeError("the session's connection is not in a transaction")
-    return driver
 
 
 # The card reference of the stored message becomes the pseudonym's; an email is compared as

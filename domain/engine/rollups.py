@@ -18,10 +18,11 @@ and counted by the insert trigger.
 
 The same for the finance report's monthly activity (``card_active_months`` and its counts,
 migration ``finance report``): the ledger's trigger looks up every row's (card, month) in an
-index (~4 us each) and records the new ones. The engine knows each card's last activity
-before the batch (``CardRow.written``): a card active again in that same month is recorded
-already (its last activity was), so only the other (card, month) pairs go to
-``activity_record`` once per segment.
+index (~4 us each) and records the new ones. The engine reads each card's latest recorded
+month with the card (``CardRow.active_month``): a card active again in that month, the usual
+case, needs nothing; only the other (card, month) pairs go to ``activity_record``, once per
+segment. (``last_activity_at`` will not do: an enrolment that finds its card already there
+moves it without an activity entry.)
 
 ``tests/pipeline/test_rollups_exact.py`` and ``test_finance_exact.py`` check them against a
 rebuild after random workloads.
@@ -105,9 +106,9 @@ class LedgerRollup:
         self._standing_aside = False
         self._zones: dict[int, ZoneInfo] = {}
         # (card, first day of the merchant-local month) of activity not recorded yet, and
-        # each card's month of last activity as the database has it (None: none, or new).
+        # those known to be recorded (each card's latest month when loaded, and ours).
         self.active_months: set[tuple[int, date]] = set()
-        self._written_month: dict[int, date | None] = {}
+        self._recorded: set[tuple[int, date]] = set()
 
     def zones(self, state: BatchState) -> dict[int, ZoneInfo]:
         """The time zone of every merchant ``state`` has a store of."""
@@ -147,7 +148,7 @@ class LedgerRollup:
                 day = at.astimezone(zones[merchant_id]).date()
                 last = (merchant_id, at, day)
             if entry_type in _ACTIVE_KINDS:
-                self._add_activity(cards[card_id], card_id, day, zones[merchant_id])
+                self._add_activity(cards[card_id], card_id, day)
             key = (merchant_id, cards[card_id].program_id, store_id or 0, day)
             sums = totals.get(key)
             if sums is None:
@@ -165,16 +166,12 @@ class LedgerRollup:
                 else:
                     sums[to[0]] += to[1] * points
 
-    def _add_activity(self, card: CardRow, card_id: int, day: date, zone: ZoneInfo) -> None:
-        month = day.replace(day=1)
-        if card_id in self._written_month:
-            written = self._written_month[card_id]
-        else:
-            last = card.written[0] if card.written is not None else None
-            written = last.astimezone(zone).date().replace(day=1) if last is not None else None
-            self._written_month[card_id] = written
-        if month != written:
-            self.active_months.add((card_id, month))
+    def _add_activity(self, card: CardRow, card_id: int, day: date) -> None:
+        pair = (card_id, day.replace(day=1))
+        if card.active_month is not None:
+            self._recorded.add((card_id, card.active_month))
+        if pair not in self._recorded:
+            self.active_months.add(pair)
 
     async def write(self, conn: Conn) -> None:
         """Upsert the totals and counts so far, in key order (as the triggers: no deadlock
@@ -188,8 +185,7 @@ class LedgerRollup:
             pairs = sorted(self.active_months)
             await conn.execute(_RECORD_ACTIVITY, [p[0] for p in pairs], [p[1] for p in pairs])
             # Recorded now: the rest of the batch need not send them again.
-            for card_id, month in pairs:
-                self._written_month[card_id] = month
+            self._recorded.update(pairs)
             self.active_months.clear()
 
 

@@ -15,7 +15,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -63,6 +63,9 @@ class CardRow:
     # (last activity, active) as the database last had them: the statistics' card counts move
     # from these to the card's new values when the engine writes it (``engine.rollups``).
     written: tuple[datetime | None, bool] | None = None
+    # The latest month of activity the finance rollups hold for the card (``engine.rollups``;
+    # None: none, or a card new in this batch).
+    active_month: date | None = None
     # Its open point lots, loaded only when a debit needs them (None: not loaded), and the
     # lots this batch created (written at the segment's end).
     lots: list[Lot] | None = None
@@ -234,7 +237,8 @@ SELECT c.id, c.card_number, c.qr_token, c.merchant_id, c.program_id, c.customer_
        c.last_stamp_at, c.stamp_day, c.stamp_day_count, c.last_points_at,
        c.last_redemption_at, c.last_activity_at, c.is_active, c.version, c.created_at,
        c.points_pending, c.lot_count, c.dated_points, c.next_expiry_at, c.next_expiry_points,
-       c.tier, c.qualifying_points, c.qualifying_from, c.tier_below_since
+       c.tier, c.qualifying_points, c.qualifying_from, c.tier_below_since,
+       (SELECT max(a.month) FROM card_active_months a WHERE a.card_id = c.id) AS active_month
 FROM loyalty_cards c
 WHERE c.deleted_at IS NULL
   AND (c.id = ANY($1::bigint[]) OR c.card_number = ANY($2::text[])
@@ -449,6 +453,7 @@ def _card_row(r: asyncpg.Record) -> CardRow:
         qr_token=r["qr_token"],
         created_at=r["created_at"],
         written=(r["last_activity_at"], r["is_active"]),
+        active_month=r["active_month"],
     )
 
 

@@ -31,7 +31,11 @@ customer_app = typer.Typer(help="Customers' data: export and erasure.", no_args_
 app.add_typer(customer_app, name="customer")
 
 Ref = Annotated[
-    str, typer.Argument(help="Card number (dashes and spaces ignored), QR code or email.")
+    str,
+    typer.Argument(
+        help="Card number (dashes and spaces ignored), QR code or email; "
+        "after `--` when it begins with a dash."
+    ),
 ]
 MerchantCode = Annotated[str, typer.Option("--merchant", help="The customer's merchant code.")]
 T = TypeVar("T")

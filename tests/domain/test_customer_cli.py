@@ -117,7 +117,8 @@ async def test_erase_then_erase_again_says_it_is_done(
 async def test_erase_asks_first_and_a_no_erases_nothing(
     cli: CliRunner, db_sessions: Sessions, shop: Shop, ann: Held
 ) -> None:
-    args = ("customer", "erase", ann.qr_token, "--merchant", shop.code)
+    # A QR token may begin with "-": after "--" it is the reference, not an option.
+    args = ("customer", "erase", "--merchant", shop.code, "--", ann.qr_token)
     declined = await run(cli, *args, stdin="n\n")
     assert declined.exit_code == 1
     assert f"Erase customer {ann.customer_id} of {shop.code} (1 card(s))?" in declined.stdout
