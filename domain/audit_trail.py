@@ -348,11 +348,13 @@ async def record_change(
     merchant_id: int | None,
     before: Mapping[str, object] | None,
     after: Mapping[str, object] | None,
+    label: object = None,
+    note: str | None = None,
 ) -> None:
     """Record one change made by the current actor (``"system"`` when nobody acts), in the
     session's transaction; also within ``recording_by_hand``. ``before``/``after`` hold the
     fields that changed (``None`` for a creation or a removal); they are masked here, so
-    callers pass the values as they are."""
+    callers pass the values as they are. ``label`` and ``note``: see ``record``."""
     row = _row(
         _acting.get(),
         action=action,
@@ -361,6 +363,8 @@ async def record_change(
         merchant_id=merchant_id,
         before=before,
         after=after,
+        label=label,
+        note=note,
     )
     await session.execute(insert(AdminAuditLog).values(**row))
 
@@ -383,8 +387,8 @@ async def record(
     ``recording_by_hand``: the caller records the change."""
     if _by_hand.get():
         return
-    row = _row(
-        _acting.get(),
+    await record_change(
+        session,
         action=action,
         entity=entity,
         entity_id=entity_id,
@@ -394,7 +398,6 @@ async def record(
         label=label,
         note=note,
     )
-    await session.execute(insert(AdminAuditLog).values(**row))
 
 
 _INSERT_RAW = """
