@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
+
+from admin_ui.formatting import local_when, money
+
+__all__ = ["local_when"]  # kept here for the pages that format through texts
 
 REASONS: dict[str, str] = {
     "store_not_found": "This store is unknown or has been deleted.",
@@ -107,10 +110,7 @@ def when(at: datetime | None) -> str:
 
 def cents(amount: int | Decimal | None, currency: str = "EUR") -> str:
     """An amount of cents as money: ``1234`` -> ``12.34 EUR``."""
-    if amount is None:
-        return "—"
-    value = Decimal(amount) / 100
-    return f"{value:,.2f} {currency}"
+    return money(amount, currency)
 
 
 def yes_no(flag: bool) -> str:
@@ -156,14 +156,3 @@ def printable(text_: str | None, limit: int = 300) -> str:
     # rest of the line around) and separators but the space; repr escapes them.
     shown = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text_)
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
-
-
-def local_when(at: datetime | None, zone: ZoneInfo | str) -> str:
-    """A time on the merchant's clock, to the minute, with its zone's abbreviation
-    (``2027-01-01 00:00 CET``)."""
-    if at is None:
-        return "—"
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
-    tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
-    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")

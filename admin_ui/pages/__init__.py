@@ -13,6 +13,7 @@ def register_all(runtime: Runtime) -> None:
         campaigns,
         cards,
         customers,
+        dashboard,
         enroll,
         finance,
         merchants,
@@ -26,6 +27,7 @@ def register_all(runtime: Runtime) -> None:
 
     for module in (
         auth,
+        dashboard,
         merchants,
         stores,
         programs,

@@ -74,12 +74,6 @@ def merchant_data(fields: dict[str, Any]) -> dict[str, Any]:
 def register(rt: Runtime) -> None:
     """The merchant pages."""
 
-    @admin_page(rt, "/")
-    async def home(me: Principal) -> Response | None:
-        if me.is_platform:
-            return RedirectResponse("/merchants")
-        return RedirectResponse(f"/merchants/{me.merchant_id}")
-
     @admin_page(rt, "/merchants")
     async def merchants_page(me: Principal) -> Response | None:
         if not me.is_platform:
