@@ -50,6 +50,7 @@ run: setup ## the dev stack, demo data, workers, relay, admin UI and demo traffi
 	$(LOYALTY) stack up
 	$(LOYALTY) db upgrade
 	$(LOYALTY) provision demo/demo.yaml
+	$(LOYALTY) demo history
 	$(LOYALTY) run
 
 # The pipeline benchmark runs on a stack of its own (`bench`, started and stopped by it) and a

@@ -65,6 +65,7 @@ COMMAND_MODULES: dict[str, str] = {
     "card": "card_cmd",
     "customer": "customer_cmd",
     "db": "db_cmd",
+    "demo": "demo_cmd",
     "mail-sink": "mail_cmd",
     "provision": "provision_cmd",
     "publish": "tools_cmd",
