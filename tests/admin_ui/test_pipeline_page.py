@@ -3,37 +3,44 @@ the outbox's results, drawn as a sparkline) and the outbox backlog with its olde
 the queries against the real database, the page through NiceGUI's simulated user, and the whole
 page in a real headless Chromium (``tests.admin_ui.browser``) at 1440 and 390 pixels wide.
 
-Screenshots go to ``$LOYALTY_SCREENSHOTS``, by default ``/tmp/shots_pipeline``, with
+Screenshots go to ``$LOYALTY_SCREENSHOTS``, by default ``/tmp/shots/pipeline``, with
 ``layout.json``: how wide the page is at each width.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from nicegui import ui
 from nicegui.testing import User
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from admin_ui.pages.pipeline import _duration, _rate
+from admin_ui.pages.pipeline import _duration, _rate, one_line, pretty_payload
+from admin_ui.problems import DomainRefusal
 from admin_ui.queries import pipeline
-from domain.models import DeadLetter, HeldReturn, OutboxMessage
+from admin_ui.queries.admins import Principal
+from admin_ui.queries.common import PageRequest
+from core.settings import Settings
+from domain.audit_trail import acting_as
+from domain.models import AdminAuditLog, DeadLetter, HeldReturn, OutboxMessage, UserRole
 from streams.topics import Topic
 from tests.admin_ui.browser import browser_sign_in, element, no_traceback, see
 from tests.admin_ui.helpers import MAIN_FILE, PLATFORM, WAIT, enrol, sign_in, texts
 
 pytestmark = MAIN_FILE
-SHOTS = Path(os.environ.get("LOYALTY_SCREENSHOTS") or "/tmp/shots_pipeline")
+SHOTS = Path(os.environ.get("LOYALTY_SCREENSHOTS") or "/tmp/shots/pipeline")
 WIDTHS = (1440, 390)
 BUCKET = timedelta(seconds=pipeline.THROUGHPUT_BUCKET_S)
 # How wide the page is, and where the right edge of each named element is (hidden ones: 0):
@@ -306,3 +313,512 @@ def test_durations_and_rates_read_as_people_say_them() -> None:
         "3 d 4 h",
     ]
     assert [_rate(r) for r in (0.0333, 4.5, 12.34, 1234.5)] == ["0.03", "4.50", "12.3", "1,234"]
+
+
+# --- dead letters: groups, pages, bulk re-drive and discard (issue 18) -------------------------
+
+PLATFORM_ADMIN = Principal(1, "root", UserRole.PLATFORM_ADMIN, None)
+KIND_AMOUNT = "amount_cents: must be an integer >= 0"
+KIND_JSON = "value is not valid JSON"
+
+
+def _letter(
+    error: str,
+    *,
+    topic: str = Topic.PURCHASES.value,
+    payload: str = '{"type": "purchase.completed"}',
+    key: str | None = "1234-5678-9012",
+    at: datetime | None = None,
+    redriven: bool = False,
+) -> DeadLetter:
+    """A dead letter as the worker writes it, at a position of its own."""
+    letter = DeadLetter(
+        event_id=uuid.uuid4(),
+        source_topic=topic,
+        partition=0,
+        offset=uuid.uuid4().int % 10**12,
+        key=key,
+        payload=payload,
+        error=error,
+    )
+    if at is not None:
+        letter.occurred_at = at
+    if redriven:
+        letter.redriven_at = datetime.now(UTC)
+    return letter
+
+
+def _in_order(user: User, marker: str) -> list[str]:
+    """The texts of the labels with this marker, in the page's order (their ids')."""
+    found = sorted(user.find(marker=marker).elements, key=lambda e: e.id)
+    return [e.text for e in found if isinstance(e, ui.label)]
+
+
+def _request(offset: int = 0, limit: int = 20, search: str = "") -> PageRequest:
+    return PageRequest(search=search, mode="all", offset=offset, limit=limit)
+
+
+async def test_waiting_dead_letters_are_grouped_by_kind_of_error(db: AsyncSession) -> None:
+    now = await _db_now(db)
+    letters = [
+        # One kind, whatever value each got, alone or beside another error.
+        _letter(f"{KIND_AMOUNT} (got -5)", at=now - timedelta(hours=3)),
+        _letter(f"{KIND_AMOUNT} (got -12)", at=now - timedelta(hours=2)),
+        _letter(f'{KIND_AMOUNT} (got "a); b")', at=now - timedelta(hours=1)),
+        # Where the JSON broke differs; the kind does not.
+        _letter("value is not valid JSON (Expecting value at line 1, column 1)", at=now),
+        _letter("value is not valid JSON (Expecting ',' delimiter at line 3, column 9)", at=now),
+        # Two errors, and how many more there were: one kind of its own.
+        _letter(
+            'card: is required; currency: must be an ISO code (got "eur"); and 3 more',
+            at=now - timedelta(minutes=30),
+        ),
+        _letter(
+            'card: is required; currency: must be an ISO code (got "usd"); and 7 more',
+            at=now - timedelta(minutes=40),
+        ),
+        # The same words on another topic are another group.
+        _letter(f"{KIND_AMOUNT} (got -1)", topic=Topic.RETURNS.value),
+        # Re-driven: not waiting any more, in no group.
+        _letter(f"{KIND_AMOUNT} (got -7)", redriven=True),
+    ]
+    db.add_all(letters)
+    await db.commit()
+
+    found = await pipeline.dead_letter_groups(db, _request())
+
+    assert found.total == 4
+    shown = [(g.source_topic, g.kind, g.count) for g in found.items]
+    assert shown == [
+        (Topic.PURCHASES.value, KIND_AMOUNT, 3),
+        (Topic.PURCHASES.value, KIND_JSON, 2),
+        (Topic.PURCHASES.value, "card: is required; currency: must be an ISO code; and more", 2),
+        (Topic.RETURNS.value, KIND_AMOUNT, 1),
+    ]  # the largest first; of two alike, the one with the newer last letter
+    amounts = found.items[0]
+    assert amounts.first_at == now - timedelta(hours=3)
+    assert amounts.last_at == now - timedelta(hours=1)
+    assert amounts.newest_id == letters[2].id
+    assert amounts.message_type == "purchase.completed"
+
+    # The groups page in SQL too: the second page of one holds the second group.
+    second = await pipeline.dead_letter_groups(db, _request(offset=1, limit=1))
+    assert second.total == 4
+    assert [g.kind for g in second.items] == [found.items[1].kind]
+    beyond = await pipeline.dead_letter_groups(db, _request(offset=10, limit=5))
+    assert (beyond.items, beyond.total) == ([], 4)
+    only_json = await pipeline.dead_letter_groups(db, _request(search="json"))
+    assert [g.kind for g in only_json.items] == [KIND_JSON]
+
+    counts = await pipeline.dead_letter_counts(db)
+    assert (counts.waiting, counts.redriven) == (8, 1)
+
+
+async def test_dead_letters_are_listed_a_page_at_a_time_by_state_and_group(
+    db: AsyncSession,
+) -> None:
+    long_payload = json.dumps({"type": "purchase.completed", "note": "x" * 5000})
+    db.add_all(
+        [_letter(f"{KIND_AMOUNT} (got -{i})", payload=long_payload) for i in range(23)]
+        + [_letter(f"{KIND_JSON} (Expecting value at line 1, column 1)", payload="{nope")]
+        + [_letter(f"{KIND_AMOUNT} (got -99)", redriven=True, payload="100% of it")]
+    )
+    await db.commit()
+
+    first = await pipeline.dead_letters(db, _request(limit=20))
+    assert (len(first.items), first.total) == (20, 25)
+    assert [r.id for r in first.items] == sorted((r.id for r in first.items), reverse=True)
+    last = await pipeline.dead_letters(db, _request(offset=20, limit=20))
+    assert (len(last.items), last.total) == (5, 25)
+    assert {r.id for r in first.items}.isdisjoint(r.id for r in last.items)
+
+    # A page reads the start of each payload only; the length says how long it is.
+    row = next(r for r in first.items if r.payload.startswith('{"type"'))
+    assert row.payload == long_payload[: pipeline.PREVIEW_CHARS]
+    assert row.payload_chars == len(long_payload)
+    detail = await pipeline.dead_letter(db, row.id)
+    assert detail is not None and detail.payload == long_payload
+
+    waiting = pipeline.LetterFilter("waiting")
+    assert (await pipeline.dead_letters(db, _request(), waiting)).total == 24
+    redriven = await pipeline.dead_letters(db, _request(), pipeline.LetterFilter("redriven"))
+    assert [r.payload for r in redriven.items] == ["100% of it"]
+    group = pipeline.LetterFilter("waiting", Topic.PURCHASES.value, KIND_AMOUNT)
+    assert (await pipeline.dead_letters(db, _request(), group)).total == 23
+    # A % in the search is a percent sign, not a wildcard.
+    assert (await pipeline.dead_letters(db, _request(search="100%"))).total == 1
+    assert (await pipeline.dead_letters(db, _request(search="0%"))).total == 1
+
+
+class TopicReader:
+    """The records that reach one topic from now on (every partition, from its end)."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self.settings = settings
+        self.topic = topic
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap, enable_auto_commit=False
+        )
+
+    async def __aenter__(self) -> TopicReader:
+        await self.consumer.start()
+        partitions = [TopicPartition(self.topic, p) for p in range(self.settings.input_partitions)]
+        ends = await self.consumer.end_offsets(partitions)
+        self.consumer.assign(partitions)
+        for tp, offset in ends.items():
+            self.consumer.seek(tp, offset)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.consumer.stop()
+
+    async def read(self, marker: str, expected: int) -> list[ConsumerRecord[bytes, bytes]]:
+        """The records whose value holds ``marker``: read until ``expected`` came, then two
+        seconds more, so a record sent twice would be seen."""
+        found: list[ConsumerRecord[bytes, bytes]] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        settle: float | None = None
+        while loop.time() < (settle or deadline):
+            batch = await self.consumer.getmany(timeout_ms=300)
+            for records in batch.values():
+                found += [r for r in records if r.value and marker.encode() in r.value]
+            if settle is None and len(found) >= expected:
+                settle = loop.time() + 2
+        return found
+
+
+async def _stored(db: AsyncSession, ids: list[int]) -> dict[int, DeadLetter]:
+    db.expire_all()
+    rows = await db.scalars(select(DeadLetter).where(DeadLetter.id.in_(ids)))
+    return {r.id: r for r in rows}
+
+
+async def test_a_group_is_re_driven_to_its_source_topic_once_however_often_it_is_asked(
+    db: AsyncSession, db_sessions: async_sessionmaker[AsyncSession], stack: Settings
+) -> None:
+    marker = uuid.uuid4().hex
+    payloads = [json.dumps({"type": "purchase.completed", "n": i, "m": marker}) for i in range(5)]
+    group_letters = [
+        _letter(f"{KIND_AMOUNT} (got -{i})", payload=p, key=f"card-{i}")
+        for i, p in enumerate(payloads)
+    ]
+    other = _letter(f"{KIND_JSON} (Expecting value)", payload=f"not json {marker}")
+    db.add_all([*group_letters, other])
+    await db.commit()
+    (group,) = [
+        g
+        for g in (await pipeline.dead_letter_groups(db, _request())).items
+        if g.kind == KIND_AMOUNT
+    ]
+    # One of the group arrives after the page was drawn: a bulk action leaves it alone.
+    late = _letter(f"{KIND_AMOUNT} (got -77)", payload=json.dumps({"late": marker}))
+    db.add(late)
+    await db.commit()
+
+    async def redrive(limit: int) -> pipeline.Redriven:
+        async with db_sessions() as session, session.begin():
+            return await pipeline.redrive_waiting(
+                session, stack, PLATFORM_ADMIN, pipeline.OfKind.of(group), limit=limit
+            )
+
+    async with TopicReader(stack, Topic.PURCHASES.value) as reader:
+        # Clicked twice at once: one run waits for the other's lock, then finds nothing left.
+        both = await asyncio.gather(redrive(100), redrive(100))
+        again = await redrive(100)  # and once more afterwards
+        records = await reader.read(marker, expected=5)
+
+    assert sorted(r.count for r in both) == [0, 5]
+    assert again.count == 0 and again.topics == () and not again.full
+    assert sorted(r.value for r in records) == sorted(p.encode() for p in payloads)
+    assert {r.key for r in records} == {f"card-{i}".encode() for i in range(5)}
+    stored = await _stored(db, [letter.id for letter in [*group_letters, other, late]])
+    assert all(stored[letter.id].redriven_at is not None for letter in group_letters)
+    assert stored[other.id].redriven_at is None
+    assert stored[late.id].redriven_at is None
+
+
+async def test_a_bulk_re_drive_goes_in_batches_and_skips_letters_re_driven_before(
+    db: AsyncSession, stack: Settings
+) -> None:
+    marker = uuid.uuid4().hex
+    fresh = [_letter(f"{KIND_JSON} (x)", payload=f"{marker} {i}") for i in range(3)]
+    done_before = _letter(f"{KIND_JSON} (x)", payload=f"{marker} old", redriven=True)
+    db.add_all([*fresh, done_before])
+    await db.commit()
+    before = done_before.redriven_at
+    chosen = pipeline.Chosen(tuple(letter.id for letter in [*fresh, done_before]))
+
+    async with TopicReader(stack, Topic.PURCHASES.value) as reader:
+        first = await pipeline.redrive_waiting(db, stack, PLATFORM_ADMIN, chosen, limit=2)
+        await db.commit()
+        second = await pipeline.redrive_waiting(db, stack, PLATFORM_ADMIN, chosen, limit=2)
+        await db.commit()
+        records = await reader.read(marker, expected=3)
+
+    assert (first.count, first.full, second.count, second.full) == (2, True, 1, False)
+    assert first.topics == (Topic.PURCHASES.value,)
+    assert sorted(r.value for r in records) == sorted(f"{marker} {i}".encode() for i in range(3))
+    stored = await _stored(db, [done_before.id])
+    assert stored[done_before.id].redriven_at == before
+
+
+async def test_kafka_down_re_drives_nothing_and_says_so(db: AsyncSession, stack: Settings) -> None:
+    letter = _letter(f"{KIND_JSON} (x)")
+    db.add(letter)
+    await db.commit()
+    letter_id = letter.id
+    nowhere = stack.model_copy(update={"kafka_bootstrap": "127.0.0.1:9"})
+    with pytest.raises(DomainRefusal, match=r"127\.0\.0\.1:9.*nothing was re-driven"):
+        await pipeline.redrive_waiting(db, nowhere, PLATFORM_ADMIN, pipeline.Chosen((letter_id,)))
+    await db.rollback()
+    assert (await _stored(db, [letter_id]))[letter_id].redriven_at is None
+
+
+async def test_discarding_a_group_removes_its_waiting_letters_and_is_recorded(
+    db: AsyncSession,
+) -> None:
+    group_letters = [_letter(f"{KIND_AMOUNT} (got -{i})") for i in range(3)]
+    redriven = _letter(f"{KIND_AMOUNT} (got -4)", redriven=True)
+    other = _letter(f"{KIND_JSON} (x)")
+    db.add_all([*group_letters, redriven, other])
+    await db.commit()
+    (group,) = [
+        g
+        for g in (await pipeline.dead_letter_groups(db, _request())).items
+        if g.kind == KIND_AMOUNT
+    ]
+    late = _letter(f"{KIND_AMOUNT} (got -5)")
+    db.add(late)
+    await db.commit()
+    group_ids = [x.id for x in group_letters]
+    kept_ids = [redriven.id, other.id, late.id]
+
+    with acting_as("root"):
+        assert await pipeline.discard(db, PLATFORM_ADMIN, pipeline.OfKind.of(group)) == 3
+        await db.commit()
+        # Clicked again: nothing is left to discard, and nothing else goes.
+        assert await pipeline.discard(db, PLATFORM_ADMIN, pipeline.OfKind.of(group)) == 0
+        await db.commit()
+
+    left = await _stored(db, group_ids + kept_ids)
+    assert set(left) == set(kept_ids)
+    (entry,) = (
+        await db.scalars(select(AdminAuditLog).where(AdminAuditLog.entity == "dead_letter"))
+    ).all()
+    assert (entry.actor, entry.action, entry.after) == ("root", "delete", None)
+    assert entry.before is not None
+    assert entry.before["count"] == 3
+    assert entry.before["error"] == KIND_AMOUNT
+    assert sorted(entry.before["ids"]) == sorted(group_ids)
+
+
+async def test_chosen_letters_are_discarded_whatever_their_state(db: AsyncSession) -> None:
+    letters = [_letter(f"{KIND_JSON} (x)"), _letter(f"{KIND_JSON} (y)", redriven=True)]
+    keep = _letter(f"{KIND_JSON} (z)")
+    db.add_all([*letters, keep])
+    await db.commit()
+    chosen = pipeline.Chosen(tuple(x.id for x in letters))
+    assert await pipeline.discard(db, PLATFORM_ADMIN, chosen) == 2
+    await db.commit()
+    assert set(await _stored(db, [x.id for x in [*letters, keep]])) == {keep.id}
+    with pytest.raises(DomainRefusal, match="no dead letter is chosen"):
+        await pipeline.discard(db, PLATFORM_ADMIN, pipeline.Chosen(()))
+
+
+async def test_a_merchant_admin_can_neither_re_drive_nor_discard(
+    db: AsyncSession, people: dict[str, Any], stack: Settings
+) -> None:
+    letter = _letter(f"{KIND_JSON} (x)")
+    db.add(letter)
+    await db.commit()
+    letter_id = letter.id
+    merchant_admin = Principal(2, "alice", UserRole.MERCHANT_ADMIN, people["a"])
+    which = pipeline.Chosen((letter_id,))
+    with pytest.raises(DomainRefusal, match="platform admin"):
+        await pipeline.redrive_waiting(db, stack, merchant_admin, which)
+    with pytest.raises(DomainRefusal, match="platform admin"):
+        await pipeline.discard(db, merchant_admin, which)
+    await db.rollback()
+    stored = await _stored(db, [letter_id])
+    assert stored[letter_id].redriven_at is None
+
+
+# --- what a dead letter shows: escaped, and its payload pretty-printed --------------------------
+
+
+def test_a_json_payload_is_indented_as_it_was_written() -> None:
+    payload = (
+        '{"type":"purchase.completed","amount_cents":1.10,"lines":[{"sku":"A","q":2}],'
+        '"a":1,"a":2,"e":{},"l":[]}'
+    )
+    assert pretty_payload(payload) == "\n".join(
+        [
+            "{",
+            '  "type": "purchase.completed",',
+            '  "amount_cents": 1.10,',
+            '  "lines": [',
+            "    {",
+            '      "sku": "A",',
+            '      "q": 2',
+            "    }",
+            "  ],",
+            '  "a": 1,',
+            '  "a": 2,',
+            '  "e": {},',
+            '  "l": []',
+            "}",
+        ]
+    )
+
+
+def test_control_characters_in_a_payload_are_shown_escaped() -> None:
+    nasty = "\x1b[31mred\u202eevil\x7f\u2028\x85"
+    # JSON writes the C0 controls as \u escapes; the rest is escaped as text is.
+    escaped = "\\u001b[31mred\\u202eevil\\x7f\\u2028\\x85"
+    for ascii_only in (True, False):  # escaped in the payload already, or raw there
+        payload = json.dumps({f"k{nasty}": nasty, "n": None, "t": True}, ensure_ascii=ascii_only)
+        pretty = pretty_payload(payload)
+        assert pretty == "\n".join(
+            ["{", f'  "k{escaped}": "{escaped}",', '  "n": null,', '  "t": true', "}"]
+        )
+        assert all(ch.isprintable() for line in pretty.split("\n") for ch in line)
+    # Not JSON: its lines stay lines, what is in them is escaped.
+    assert pretty_payload("line one\x1b[2J\nline\u202etwo\r") == (
+        "line one\\x1b[2J\nline\\u202etwo\\r"
+    )
+    # Base64 is never parsed, and cut JSON is shown as the text it is.
+    assert pretty_payload("e30=", is_base64=True) == "e30="
+    assert pretty_payload('{"a": [1, 2') == '{"a": [1, 2'
+    assert pretty_payload("[" * 100_000) == "[" * 100_000
+
+
+def test_a_list_line_is_one_line_with_its_controls_escaped() -> None:
+    assert one_line('{\n  "a": "\x1b[1m\u202e"\n}') == '{ "a": "\\x1b[1m\\u202e" }'
+    assert one_line("x" * 500, 10) == "x" * 9 + "…"
+
+
+async def test_the_page_shows_errors_and_payloads_escaped(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    letter = _letter(
+        'store_code: must be a string (got "\x1b[31mS1\u202e"); currency: is required',
+        payload=json.dumps({"type": "purchase.completed", "store_code": "\x1b[31mS1\u202e"}),
+        key="k\u202e1",
+    )
+    db.add(letter)
+    await db.commit()
+    await sign_in(user, PLATFORM, to="/pipeline")
+    await user.should_see(marker=f"dlq-show-{letter.id}", retries=WAIT)
+    (error,) = texts(user, "dlq-error")
+    assert error == 'store_code: must be a string (got "\\x1b[31mS1\\u202e"); currency: is required'
+    (kind,) = texts(user, "dlq-group-kind")
+    assert kind == "store_code: must be a string; currency: is required"
+    user.find(marker=f"dlq-show-{letter.id}").click()
+    await user.should_see(marker="dlq-payload", retries=WAIT)
+    (payload,) = [
+        e.text
+        for e in user.find(marker="dlq-payload").elements.pop().descendants()
+        if isinstance(e, ui.label)
+    ]
+    assert payload == (
+        '{\n  "type": "purchase.completed",\n  "store_code": "\\u001b[31mS1\\u202e"\n}'
+    )
+    await user.should_see("Key: k\\u202e1")
+    sentences = [
+        e.text
+        for e in user.find(marker="dlq-full-error").elements.pop().descendants()
+        if isinstance(e, ui.label)
+    ]
+    assert sentences == [
+        'store_code: must be a string (got "\\x1b[31mS1\\u202e")',
+        "currency: is required",
+    ]
+    for shown in [error, kind, payload, *sentences]:
+        assert all(ch.isprintable() or ch == "\n" for ch in shown), shown
+
+
+async def test_re_drive_all_confirmed_twice_re_drives_each_letter_once(
+    user: User, people: dict[str, Any], db: AsyncSession, stack: Settings
+) -> None:
+    marker = uuid.uuid4().hex
+    letters = [
+        _letter(f"{KIND_AMOUNT} (got -{i})", payload=json.dumps({"n": i, "m": marker}))
+        for i in range(3)
+    ]
+    db.add_all(letters)
+    await db.commit()
+    newest = max(x.id for x in letters)
+    async with TopicReader(stack, Topic.PURCHASES.value) as reader:
+        await sign_in(user, PLATFORM, to="/pipeline")
+        await user.should_see(marker=f"dlq-group-redrive-{newest}", retries=WAIT)
+        (count,) = _in_order(user, "dlq-group-count")
+        assert count == "3 dead letters"
+        # Two clicks before either is confirmed: two questions, both answered yes.
+        user.find(marker=f"dlq-group-redrive-{newest}").click()
+        user.find(marker=f"dlq-group-redrive-{newest}").click()
+        await user.should_see(marker="confirm-yes", retries=WAIT)
+        assert len(user.find(marker="confirm-yes").elements) == 2
+        await user.should_see("Re-drive 3 dead letters to loyalty.purchases.v1?")
+        user.find(marker="confirm-yes").click()
+        await user.should_see("3 dead letters re-driven to loyalty.purchases.v1.", retries=WAIT * 2)
+        user.find(marker="confirm-yes").click()
+        await user.should_see("Nothing left to re-drive", retries=WAIT * 2)
+        records = await reader.read(marker, expected=3)
+    assert sorted(r.value for r in records) == sorted(x.payload.encode() for x in letters)
+    await user.should_see("No dead letter is waiting.")
+    (counts,) = texts(user, "dlq-counts")
+    assert counts == "0 waiting · 3 re-driven"
+
+
+async def test_letters_are_shown_by_group_and_discarded_chosen_or_by_group(
+    user: User, people: dict[str, Any], db: AsyncSession
+) -> None:
+    amounts = [_letter(f"{KIND_AMOUNT} (got -{i})") for i in range(3)]
+    broken = [_letter(f"{KIND_JSON} (Expecting value at line 1, column {i})") for i in range(4)]
+    db.add_all([*amounts, broken[0], broken[1], broken[2], broken[3]])
+    await db.commit()
+    amount_ids = {x.id for x in amounts}
+    broken_ids = [x.id for x in broken]
+    newest_amount = max(amount_ids)
+    await sign_in(user, PLATFORM, to="/pipeline")
+    await user.should_see(marker=f"dlq-group-show-{newest_amount}", retries=WAIT)
+    assert _in_order(user, "dlq-group-count") == ["4 dead letters", "3 dead letters"]
+
+    # One group's letters only, until asked for every kind again.
+    user.find(marker=f"dlq-group-show-{newest_amount}").click()
+    await user.should_see(marker="dlq-only-clear", retries=WAIT)
+    assert len(user.find(marker="dlq-row").elements) == 3
+    for letter_id in amount_ids:
+        await user.should_see(marker=f"dlq-choose-{letter_id}")
+    user.find(marker="dlq-only-clear").click()
+    await user.should_see(marker=f"dlq-choose-{broken_ids[0]}", retries=WAIT)
+    assert len(user.find(marker="dlq-row").elements) == 7
+
+    # Two letters ticked, then discarded after a question that counts them.
+    for letter_id in broken_ids[:2]:
+        user.find(marker=f"dlq-choose-{letter_id}").click()
+    await user.should_see("2 chosen")
+    user.find(marker="dlq-discard-chosen").click()
+    await user.should_see("Discard 2 dead letters?", retries=WAIT)
+    user.find(marker="confirm-yes").click()
+    await user.should_see("2 dead letters discarded.", retries=WAIT)
+    await user.should_not_see(marker=f"dlq-choose-{broken_ids[0]}", retries=WAIT)
+    assert _in_order(user, "dlq-group-count") == ["3 dead letters", "2 dead letters"]
+
+    # A whole group, after a question that counts it; a "no" discards nothing.
+    user.find(marker=f"dlq-group-discard-{newest_amount}").click()
+    await user.should_see("Discard 3 dead letters?", retries=WAIT)
+    user.find(marker="confirm-no").click()
+    await user.should_not_see(marker="confirm-no", retries=WAIT)
+    assert _in_order(user, "dlq-group-count") == ["3 dead letters", "2 dead letters"]
+    user.find(marker=f"dlq-group-discard-{newest_amount}").click()
+    await user.should_see("Discard 3 dead letters?", retries=WAIT)
+    user.find(marker="confirm-yes").click()
+    await user.should_see("3 dead letters discarded.", retries=WAIT)
+    await user.should_not_see(marker=f"dlq-group-discard-{newest_amount}", retries=WAIT)
+    assert _in_order(user, "dlq-group-count") == ["2 dead letters"]
+    (counts,) = texts(user, "dlq-counts")
+    assert counts == "2 waiting · 0 re-driven"
+    left = set(await db.scalars(select(DeadLetter.id)))
+    assert left == set(broken_ids[2:])
