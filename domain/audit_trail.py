@@ -174,6 +174,8 @@ ACTIONS: dict[str, str] = {
     "secret_reset": "changed the secret of",
     "unlock": "unlocked",
     "erase": "erased",
+    "redrive": "re-drove",
+    "discard": "discarded",
 }
 """The actions and the verb of each in a summary."""
 

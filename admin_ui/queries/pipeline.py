@@ -689,6 +689,8 @@ async def redrive_waiting(
             .execution_options(synchronize_session=False)
         )
     topics = tuple(sorted({letter.source_topic for letter in letters if letter.id in published}))
+    if published:
+        await _record_redrive(session, sorted(published), topics)
     log.info(
         "admin_ui.dead_letters_redriven",
         admin=me.username,
@@ -721,7 +723,7 @@ async def discard(session: AsyncSession, me: Principal, which: Which) -> int:
         before |= {"source_topic": which.source_topic, "error": which.kind}
     await record_change(
         session,
-        action="delete",
+        action="discard",
         entity="dead_letter",
         entity_id=gone[0] if len(gone) == 1 else None,
         merchant_id=None,
@@ -811,4 +813,19 @@ async def redrive(session: AsyncSession, settings: Settings, letter_id: int) -> 
     await session.execute(
         update(DeadLetter).where(DeadLetter.id == letter_id).values(redriven_at=func.now())
     )
+    await _record_redrive(session, [letter_id], (letter.source_topic,))
     return letter.source_topic
+
+
+async def _record_redrive(session: AsyncSession, ids: list[int], topics: tuple[str, ...]) -> None:
+    """One audit-trail row for letters published again (ids cut at ``MAX_CHOSEN``)."""
+    await record_change(
+        session,
+        action="redrive",
+        entity="dead_letter",
+        entity_id=ids[0] if len(ids) == 1 else None,
+        merchant_id=None,
+        before=None,
+        after={"count": len(ids), "ids": ids[:MAX_CHOSEN], "topics": list(topics)},
+        note=f"({len(ids)} in all)" if len(ids) > 1 else None,
+    )

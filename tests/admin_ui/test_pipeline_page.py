@@ -536,6 +536,16 @@ async def test_a_group_is_re_driven_to_its_source_topic_once_however_often_it_is
     assert all(stored[letter.id].redriven_at is not None for letter in group_letters)
     assert stored[other.id].redriven_at is None
     assert stored[late.id].redriven_at is None
+    # The audit trail holds the one re-drive that published, with its letters.
+    (entry,) = (
+        await db.scalars(
+            select(AdminAuditLog).where(
+                AdminAuditLog.entity == "dead_letter", AdminAuditLog.action == "redrive"
+            )
+        )
+    ).all()
+    assert entry.after is not None and entry.after["count"] == 5
+    assert sorted(entry.after["ids"]) == sorted(letter.id for letter in group_letters)
 
 
 async def test_a_bulk_re_drive_goes_in_batches_and_skips_letters_re_driven_before(
@@ -606,7 +616,7 @@ async def test_discarding_a_group_removes_its_waiting_letters_and_is_recorded(
     (entry,) = (
         await db.scalars(select(AdminAuditLog).where(AdminAuditLog.entity == "dead_letter"))
     ).all()
-    assert (entry.actor, entry.action, entry.after) == ("root", "delete", None)
+    assert (entry.actor, entry.action, entry.after) == ("root", "discard", None)
     assert entry.before is not None
     assert entry.before["count"] == 3
     assert entry.before["error"] == KIND_AMOUNT
