@@ -27,9 +27,10 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from admin_ui.pages.pipeline import _duration, _rate, one_line, pretty_payload
+from admin_ui.pages.pipeline import _duration, _rate
+from admin_ui.payload_text import one_line, pretty_payload
 from admin_ui.problems import DomainRefusal
-from admin_ui.queries import pipeline
+from admin_ui.queries import dead_letter_actions, dead_letters, pipeline
 from admin_ui.queries.admins import Principal
 from admin_ui.queries.common import PageRequest
 from core.settings import Settings
@@ -385,7 +386,7 @@ async def test_waiting_dead_letters_are_grouped_by_kind_of_error(db: AsyncSessio
     db.add_all(letters)
     await db.commit()
 
-    found = await pipeline.dead_letter_groups(db, _request())
+    found = await dead_letters.dead_letter_groups(db, _request())
 
     assert found.total == 4
     shown = [(g.source_topic, g.kind, g.count) for g in found.items]
@@ -402,15 +403,15 @@ async def test_waiting_dead_letters_are_grouped_by_kind_of_error(db: AsyncSessio
     assert amounts.message_type == "purchase.completed"
 
     # The groups page in SQL too: the second page of one holds the second group.
-    second = await pipeline.dead_letter_groups(db, _request(offset=1, limit=1))
+    second = await dead_letters.dead_letter_groups(db, _request(offset=1, limit=1))
     assert second.total == 4
     assert [g.kind for g in second.items] == [found.items[1].kind]
-    beyond = await pipeline.dead_letter_groups(db, _request(offset=10, limit=5))
+    beyond = await dead_letters.dead_letter_groups(db, _request(offset=10, limit=5))
     assert (beyond.items, beyond.total) == ([], 4)
-    only_json = await pipeline.dead_letter_groups(db, _request(search="json"))
+    only_json = await dead_letters.dead_letter_groups(db, _request(search="json"))
     assert [g.kind for g in only_json.items] == [KIND_JSON]
 
-    counts = await pipeline.dead_letter_counts(db)
+    counts = await dead_letters.dead_letter_counts(db)
     assert (counts.waiting, counts.redriven) == (8, 1)
 
 
@@ -425,29 +426,31 @@ async def test_dead_letters_are_listed_a_page_at_a_time_by_state_and_group(
     )
     await db.commit()
 
-    first = await pipeline.dead_letters(db, _request(limit=20))
+    first = await dead_letters.dead_letters(db, _request(limit=20))
     assert (len(first.items), first.total) == (20, 25)
     assert [r.id for r in first.items] == sorted((r.id for r in first.items), reverse=True)
-    last = await pipeline.dead_letters(db, _request(offset=20, limit=20))
+    last = await dead_letters.dead_letters(db, _request(offset=20, limit=20))
     assert (len(last.items), last.total) == (5, 25)
     assert {r.id for r in first.items}.isdisjoint(r.id for r in last.items)
 
     # A page reads the start of each payload only; the length says how long it is.
     row = next(r for r in first.items if r.payload.startswith('{"type"'))
-    assert row.payload == long_payload[: pipeline.PREVIEW_CHARS]
+    assert row.payload == long_payload[: dead_letters.PREVIEW_CHARS]
     assert row.payload_chars == len(long_payload)
-    detail = await pipeline.dead_letter(db, row.id)
+    detail = await dead_letters.dead_letter(db, row.id)
     assert detail is not None and detail.payload == long_payload
 
-    waiting = pipeline.LetterFilter("waiting")
-    assert (await pipeline.dead_letters(db, _request(), waiting)).total == 24
-    redriven = await pipeline.dead_letters(db, _request(), pipeline.LetterFilter("redriven"))
+    waiting = dead_letters.LetterFilter("waiting")
+    assert (await dead_letters.dead_letters(db, _request(), waiting)).total == 24
+    redriven = await dead_letters.dead_letters(
+        db, _request(), dead_letters.LetterFilter("redriven")
+    )
     assert [r.payload for r in redriven.items] == ["100% of it"]
-    group = pipeline.LetterFilter("waiting", Topic.PURCHASES.value, KIND_AMOUNT)
-    assert (await pipeline.dead_letters(db, _request(), group)).total == 23
+    group = dead_letters.LetterFilter("waiting", Topic.PURCHASES.value, KIND_AMOUNT)
+    assert (await dead_letters.dead_letters(db, _request(), group)).total == 23
     # A % in the search is a percent sign, not a wildcard.
-    assert (await pipeline.dead_letters(db, _request(search="100%"))).total == 1
-    assert (await pipeline.dead_letters(db, _request(search="0%"))).total == 1
+    assert (await dead_letters.dead_letters(db, _request(search="100%"))).total == 1
+    assert (await dead_letters.dead_letters(db, _request(search="0%"))).total == 1
 
 
 class TopicReader:
@@ -508,7 +511,7 @@ async def test_a_group_is_re_driven_to_its_source_topic_once_however_often_it_is
     await db.commit()
     (group,) = [
         g
-        for g in (await pipeline.dead_letter_groups(db, _request())).items
+        for g in (await dead_letters.dead_letter_groups(db, _request())).items
         if g.kind == KIND_AMOUNT
     ]
     # One of the group arrives after the page was drawn: a bulk action leaves it alone.
@@ -516,10 +519,10 @@ async def test_a_group_is_re_driven_to_its_source_topic_once_however_often_it_is
     db.add(late)
     await db.commit()
 
-    async def redrive(limit: int) -> pipeline.Redriven:
+    async def redrive(limit: int) -> dead_letter_actions.Redriven:
         async with db_sessions() as session, session.begin():
-            return await pipeline.redrive_waiting(
-                session, stack, PLATFORM_ADMIN, pipeline.OfKind.of(group), limit=limit
+            return await dead_letter_actions.redrive_waiting(
+                session, stack, PLATFORM_ADMIN, dead_letter_actions.OfKind.of(group), limit=limit
             )
 
     async with TopicReader(stack, Topic.PURCHASES.value) as reader:
@@ -557,12 +560,16 @@ async def test_a_bulk_re_drive_goes_in_batches_and_skips_letters_re_driven_befor
     db.add_all([*fresh, done_before])
     await db.commit()
     before = done_before.redriven_at
-    chosen = pipeline.Chosen(tuple(letter.id for letter in [*fresh, done_before]))
+    chosen = dead_letter_actions.Chosen(tuple(letter.id for letter in [*fresh, done_before]))
 
     async with TopicReader(stack, Topic.PURCHASES.value) as reader:
-        first = await pipeline.redrive_waiting(db, stack, PLATFORM_ADMIN, chosen, limit=2)
+        first = await dead_letter_actions.redrive_waiting(
+            db, stack, PLATFORM_ADMIN, chosen, limit=2
+        )
         await db.commit()
-        second = await pipeline.redrive_waiting(db, stack, PLATFORM_ADMIN, chosen, limit=2)
+        second = await dead_letter_actions.redrive_waiting(
+            db, stack, PLATFORM_ADMIN, chosen, limit=2
+        )
         await db.commit()
         records = await reader.read(marker, expected=3)
 
@@ -580,7 +587,9 @@ async def test_kafka_down_re_drives_nothing_and_says_so(db: AsyncSession, stack:
     letter_id = letter.id
     nowhere = stack.model_copy(update={"kafka_bootstrap": "127.0.0.1:9"})
     with pytest.raises(DomainRefusal, match=r"127\.0\.0\.1:9.*nothing was re-driven"):
-        await pipeline.redrive_waiting(db, nowhere, PLATFORM_ADMIN, pipeline.Chosen((letter_id,)))
+        await dead_letter_actions.redrive_waiting(
+            db, nowhere, PLATFORM_ADMIN, dead_letter_actions.Chosen((letter_id,))
+        )
     await db.rollback()
     assert (await _stored(db, [letter_id]))[letter_id].redriven_at is None
 
@@ -595,7 +604,7 @@ async def test_discarding_a_group_removes_its_waiting_letters_and_is_recorded(
     await db.commit()
     (group,) = [
         g
-        for g in (await pipeline.dead_letter_groups(db, _request())).items
+        for g in (await dead_letters.dead_letter_groups(db, _request())).items
         if g.kind == KIND_AMOUNT
     ]
     late = _letter(f"{KIND_AMOUNT} (got -5)")
@@ -605,10 +614,20 @@ async def test_discarding_a_group_removes_its_waiting_letters_and_is_recorded(
     kept_ids = [redriven.id, other.id, late.id]
 
     with acting_as("root"):
-        assert await pipeline.discard(db, PLATFORM_ADMIN, pipeline.OfKind.of(group)) == 3
+        assert (
+            await dead_letter_actions.discard(
+                db, PLATFORM_ADMIN, dead_letter_actions.OfKind.of(group)
+            )
+            == 3
+        )
         await db.commit()
         # Clicked again: nothing is left to discard, and nothing else goes.
-        assert await pipeline.discard(db, PLATFORM_ADMIN, pipeline.OfKind.of(group)) == 0
+        assert (
+            await dead_letter_actions.discard(
+                db, PLATFORM_ADMIN, dead_letter_actions.OfKind.of(group)
+            )
+            == 0
+        )
         await db.commit()
 
     left = await _stored(db, group_ids + kept_ids)
@@ -628,12 +647,12 @@ async def test_chosen_letters_are_discarded_whatever_their_state(db: AsyncSessio
     keep = _letter(f"{KIND_JSON} (z)")
     db.add_all([*letters, keep])
     await db.commit()
-    chosen = pipeline.Chosen(tuple(x.id for x in letters))
-    assert await pipeline.discard(db, PLATFORM_ADMIN, chosen) == 2
+    chosen = dead_letter_actions.Chosen(tuple(x.id for x in letters))
+    assert await dead_letter_actions.discard(db, PLATFORM_ADMIN, chosen) == 2
     await db.commit()
     assert set(await _stored(db, [x.id for x in [*letters, keep]])) == {keep.id}
     with pytest.raises(DomainRefusal, match="no dead letter is chosen"):
-        await pipeline.discard(db, PLATFORM_ADMIN, pipeline.Chosen(()))
+        await dead_letter_actions.discard(db, PLATFORM_ADMIN, dead_letter_actions.Chosen(()))
 
 
 async def test_a_merchant_admin_can_neither_re_drive_nor_discard(
@@ -644,11 +663,11 @@ async def test_a_merchant_admin_can_neither_re_drive_nor_discard(
     await db.commit()
     letter_id = letter.id
     merchant_admin = Principal(2, "alice", UserRole.MERCHANT_ADMIN, people["a"])
-    which = pipeline.Chosen((letter_id,))
+    which = dead_letter_actions.Chosen((letter_id,))
     with pytest.raises(DomainRefusal, match="platform admin"):
-        await pipeline.redrive_waiting(db, stack, merchant_admin, which)
+        await dead_letter_actions.redrive_waiting(db, stack, merchant_admin, which)
     with pytest.raises(DomainRefusal, match="platform admin"):
-        await pipeline.discard(db, merchant_admin, which)
+        await dead_letter_actions.discard(db, merchant_admin, which)
     await db.rollback()
     stored = await _stored(db, [letter_id])
     assert stored[letter_id].redriven_at is None
