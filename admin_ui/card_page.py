@@ -33,6 +33,7 @@ from fastapi import Response
 from fastapi.responses import HTMLResponse
 from nicegui import app, ui
 
+from admin_ui import formatting
 from admin_ui.card_texts import (
     DATE_FORMATS,
     TEXTS,
@@ -116,7 +117,7 @@ def _balance(title: str, value: str, marker: str, label: str) -> None:
         tag(ui.label(value), marker).classes("text-3xl font-bold")
 
 
-def _brand_card(card: WalletCard, language: str) -> None:
+def brand_card(card: WalletCard, language: str) -> None:
     """The card in the program's colours: who, the balances, the stamp grid, the reward."""
     background = _colour(card.background_color, "#1F2937")
     foreground = _colour(card.foreground_color, "#FFFFFF")
@@ -141,7 +142,12 @@ def _brand_card(card: WalletCard, language: str) -> None:
                 )
             if kind.points_enabled:
                 with ui.column().classes("gap-0"):
-                    _balance(text_of(language, "points"), str(card.points_balance), "points", label)
+                    _balance(
+                        text_of(language, "points"),
+                        formatting.number(card.points_balance, locale=language),
+                        "points",
+                        label,
+                    )
                     if card.points_pending > 0:
                         pending = ui.label(pending_words(language, card.points_pending))
                         tag(pending, "points-pending").style(f"color: {label}")
@@ -252,7 +258,7 @@ def _render(
                 "w-full text-center rounded-lg bg-red-50 text-red-700 font-semibold p-3"
             )
         with ui.element("div").classes("w-full grid grid-cols-1 md:grid-cols-2 gap-4"):
-            _brand_card(card, language)
+            brand_card(card, language)
             _code_panel(card, language, settings, page_path)
         _history(entries, language, _zone(card.merchant_timezone))
         with ui.row().classes("w-full justify-center pb-2"):

@@ -84,13 +84,16 @@ def using_locale(locale: str) -> Iterator[None]:
         _locale.reset(token)
 
 
-def number(value: int | float | Decimal | None, *, digits: int = 0) -> str:
+def number(
+    value: int | float | Decimal | None, *, digits: int = 0, locale: str | None = None
+) -> str:
     """A count or amount with the language's grouping: ``52694301`` -> ``52,694,301``;
-    ``digits`` fixes the decimals shown. ``—`` for nothing."""
+    ``digits`` fixes the decimals shown; ``locale`` overrides the admin's (a customer's page
+    speaks the customer's language). ``—`` for nothing."""
     if value is None:
         return "—"
     pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "")
-    return str(format_decimal(value, format=pattern, locale=current_locale()))
+    return str(format_decimal(value, format=pattern, locale=locale or current_locale()))
 
 
 def money(amount_cents: int | Decimal | None, currency: str = "EUR") -> str:
