@@ -2,8 +2,10 @@
 
 A merchant thinks in their own clock: a campaign's window is typed and shown in the
 merchant's time zone ("2026-03-03 14:00"), never in UTC, and hours and weekdays are theirs
-already (CONTRACT.md 7.1). Skus and categories are typed as comma-separated lists. Nothing
-here knows NiceGUI or the database, so it is tested on its own.
+already (CONTRACT.md 7.1). Skus and categories are typed as comma-separated lists, amounts in
+the currency (``12.50``), kept in cents. Figures are written in the admin's language
+(``admin_ui.formatting``). Nothing here knows NiceGUI or the database, so it is tested on its
+own.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
+
+from admin_ui.formatting import money, number
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_NAMES = {day: day.capitalize() for day in WEEKDAYS}
@@ -44,14 +48,16 @@ def status_color(status: str) -> str:
 
 
 def points(n: int | None) -> str:
-    """``7450`` -> ``7,450``."""
-    return "—" if n is None else f"{n:,}"
+    """``7450`` -> ``7,450`` (``7 450`` in French)."""
+    return number(n)
 
 
 def multiplier(value: Decimal | float | int) -> str:
-    """``Decimal("2.000")`` -> ``×2``; ``1.5`` -> ``×1.5``."""
-    number = Decimal(str(value)).normalize()
-    return f"×{number:f}"
+    """``Decimal("2.000")`` -> ``×2``; ``1.5`` -> ``×1.5`` (``×1,5`` in French)."""
+    exact = Decimal(str(value)).normalize()
+    exponent = exact.as_tuple().exponent
+    digits = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    return f"×{number(exact, digits=digits)}"
 
 
 def budget(awarded: int, limit: int | None) -> str:
@@ -72,7 +78,7 @@ def per_card(limit: int | None) -> str:
     """How many purchases of one card the campaign rewards."""
     if limit is None:
         return "no limit"
-    return "1 purchase" if limit == 1 else f"{limit:,} purchases"
+    return "1 purchase" if limit == 1 else f"{number(limit)} purchases"
 
 
 def local(at: datetime | None, zone: str) -> str:
@@ -182,8 +188,19 @@ def applies_to(skus: Sequence[str], categories: Sequence[str]) -> str:
     if categories:
         parts.append(", ".join(categories))
     if skus:
-        parts.append("skus " + ", ".join(skus))
+        parts.append(("SKU " if len(skus) == 1 else "SKUs ") + ", ".join(skus))
     return " and ".join(parts) if parts else "every earning line"
+
+
+def on_what(
+    skus: Sequence[str], categories: Sequence[str], min_basket: object, currency: str
+) -> str:
+    """Which purchases a campaign rewards: its lines and the least basket, in the currency
+    (``pastry · baskets of 12.50 EUR or more``)."""
+    lines = applies_to(skus, categories)
+    if isinstance(min_basket, int) and not isinstance(min_basket, bool) and min_basket > 0:
+        return f"{lines} · baskets of {money(min_basket, currency)} or more"
+    return lines
 
 
 def gives(multiplier_value: Decimal, bonus_points: int) -> str:
@@ -194,6 +211,28 @@ def gives(multiplier_value: Decimal, bonus_points: int) -> str:
     if bonus_points:
         parts.append(f"+{points(bonus_points)} points")
     return " · ".join(parts) or "nothing"
+
+
+def amount_text(cents: object) -> float | None:
+    """Cents as the amount an input shows (``1250`` -> ``12.5``); ``None`` for none or 0."""
+    if not isinstance(cents, int) or isinstance(cents, bool) or cents == 0:
+        return None
+    return cents / 100
+
+
+def read_amount(value: object) -> int | None:
+    """An amount typed in the currency (``12.5``) as cents (``1250``); ``None`` when blank.
+    ``ValueError`` says what to type (a negative amount or a fraction of a cent)."""
+    if value is None or value == "":
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError("must be an amount like 12.50") from None
+    cents = amount * 100
+    if not amount.is_finite() or amount < 0 or cents != cents.to_integral_value():
+        raise ValueError("must be an amount like 12.50, in whole cents")
+    return int(cents)
 
 
 # --- the trial's period ---------------------------------------------------------------------

@@ -1,45 +1,131 @@
-"""Building blocks the pages share: the server-side paginated list (its ``PageRequest`` and
-``Rows`` are ``admin_ui.queries.common``'s), the confirmation dialog, and form error display."""
+"""Building blocks the pages share: the server-side paginated list with its sortable headings,
+filters, search as you type and CSV export (its ``PageRequest`` and ``Rows`` are
+``admin_ui.queries.common``'s) and the confirmation dialog; ``tag`` and the form helpers of
+``admin_ui.form_fields`` are imported from here too."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Sequence
+import weakref
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from nicegui import ui
+from nicegui import Client, ui
+from nicegui.events import GenericEventArguments
 
-from admin_ui.problems import FieldProblem
-from admin_ui.queries.common import DeletedMode, PageRequest, Rows
+from admin_ui.form_fields import (
+    ErrorBox,
+    as_int,
+    blank_to_none,
+    datetime_field,
+    show_problems,
+    tag,
+    time_field,
+)
+from admin_ui.formatting import number
+from admin_ui.problems import DomainRefusal
+from admin_ui.queries.common import EXPORT_CAP, CsvExport, DeletedMode, PageRequest, Rows
+
+# ``tag`` and the form fields live in ``form_fields``; the pages import them from here too.
+__all__ = [
+    "Column",
+    "ErrorBox",
+    "Filter",
+    "Listing",
+    "as_int",
+    "blank_to_none",
+    "confirm",
+    "datetime_field",
+    "show_problems",
+    "tag",
+    "time_field",
+]
 
 R = TypeVar("R")
-E = TypeVar("E", bound=ui.element)
-
-
-def tag(element: E, name: str) -> E:
-    """Name an element for tests: a NiceGUI marker (the ``user`` fixture) and a
-    ``data-testid`` attribute (the browser tests)."""
-    element.mark(name)
-    element.props(f'data-testid="{name}"')
-    return element
 
 
 @dataclass(frozen=True)
 class Column(Generic[R]):
-    """A column: its heading and the text of its cell for a row (a link when ``href`` says)."""
+    """A column: its heading and the text of its cell for a row (a link when ``href`` says).
+
+    ``sort`` names the key the list's query sorts by when the heading is clicked (one of its
+    whitelist; ``None``: not sortable); ``numeric`` aligns the column to the right.
+    """
 
     label: str
     cell: Callable[[R], str]
     href: Callable[[R], str | None] | None = None
+    sort: str | None = None
+    numeric: bool = False
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A choice that narrows a list: its key in ``PageRequest.filters``, its label, and its
+    options (value -> label; the value ``""``, "all", is added first)."""
+
+    key: str
+    label: str
+    options: Mapping[str, str]
+    value: str = ""
+    all_label: str = "All"
+
+
+# At phone width a list's table turns into one card per row, each cell under its heading's
+# name (the ``data-label`` of the cell), so the page never scrolls sideways; wider, a table
+# too wide for its box scrolls inside it.
+_LIST_CSS = """
+.listing-box { width: 100%; overflow-x: auto; }
+.listing-table th.sortable { cursor: pointer; user-select: none; white-space: nowrap; }
+.listing-table th.sortable:hover { color: #0f172a; }
+@media (max-width: 640px) {
+  .listing-table thead { display: none !important; }
+  .listing-table table, .listing-table tbody, .listing-table tr {
+    display: block !important; width: 100% !important; height: auto !important;
+  }
+  .listing-table tbody tr { border-bottom: 1px solid #e2e8f0; padding: 6px 0; }
+  .listing-table tbody tr:last-child { border-bottom: none; }
+  .listing-table tbody td {
+    display: flex !important; justify-content: space-between; align-items: center;
+    gap: 12px; width: 100% !important; height: auto !important; min-height: 28px;
+    padding: 2px 12px !important; border: none !important; white-space: normal !important;
+    text-align: right;
+  }
+  .listing-table tbody td::before {
+    content: attr(data-label); position: static !important; background: none !important;
+    color: #64748b; font-size: 0.75rem; text-align: left; flex: none;
+  }
+  .listing-table tbody td::after { display: none !important; }
+  .listing-table tbody td > * { min-width: 0; overflow-wrap: anywhere; justify-content: flex-end; }
+}
+"""
+
+
+_STYLED: weakref.WeakSet[Client] = weakref.WeakSet()
+
+
+def _style_lists() -> None:
+    """The lists' style, once per page however many lists it has."""
+    client = ui.context.client
+    if client not in _STYLED:
+        ui.add_css(_LIST_CSS)
+        _STYLED.add(client)
 
 
 class Listing(Generic[R]):
-    """A table whose search, deleted-rows switches and pages are all done by the database.
+    """A table whose search, sort, filters, deleted-rows switches and pages are all done by the
+    database.
 
     ``fetch`` gets a ``PageRequest`` and returns ``Rows``; only one page of rows ever leaves
-    the database. ``actions`` adds buttons to each row's last cell. ``rows``, when given,
-    draws the page of rows itself instead of the table (a layout that also suits a phone).
+    the database. The search runs as the admin types (300 ms after the last key) and on
+    Enter. A column with a ``sort`` key sorts the list when its heading is clicked (again:
+    the other way round). ``filters`` add choices to the bar; ``export``, when given, offers
+    the rows matching the search and filters as a CSV file. ``actions`` adds buttons to each
+    row's last cell. ``rows``, when given, draws the page of rows itself instead of the table
+    (a layout that also suits a phone); the table turns into one card per row on a phone.
+    ``noun`` (plural, "stores") makes the empty list's words when a search or filter finds
+    nothing; ``empty_text`` is said when the list is empty without them.
     """
 
     def __init__(
@@ -56,6 +142,12 @@ class Listing(Generic[R]):
         deleted_switches: bool = True,
         empty_text: str = "Nothing here yet.",
         rows: Callable[[Sequence[R]], None] | None = None,
+        sort: str = "",
+        descending: bool = False,
+        filters: Sequence[Filter] = (),
+        export: Callable[[PageRequest], Awaitable[CsvExport]] | None = None,
+        noun: str = "",
+        page_sizes: Sequence[int] = (10, 20, 50, 100),
     ) -> None:
         self.name = name
         self.columns = list(columns)
@@ -65,23 +157,73 @@ class Listing(Generic[R]):
         self.page_size = page_size
         self.empty_text = empty_text
         self.rows = rows
+        self.noun = noun
+        self.sort = sort
+        self.descending = descending
+        self.export = export
         self.page = 1
         self.total = 0
+        self._searched: str | None = None
+        self._generation = 0
+        _style_lists()
         with ui.row().classes("w-full items-center gap-x-4 gap-y-1"):
             # The search box keeps its button beside it, also when a phone wraps the bar.
             with ui.row().classes("items-center gap-1 no-wrap") as search_box:
-                self.search = ui.input(placeholder=placeholder).props("dense outlined clearable")
+                self.search = ui.input(placeholder=placeholder).props(
+                    "dense outlined clearable debounce=300"
+                )
                 tag(self.search.classes("w-60 sm:w-72"), f"{name}-search")
-                self.search.on("keydown.enter", self._search)
-                self.search.on("clear", self._search)
-                button = ui.button(icon="search", on_click=self._search).props("flat dense")
+                # The box sends its text 300 ms after the last key (Quasar's debounce); Enter
+                # sends what is typed at once.
+                self.search.on_value_change(self._typed)
+                self.search.on(
+                    "keydown.enter", self._entered, js_handler="(e) => emit(e.target.value)"
+                )
+                button = ui.button(icon="search", on_click=self._search).props(
+                    'flat dense aria-label="Search"'
+                )
                 tag(button, f"{name}-search-button")
             search_box.visible = searchable
+            self.filters: dict[str, ui.select] = {}
+            for choice in filters:
+                options = {"": choice.all_label, **choice.options}
+                select = ui.select(
+                    options,
+                    label=choice.label,
+                    value=choice.value if choice.value in options else "",
+                    with_input=len(options) > 8,
+                ).props("dense outlined options-dense")
+                tag(select.classes("w-48"), f"{name}-filter-{choice.key}")
+                select.on_value_change(self._search)
+                self.filters[choice.key] = select
             self.show_deleted = tag(ui.switch("Show deleted"), f"{name}-show-deleted")
             self.only_deleted = tag(ui.switch("Only deleted"), f"{name}-only-deleted")
             self.show_deleted.visible = self.only_deleted.visible = deleted_switches
             self.show_deleted.on_value_change(self._show_changed)
             self.only_deleted.on_value_change(self._only_changed)
+            sortable = [c for c in self.columns if c.sort is not None]
+            # A phone shows no headings (one card per row): the sort is chosen here instead.
+            orders = {
+                "": "Default order",
+                **{f"{c.sort}:asc": f"{c.label} ↑" for c in sortable},
+                **{f"{c.sort}:desc": f"{c.label} ↓" for c in sortable},
+            }
+            orders.setdefault(self._sort_value(), "As the page chose")
+            self.sort_choice = ui.select(orders, label="Sort by", value=self._sort_value())
+            self.sort_choice.props("dense outlined options-dense")
+            tag(self.sort_choice.classes("w-48 sm:hidden"), f"{name}-sort")
+            self.sort_choice.visible = bool(sortable) and rows is None
+            self.sort_choice.on_value_change(self._sort_chosen)
+            if export is not None:
+                download = ui.button("CSV", icon="download", on_click=self._export).props(
+                    "flat dense no-caps"
+                )
+                download.classes("ml-auto")
+                download.tooltip(
+                    f"Download the rows matching the search and filters "
+                    f"(up to {number(EXPORT_CAP)} rows)"
+                )
+                tag(download, f"{name}-export")
         self.body = tag(ui.column().classes("w-full gap-2"), f"{name}-list")
         with ui.row().classes("items-center gap-2"):
             self.prev = ui.button("Previous", on_click=self._previous).props("flat dense")
@@ -89,6 +231,12 @@ class Listing(Generic[R]):
             self.pager = tag(ui.label("").classes("text-sm text-slate-600"), f"{name}-pager")
             self.next = ui.button("Next", on_click=self._next).props("flat dense")
             tag(self.next, f"{name}-next")
+            sizes = sorted({*page_sizes, page_size})
+            self.sizes = ui.select(
+                {size: f"{size} a page" for size in sizes}, value=page_size
+            ).props("dense borderless options-dense")
+            tag(self.sizes.classes("text-sm"), f"{name}-page-size")
+            self.sizes.on_value_change(self._size_changed)
 
     @property
     def mode(self) -> DeletedMode:
@@ -97,15 +245,29 @@ class Listing(Generic[R]):
             return "deleted"
         return "all" if self.show_deleted.value else "live"
 
-    async def load(self) -> None:
-        """Fetch the current page again and redraw it."""
-        request = PageRequest(
+    def request(self, *, whole: bool = False) -> PageRequest:
+        """What the list asks for now: its page, or every row (``whole``, for the export)."""
+        return PageRequest(
             search=(self.search.value or "").strip(),
             mode=self.mode,
-            offset=(self.page - 1) * self.page_size,
-            limit=self.page_size,
+            offset=0 if whole else (self.page - 1) * self.page_size,
+            limit=EXPORT_CAP if whole else self.page_size,
+            sort=self.sort,
+            descending=self.descending,
+            filters=tuple(
+                (key, str(select.value)) for key, select in self.filters.items() if select.value
+            ),
         )
+
+    async def load(self) -> None:
+        """Fetch the current page again and redraw it."""
+        self._generation += 1
+        generation = self._generation
+        request = self.request()
+        self._searched = request.search
         rows = await self.fetch(request)
+        if generation != self._generation:
+            return  # a newer search or click asked meanwhile: its rows are the ones to show
         self.total = rows.total
         pages = max(1, math.ceil(rows.total / self.page_size))
         if self.page > pages:
@@ -115,51 +277,149 @@ class Listing(Generic[R]):
         self.body.clear()
         with self.body:
             if not rows.items:
-                empty = ui.label(self.empty_text).classes("text-slate-500 italic")
-                empty.mark(f"{self.name}-empty")
+                empty = ui.label(self._empty(request)).classes("text-slate-500 italic")
+                tag(empty, f"{self.name}-empty")
             elif self.rows is not None:
                 self.rows(rows.items)
             else:
                 self._table(rows.items)
-        self.pager.text = f"Page {self.page} of {pages} · {rows.total} in all"
+        self.pager.text = (
+            f"Page {number(self.page)} of {number(pages)} · {number(rows.total)} in all"
+        )
         self.prev.set_enabled(self.page > 1)
         self.next.set_enabled(self.page < pages)
 
+    def _empty(self, request: PageRequest) -> str:
+        """What to say when no row shows: what the admin can do about it."""
+        noun = self.noun or "rows"
+        if request.search:
+            if self.noun:
+                return (
+                    f"No {noun} match “{request.search}”. Check the spelling or clear the search."
+                )
+            return f"Nothing matches “{request.search}”. Check the spelling or clear the search."
+        if request.filters:
+            return f"No {noun} match these filters. Choose “All” to see every one."
+        if request.mode == "deleted":
+            return f"No deleted {noun}." if self.noun else "Nothing is deleted."
+        return self.empty_text
+
+    def _heading(self, column: Column[R]) -> None:
+        th = ui.element("th").classes("text-left" if not column.numeric else "text-right")
+        if column.sort is None:
+            with th:
+                ui.label(column.label)
+            return
+        th.classes("sortable")
+        tag(th, f"{self.name}-sort-{column.sort}")
+        active = self.sort == column.sort
+        order = ("descending" if self.descending else "ascending") if active else "none"
+        th.props(f'aria-sort="{order}" tabindex="0" role="columnheader"')
+        th.on("click", lambda key=column.sort: self._sort_by(key))
+        th.on("keydown.enter", lambda key=column.sort: self._sort_by(key))
+        with th, ui.row().classes("items-center gap-1 no-wrap inline-flex"):
+            ui.label(column.label)
+            if active:
+                ui.icon("arrow_downward" if self.descending else "arrow_upward").classes("text-sm")
+            else:
+                ui.icon("unfold_more").classes("text-sm text-slate-400")
+
     def _table(self, items: Sequence[R]) -> None:
-        with ui.element("q-markup-table").props("flat bordered dense").classes("w-full"):
-            with ui.element("thead"), ui.element("tr"):
-                for column in self.columns:
-                    with ui.element("th").classes("text-left"):
-                        ui.label(column.label)
-                if self.actions is not None:
-                    ui.element("th")
-            with ui.element("tbody"):
-                for item in items:
-                    deleted = self.is_deleted(item) if self.is_deleted else False
-                    row = tag(ui.element("tr"), f"{self.name}-row")
-                    if deleted:
-                        row.classes("bg-rose-50 text-slate-500")
-                        row.mark(f"{self.name}-row", f"{self.name}-deleted-row")
-                    with row:
-                        for i, column in enumerate(self.columns):
-                            with ui.element("td"):
-                                text = column.cell(item)
-                                href = column.href(item) if column.href else None
-                                if href:
-                                    ui.link(text, href)
-                                else:
-                                    ui.label(text)
-                                if i == 0 and deleted:
-                                    ui.badge("deleted", color="red").props("outline").classes(
-                                        "ml-2"
-                                    )
-                        if self.actions is not None:
-                            with ui.element("td"), ui.row().classes("gap-1 justify-end no-wrap"):
-                                self.actions(item)
+        with ui.element("div").classes("listing-box"):
+            table = ui.element("q-markup-table").props("flat bordered dense")
+            with table.classes("w-full listing-table"):
+                with ui.element("thead"), ui.element("tr"):
+                    for column in self.columns:
+                        self._heading(column)
+                    if self.actions is not None:
+                        ui.element("th")
+                with ui.element("tbody"):
+                    for item in items:
+                        self._row(item)
+
+    def _row(self, item: R) -> None:
+        deleted = self.is_deleted(item) if self.is_deleted else False
+        row = tag(ui.element("tr"), f"{self.name}-row")
+        if deleted:
+            row.classes("bg-rose-50 text-slate-500")
+            row.mark(f"{self.name}-row", f"{self.name}-deleted-row")
+        with row:
+            for i, column in enumerate(self.columns):
+                cell = ui.element("td").props(f'data-label="{_attribute(column.label)}"')
+                align = "justify-end" if column.numeric else ""
+                with cell, ui.row().classes(f"items-center gap-1 no-wrap {align}"):
+                    text = column.cell(item)
+                    href = column.href(item) if column.href else None
+                    if href:
+                        ui.link(text, href)
+                    else:
+                        ui.label(text)
+                    if i == 0 and deleted:
+                        ui.badge("deleted", color="red").props("outline").classes("ml-2")
+            if self.actions is not None:
+                cell = ui.element("td").props('data-label=""')
+                with cell, ui.row().classes("gap-1 justify-end no-wrap"):
+                    self.actions(item)
+
+    def _sort_value(self) -> str:
+        if not self.sort:
+            return ""
+        return f"{self.sort}:{'desc' if self.descending else 'asc'}"
+
+    async def _sort_by(self, key: str) -> None:
+        if self.sort == key:
+            self.descending = not self.descending
+        else:
+            self.sort, self.descending = key, False
+        self.sort_choice.set_value(self._sort_value())  # it reloads the list
+
+    async def _sort_chosen(self) -> None:
+        key, _, direction = str(self.sort_choice.value or "").partition(":")
+        self.sort, self.descending = key, direction == "desc"
+        self.page = 1
+        await self.load()
+
+    async def _typed(self) -> None:
+        # The same text again (Enter, then the box's own update) is not searched twice.
+        if (self.search.value or "").strip() != self._searched:
+            await self._search()
+
+    async def _entered(self, event: GenericEventArguments) -> None:
+        typed = event.args if isinstance(event.args, str) else None
+        if typed is not None and typed != (self.search.value or ""):
+            # Enter came before the debounced text: take what the box shows.
+            self.search.set_value(typed)
+            return  # the value change searches
+        await self._search()
 
     async def _search(self) -> None:
         self.page = 1
         await self.load()
+
+    async def _size_changed(self) -> None:
+        self.page_size = int(self.sizes.value or self.page_size)
+        self.page = 1
+        await self.load()
+
+    async def _export(self) -> None:
+        if self.export is None:
+            return
+        try:
+            made = await self.export(self.request(whole=True))
+        except DomainRefusal as exc:
+            ui.notify(str(exc), type="negative")
+            return
+        ui.download.content(made.content, made.filename, "text/csv")
+        if made.truncated:
+            ui.notify(
+                f"The file holds the first {number(made.rows)} of {number(made.total)} rows: "
+                "narrow the search or filters for the rest.",
+                type="warning",
+                multi_line=True,
+            )
+        else:
+            rows = "row" if made.rows == 1 else "rows"
+            ui.notify(f"{number(made.rows)} {rows} exported.", type="positive")
 
     async def _show_changed(self) -> None:
         # The two switches exclude each other; switching one on switches the other off, and
@@ -187,13 +447,23 @@ class Listing(Generic[R]):
         await self.load()
 
 
+def _attribute(text: str) -> str:
+    """Text safe inside a double-quoted HTML attribute of ``props``."""
+    return text.replace("&", "&amp;").replace('"', "&quot;")
+
+
 async def confirm(question: str, detail: str = "", *, ok: str = "Delete") -> bool:
-    """Ask before doing something; ``True`` when confirmed. The dialog exists only meanwhile."""
-    dialog = ui.dialog().props("persistent")
-    with dialog, tag(ui.card().classes("w-96"), "confirm-dialog"):
+    """Ask before doing something; ``True`` when confirmed. The dialog exists only meanwhile.
+
+    It is made at the page's root, not where the click came from: a row's menu or a list
+    redrawn meanwhile would take it away with them.
+    """
+    with ui.context.client.layout:
+        dialog = ui.dialog().props("persistent")
+    with dialog, tag(ui.card().classes("w-96 max-w-full"), "confirm-dialog"):
         ui.label(question).classes("text-lg font-medium")
         if detail:
-            ui.label(detail).classes("text-sm text-slate-600")
+            tag(ui.label(detail).classes("text-sm text-slate-600"), "confirm-detail")
         with ui.row().classes("w-full justify-end gap-2"):
             tag(
                 ui.button("Cancel", on_click=lambda: dialog.submit(False)).props("flat"),
@@ -206,94 +476,3 @@ async def confirm(question: str, detail: str = "", *, ok: str = "Delete") -> boo
     if not dialog.is_deleted:
         dialog.delete()
     return bool(result)
-
-
-class ErrorBox:
-    """A place on the page where a form's refusal is written (never a traceback)."""
-
-    def __init__(self, marker: str) -> None:
-        self.label = ui.label("").classes(
-            "text-red-700 bg-red-50 border border-red-200 rounded px-3 py-2 w-full"
-        )
-        tag(self.label, marker)
-        self.label.visible = False
-
-    def show(self, message: str) -> None:
-        """Write ``message``."""
-        self.label.text = message
-        self.label.visible = True
-
-    def clear(self) -> None:
-        """Hide the box."""
-        self.label.text = ""
-        self.label.visible = False
-
-
-def show_problems(problems: Sequence[FieldProblem], fields: dict[str, Any], box: ErrorBox) -> None:
-    """Put each problem under its field (``fields`` maps paths to inputs) and list them all."""
-    for element in fields.values():
-        if hasattr(element, "error"):
-            element.error = None
-    lines = []
-    for problem in problems:
-        element = fields.get(problem.path)
-        if element is not None and hasattr(element, "error"):
-            element.error = problem.message
-        lines.append(f"{problem.path.replace('_', ' ')}: {problem.message}")
-    if lines:
-        box.show("Please correct: " + "; ".join(lines))
-    else:
-        box.clear()
-
-
-def as_int(value: Any) -> Any:
-    """A number input's value as an int when it is whole (``None`` stays ``None``); anything
-    else is returned unchanged so the validation names it."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def blank_to_none(value: Any) -> Any:
-    """An empty text field means "not set"."""
-    if isinstance(value, str):
-        value = value.strip()
-        return value or None
-    return value
-
-
-def time_field(label: str, value: str = "") -> ui.input:
-    """A time of day typed as ``14:00`` or picked on a clock; its value is the text."""
-    field = ui.input(label, value=value, placeholder="HH:MM")
-    with field.add_slot("append"):
-        icon = ui.icon("schedule").classes("cursor-pointer")
-        with icon, ui.menu() as menu:
-            clock = ui.time(value=None).props("format24h")
-            clock.on_value_change(lambda e: field.set_value(e.value or ""))
-        menu.on("before-show", lambda: clock.set_value(field.value or None))
-    return field
-
-
-def datetime_field(label: str, value: str = "") -> ui.input:
-    """A date and time typed as ``2026-03-31 14:00`` or picked from a calendar and a clock;
-    its value is the text (read it with ``campaign_texts.read_local``)."""
-    field = ui.input(label, value=value, placeholder="YYYY-MM-DD HH:MM")
-
-    def picked() -> None:
-        if day.value:
-            field.value = f"{day.value} {clock.value or '00:00'}"
-
-    def opened() -> None:
-        text = (field.value or "").strip()
-        day.set_value(text[:10] or None)
-        clock.set_value(text[11:16] or None)
-
-    with field.add_slot("append"):
-        icon = ui.icon("event").classes("cursor-pointer")
-        with icon, ui.menu() as menu, ui.element("div").classes("flex flex-col sm:flex-row"):
-            day = ui.date(value=None, mask="YYYY-MM-DD").props("flat minimal")
-            clock = ui.time(value=None).props("flat format24h")
-        day.on_value_change(picked)
-        clock.on_value_change(picked)
-        menu.on("before-show", opened)
-    return field

@@ -5,13 +5,16 @@ secrets never shown).
 Filters: actor, action, kind of row, days, and a text search over the summary, the row's id and
 the values; a row's own history is ``/audit?entity=store&entity_id=4``. A merchant admin sees
 their merchant's changes only, in the merchant's time zone; a platform admin sees every change,
-may pick a merchant, and reads times in UTC. Each entry is a card whose diff lists one field a
-line (``name: Old → New``), which reads the same on a laptop and on a phone. Read only: the
-trail offers no edit.
+may pick a merchant, and reads each change's time on its merchant's clock (UTC for a change of
+no merchant's). Each entry is a card whose diff lists one field a line (``name: Old → New``),
+which reads the same on a laptop and on a phone; what the trail stores in codes (actors such
+as ``cli:ops``, field names, JSON values) is said in words, the stored form in a tooltip. The
+filters show at once, the entries a moment later. Read only: the trail offers no edit.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date
 
@@ -19,6 +22,7 @@ from nicegui import ui
 from starlette.responses import Response
 
 from admin_ui import texts
+from admin_ui.formatting import local_when
 from admin_ui.frame import frame
 from admin_ui.guard import admin_page
 from admin_ui.pages.common import parse_id
@@ -28,8 +32,10 @@ from admin_ui.queries.common import PageRequest, Rows
 from admin_ui.queries.merchants import merchant_choices
 from admin_ui.runtime import Runtime
 from admin_ui.widgets import Listing, tag
+from core.logs import get_logger
 
-_SOURCES = {"panel": "panel", "cli": "command line", "system": "system"}
+log = get_logger(__name__)
+_SHOWN = 160  # characters of a value in words; the tooltip has it all
 _ACTION_COLORS = {
     "create": "positive",
     "delete": "negative",
@@ -80,8 +86,13 @@ def _day(text: str) -> date | None:
         return None
 
 
-def _when(me: Principal, zone: str) -> str:
-    return "UTC" if me.is_platform else zone
+def _clock(me: Principal, zone: str) -> str:
+    if me.is_platform:
+        return (
+            "Times are on each merchant's clock (UTC for changes of no merchant); the From and "
+            "To days are UTC days."
+        )
+    return f"Times and days are in {zone}."
 
 
 async def _log(
@@ -96,7 +107,7 @@ async def _log(
     ui.label(
         f"Every change made in the admin panel or on the command line for {scope}: who, when, "
         "and the values before and after. Personal data is masked and secrets are never "
-        f"shown. Times and days are in {_when(me, zone)}."
+        f"shown. {_clock(me, zone)}"
     ).classes("text-sm text-slate-600")
     entity_id = start.entity_id
     with ui.row().classes("w-full items-end gap-x-3 gap-y-2"):
@@ -106,7 +117,7 @@ async def _log(
         ).classes("w-full sm:w-40")
         action = tag(
             ui.select(
-                {"": "Any action", **{a: a.replace("_", " ") for a in audit_data.ACTIONS}},
+                {"": "Any action", **{a: texts.audit_action(a) for a in audit_data.ACTIONS}},
                 label="Action",
                 value=start.action,
             ).props("dense outlined"),
@@ -115,7 +126,7 @@ async def _log(
         kinds = dict.fromkeys(audit_data.ENTITIES) | ({start.entity: None} if start.entity else {})
         entity = tag(
             ui.select(
-                {"": "Any kind", **{k: k.replace("_", " ") for k in kinds}},
+                {"": "Any kind", **{k: texts.entity(k).capitalize() for k in kinds}},
                 label="Kind",
                 value=start.entity,
             ).props("dense outlined"),
@@ -186,7 +197,7 @@ async def _log(
         if not entity_id:
             return
         with only:
-            what = f"{entity.value.replace('_', ' ')} {entity_id}" if entity.value else entity_id
+            what = f"{texts.entity(entity.value)} {entity_id}" if entity.value else entity_id
             tag(ui.label(f"Only the changes of {what}").classes("text-sm"), "audit-only")
             tag(ui.button("Show all", on_click=show_all).props("flat dense"), "audit-only-clear")
 
@@ -202,12 +213,29 @@ async def _log(
     actor.on("keydown.enter", reload)
     actor.on("blur", reload)
     actor.on("clear", reload)
-    await listing.load()
+    # The filters stand at once; the entries come a moment later, after the page was sent.
+    with listing.body, tag(ui.row().classes("items-center gap-2 text-slate-500"), "audit-loading"):
+        ui.spinner(size="md")
+        ui.label("Loading the changes…")
+
+    async def first_load() -> None:
+        try:
+            await listing.load()
+        except Exception:  # any failure is shown as a sentence, and logged
+            log.exception("admin_ui.audit_load_failed")
+            listing.body.clear()
+            with listing.body:
+                failed = ui.label(
+                    "The changes could not be loaded just now. Reload the page to try again."
+                ).classes("text-rose-700 bg-rose-50 border border-rose-200 rounded px-3 py-2")
+                tag(failed, "audit-failed")
+
+    ui.timer(0.05, first_load, once=True)
 
 
 def _entry(me: Principal, zone: str, item: audit_data.AuditEntry) -> None:
     """One change as a card: when, who and what on top, the summary, then the diff."""
-    at = texts.when(item.at) if me.is_platform else texts.local_when(item.at, zone)
+    at = local_when(item.at, item.merchant_timezone or (None if me.is_platform else zone))
     with tag(
         ui.element("div").classes(
             "w-full flex flex-col gap-1 p-3 bg-white rounded border border-slate-200 min-w-0"
@@ -215,12 +243,14 @@ def _entry(me: Principal, zone: str, item: audit_data.AuditEntry) -> None:
         "audit-row",
     ):
         with ui.row().classes("w-full items-center gap-x-2 gap-y-1"):
-            tag(ui.label(at).classes("text-sm font-medium"), "audit-when")
-            tag(ui.label(item.actor).classes("text-sm break-all"), "audit-actor")
-            ui.badge(_SOURCES.get(item.source, item.source), color="grey-6").props("outline")
+            when = tag(ui.label(at).classes("text-sm font-medium"), "audit-when")
+            when.tooltip(texts.when(item.at))
+            who = tag(ui.label(texts.actor(item.actor, item.source)), "audit-actor")
+            who.classes("text-sm break-all").tooltip(f"{item.actor} · {item.source}")
             tag(
                 ui.badge(
-                    item.action.replace("_", " "), color=_ACTION_COLORS.get(item.action, "grey-8")
+                    texts.audit_action(item.action),
+                    color=_ACTION_COLORS.get(item.action, "grey-8"),
                 ),
                 "audit-action",
             )
@@ -228,24 +258,46 @@ def _entry(me: Principal, zone: str, item: audit_data.AuditEntry) -> None:
                 tag(
                     ui.label(item.merchant_code).classes("text-xs text-slate-500"), "audit-merchant"
                 )
-        tag(ui.label(item.summary).classes("text-sm break-words"), "audit-summary")
+        summary = tag(ui.label(_summary(item)).classes("text-sm break-words"), "audit-summary")
+        summary.tooltip(item.summary)
         if item.changes:
             with tag(
                 ui.column().classes("w-full gap-0 pl-2 border-l-2 border-slate-200"), "audit-diff"
             ):
                 for change in item.changes:
-                    tag(
-                        ui.label(_change(change)).classes(
-                            "text-xs font-mono text-slate-700 break-words"
-                        ),
-                        "audit-change",
-                    )
+                    line = ui.label(_change(change)).classes("text-xs text-slate-700 break-words")
+                    tag(line, "audit-change").tooltip(_stored(change))
+
+
+def _summary(item: audit_data.AuditEntry) -> str:
+    """The trail's one line with its codes in words: ``updated store 4 (s-1): points per
+    euro``; the kind of row, then the fields it names."""
+    text = item.summary.replace(item.entity.replace("_", " "), texts.entity(item.entity), 1)
+    head, colon, fields = text.partition(": ")
+    if not colon:
+        return text
+    names = {c.field: texts.field_name(c.field) for c in item.changes}
+    # The fields as the trail listed them, each put into words (a label may hold ": " too).
+    shown = re.sub(r"[A-Za-z][A-Za-z0-9_]*", lambda m: names.get(m.group(0), m.group(0)), fields)
+    return f"{head}{colon}{shown}"
+
+
+def _words(stored: object) -> str:
+    text = texts.value(stored)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
 
 
 def _change(change: audit_data.Change) -> str:
-    """``field: old → new``; a creation's field without the arrow, a removal's with ``—``."""
+    """``field: old → new`` in words; a creation's field without the arrow, a removal's with
+    ``—``."""
+    name = texts.field_name(change.field)
     if change.old is None:
-        return f"{change.field}: {change.new}"
+        return f"{name}: {_words(change.after)}"
     if change.new is None:
-        return f"{change.field}: {change.old} → —"
-    return f"{change.field}: {change.old} → {change.new}"
+        return f"{name}: {_words(change.before)} → —"
+    return f"{name}: {_words(change.before)} → {_words(change.after)}"
+
+
+def _stored(change: audit_data.Change) -> str:
+    """The change as the trail stores it, for an engineer: ``points_per_euro: 10 → 11``."""
+    return f"{change.field}: {change.old or '—'} → {change.new or '—'}"

@@ -1,10 +1,11 @@
 """A campaign's form: every field of CONTRACT.md 7.1, typed as a merchant thinks of them.
 
 The window is typed on the merchant's clock, weekdays are ticked, the hours are two times,
-skus and categories comma-separated lists. ``CampaignForm.values`` turns that back into the
-fields of the provisioning file and checks them with the catalog's one validation
-(``domain_api.check_campaign``), so the form refuses what ``loyalty provision`` refuses, with
-the same sentences, each under its field.
+skus and categories comma-separated lists, the minimum basket in the program's currency.
+``CampaignForm.values`` turns that back into the fields of the provisioning file and checks
+them with the catalog's one validation (``domain_api.check_campaign``), so the form refuses
+what ``loyalty provision`` refuses, with the same sentences, each under its field (named as
+the form labels it).
 """
 
 from __future__ import annotations
@@ -19,11 +20,29 @@ from nicegui import ui
 from admin_ui import campaign_texts as words
 from admin_ui import domain_api
 from admin_ui.pages.common import section
-from admin_ui.problems import FieldProblem
+from admin_ui.problems import FieldLabels, FieldProblem, plain_message
 from admin_ui.queries.campaigns import ProgramScope
 from admin_ui.widgets import ErrorBox, as_int, datetime_field, show_problems, tag, time_field
 
 _ITEM = re.compile(r"^(skus|categories|days)\[(\d+)\]$")
+# Each field as the form labels it, for the list of what to correct.
+_LABELS = FieldLabels(
+    {
+        "id": "Code",
+        "name": "Name",
+        "starts_at": "Starts",
+        "ends_at": "Ends",
+        "days": "Days",
+        "hours": "Hours",
+        "categories": "Categories",
+        "skus": "SKUs",
+        "min_basket_cents": "Minimum basket",
+        "multiplier": "Multiplier",
+        "bonus_points": "Bonus points",
+        "budget_points": "Budget",
+        "max_awards_per_card": "Purchases rewarded per card",
+    }
+)
 
 
 class CampaignForm:
@@ -35,13 +54,14 @@ class CampaignForm:
         self, scope: ProgramScope, initial: Mapping[str, Any] | None, *, code_fixed: bool
     ) -> None:
         self.zone = scope.timezone
+        self.currency = scope.currency
         data: Mapping[str, Any] = initial or {}
         start, until = words.split_hours(data.get("hours"))
         self.errors = ErrorBox("campaign-errors")
         with section("Campaign"), _grid():
             self.code = _hint(
-                tag(ui.input("Id", value=data.get("id") or ""), "campaign-id"),
-                "Lower-case letters, digits and -",
+                tag(ui.input("Code", value=data.get("id") or ""), "campaign-id"),
+                "Lower-case letters, digits and -; names it in reports",
             ).props("maxlength=64")
             if code_fixed:
                 self.fix_code()
@@ -100,14 +120,15 @@ class CampaignForm:
                 self.min_basket = _hint(
                     tag(
                         ui.number(
-                            "Minimum basket (cents)",
-                            value=data.get("min_basket_cents") or None,
-                            format="%d",
+                            f"Minimum basket ({self.currency})",
+                            value=words.amount_text(data.get("min_basket_cents")),
+                            format="%.2f",
+                            step=0.5,
                             min=0,
                         ),
                         "campaign-min_basket_cents",
                     ),
-                    "Of the lines that earn. Blank: none",
+                    "Of the lines that earn, e.g. 12.50. Blank: none",
                 )
         with section("What they earn"):
             _caption(
@@ -195,7 +216,12 @@ class CampaignForm:
 
     def show(self, problems: Sequence[FieldProblem]) -> None:
         """Write ``problems`` (by the catalog's paths) under their fields, and list them."""
-        show_problems([self._readable(p) for p in problems], self._fields, self.errors)
+        readable = [self._readable(p) for p in problems]
+        plain = [FieldProblem(p.path, plain_message(p.message, _LABELS.fields)) for p in readable]
+        show_problems(plain, self._fields, self.errors)
+        if plain:
+            # Named as the form labels them, not by the provisioning file's keys.
+            self.errors.show("Please correct: " + "; ".join(_LABELS.sentence(p) for p in plain))
         # The hours are one field of two inputs: both turn red, the sentence stands once.
         self.hours_from.error = "" if self.hours_until.error else None
 
@@ -222,8 +248,13 @@ class CampaignForm:
             problems.append(FieldProblem("hours", problem))
         data["hours"] = hours
         # Blank numbers take the campaign's defaults (no minimum, no multiplier, no bonus).
-        if self.min_basket.value is not None:
-            data["min_basket_cents"] = as_int(self.min_basket.value)
+        try:
+            basket = words.read_amount(self.min_basket.value)
+        except ValueError as exc:
+            problems.append(FieldProblem("min_basket_cents", str(exc)))
+        else:
+            if basket is not None:
+                data["min_basket_cents"] = basket
         if self.bonus.value is not None:
             data["bonus_points"] = as_int(self.bonus.value)
         if self.multiplier.value is not None:

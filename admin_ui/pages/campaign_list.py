@@ -53,7 +53,7 @@ async def program_choice(rt: Runtime, me: Principal) -> None:
         [
             Column("Merchant", lambda r: r.merchant_code, lambda r: f"/programs/{r.id}/campaigns"),
             Column("Program", lambda r: r.name),
-            Column("Type", lambda r: r.type.value),
+            Column("Type", lambda r: r.type.value.capitalize()),
         ],
         fetch,
         deleted_switches=False,
@@ -73,7 +73,7 @@ def links(scope: ProgramScope, *, to_list: bool = True) -> None:
             link = ui.link("All campaigns", f"/programs/{scope.program_id}/campaigns")
             tag(link, "campaigns-link")
     if scope.deleted_at is not None:
-        deleted_banner("program", scope.deleted_at)
+        deleted_banner("program", scope.deleted_at, zone=scope.timezone)
     elif not scope.earns_points:
         ui.label(
             "This is a stamps program: campaigns change points, so none can be activated. "

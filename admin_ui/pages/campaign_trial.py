@@ -14,10 +14,12 @@ from zoneinfo import ZoneInfo
 from nicegui import ui
 
 from admin_ui import campaign_texts as words
-from admin_ui import domain_api, texts
+from admin_ui import domain_api
+from admin_ui.formatting import local_when, money, percent
 from admin_ui.pages.common import guarded
 from admin_ui.queries.campaigns import ProgramScope
 from admin_ui.runtime import Runtime
+from admin_ui.texts import chart_number
 from admin_ui.widgets import tag
 
 
@@ -108,9 +110,9 @@ def _results(
     period: tuple[datetime, datetime],
 ) -> None:
     figures = report.campaigns[0]
-    money = report.point_value_cents
+    point_cents = report.point_value_cents
     if figures.budget_ran_out_at is not None:
-        ran_out = words.local(figures.budget_ran_out_at, scope.timezone)
+        ran_out = local_when(figures.budget_ran_out_at, scope.timezone)
     else:
         ran_out = "not reached" if data.get("budget_points") else "no budget"
     tiles = (
@@ -118,23 +120,24 @@ def _results(
         ("Purchases matched", words.points(figures.purchases_matched), "matched"),
         ("Cards reached", words.points(len(figures.cards)), "cards"),
         ("Points awarded", words.points(figures.points_awarded), "points"),
-        ("Cost", texts.cents(figures.cost_cents, scope.currency), "cost"),
+        ("Cost", money(figures.cost_cents, scope.currency), "cost"),
         ("Budget ran out", ran_out, "ran-out"),
     )
     with ui.element("div").classes("grid grid-cols-2 md:grid-cols-3 gap-2 w-full"):
-        for label, value, key in tiles:
+        for label, shown, key in tiles:
             with tag(ui.card().props("flat bordered").classes("p-3 gap-0"), f"trial-{key}"):
                 ui.label(label).classes("text-xs uppercase tracking-wide text-slate-500")
-                tag(ui.label(value).classes("text-xl font-semibold"), f"trial-{key}-value")
+                tag(ui.label(shown).classes("text-xl font-semibold"), f"trial-{key}-value")
     change = ""
     if report.points_without:
-        change = f" ({(report.points_with - report.points_without) / report.points_without:+.1%})"
+        ratio = (report.points_with - report.points_without) / report.points_without
+        change = f" ({'+' if ratio > 0 else ''}{percent(ratio)})"
     tag(
         ui.label(
             f"Points of the period: {words.points(report.points_without)} without it "
-            f"({texts.cents(report.points_without * money, scope.currency)}), "
+            f"({money(report.points_without * point_cents, scope.currency)}), "
             f"{words.points(report.points_with)} with it "
-            f"({texts.cents(report.points_with * money, scope.currency)}){change}."
+            f"({money(report.points_with * point_cents, scope.currency)}){change}."
         ).classes("text-sm text-slate-700"),
         "trial-totals",
     )
@@ -146,11 +149,11 @@ def _results(
     tag(
         ui.echart(
             {
-                "tooltip": {"trigger": "axis"},
+                "tooltip": {"trigger": "axis", ":valueFormatter": chart_number()},
                 "legend": {"top": 0, "left": "center"},
-                "grid": {"left": 50, "right": 16, "top": 32, "bottom": 30},
+                "grid": {"left": 56, "right": 16, "top": 32, "bottom": 30},
                 "xAxis": {"type": "category", "data": days},
-                "yAxis": {"type": "value"},
+                "yAxis": {"type": "value", "axisLabel": {":formatter": chart_number()}},
                 "series": [
                     {"name": "without it", "type": "line", "data": without, "color": "#94A3B8"},
                     {

@@ -158,7 +158,7 @@ async def _campaign_detail(
     links(scope)
     dialogs = ui.element("div")
     if row.deleted_at is not None:
-        deleted_banner("campaign", row.deleted_at, row.deleted_by)
+        deleted_banner("campaign", row.deleted_at, row.deleted_by, zone=scope.timezone)
         with section("Campaign"):
             _facts(row, scope)
 
@@ -249,7 +249,12 @@ def _facts(row: CampaignRow, scope: ProgramScope) -> None:
         for label, value in (
             ("When", words.when(row.form, scope.timezone)),
             ("Gives", words.gives(row.multiplier, row.bonus_points)),
-            ("On", words.applies_to(row.skus, row.categories)),
+            (
+                "On",
+                words.on_what(
+                    row.skus, row.categories, row.form.get("min_basket_cents"), scope.currency
+                ),
+            ),
             ("Per card", words.per_card(row.max_awards_per_card)),
         ):
             with ui.row().classes("gap-2 no-wrap items-baseline"):

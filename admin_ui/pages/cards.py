@@ -1,7 +1,8 @@
-"""Cards: the list, and one card's page: balances (pending points and the next expiry too, the
-tier and what the next one takes), open point lots, tier history, ledger, wallet sync state,
-and the admin's actions on it (deactivate, reactivate, manual adjustment), applied by
-``domain.engine.admin_actions`` with an idempotency key made when the form is shown."""
+"""One card's page: balances (pending points and the next expiry too, the tier and what the
+next one takes), open point lots, tier history, ledger, wallet sync state, and the admin's
+actions on it (adjustment by hand; deactivate, reactivate and delete in the danger zone below
+the ledger), applied by ``domain.engine.admin_actions`` with an idempotency key made when the
+form is shown. The list of cards is ``card_list``'s."""
 
 from __future__ import annotations
 
@@ -11,23 +12,32 @@ from datetime import UTC, datetime
 from nicegui import ui
 from starlette.responses import Response
 
-from admin_ui import domain_api, texts
+from admin_ui import domain_api
+from admin_ui.formatting import local_when, number
 from admin_ui.frame import frame, not_found
 from admin_ui.guard import admin_page
-from admin_ui.pages.common import delete_restore_actions, deleted_banner, guarded, parse_id, section
+from admin_ui.pages.card_list import card_listing, signed
+from admin_ui.pages.common import (
+    actor_words,
+    counted,
+    danger_zone,
+    delete_with_counts,
+    deleted_banner,
+    guarded,
+    parse_id,
+    restore_with_counts,
+    section,
+)
 from admin_ui.pages.enrol_dialog import enrol_dialog
 from admin_ui.problems import DomainRefusal
-from admin_ui.queries import deletion
 from admin_ui.queries.admins import Principal
 from admin_ui.queries.cards import (
     CardDetail,
-    CardRow,
     LedgerLine,
     LotLine,
     TierChangeLine,
     card_ledger,
     get_card,
-    list_cards,
     open_lots,
     tier_history,
     wallet_sync,
@@ -74,42 +84,6 @@ def register(rt: Runtime) -> None:
         return None
 
 
-async def card_listing(rt: Runtime, me: Principal, *, customer_id: int | None = None) -> None:
-    """The list of cards (of one customer when given)."""
-
-    async def fetch(request: PageRequest) -> Rows[CardRow]:
-        async with rt.session() as session:
-            return await list_cards(session, me, request, customer_id=customer_id)
-
-    actions = delete_restore_actions(
-        rt,
-        me,
-        "card",
-        question=lambda r: f"Delete card {r.card_number}?",
-        warning=("It can be restored."),
-        subject=lambda r: f"Card {r.card_number}",
-        marker=lambda r: r.card_number,
-        reload=lambda: listing.load(),
-    )
-
-    listing: Listing[CardRow] = Listing(
-        "cards",
-        [
-            Column("Card", lambda r: r.card_number, lambda r: f"/cards/{r.id}"),
-            Column("Customer", lambda r: r.customer, lambda r: f"/customers/{r.customer_id}"),
-            Column("Merchant", lambda r: r.merchant_code),
-            Column("Stamps", lambda r: str(r.stamp_count)),
-            Column("Points", lambda r: str(r.points_balance)),
-            Column("Active", lambda r: "yes" if r.is_active else "no"),
-        ],
-        fetch,
-        is_deleted=lambda r: r.deleted_at is not None,
-        actions=actions,
-        placeholder="Card number, QR text, email or merchant",
-    )
-    await listing.load()
-
-
 def _figure(label: str, value: str, marker: str) -> None:
     with ui.card().classes("min-w-36 items-start gap-0 p-3"):
         ui.label(label).classes("text-xs uppercase text-slate-500")
@@ -117,55 +91,62 @@ def _figure(label: str, value: str, marker: str) -> None:
 
 
 async def _card_detail(rt: Runtime, me: Principal, card: CardDetail) -> None:
-    deleted_banner("card", card.deleted_at)
-    with ui.row().classes("gap-4 text-slate-600"):
+    zone = card.zone
+    deleted_banner(
+        "card", card.deleted_at, card.deleted_by, zone=zone, hidden_with=card.hidden_with
+    )
+    with ui.row().classes("gap-x-4 gap-y-1 text-slate-600"):
         ui.link(f"Customer: {card.customer}", f"/customers/{card.customer_id}")
-        ui.label(f"Merchant: {card.merchant_code}")
-        ui.label(f"Issued at: {card.store_code or '—'} on {texts.when(card.created_at)}")
+        ui.link(f"Merchant: {card.merchant_name}", f"/merchants/{card.merchant_id}")
+        where = f"{card.store_name} ({card.store_code})" if card.store_code else "—"
+        ui.label(f"Issued at {where} on {local_when(card.created_at, zone)}")
     with ui.row().classes("gap-4"):
         stamps = card.program_type in (ProgramType.STAMPS, ProgramType.HYBRID)
         points = card.program_type in (ProgramType.POINTS, ProgramType.HYBRID)
         if stamps:
-            _figure("Stamps", f"{card.stamp_count} / {card.stamps_target}", "card-stamps")
+            _figure(
+                "Stamps",
+                f"{number(card.stamp_count)} / {number(card.stamps_target)}",
+                "card-stamps",
+            )
         if points:
-            _figure("Points", str(card.points_balance), "card-points")
-            _figure("Pending", str(card.points_pending), "card-pending")
+            _figure("Points", number(card.points_balance), "card-points")
+            _figure("Pending", number(card.points_pending), "card-pending")
         if card.tier is not None:
             _figure("Tier", card.tier.name, "card-tier")
-            _figure("Qualifying points", str(card.qualifying_points), "card-qualifying")
+            _figure("Qualifying points", number(card.qualifying_points), "card-qualifying")
             if card.tier.next_name is not None:
-                to_next = f"{card.tier.points_to_next} points to {card.tier.next_name}"
+                to_next = f"{number(card.tier.points_to_next)} points to {card.tier.next_name}"
             else:
                 to_next = "top tier"
             _figure("Next tier", to_next, "card-tier-next")
-        _figure("Status", "active" if card.is_active else "deactivated", "card-status")
-        _figure("Rewards redeemed", str(card.rewards_redeemed), "card-rewards")
-        _figure("Version", str(card.version), "card-version")
+        _figure("Status", card.status, "card-status")
+        _figure("Rewards redeemed", number(card.rewards_redeemed), "card-rewards")
     ui.label(
-        f"Lifetime: {card.lifetime_stamps} stamps, {card.lifetime_points_earned} points earned, "
-        f"{card.points_redeemed} points redeemed · "
-        f"last activity {texts.when(card.last_activity_at)}"
+        f"Lifetime: {counted(card.lifetime_stamps, 'stamp', 'stamps')}, "
+        f"{counted(card.lifetime_points_earned, 'point', 'points')} earned, "
+        f"{counted(card.points_redeemed, 'point', 'points')} redeemed · "
+        f"last activity {local_when(card.last_activity_at, zone)}"
     ).classes("text-sm text-slate-600")
     if points:
         await _lots(rt, card)
     if card.tier is not None:
         await _tier_history(rt, card)
 
-    if card.deleted_at is not None:
+    if card.deleted_at is not None and card.hidden_with is None:
 
         async def bring_back() -> None:
-            async def work() -> None:
-                async with transaction(rt) as session:
-                    await deletion.restore(session, me, "card", card.id)
-
-            if await guarded(work, success="Card restored."):
+            if await restore_with_counts(rt, me, "card", card.id, f"Card {card.card_number}"):
                 ui.navigate.reload()
 
         tag(ui.button("Restore card", on_click=bring_back), "card-restore")
-    else:
-        _actions(rt, me, card)
+    elif card.deleted_at is None:
+        _adjust(rt, me, card)
 
     with section("Ledger"):
+        tag(ui.label(f"Times on the merchant's clock ({zone.key})."), "ledger-zone").classes(
+            "text-sm text-slate-600"
+        )
 
         async def fetch(request: PageRequest) -> Rows[LedgerLine]:
             async with rt.session() as session:
@@ -174,15 +155,23 @@ async def _card_detail(rt: Runtime, me: Principal, card: CardDetail) -> None:
         ledger: Listing[LedgerLine] = Listing(
             "ledger",
             [
-                Column("When", lambda r: texts.when(r.occurred_at)),
+                Column("When", lambda r: local_when(r.occurred_at, zone)),
                 Column("Entry", lambda r: r.entry_type.replace("_", " ")),
-                Column("Stamps", lambda r: f"{r.stamps_delta:+d}" if r.stamps_delta else ""),
-                Column("Points", _points_moved),
+                Column(
+                    "Stamps",
+                    lambda r: signed(r.stamps_delta) if r.stamps_delta else "",
+                    numeric=True,
+                ),
+                Column("Points", _points_moved, numeric=True),
                 Column(
                     "Balance after",
-                    lambda r: f"{r.stamp_count_after} st · {r.points_balance_after} pt",
+                    lambda r: (
+                        f"{counted(r.stamp_count_after, 'stamp', 'stamps')} · "
+                        f"{counted(r.points_balance_after, 'point', 'points')}"
+                    ),
                 ),
                 Column("Store", lambda r: r.store_code or "—"),
+                Column("By", lambda r: actor_words(r.actor) if r.actor else "—"),
                 Column("Detail", lambda r: r.detail),
             ],
             fetch,
@@ -201,21 +190,30 @@ async def _card_detail(rt: Runtime, me: Principal, card: CardDetail) -> None:
             wallets = await wallet_sync(session, card.id)
         if not wallets:
             tag(
-                ui.label("No wallet has this card yet (no sync state)."),
+                ui.label("No wallet has this card yet."),
                 "wallet-none",
             ).classes("text-slate-500 italic")
         for w in wallets:
             behind = card.version - w.synced_version
-            state = "up to date" if behind <= 0 else f"{behind} version(s) behind"
-            with tag(ui.row().classes("items-center gap-4"), "wallet-row"):
-                ui.label(w.wallet.capitalize()).classes("font-medium w-24")
-                ui.label(f"synced version {w.synced_version} ({state})")
-                ui.label(f"at {texts.when(w.synced_at)}").classes("text-slate-500")
+            if behind <= 0:
+                state = "up to date"
+            else:
+                state = f"{number(behind)} change{'' if behind == 1 else 's'} not sent yet"
+            with tag(ui.row().classes("items-center gap-x-4 gap-y-1"), "wallet-row"):
+                ui.label(_WALLETS.get(w.wallet, w.wallet.capitalize())).classes("font-medium w-32")
+                ui.label(state)
+                ui.label(f"last sent {local_when(w.synced_at, zone)}").classes("text-slate-500")
                 if w.last_error:
                     ui.label(
-                        f"last error {texts.when(w.last_error_at)}: {w.last_error} "
-                        f"({w.attempts} attempt(s))"
+                        f"last error {local_when(w.last_error_at, zone)}: {w.last_error} "
+                        f"({number(w.attempts)} attempt{'' if w.attempts == 1 else 's'})"
                     ).classes("text-red-700")
+
+    if card.deleted_at is None:
+        _danger(rt, me, card)
+
+
+_WALLETS = {"apple": "Apple Wallet", "google": "Google Wallet"}
 
 
 def _points_moved(line: LedgerLine) -> str:
@@ -223,9 +221,9 @@ def _points_moved(line: LedgerLine) -> str:
     CONTRACT.md 7.2), blank when it moves no points."""
     parts = []
     if line.points_delta:
-        parts.append(f"{line.points_delta:+d}")
+        parts.append(signed(line.points_delta))
     if line.pending_delta:
-        parts.append(f"{line.pending_delta:+d} pending")
+        parts.append(f"{signed(line.pending_delta)} pending")
     return " · ".join(parts)
 
 
@@ -243,7 +241,7 @@ async def _lots(rt: Runtime, card: CardDetail) -> None:
 
     def release(lot: LotLine) -> str:
         if lot.pending:
-            return f"pending until {texts.local_when(lot.releases_at, zone)}"
+            return f"pending until {local_when(lot.releases_at, zone)}"
         return "spendable"
 
     with section("Open point lots"):
@@ -260,13 +258,13 @@ async def _lots(rt: Runtime, card: CardDetail) -> None:
             "lots",
             [
                 Column("Lot", lambda r: f"#{r.lot_no}"),
-                Column("Earned", lambda r: texts.local_when(r.earned_at, zone)),
-                Column("Points", lambda r: str(r.points)),
-                Column("Remaining", lambda r: str(r.remaining)),
+                Column("Earned", lambda r: local_when(r.earned_at, zone)),
+                Column("Points", lambda r: number(r.points), numeric=True),
+                Column("Remaining", lambda r: number(r.remaining), numeric=True),
                 Column("Release", release),
                 Column(
                     "Expires",
-                    lambda r: texts.local_when(r.expires_at, zone) if r.expires_at else idle,
+                    lambda r: local_when(r.expires_at, zone) if r.expires_at else idle,
                 ),
             ],
             fetch,
@@ -290,10 +288,10 @@ async def _tier_history(rt: Runtime, card: CardDetail) -> None:
         changes: Listing[TierChangeLine] = Listing(
             "tier-history",
             [
-                Column("When", lambda r: texts.when(r.occurred_at)),
+                Column("When", lambda r: local_when(r.occurred_at, card.zone)),
                 Column("From", lambda r: card.tier_name(r.from_tier)),
                 Column("To", lambda r: card.tier_name(r.to_tier)),
-                Column("Qualifying points", lambda r: str(r.qualifying_points)),
+                Column("Qualifying points", lambda r: number(r.qualifying_points), numeric=True),
             ],
             fetch,
             searchable=False,
@@ -333,14 +331,14 @@ def _link_section(rt: Runtime, card: CardDetail) -> None:
         )
 
 
-def _actions(rt: Runtime, me: Principal, card: CardDetail) -> None:
+def _adjust(rt: Runtime, me: Principal, card: CardDetail) -> None:
     with section("Adjust by hand"):
         ui.label(
             "Adds (or, negative, removes) stamps and points, with a reason kept in the ledger."
         ).classes("text-sm text-slate-600")
         # The idempotency key of this form, armed when it is shown: two clicks on "Apply" act
         # once; a new key is armed only after an answer.
-        armed = {"adjust": uuid.uuid4(), "status": uuid.uuid4()}
+        armed = {"adjust": uuid.uuid4()}
         with ui.row().classes("items-start gap-4 w-full"):
             stamps = tag(
                 ui.number("Stamps ±", value=0, format="%d").classes("w-28"), "adjust-stamps"
@@ -383,16 +381,25 @@ def _actions(rt: Runtime, me: Principal, card: CardDetail) -> None:
                 ui.notify("This adjustment was already applied.", type="info")
             else:
                 ui.notify(
-                    f"Adjusted: {outcome.stamp_count} stamps, {outcome.points_balance} points.",
+                    f"Adjusted: {number(outcome.stamp_count)} stamps, "
+                    f"{number(outcome.points_balance)} points.",
                     type="positive",
                 )
             ui.navigate.reload()
 
         button = tag(ui.button("Apply adjustment", on_click=adjust), "adjust-submit")
 
-    with section("Status"):
+
+def _danger(rt: Runtime, me: Principal, card: CardDetail) -> None:
+    """Deactivate (or reactivate) and delete, set apart below the ledger."""
+    armed = {"status": uuid.uuid4()}
+    with danger_zone():
         target = not card.is_active
         label = "Reactivate card" if target else "Deactivate card"
+        ui.label(
+            "A deactivated card is refused for purchases and redemptions until it is "
+            "reactivated; a deleted card is hidden everywhere and can be restored."
+        ).classes("text-sm text-slate-600")
         note = tag(ui.input("Reason (optional)").classes("w-full max-w-md"), "status-reason")
 
         async def flip() -> None:
@@ -419,27 +426,26 @@ def _actions(rt: Runtime, me: Principal, card: CardDetail) -> None:
                 armed["status"] = uuid.uuid4()
                 ui.navigate.reload()
 
-        tag(
-            ui.button(label, on_click=flip).props(
-                "outline" if target else "color=negative outline"
-            ),
-            "card-reactivate" if target else "card-deactivate",
-        )
-
-    with section("Delete"):
-
         async def remove() -> None:
-            if not await confirm(f"Delete card {card.card_number}?", "It can be restored."):
-                return
-
-            async def work() -> None:
-                async with transaction(rt) as session:
-                    await deletion.delete(session, me, "card", card.id)
-
-            if await guarded(work, success="Card deleted."):
+            if await delete_with_counts(
+                rt,
+                me,
+                "card",
+                card.id,
+                question=f"Delete card {card.card_number}?",
+                warning="It can be restored.",
+                subject=f"Card {card.card_number}",
+            ):
                 ui.navigate.reload()
 
-        tag(
-            ui.button("Delete card", on_click=remove).props("color=negative outline"),
-            "card-delete",
-        )
+        with ui.row().classes("gap-2"):
+            tag(
+                ui.button(label, on_click=flip).props(
+                    "outline" if target else "color=negative outline"
+                ),
+                "card-reactivate" if target else "card-deactivate",
+            )
+            tag(
+                ui.button("Delete card", on_click=remove).props("color=negative outline"),
+                "card-delete",
+            )

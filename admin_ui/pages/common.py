@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from nicegui import ui
 
-from admin_ui import texts
+from admin_ui.formatting import local_when, number
 from admin_ui.problems import DomainRefusal, FieldProblem, FieldsRefused
 from admin_ui.queries import deletion
 from admin_ui.queries.admins import Principal
@@ -34,15 +35,128 @@ def section(title: str) -> ui.card:
     return card
 
 
-def deleted_banner(kind: str, deleted_at: datetime | None, deleted_by: str | None = None) -> None:
-    """Says that the row shown is deleted, when it is."""
+_SOURCES = {"admin": "panel", "cli": "command line"}
+
+
+def actor_words(actor: str | None) -> str:
+    """Who did something, in words: ``admin:alice`` -> ``alice (panel)``, ``cli:ops`` ->
+    ``ops (command line)``, ``terminal:LUX-01`` -> ``terminal of LUX-01``."""
+    if not actor:
+        return "—"
+    source, _, name = actor.partition(":")
+    if not name:
+        return {"self": "the customer", "system": "the system"}.get(actor, actor)
+    if source in _SOURCES:
+        return f"{name} ({_SOURCES[source]})"
+    if source == "terminal":
+        return f"terminal of {name}"
+    return f"{name} ({source})"
+
+
+def counted(count: int, singular: str, plural: str) -> str:
+    """``1 store``, ``1,204 customers``."""
+    return f"{number(count)} {singular if count == 1 else plural}"
+
+
+def _listed(parts: Sequence[str]) -> str:
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def cascade_words(cascade: deletion.Cascade) -> str:
+    """What goes (or comes back) along with a row: ``5 stores, 1 program, 1,204 customers and
+    1,310 cards``; ``""`` for nothing."""
+    return _listed([counted(n, one, many) for n, one, many in cascade.counts if n])
+
+
+def deletion_question(cascade: deletion.Cascade, warning: str = "") -> str:
+    """The detail of a deletion's confirmation: what it hides along, counted before asking."""
+    along = cascade_words(cascade)
+    said = f"Deleting {cascade.name} also hides {along}." if along else ""
+    return " ".join(p for p in (said, warning) if p)
+
+
+def deleted_banner(
+    kind: str,
+    deleted_at: datetime | None,
+    deleted_by: str | None = None,
+    *,
+    zone: ZoneInfo | str | None = None,
+    hidden_with: str | None = None,
+) -> None:
+    """Says that the row shown is deleted, when it is: on the merchant's clock (``zone``),
+    by whom in words, and, for a row deleted along with its ``hidden_with`` (``merchant``),
+    that restoring that one brings it back."""
     if deleted_at is None:
         return
-    who = f" by {deleted_by}" if deleted_by else ""
-    banner = ui.label(f"This {kind} was deleted on {texts.when(deleted_at)}{who}.").classes(
+    who = f" by {actor_words(deleted_by)}" if deleted_by else ""
+    when = local_when(deleted_at, zone)
+    if hidden_with:
+        text = (
+            f"This {kind} is hidden: its {hidden_with} was deleted on {when}{who}. "
+            f"Restoring the {hidden_with} brings it back."
+        )
+    else:
+        text = f"This {kind} was deleted on {when}{who}."
+    banner = ui.label(text).classes(
         "w-full bg-rose-50 border border-rose-200 text-rose-800 rounded px-3 py-2"
     )
     tag(banner, "deleted-banner")
+
+
+async def delete_with_counts(
+    rt: Runtime,
+    me: Principal,
+    kind: str,
+    row_id: int,
+    *,
+    question: str,
+    warning: str = "",
+    subject: str,
+) -> bool:
+    """Delete a row after a confirmation that counts what it hides along (read just before
+    asking); the message after says what was hidden. ``True`` when deleted."""
+    counts: list[deletion.Cascade] = []
+
+    async def count() -> None:
+        async with rt.session() as session:
+            counts.append(await deletion.cascade_of(session, me, kind, row_id))
+
+    if not await guarded(count):
+        return False
+    if not await confirm(question, deletion_question(counts[0], warning)):
+        return False
+    hidden: list[deletion.Cascade] = []
+
+    async def work() -> None:
+        async with transaction(rt) as session:
+            hidden.append(await deletion.delete(session, me, kind, row_id))
+
+    if not await guarded(work):
+        return False
+    along = cascade_words(hidden[0])
+    message = f"{subject} deleted." + (f" Hidden with it: {along}." if along else "")
+    ui.notify(message, type="positive", multi_line=True, timeout=8000)
+    return True
+
+
+async def restore_with_counts(
+    rt: Runtime, me: Principal, kind: str, row_id: int, subject: str
+) -> bool:
+    """Restore a row; the message says what came back along with it. ``True`` when restored."""
+    back: list[deletion.Cascade] = []
+
+    async def work() -> None:
+        async with transaction(rt) as session:
+            back.append(await deletion.restore(session, me, kind, row_id))
+
+    if not await guarded(work):
+        return False
+    along = cascade_words(back[0])
+    message = f"{subject} restored." + (f" Back with it: {along}." if along else "")
+    ui.notify(message, type="positive", multi_line=True, timeout=8000)
+    return True
 
 
 async def guarded(action: Callable[[], Awaitable[Any]], *, success: str | None = None) -> bool:
@@ -100,39 +214,34 @@ def delete_restore_actions(
     marker: Callable[[Any], str],
     reload: Callable[[], Awaitable[None]],
 ) -> Callable[[Any], None]:
-    """A list row's Delete (after a confirmation) or Restore button, for any soft-deletable kind.
+    """A list row's Restore button, or its "⋮" menu holding Delete, for any soft-deletable
+    kind: deleting is never the first thing beside a row.
 
-    ``question``/``warning`` make the confirmation, ``subject`` names the row in the outcome
-    ("Merchant m-1 deleted."), ``marker`` identifies the row in the buttons' test ids.
+    ``question``/``warning`` make the confirmation (with the counts of what the deletion hides
+    along, read before asking), ``subject`` names the row in the outcome ("Merchant m-1
+    deleted."), ``marker`` identifies the row in the test ids (``merchant-menu-m-1``,
+    ``merchant-delete-m-1``, ``merchant-restore-m-1``).
     """
 
     async def remove(row: Any) -> None:
-        if not await confirm(question(row), warning):
-            return
-
-        async def work() -> None:
-            async with transaction(rt) as session:
-                await deletion.delete(session, me, kind, row.id)
-
-        if await guarded(work, success=f"{subject(row)} deleted."):
+        if await delete_with_counts(
+            rt, me, kind, row.id, question=question(row), warning=warning, subject=subject(row)
+        ):
             await reload()
 
     async def bring_back(row: Any) -> None:
-        async def work() -> None:
-            async with transaction(rt) as session:
-                await deletion.restore(session, me, kind, row.id)
-
-        if await guarded(work, success=f"{subject(row)} restored."):
+        if await restore_with_counts(rt, me, kind, row.id, subject(row)):
             await reload()
 
     def actions(row: Any) -> None:
         if row.deleted_at is None:
-            tag(
-                ui.button("Delete", on_click=lambda r=row: remove(r)).props(
-                    "flat dense color=negative"
-                ),
-                f"{kind}-delete-{marker(row)}",
+            more = ui.button(icon="more_vert").props(
+                f'flat dense round aria-label="More actions for {kind} {marker(row)}"'
             )
+            tag(more, f"{kind}-menu-{marker(row)}")
+            with more, ui.menu().props("anchor='bottom right' self='top right'"):
+                item = ui.menu_item(f"Delete {kind}…", on_click=lambda r=row: remove(r))
+                tag(item.classes("text-negative"), f"{kind}-delete-{marker(row)}")
         else:
             tag(
                 ui.button("Restore", on_click=lambda r=row: bring_back(r)).props("flat dense"),
@@ -140,3 +249,15 @@ def delete_restore_actions(
             )
 
     return actions
+
+
+def danger_zone(title: str = "Danger zone") -> ui.card:
+    """A card set apart at the foot of a page for what cannot be undone lightly (delete,
+    deactivate); use it as a context manager."""
+    card = tag(
+        ui.card().classes("w-full border border-rose-200 bg-rose-50/40 mt-6 shadow-none"),
+        "danger-zone",
+    )
+    with card:
+        ui.label(title).classes("text-lg font-medium text-rose-800")
+    return card

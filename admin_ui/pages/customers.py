@@ -10,25 +10,36 @@ from datetime import UTC, datetime
 from nicegui import ui
 from starlette.responses import Response
 
-from admin_ui import domain_api, texts
+from admin_ui import domain_api
+from admin_ui.formatting import local_day, local_when, number
 from admin_ui.frame import frame, not_found
 from admin_ui.guard import admin_page
-from admin_ui.pages.cards import card_listing
-from admin_ui.pages.common import delete_restore_actions, deleted_banner, guarded, parse_id, section
+from admin_ui.pages.card_list import card_listing
+from admin_ui.pages.common import (
+    danger_zone,
+    delete_restore_actions,
+    delete_with_counts,
+    deleted_banner,
+    guarded,
+    parse_id,
+    restore_with_counts,
+    section,
+)
 from admin_ui.pages.enrol_dialog import LOCALES, enrol_dialog
 from admin_ui.problems import DomainRefusal
-from admin_ui.queries import deletion
 from admin_ui.queries.admins import Principal
-from admin_ui.queries.common import PageRequest, Rows
+from admin_ui.queries.common import CsvExport, PageRequest, Rows
 from admin_ui.queries.customers import (
     CustomerRow,
     erasure_target,
+    export_customers,
     get_customer,
     list_customers,
     update_customer,
 )
+from admin_ui.queries.merchants import merchant_filter_options, merchant_id_by_code
 from admin_ui.runtime import Runtime, transaction
-from admin_ui.widgets import Column, ErrorBox, Listing, confirm, tag
+from admin_ui.widgets import Column, ErrorBox, Filter, Listing, tag
 
 
 def register(rt: Runtime) -> None:
@@ -58,12 +69,32 @@ async def _customer_list(rt: Runtime, me: Principal, merchant: str) -> None:
         async with rt.session() as session:
             return await list_customers(session, me, request)
 
+    async def export(request: PageRequest) -> CsvExport:
+        async with rt.session() as session:
+            return await export_customers(session, me, request)
+
+    filters: list[Filter] = []
+    if me.is_platform:
+        # The merchant worked on: from the merchant's page link (?merchant=code), or chosen.
+        async with rt.session() as session:
+            options = await merchant_filter_options(session, me)
+            chosen = await merchant_id_by_code(session, me, merchant) if merchant else None
+        filters.append(
+            Filter(
+                "merchant",
+                "Merchant",
+                options,
+                value=str(chosen) if chosen else "",
+                all_label="All merchants",
+            )
+        )
+
     actions = delete_restore_actions(
         rt,
         me,
         "customer",
-        question=lambda r: f"Delete customer {r.display_name}?",
-        warning=("Their cards are hidden with them. They can be restored."),
+        question=lambda r: f"Delete {r.display_name}?",
+        warning="They can be restored.",
         subject=lambda r: "Customer",
         marker=lambda r: r.id,
         reload=lambda: listing.load(),
@@ -72,40 +103,69 @@ async def _customer_list(rt: Runtime, me: Principal, merchant: str) -> None:
     async def enrolled(card_id: int) -> None:
         ui.navigate.to(f"/cards/{card_id}")
 
+    def working_on() -> int | None:
+        """The merchant the list is narrowed to (a platform admin's choice)."""
+        if not me.is_platform:
+            return me.merchant_id
+        chosen = listing.filters["merchant"].value
+        return int(chosen) if chosen else None
+
     with ui.row().classes("w-full"):
         tag(
             ui.button(
-                "Enrol customer", icon="person_add", on_click=lambda: enrol_dialog(rt, me, enrolled)
+                "Enrol customer",
+                icon="person_add",
+                on_click=lambda: enrol_dialog(rt, me, enrolled, merchant_id=working_on()),
             ),
             "new-customer",
         )
+    columns: list[Column[CustomerRow]] = [
+        Column("Customer", lambda r: r.display_name, lambda r: f"/customers/{r.id}", sort="name"),
+        # An erased customer's pseudonyms mean nothing to a person.
+        Column("Email", lambda r: "erased" if r.erased_at else r.email or "—", sort="email"),
+        Column(
+            "Reference",
+            lambda r: "erased" if r.erased_at else r.customer_ref or "—",
+            sort="reference",
+        ),
+    ]
+    if me.is_platform:
+        columns.append(Column("Merchant", lambda r: r.merchant_name, sort="merchant"))
+    columns += [
+        Column("Cards", lambda r: number(r.cards), sort="cards", numeric=True),
+        Column("Joined", lambda r: local_day(r.created_at, r.timezone), sort="joined"),
+    ]
     listing: Listing[CustomerRow] = Listing(
         "customers",
-        [
-            Column("Customer", lambda r: r.display_name, lambda r: f"/customers/{r.id}"),
-            # An erased customer's pseudonyms mean nothing to a person.
-            Column("Email", lambda r: "erased" if r.erased_at else r.email or "—"),
-            Column("Reference", lambda r: "erased" if r.erased_at else r.customer_ref or "—"),
-            Column("Merchant", lambda r: r.merchant_code),
-            Column("Cards", lambda r: str(r.cards)),
-        ],
+        columns,
         fetch,
         is_deleted=lambda r: r.deleted_at is not None,
         actions=actions,
         placeholder="Search email, name, reference or merchant",
+        noun="customers",
+        empty_text="No customers yet. Enrol the first customer with the button above.",
+        filters=filters,
+        export=export,
     )
-    if merchant:
-        listing.search.value = merchant
     await listing.load()
 
 
 async def _customer_detail(rt: Runtime, me: Principal, customer: CustomerRow) -> None:
-    ui.label(f"Merchant: {customer.merchant_code}").classes("text-slate-600")
-    deleted_banner("customer", customer.deleted_at)
+    with ui.row().classes("gap-4 text-slate-600"):
+        ui.link(f"Merchant: {customer.merchant_name}", f"/merchants/{customer.merchant_id}")
+        ui.label(f"Joined {local_when(customer.created_at, customer.timezone)}")
+    deleted_banner(
+        "customer",
+        customer.deleted_at,
+        customer.deleted_by,
+        zone=customer.timezone,
+        hidden_with="merchant" if customer.hidden_with_merchant else None,
+    )
     if customer.erased_at is not None:
+        erased = local_when(customer.erased_at, customer.timezone)
         tag(
             ui.label(
-                f"This customer's personal data was erased on {texts.when(customer.erased_at)}. "
+                f"This customer's personal data was erased on {erased}. "
                 "Their cards are deactivated; the ledger keeps its amounts."
             ).classes("w-full bg-slate-100 border border-slate-300 rounded px-3 py-2"),
             "erased-banner",
@@ -113,11 +173,7 @@ async def _customer_detail(rt: Runtime, me: Principal, customer: CustomerRow) ->
     if customer.deleted_at is not None:
 
         async def bring_back() -> None:
-            async def work() -> None:
-                async with transaction(rt) as session:
-                    await deletion.restore(session, me, "customer", customer.id)
-
-            if await guarded(work, success="Customer restored."):
+            if await restore_with_counts(rt, me, "customer", customer.id, "Customer"):
                 ui.navigate.reload()
 
         tag(ui.button("Restore customer", on_click=bring_back), "customer-restore")
@@ -151,20 +207,21 @@ async def _customer_detail(rt: Runtime, me: Principal, customer: CustomerRow) ->
     _data_section(rt, me, customer)
 
     if customer.deleted_at is None:
-        with section("Delete"):
+        with danger_zone():
+            ui.label(
+                "Deleting the customer hides them with their cards. They can be restored."
+            ).classes("text-sm text-slate-600")
 
             async def remove() -> None:
-                if not await confirm(
-                    f"Delete customer {customer.display_name}?",
-                    "Their cards are hidden with them. They can be restored.",
+                if await delete_with_counts(
+                    rt,
+                    me,
+                    "customer",
+                    customer.id,
+                    question=f"Delete {customer.display_name}?",
+                    warning="They can be restored.",
+                    subject="Customer",
                 ):
-                    return
-
-                async def work() -> None:
-                    async with transaction(rt) as session:
-                        await deletion.delete(session, me, "customer", customer.id)
-
-                if await guarded(work, success="Customer deleted."):
                     ui.navigate.to("/customers")
 
             tag(
@@ -213,7 +270,7 @@ async def _erase(rt: Runtime, me: Principal, customer: CustomerRow) -> None:
     """The erasure, behind a dialog where the admin types the customer's email or one of their
     card numbers (checked again on the server)."""
     dialog = ui.dialog().props("persistent")
-    with dialog, tag(ui.card().classes("w-[28rem]"), "erase-dialog"):
+    with dialog, tag(ui.card().classes("w-[28rem] max-w-full"), "erase-dialog"):
         ui.label("Erase this customer?").classes("text-lg font-medium")
         ui.label(
             "Their email, names, phone and reference are replaced by a pseudonym, their cards "

@@ -16,13 +16,15 @@ from urllib.parse import urlencode
 from nicegui import ui
 from starlette.responses import Response
 
-from admin_ui import texts
+from admin_ui.formatting import money, number, percent
 from admin_ui.frame import frame, not_found
 from admin_ui.guard import admin_page
+from admin_ui.loading import deferred, skeleton_block, skeleton_cards
 from admin_ui.pages.common import parse_id, section
 from admin_ui.queries import finance
 from admin_ui.queries.admins import Principal
 from admin_ui.runtime import Runtime
+from admin_ui.texts import chart_number
 from admin_ui.widgets import tag
 
 
@@ -76,13 +78,6 @@ def register(rt: Runtime) -> None:
             problem = "Dates are written YYYY-MM-DD."
         elif first > last:
             problem = "The period's first day is after its last day."
-        report = None
-        if wanted is not None and problem is None:
-            async with rt.session() as session:
-                report = await finance.finance_report(session, me, wanted, first, last)
-            if report is None:
-                not_found(me)
-                return None
         with frame(me, "Finance report", active="finance"):
             # What was typed stays in the fields, wrong or not, to be put right.
             shown = (start or first.isoformat(), end or last.isoformat())
@@ -91,8 +86,25 @@ def register(rt: Runtime) -> None:
                 tag(ui.label(problem).classes("text-rose-700"), "finance-problem")
             elif wanted is None:
                 ui.label("No merchant yet.").classes("text-slate-500 italic")
-            elif report is not None:
-                _report(report)
+            else:
+                merchant_id = wanted
+
+                async def load() -> finance.FinanceReport | None:
+                    async with rt.session() as session:
+                        return await finance.finance_report(session, me, merchant_id, first, last)
+
+                def draw(report: finance.FinanceReport | None) -> None:
+                    if report is None:  # deleted meanwhile: it was listed a moment ago
+                        ui.label("This merchant is not there any more.").classes("text-rose-700")
+                    else:
+                        _report(report)
+
+                def skeleton() -> None:
+                    skeleton_cards(6, "w-full grid grid-cols-2 sm:grid-cols-3 lg:grid-cols-6 gap-3")
+                    skeleton_block()
+
+                classes = "w-full flex flex-col gap-4"
+                deferred("finance-report", load, draw, skeleton=skeleton, classes=classes)
         return None
 
 
@@ -146,28 +158,24 @@ def _date_field(label: str, value: str) -> ui.input:
 
 def _report(report: finance.FinanceReport) -> None:
     cur = report.currency
-
-    def money(cents: int) -> str:
-        return texts.cents(cents, cur)
-
     ui.label(
         f"{report.merchant_name} ({report.merchant_code}), {report.start:%Y-%m-%d} to "
         f"{report.end:%Y-%m-%d}, days of {report.timezone}"
     ).classes("text-slate-600").mark("finance-period")
     # Cards of one width: two a row on a phone, all six on a wide screen.
     with ui.element("div").classes("w-full grid grid-cols-2 sm:grid-cols-3 lg:grid-cols-6 gap-3"):
-        _figure("Liability at the start", money(report.opening.cents), "finance-opening")
-        _figure("Liability at the end", money(report.closing.cents), "finance-closing")
-        _figure("Redemption rate", _share(report.points_redemption_rate), "finance-redemption")
-        _figure("Breakage rate", _share(report.points_breakage_rate), "finance-breakage")
-        _figure("Active members", f"{report.active_members:,}", "finance-active")
-        _figure("New members", f"{report.new_members:,}", "finance-new")
+        _figure("Liability at the start", money(report.opening.cents, cur), "finance-opening")
+        _figure("Liability at the end", money(report.closing.cents, cur), "finance-closing")
+        _figure("Redemption rate", percent(report.points_redemption_rate), "finance-redemption")
+        _figure("Breakage rate", percent(report.points_breakage_rate), "finance-breakage")
+        _figure("Active members", number(report.active_members), "finance-active")
+        _figure("New members", number(report.new_members), "finance-new")
     with section("Liability and what moved it"):
         _movements(report)
         rates = (
             "Redemption and breakage rates: points redeemed and expired over points issued in "
             f"the period. Stamps redeemed over stamps issued: "
-            f"{_share(report.stamps_redemption_rate)}."
+            f"{percent(report.stamps_redemption_rate)}."
         )
         ui.label(rates).classes("text-sm text-slate-600")
         values = "; ".join(
@@ -185,16 +193,25 @@ def _report(report: finance.FinanceReport) -> None:
             name = f"finance-{report.merchant_code}-{report.start}-{report.end}.csv"
             ui.download.content(finance.csv_of(report), name, "text/csv")
 
-        tag(
-            ui.button("Download CSV", icon="download", on_click=download).props("outline"),
-            "finance-csv",
-        )
+        with ui.row().classes("items-center gap-x-3 gap-y-1"):
+            tag(
+                ui.button("Download CSV", icon="download", on_click=download).props("outline"),
+                "finance-csv",
+            )
+            # Grouped figures ("1,234.56") would be text to a spreadsheet, and its decimal
+            # mark the reader's: the file holds plain numbers.
+            note = (
+                "The file holds plain numbers (1234.56, no thousands separator) for spreadsheets."
+            )
+            tag(ui.label(note).classes("text-xs text-slate-500"), "finance-csv-note")
     with section("Cohort retention"):
         ui.label(
             "Share of each month's new cards active in that month (+0) and in each month "
             "after it; the last month counts its days so far."
         ).classes("text-sm text-slate-600")
-        tag(ui.echart(_heatmap(report)).classes("w-full h-96"), "finance-cohorts")
+        # On a phone the heat map keeps a readable width and scrolls inside its own box.
+        with ui.element("div").classes("w-full overflow-x-auto"):
+            tag(ui.echart(_heatmap(report)).classes("w-full min-w-[22rem] h-96"), "finance-cohorts")
 
 
 def _figure(label: str, value: str, marker: str) -> None:
@@ -206,7 +223,7 @@ def _figure(label: str, value: str, marker: str) -> None:
 def _movements(report: finance.FinanceReport) -> None:
     def money(cents: int) -> str:
         # The currency is in the column's heading: a phone has no room for it on every line.
-        return f"{Decimal(cents) / 100:,.2f}"
+        return number(Decimal(cents) / 100, digits=2)
 
     names = {
         "issued": "Issued",
@@ -220,24 +237,24 @@ def _movements(report: finance.FinanceReport) -> None:
     rows: list[tuple[str, str, str, str, bool]] = [
         (
             "Liability at the start",
-            f"{opening.stamps:,}",
-            f"{opening.points_total:,}",
+            number(opening.stamps),
+            number(opening.points_total),
             money(opening.cents),
             True,
         ),
-        ("of which pending", "", f"{opening.points_pending:,}", "", False),
+        ("of which pending", "", number(opening.points_pending), "", False),
         *(
-            (names[n], f"{m.stamps:,}", f"{m.points:,}", money(m.cents), False)
+            (names[n], number(m.stamps), number(m.points), money(m.cents), False)
             for n, m in report.movements()
         ),
         (
             "Liability at the end",
-            f"{closing.stamps:,}",
-            f"{closing.points_total:,}",
+            number(closing.stamps),
+            number(closing.points_total),
             money(closing.cents),
             True,
         ),
-        ("of which pending", "", f"{closing.points_pending:,}", "", False),
+        ("of which pending", "", number(closing.points_pending), "", False),
     ]
     # Quasar's table scrolls inside its box should a screen be narrower still.
     with tag(
@@ -246,7 +263,9 @@ def _movements(report: finance.FinanceReport) -> None:
     ):
         with ui.element("thead"), ui.element("tr"):
             for heading in ("", "Stamps", "Points", f"Value ({report.currency})"):
-                with ui.element("th").classes("text-right first:text-left"):
+                # Headings may wrap: on a phone the figures need the room.
+                th = ui.element("th").classes("text-right first:text-left whitespace-normal")
+                with th.classes("align-bottom"):
                     ui.label(heading)
         with ui.element("tbody"):
             for label, stamps, points, value, strong in rows:
@@ -255,7 +274,7 @@ def _movements(report: finance.FinanceReport) -> None:
                     with ui.element("td").classes("text-left whitespace-normal") as name:
                         ui.label(label)
                     if not strong:
-                        name.style("padding-left: 1.5rem")  # over the dense table's padding
+                        name.style("padding-left: 1.25rem")  # over the dense table's padding
                     for cell in (stamps, points, value):
                         with ui.element("td").classes("text-right whitespace-nowrap"):
                             ui.label(cell)
@@ -271,7 +290,7 @@ def _heatmap(report: finance.FinanceReport) -> dict[str, Any]:
             if share is not None:
                 data.append([x, y, round(share * 100), active, cohort.cards, months[y]])
     base = {
-        "tooltip": {"formatter": "{@[5]}, +{@[0]} months: {@[2]} % ({@[3]} of {@[4]} cards)"},
+        "tooltip": {":formatter": _cohort_tooltip()},
         "grid": {"left": 62, "right": 8, "top": 28, "bottom": 28},
         "xAxis": {
             "type": "category",
@@ -314,11 +333,22 @@ def _heatmap(report: finance.FinanceReport) -> dict[str, Any]:
     return {"baseOption": base, "media": [{"query": {"maxWidth": 480}, "option": phone}]}
 
 
-def _share(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
+def _cohort_tooltip() -> str:
+    """The heat map's tooltip as JavaScript: ``2026-01, +2 months: 40% (4 of 10 cards)``,
+    numbers in the admin's language."""
+    count = chart_number()
+    share = chart_number(0, percent(0, digits=0).removeprefix("0"))
+    return (
+        f"(p) => {{ const n = {count}; const s = {share}; const v = p.value;"
+        " return v[5] + ', +' + v[0] + ' months: ' + s(v[2]) + ' (' + n(v[3]) + ' of '"
+        " + n(v[4]) + ' cards)'; }"
+    )
 
 
 def _cents_each(cents: Decimal, currency: str) -> str:
-    """A unit's value: whole and fractions of cents as they are (``0.5`` -> ``0.005 EUR``)."""
+    """A unit's value: whole and fractions of cents as they are (``0.5`` -> ``0.005 EUR``), in
+    the admin's language."""
     value = (cents / 100).normalize()
-    return f"{value:f} {currency}"
+    exponent = value.as_tuple().exponent
+    places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    return f"{number(value, digits=max(2, places))}\u00a0{currency}"

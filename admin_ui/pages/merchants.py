@@ -9,29 +9,48 @@ from nicegui import ui
 from starlette.responses import Response
 
 from admin_ui import domain_api
+from admin_ui.choices import time_zone_options
+from admin_ui.formatting import number
 from admin_ui.frame import frame, not_found
 from admin_ui.guard import admin_page
 from admin_ui.pages.common import (
     PROGRAM_TYPES,
+    danger_zone,
     delete_restore_actions,
+    delete_with_counts,
     deleted_banner,
     guarded,
     parse_id,
+    restore_with_counts,
     section,
 )
 from admin_ui.pages.stores import store_listing
-from admin_ui.queries import deletion, programs
+from admin_ui.problems import FieldProblem
+from admin_ui.queries import programs
 from admin_ui.queries.admins import Principal
-from admin_ui.queries.common import PageRequest, Rows
+from admin_ui.queries.common import CsvExport, PageRequest, Rows
 from admin_ui.queries.merchants import (
     MerchantRow,
     create_merchant,
+    export_merchants,
     get_merchant,
     list_merchants,
     update_merchant,
 )
 from admin_ui.runtime import Runtime, transaction
-from admin_ui.widgets import Column, ErrorBox, Listing, confirm, show_problems, tag
+from admin_ui.widgets import Column, ErrorBox, Listing, show_problems, tag
+
+DEFAULT_ZONE = "Europe/Luxembourg"
+
+
+def time_zone_select(value: str) -> ui.select:
+    """The time zone picked from every IANA zone, searched by typing (``Lux`` finds
+    Europe/Luxembourg); a zone saved before that the list lacks stays choosable."""
+    options = dict(time_zone_options())
+    if value and value not in options:
+        options[value] = value
+    select = ui.select(options, label="Time zone", value=value, with_input=True)
+    return select.props("options-dense")
 
 
 def merchant_fields(values: MerchantRow | None = None) -> dict[str, Any]:
@@ -40,8 +59,7 @@ def merchant_fields(values: MerchantRow | None = None) -> dict[str, Any]:
         "code": tag(ui.input("Code", value=values.code if values else ""), "merchant-code"),
         "name": tag(ui.input("Name", value=values.name if values else ""), "merchant-name"),
         "timezone": tag(
-            ui.input("Time zone", value=values.timezone if values else "Europe/Luxembourg"),
-            "merchant-timezone",
+            time_zone_select(values.timezone if values else DEFAULT_ZONE), "merchant-timezone"
         ),
         "allow_self_enrollment": tag(
             ui.switch(
@@ -64,11 +82,23 @@ def merchant_fields(values: MerchantRow | None = None) -> dict[str, Any]:
 
 
 def merchant_data(fields: dict[str, Any]) -> dict[str, Any]:
-    """The values of the merchant inputs, trimmed."""
-    return {
+    """The values of the merchant inputs, trimmed (no time zone chosen: ``""``, which the
+    validation names)."""
+    data = {
         key: (element.value.strip() if isinstance(element.value, str) else element.value)
         for key, element in fields.items()
     }
+    data["timezone"] = data.get("timezone") or ""
+    return data
+
+
+def merchant_problems(data: dict[str, Any]) -> list[FieldProblem]:
+    """What is wrong with the merchant's fields; no time zone chosen is said as such."""
+    problems = list(domain_api.check_merchant(data))
+    if not data.get("timezone"):
+        problems = [p for p in problems if p.path != "timezone"]
+        problems.append(FieldProblem("timezone", "choose a time zone from the list"))
+    return problems
 
 
 def register(rt: Runtime) -> None:
@@ -101,15 +131,16 @@ async def _merchant_list(rt: Runtime, me: Principal) -> None:
         async with rt.session() as session:
             return await list_merchants(session, me, request)
 
+    async def export(request: PageRequest) -> CsvExport:
+        async with rt.session() as session:
+            return await export_merchants(session, me, request)
+
     actions = delete_restore_actions(
         rt,
         me,
         "merchant",
-        question=lambda r: f"Delete merchant {r.code}?",
-        warning=(
-            "Its stores, program, customers and cards are hidden with it. "
-            "It can be restored later from “Only deleted”."
-        ),
+        question=lambda r: f"Delete merchant {r.name} ({r.code})?",
+        warning=("Its admins can no longer sign in. It can be restored later from “Only deleted”."),
         subject=lambda r: f"Merchant {r.code}",
         marker=lambda r: r.code,
         reload=lambda: listing.load(),
@@ -123,16 +154,19 @@ async def _merchant_list(rt: Runtime, me: Principal) -> None:
     listing: Listing[MerchantRow] = Listing(
         "merchants",
         [
-            Column("Code", lambda r: r.code, lambda r: f"/merchants/{r.id}"),
-            Column("Name", lambda r: r.name),
-            Column("Time zone", lambda r: r.timezone),
-            Column("Stores", lambda r: str(r.stores)),
+            Column("Name", lambda r: r.name, lambda r: f"/merchants/{r.id}", sort="name"),
+            Column("Code", lambda r: r.code, sort="code"),
+            Column("Time zone", lambda r: r.timezone.replace("_", " "), sort="timezone"),
+            Column("Stores", lambda r: number(r.stores), sort="stores", numeric=True),
             Column("Self-enrolment", lambda r: "on" if r.allow_self_enrollment else "off"),
         ],
         fetch,
         is_deleted=lambda r: r.deleted_at is not None,
         actions=actions,
         placeholder="Search code or name",
+        noun="merchants",
+        empty_text="No merchants yet. Add the first merchant with the button above.",
+        export=export,
     )
     await listing.load()
 
@@ -145,7 +179,7 @@ async def _new_merchant_dialog(rt: Runtime, me: Principal) -> None:
 
         async def create() -> None:
             data = merchant_data(fields)
-            problems = domain_api.check_merchant(data)
+            problems = merchant_problems(data)
             show_problems(problems, fields, errors)
             if problems:
                 return
@@ -169,16 +203,13 @@ async def _new_merchant_dialog(rt: Runtime, me: Principal) -> None:
 async def _merchant_detail(
     rt: Runtime, me: Principal, merchant: MerchantRow, program_id: int | None
 ) -> None:
-    deleted_banner("merchant", merchant.deleted_at, merchant.deleted_by)
+    deleted_banner("merchant", merchant.deleted_at, merchant.deleted_by, zone=merchant.timezone)
     if merchant.deleted_at is not None:
         if me.is_platform:
 
             async def bring_back() -> None:
-                async def work() -> None:
-                    async with transaction(rt) as session:
-                        await deletion.restore(session, me, "merchant", merchant.id)
-
-                if await guarded(work, success=f"Merchant {merchant.code} restored."):
+                subject = f"Merchant {merchant.code}"
+                if await restore_with_counts(rt, me, "merchant", merchant.id, subject):
                     ui.navigate.reload()
 
             tag(ui.button("Restore merchant", on_click=bring_back), "merchant-restore")
@@ -186,7 +217,7 @@ async def _merchant_detail(
 
     with ui.row().classes("gap-4"):
         ui.link("Statistics", f"/stats/merchants/{merchant.id}")
-        ui.link("Customers", f"/customers?merchant={merchant.code}")
+        tag(ui.link("Customers", f"/customers?merchant={merchant.code}"), "customers-link")
         tag(ui.link("Webhooks", f"/merchants/{merchant.id}/webhooks"), "webhooks-link")
 
     with section("Settings"):
@@ -197,7 +228,7 @@ async def _merchant_detail(
 
         async def save() -> None:
             data = merchant_data(fields)
-            problems = domain_api.check_merchant(data)
+            problems = merchant_problems(data)
             show_problems(problems, fields, errors)
             if problems:
                 return
@@ -246,21 +277,22 @@ async def _merchant_detail(
         await store_listing(rt, me, merchant_id=merchant.id)
 
     if me.is_platform:
-        with section("Delete"):
+        with danger_zone():
             ui.label(
                 "Deleting the merchant hides it with its stores, program, customers and cards. "
                 "Its admins can no longer sign in. It can be restored."
             ).classes("text-sm text-slate-600")
 
             async def remove() -> None:
-                if not await confirm(f"Delete merchant {merchant.code}?"):
-                    return
-
-                async def work() -> None:
-                    async with transaction(rt) as session:
-                        await deletion.delete(session, me, "merchant", merchant.id)
-
-                if await guarded(work, success=f"Merchant {merchant.code} deleted."):
+                if await delete_with_counts(
+                    rt,
+                    me,
+                    "merchant",
+                    merchant.id,
+                    question=f"Delete merchant {merchant.name} ({merchant.code})?",
+                    warning="It can be restored later from “Only deleted”.",
+                    subject=f"Merchant {merchant.code}",
+                ):
                     ui.navigate.to("/merchants")
 
             tag(

@@ -2,94 +2,131 @@
 
 The settings are checked and saved by the catalog service (``domain.catalog``), the one of
 ``loyalty provision``: the panel and the file accept and refuse exactly the same values, and
-every refusal is written under its field on the page.
+every refusal is written under its field on the page, and named in words above the save button
+("Reward 1, points: must be at least 1").
+
+The form is in sections (earning, rewards, anti-fraud, expiry, appearance); money is typed in
+the program's currency ("2.50") and kept in cents; colours are typed or picked; beside the
+form (below it on a phone) a live preview draws a sample card from the values being typed.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from nicegui import ui
 from starlette.responses import Response
 
 from admin_ui import domain_api
-from admin_ui.campaign_texts import labels, labels_text
+from admin_ui.formatting import zone_of
 from admin_ui.frame import frame, not_found
 from admin_ui.guard import admin_page
 from admin_ui.pages.common import (
     PROGRAM_TYPES,
+    danger_zone,
     delete_restore_actions,
+    delete_with_counts,
     deleted_banner,
     guarded,
     parse_id,
-    section,
+    restore_with_counts,
+    submit_form,
 )
-from admin_ui.pages.program_tables import RewardsTable, TiersTable
-from admin_ui.problems import FieldProblem
-from admin_ui.queries import deletion
+from admin_ui.pages.program_tables import (
+    REWARD_LABELS,
+    TIER_LABELS,
+    PolicyNote,
+    RewardsTable,
+    TiersTable,
+    settings_input,
+    settings_value,
+)
+from admin_ui.problems import FieldLabels, FieldProblem, plain_message
+from admin_ui.program_preview import ProgramPreview
 from admin_ui.queries.admins import Principal
+from admin_ui.queries.card_page import WalletCard
 from admin_ui.queries.common import PageRequest, Rows
 from admin_ui.queries.merchants import merchant_choices
 from admin_ui.queries.programs import (
+    AmountRefused,
     ProgramDetail,
     ProgramRow,
     create_program,
     get_program,
     list_programs,
+    preview_card,
     update_program,
 )
 from admin_ui.runtime import Runtime, transaction
-from admin_ui.texts import (
-    EXPIRY_POLICIES,
-    EXPIRY_POLICY_NOTE,
-    expiry_policy_change,
-)
 from admin_ui.widgets import (
     Column,
     ErrorBox,
     Listing,
-    as_int,
-    blank_to_none,
-    confirm,
-    show_problems,
     tag,
 )
 
-# (field, label, kind): kind is "int", "optional_int", "text", "optional_text", "bool",
-# "decimal", "type", "policy" (the expiry policy), "color" or "labels" (a comma-separated list).
-_FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("name", "Program name", "text"),
-    ("type", "Type", "type"),
-    ("currency", "Currency (ISO 4217)", "text"),
-    ("is_active", "Program active", "bool"),
-    ("stamps_target", "Stamps for a reward", "int"),
-    ("stamps_reward_description", "Stamp card reward", "optional_text"),
-    ("stamps_reward_value_cents", "Stamp card reward value (cents)", "int"),
-    ("cooldown_minutes", "Minutes between two stamps", "int"),
-    ("max_daily_stamps", "Stamps per day at most (blank: no limit)", "optional_int"),
-    ("points_per_euro", "Points per euro", "int"),
-    ("welcome_bonus_points", "Welcome bonus (points)", "int"),
-    ("minimum_redemption_points", "Minimum points to redeem", "int"),
-    ("points_expiration_days", "Points expire after days (blank: never)", "optional_int"),
-    ("expiry_policy", "Points expire", "policy"),
-    ("pending_days", "Days before earned points can be spent", "int"),
-    ("expiry_reminder_days", "Reminder to customers, days before points expire", "int"),
-    ("point_value_cents", "Value of a point (cents)", "decimal"),
-    ("minimum_purchase_cents", "Minimum purchase to earn (cents)", "int"),
-    ("non_earning_categories", "Categories that earn nothing (comma-separated)", "labels"),
-    ("require_staff_pin", "Staff terminal needs a PIN", "bool"),
-    ("pin_max_attempts", "Wrong PINs before the lock", "int"),
-    ("pin_lockout_minutes", "Lock duration (minutes)", "int"),
-    ("card_name", "Name on the card", "optional_text"),
-    ("background_color", "Background colour (#RRGGBB)", "color"),
-    ("foreground_color", "Text colour (#RRGGBB)", "color"),
-    ("label_color", "Label colour (#RRGGBB)", "color"),
-    ("logo_url", "Logo URL", "optional_text"),
-    ("hero_image_url", "Banner image URL", "optional_text"),
-    ("terms_url", "Terms URL", "optional_text"),
-    ("privacy_url", "Privacy policy URL", "optional_text"),
+# The form's sections: (key, title, what it holds).
+_SECTIONS: tuple[tuple[str, str, str], ...] = (
+    ("program", "Program", "Its name, and whether cards can use it"),
+    ("earning", "Earning", "How cards collect stamps and points"),
+    ("rewards", "Rewards", "What points buy, what a point is worth, and tiers"),
+    ("antifraud", "Anti-fraud", "Limits at the till"),
+    ("expiry", "Expiry", "When earned points can be spent, and when they expire"),
+    ("appearance", "Appearance", "What the card and the wallet pass look like"),
 )
+
+# (field, label, kind, section): kind is "int", "optional_int", "text", "optional_text",
+# "bool", "type", "currency", "policy" (the expiry policy), "money" (whole cents typed as an
+# amount), "point_money" (a point's value: fractions of a cent), "color" or "labels" (a
+# comma-separated list).
+_FIELDS: tuple[tuple[str, str, str, str], ...] = (
+    ("name", "Program name", "text", "program"),
+    ("is_active", "Program active", "bool", "program"),
+    ("type", "Type", "type", "earning"),
+    ("currency", "Currency", "currency", "earning"),
+    ("stamps_target", "Stamps for a reward", "int", "earning"),
+    ("stamps_reward_description", "Stamp card reward", "optional_text", "earning"),
+    ("stamps_reward_value_cents", "Stamp card reward value", "money", "earning"),
+    ("points_per_euro", "Points per euro spent", "int", "earning"),
+    ("welcome_bonus_points", "Welcome bonus (points)", "int", "earning"),
+    ("minimum_purchase_cents", "Minimum purchase to earn", "money", "earning"),
+    ("non_earning_categories", "Categories that earn nothing", "labels", "earning"),
+    ("minimum_redemption_points", "Minimum points to redeem", "int", "rewards"),
+    ("point_value_cents", "Value of a point", "point_money", "rewards"),
+    ("cooldown_minutes", "Minutes between two stamps", "int", "antifraud"),
+    ("max_daily_stamps", "Stamps per day at most (blank: no limit)", "optional_int", "antifraud"),
+    ("require_staff_pin", "Staff terminal needs a PIN", "bool", "antifraud"),
+    ("pin_max_attempts", "Wrong PINs before the lock", "int", "antifraud"),
+    ("pin_lockout_minutes", "Lock duration (minutes)", "int", "antifraud"),
+    ("points_expiration_days", "Points expire after days (blank: never)", "optional_int", "expiry"),
+    ("expiry_policy", "Points expire", "policy", "expiry"),
+    ("pending_days", "Days before earned points can be spent", "int", "expiry"),
+    ("expiry_reminder_days", "Reminder to customers, days before points expire", "int", "expiry"),
+    ("card_name", "Name on the card (blank: the program name)", "optional_text", "appearance"),
+    ("background_color", "Background colour", "color", "appearance"),
+    ("foreground_color", "Text colour", "color", "appearance"),
+    ("label_color", "Label colour", "color", "appearance"),
+    ("logo_url", "Logo URL", "optional_text", "appearance"),
+    ("hero_image_url", "Banner image URL", "optional_text", "appearance"),
+    ("terms_url", "Terms URL", "optional_text", "appearance"),
+    ("privacy_url", "Privacy policy URL", "optional_text", "appearance"),
+)
+_KINDS = {key: kind for key, _, kind, _ in _FIELDS}
+_SECTION_OF = {key: where for key, _, _, where in _FIELDS}
+
+LABELS = FieldLabels(
+    fields={
+        **{key: label.split(" (")[0] for key, label, _, _ in _FIELDS},
+        "points_rewards": "Rewards catalog",
+        "tiers": "Tiers",
+        "tier_window": "Qualifying points count over",
+        "tier_grace_days": "Grace days before moving down",
+    },
+    items={"points_rewards": REWARD_LABELS, "tiers": TIER_LABELS},
+)
+"""The words the program form's problems are named with."""
 
 
 def register(rt: Runtime) -> None:
@@ -109,8 +146,8 @@ def register(rt: Runtime) -> None:
         if program is None:
             not_found(me)
             return None
-        title = f"Program of {program.merchant_code}: {program.settings['name']}"
-        with frame(me, title, active="programs"):
+        title = f"Program of {program.merchant_name or program.merchant_code}"
+        with frame(me, f"{title}: {program.settings['name']}", active="programs"):
             await _program_detail(rt, me, program)
         return None
 
@@ -135,7 +172,9 @@ async def _program_list(rt: Runtime, me: Principal) -> None:
         choices = await merchant_choices(session, me)
     with ui.row().classes("w-full items-end gap-4"):
         merchant = tag(
-            ui.select(choices, label="Merchant", value=next(iter(choices), None)).classes("w-72"),
+            ui.select(choices, label="Merchant", value=next(iter(choices), None))
+            .props("use-input input-debounce=0")
+            .classes("w-72 max-w-full"),
             "new-program-merchant",
         )
         kind = tag(ui.select(PROGRAM_TYPES, label="Type", value="stamps"), "new-program-type")
@@ -163,7 +202,7 @@ async def _program_list(rt: Runtime, me: Principal) -> None:
         [
             Column("Merchant", lambda r: r.merchant_code, lambda r: f"/programs/{r.id}"),
             Column("Name", lambda r: r.name),
-            Column("Type", lambda r: r.type.value),
+            Column("Type", lambda r: PROGRAM_TYPES.get(r.type.value, r.type.value)),
             Column("Active", lambda r: "yes" if r.is_active else "no"),
         ],
         fetch,
@@ -174,154 +213,219 @@ async def _program_list(rt: Runtime, me: Principal) -> None:
     await listing.load()
 
 
-# Hints under the inputs whose meaning is not in their label.
-_HINTS = {
-    "points_expiration_days": "Days without activity, or after each purchase when rolling",
-    "pending_days": "0: at once. A return voids its own pending points first",
-    "expiry_reminder_days": "0: no reminder ahead of the day",
-}
+# --- the form ---------------------------------------------------------------------------------
 
 
-def _input(key: str, label: str, kind: str, value: Any) -> Any:
-    element = _bare_input(label, kind, value)
-    if key in _HINTS:
-        element.props(f'hint="{_HINTS[key]}"')
-    if key in _HINTS or kind == "labels":
-        # The hint takes the lines it needs (wrapped on a phone) instead of spilling over
-        # the next field.
-        element.props("hide-bottom-space")
-    if kind != "bool":
-        # Always the small label above the field: a long one fits a phone's width even while
-        # the field is blank.
-        element.props("stack-label")
-    return element
+class _ProgramForm:
+    """A program's settings form: its sections, its inputs by field, its two tables."""
 
+    def __init__(self, program: ProgramDetail) -> None:
+        self.program = program
+        self.fields: dict[str, Any] = {}
+        self.sections: dict[str, ui.expansion] = {}
+        settings = program.settings
+        self.policy = PolicyNote(settings.get("expiry_policy") or "inactivity")
+        self.catalog = RewardsTable(program.rewards)
+        self.tiers = TiersTable(program.tiers, settings, on_change=self.changed)
+        self.preview = ProgramPreview(self.sample)
 
-def _bare_input(label: str, kind: str, value: Any) -> Any:
-    if kind == "bool":
-        return ui.switch(label, value=bool(value))
-    if kind == "type":
-        return ui.select(PROGRAM_TYPES, label=label, value=value).classes("w-full")
-    if kind == "policy":
-        return ui.select(EXPIRY_POLICIES, label=label, value=value).classes("w-full")
-    if kind in ("int", "optional_int"):
-        return ui.number(label, value=value, format="%d").classes("w-full")
-    if kind == "decimal":
-        return ui.input(label, value=str(value) if value is not None else "").classes("w-full")
-    if kind == "labels":
-        element = ui.input(label, value=labels_text(value)).classes("w-full")
-        return element.props('hint="e.g. gift-card, tobacco; they count toward no minimum"')
-    element = ui.input(label, value=value or "").classes("w-full")
-    if kind == "color":
-        element.props("maxlength=7")
-    return element
+    def build(self) -> None:
+        """The sections, each with its inputs (the rewards one with its tables)."""
+        currency = self.program.settings.get("currency") or "EUR"
+        for key, title, caption in _SECTIONS:
+            with self._section(key, title, caption):
+                # One column while the form is narrow, two when it has the room.
+                with ui.element("div").classes("@container w-full"):
+                    grid = "w-full grid grid-cols-1 @xl:grid-cols-2 gap-x-6 gap-y-2 items-start"
+                    with ui.element("div").classes(grid):
+                        for field, label, kind, where in _FIELDS:
+                            if where == key:
+                                self._add(field, label, kind, currency)
+                if key == "rewards":
+                    self._tables()
+        self.fields["currency"].on_value_change(lambda e: self._currency(e.value))
+        self._currency(currency)
 
+    def _section(self, key: str, title: str, caption: str) -> ui.expansion:
+        expansion = ui.expansion(title, caption=caption, value=True)
+        expansion.classes("w-full bg-white rounded-lg shadow-sm").props("header-class=text-lg")
+        self.sections[key] = tag(expansion, f"program-section-{key}")
+        return expansion
 
-def _value(kind: str, element: Any) -> Any:
-    raw = element.value
-    if kind == "bool":
-        return bool(raw)
-    if kind in ("type", "policy"):
-        return raw
-    if kind == "int":
-        return as_int(raw)
-    if kind == "optional_int":
-        return None if raw is None or raw == "" else as_int(raw)
-    if kind == "decimal":
-        text = (raw or "").strip()
-        try:
-            return Decimal(text) if text else None
-        except InvalidOperation:
-            return text  # named as "must be a number" by the validation
-    if kind == "optional_text":
-        return blank_to_none(raw)
-    if kind == "labels":
-        return labels(raw)
-    return (raw or "").strip() if isinstance(raw, str) else raw
+    def _add(self, key: str, label: str, kind: str, currency: str) -> None:
+        value = self.program.settings.get(key)
+        if kind == "policy":
+            with ui.column().classes("w-full gap-1"):
+                element = self.policy.build(settings_input(key, label, kind, value, currency))
+        else:
+            element = tag(settings_input(key, label, kind, value, currency), f"program-{key}")
+        element.on_value_change(lambda _: self.changed())
+        self.fields[key] = element
 
-
-async def _program_detail(rt: Runtime, me: Principal, program: ProgramDetail) -> None:
-    deleted_banner("program", program.deleted_at)
-    if program.deleted_at is not None:
-
-        async def bring_back() -> None:
-            async def work() -> None:
-                async with transaction(rt) as session:
-                    await deletion.restore(session, me, "program", program.id)
-
-            if await guarded(work, success="Program restored."):
-                ui.navigate.reload()
-
-        tag(ui.button("Restore program", on_click=bring_back), "program-restore")
-        return
-
-    with ui.row().classes("gap-4"):
-        ui.link(f"Merchant {program.merchant_code}", f"/merchants/{program.merchant_id}")
-        ui.link("Statistics", f"/stats/programs/{program.id}")
-        tag(ui.link("Campaigns", f"/programs/{program.id}/campaigns"), "program-campaigns")
-
-    errors = ErrorBox("program-errors")
-    fields: dict[str, Any] = {}
-    kinds: dict[str, str] = {}
-    policy = _PolicyNote(program.settings.get("expiry_policy") or "inactivity")
-    # One column on a phone, two from a tablet's width.
-    grid = "w-full grid-cols-1 sm:grid-cols-2 gap-x-6 gap-y-2"
-    with section("Settings"), tag(ui.grid().classes(grid), "program-settings"):
-        for key, label, kind in _FIELDS:
-            if kind == "policy":
-                with ui.column().classes("w-full gap-1"):
-                    fields[key] = policy.build(_input(key, label, kind, program.settings.get(key)))
-            else:
-                element = _input(key, label, kind, program.settings.get(key))
-                fields[key] = tag(element, f"program-{key}")
-            kinds[key] = kind
-
-    catalog = RewardsTable(program.rewards)
-    with section("Rewards catalog (points)"):
+    def _tables(self) -> None:
+        ui.separator().classes("my-2")
+        ui.label("Rewards catalog (points)").classes("text-base font-medium text-slate-700")
         ui.label(
             "Rewards a card buys with points. A removed reward is deactivated, never deleted: "
             "the ledger names it."
         ).classes("text-sm text-slate-600")
-        catalog.build()
+        self.catalog.build()
+        ui.separator().classes("my-2")
+        ui.label("Tiers").classes("text-base font-medium text-slate-700")
+        self.tiers.build()
 
-    tiers = TiersTable(program.tiers, program.settings)
-    with section("Tiers"):
-        tiers.build()
+    def _currency(self, code: str | None) -> None:
+        """Money is shown in the chosen currency: its code after each amount."""
+        shown = code or ""
+        for key, kind in _KINDS.items():
+            if kind in ("money", "point_money"):
+                self.fields[key].props(f'suffix="{shown}"')
+        self.fields["points_per_euro"].props(f'label="Points per 1 {shown} spent"')
 
-    async def save() -> None:
-        data = {key: _value(kinds[key], element) for key, element in fields.items()}
-        data["points_rewards"] = catalog.values()
-        data.update(tiers.values())
-        problems = [_one_input(p) for p in domain_api.check_program(data)]
-        show_problems(problems, {**fields, **catalog.fields(), **tiers.fields()}, errors)
+    def changed(self) -> None:
+        """A value changed: the preview follows."""
+        self.preview.refresh()
+
+    def sample(self) -> WalletCard:
+        """The sample card of the values typed now."""
+        settings = {key: self.fields[key].value for key in self.fields}
+        today = datetime.now(UTC).astimezone(zone_of(self.program.merchant_timezone)).date()
+        return preview_card(
+            settings,
+            self.tiers.values()["tiers"] if self.tiers.window is not None else [],
+            merchant_name=self.program.merchant_name or self.program.merchant_code,
+            merchant_timezone=self.program.merchant_timezone,
+            today=today,
+        )
+
+    def read(self) -> tuple[dict[str, Any], list[FieldProblem]]:
+        """The form's data as the catalog reads it, and the amounts that are not amounts (the
+        saved value stands in for each, so it is named once)."""
+        data: dict[str, Any] = {}
+        problems: list[FieldProblem] = []
+        for key, element in self.fields.items():
+            try:
+                data[key] = settings_value(_KINDS[key], element)
+            except AmountRefused as exc:
+                problems.append(FieldProblem(key, str(exc)))
+                data[key] = self.program.settings.get(key)
+        data["points_rewards"] = self.catalog.values()
+        data.update(self.tiers.values())
+        return data, problems
+
+    def inputs(self) -> dict[str, Any]:
+        """Validation paths to their inputs."""
+        return {**self.fields, **self.catalog.fields(), **self.tiers.fields()}
+
+    def show(self, problems: Sequence[FieldProblem], box: ErrorBox) -> None:
+        """Each problem under its input, in words; all of them named in ``box``; the sections
+        holding one opened."""
+        inputs = self.inputs()
+        for element in inputs.values():
+            if hasattr(element, "error"):
+                element.error = None
+        for problem in problems:
+            element = inputs.get(problem.path)
+            if element is not None and hasattr(element, "error"):
+                element.error = plain_message(problem.message, LABELS.fields)
+            where = _SECTION_OF.get(problem.path.partition("[")[0], "rewards")
+            self.sections[where].value = True
         if problems:
-            return
+            box.show("Please correct: " + "; ".join(LABELS.sentence(p) for p in problems))
+        else:
+            box.clear()
 
-        async def work() -> None:
-            async with transaction(rt) as session:
-                await update_program(session, me, program.id, data)
+    def mark_saved(self) -> None:
+        """What was saved is the program's now."""
+        self.catalog.mark_saved()
+        self.tiers.mark_saved()
+        self.policy.mark_saved()
 
-        if await guarded(work, success="Program saved."):
-            catalog.mark_saved()
-            tiers.mark_saved()
-            policy.mark_saved()
 
-    with ui.row().classes("gap-4"):
-        tag(ui.button("Save program", icon="save", on_click=save), "program-save")
+def _links(program: ProgramDetail) -> ui.row:
+    with ui.row().classes("gap-x-4 gap-y-1") as row:
+        merchant = program.merchant_name or program.merchant_code
+        ui.link(f"Merchant: {merchant}", f"/merchants/{program.merchant_id}")
+        ui.link("Statistics", f"/stats/programs/{program.id}")
+        tag(ui.link("Campaigns", f"/programs/{program.id}/campaigns"), "program-campaigns")
+    return row
 
-    with section("Delete"):
 
-        async def remove() -> None:
-            if not await confirm(
-                "Delete this program?", "Its cards are hidden with it. It can be restored."
-            ):
+async def _program_detail(rt: Runtime, me: Principal, program: ProgramDetail) -> None:
+    deleted_banner(
+        "program",
+        program.deleted_at,
+        program.deleted_by,
+        zone=program.merchant_timezone,
+        hidden_with=program.hidden_with,
+    )
+    if program.deleted_at is not None:
+        if program.hidden_with is None:  # else the merchant's restore brings it back
+
+            async def bring_back() -> None:
+                if await restore_with_counts(rt, me, "program", program.id, "Program"):
+                    ui.navigate.reload()
+
+            tag(ui.button("Restore program", on_click=bring_back), "program-restore")
+        return
+
+    links = _links(program)
+    form = _ProgramForm(program)
+    # The form and its preview side by side on a wide screen; the preview below on a phone.
+    layout = "w-full grid grid-cols-1 lg:grid-cols-[minmax(0,1fr)_22rem] gap-6 items-start"
+    with ui.element("div").classes(layout):
+        with tag(ui.column().classes("w-full min-w-0 gap-4"), "program-settings"):
+            form.build()
+            # The save button and what stops it stay in sight below the long form.
+            bar = ui.column().classes("w-full gap-2 sticky bottom-0 z-10 bg-slate-50 py-2")
+            with bar:
+                errors = ErrorBox("program-errors")
+                errors.label.classes("max-h-28 overflow-y-auto text-sm")
+                save_button = tag(ui.button("Save program", icon="save"), "program-save")
+
+        async def save() -> None:
+            data, problems = form.read()
+            refused = {p.path for p in problems}
+            problems += [
+                p
+                for p in (_one_input(p) for p in domain_api.check_program(data))
+                if p.path not in refused
+            ]
+            form.show(problems, errors)
+            if problems:
                 return
 
             async def work() -> None:
                 async with transaction(rt) as session:
-                    await deletion.delete(session, me, "program", program.id)
+                    await update_program(session, me, program.id, data)
 
-            if await guarded(work, success="Program deleted."):
+            if await submit_form(lambda found: form.show(found, errors), work, "Program saved."):
+                form.mark_saved()
+
+        save_button.on_click(save)
+        # Beside the form it stays in sight, scrolling within itself when the window is short.
+        aside = "w-full min-w-0 lg:sticky lg:top-20 lg:max-h-[calc(100vh-6rem)] lg:overflow-y-auto"
+        with ui.column().classes(aside) as beside:
+            form.preview.build()
+    with links:
+        # On a phone the preview is below the long form: a way down to it.
+        tag(ui.link("See the preview", beside).classes("lg:hidden"), "program-preview-link")
+
+    with danger_zone():
+        ui.label(
+            "Deleting the program hides its cards with it; their history stays. It can be restored."
+        ).classes("text-sm text-slate-600")
+
+        async def remove() -> None:
+            if await delete_with_counts(
+                rt,
+                me,
+                "program",
+                program.id,
+                question="Delete this program?",
+                warning="It can be restored.",
+                subject="Program",
+            ):
                 ui.navigate.to(f"/merchants/{program.merchant_id}")
 
         tag(
@@ -332,47 +436,8 @@ async def _program_detail(rt: Runtime, me: Principal, program: ProgramDetail) ->
 
 def _one_input(problem: FieldProblem) -> FieldProblem:
     # A list's item ("non_earning_categories[1]") stands under the list's one input.
-    key, bracket, _ = problem.path.partition("[")
+    key, bracket, rest = problem.path.partition("[")
     if bracket and _KINDS.get(key) == "labels":
-        return FieldProblem(key, problem.message)
+        entry = int(rest.partition("]")[0]) + 1
+        return FieldProblem(key, f"entry {entry} {plain_message(problem.message)}")
     return problem
-
-
-_KINDS = {key: kind for key, _, kind in _FIELDS}
-
-
-class _PolicyNote:
-    """The expiry policy's select with what a change of it does: a standing note, and, while
-    the chosen policy is not the saved one, a hint saying that only points earned after
-    saving follow it."""
-
-    def __init__(self, saved: str) -> None:
-        self.saved = saved
-        self.select: Any = None
-        self.change: ui.label | None = None
-
-    def build(self, select: Any) -> Any:
-        self.select = tag(select, "program-expiry_policy")
-        tag(
-            ui.label(EXPIRY_POLICY_NOTE).classes("text-xs text-slate-600"),
-            "program-expiry_policy-note",
-        )
-        self.change = tag(
-            ui.label("").classes("text-xs text-amber-800"), "program-expiry_policy-change"
-        )
-        select.on_value_change(lambda _: self.refresh())
-        self.refresh()
-        return self.select
-
-    def refresh(self) -> None:
-        """Show the change hint when the select differs from the saved policy."""
-        assert self.change is not None and self.select is not None
-        text = expiry_policy_change(self.saved, self.select.value)
-        self.change.text = text or ""
-        self.change.visible = text is not None
-
-    def mark_saved(self) -> None:
-        """The chosen policy is the program's now."""
-        if self.select is not None and self.select.value in EXPIRY_POLICIES:
-            self.saved = self.select.value
-        self.refresh()

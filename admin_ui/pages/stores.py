@@ -9,17 +9,33 @@ from datetime import UTC, datetime
 from nicegui import ui
 from starlette.responses import Response
 
-from admin_ui import domain_api, texts
+from admin_ui import domain_api
+from admin_ui.formatting import local_when, number
 from admin_ui.frame import frame, not_found
 from admin_ui.guard import admin_page
-from admin_ui.pages.common import delete_restore_actions, deleted_banner, guarded, parse_id, section
-from admin_ui.queries import deletion
+from admin_ui.pages.common import (
+    danger_zone,
+    delete_restore_actions,
+    delete_with_counts,
+    deleted_banner,
+    guarded,
+    parse_id,
+    restore_with_counts,
+    section,
+)
 from admin_ui.queries.admins import Principal
-from admin_ui.queries.common import PageRequest, Rows
-from admin_ui.queries.merchants import merchant_choices
-from admin_ui.queries.stores import StoreRow, create_store, get_store, list_stores, update_store
+from admin_ui.queries.common import CsvExport, PageRequest, Rows
+from admin_ui.queries.merchants import merchant_choices, merchant_filter_options
+from admin_ui.queries.stores import (
+    StoreRow,
+    create_store,
+    export_stores,
+    get_store,
+    list_stores,
+    update_store,
+)
 from admin_ui.runtime import Runtime, transaction
-from admin_ui.widgets import Column, ErrorBox, Listing, confirm, show_problems, tag
+from admin_ui.widgets import Column, ErrorBox, Filter, Listing, confirm, show_problems, tag
 
 
 def register(rt: Runtime) -> None:
@@ -44,6 +60,12 @@ def register(rt: Runtime) -> None:
         return None
 
 
+def _pins(row: StoreRow) -> str:
+    if row.pin_locked_until and row.pin_locked_until > datetime.now(UTC):
+        return f"locked until {local_when(row.pin_locked_until, row.timezone)}"
+    return "open"
+
+
 async def store_listing(rt: Runtime, me: Principal, *, merchant_id: int | None = None) -> None:
     """The list of stores (of one merchant when given) with "New store"."""
 
@@ -51,11 +73,21 @@ async def store_listing(rt: Runtime, me: Principal, *, merchant_id: int | None =
         async with rt.session() as session:
             return await list_stores(session, me, request, merchant_id=merchant_id)
 
+    async def export(request: PageRequest) -> CsvExport:
+        async with rt.session() as session:
+            return await export_stores(session, me, request, merchant_id=merchant_id)
+
+    filters: list[Filter] = []
+    if merchant_id is None and me.is_platform:
+        async with rt.session() as session:
+            merchants = await merchant_filter_options(session, me)
+        filters.append(Filter("merchant", "Merchant", merchants, all_label="All merchants"))
+
     actions = delete_restore_actions(
         rt,
         me,
         "store",
-        question=lambda r: f"Delete store {r.code}?",
+        question=lambda r: f"Delete store {r.name} ({r.code})?",
         warning=(
             "Its terminal stops working and events naming it are refused. It can be restored."
         ),
@@ -76,25 +108,24 @@ async def store_listing(rt: Runtime, me: Principal, *, merchant_id: int | None =
             ),
             "new-store",
         )
+    columns: list[Column[StoreRow]] = [
+        Column("Name", lambda r: r.name, lambda r: f"/stores/{r.id}", sort="name"),
+        Column("Code", lambda r: r.code, sort="code"),
+    ]
+    if merchant_id is None and me.is_platform:
+        columns.append(Column("Merchant", lambda r: r.merchant_name, sort="merchant"))
+    columns.append(Column("Staff PINs", _pins, sort="locked"))
     listing: Listing[StoreRow] = Listing(
         "stores",
-        [
-            Column("Code", lambda r: r.code, lambda r: f"/stores/{r.id}"),
-            Column("Name", lambda r: r.name),
-            Column("Merchant", lambda r: r.merchant_code),
-            Column(
-                "PINs",
-                lambda r: (
-                    f"locked until {texts.when(r.pin_locked_until)}"
-                    if r.pin_locked_until and r.pin_locked_until > datetime.now(UTC)
-                    else "open"
-                ),
-            ),
-        ],
+        columns,
         fetch,
         is_deleted=lambda r: r.deleted_at is not None,
         actions=actions,
-        placeholder="Search code, name or merchant",
+        placeholder="Search code or name" if merchant_id else "Search code, name or merchant",
+        noun="stores",
+        empty_text="No stores yet. Add the first store with the button above.",
+        filters=filters,
+        export=export,
     )
     await listing.load()
 
@@ -104,13 +135,14 @@ async def _new_store_dialog(
 ) -> None:
     async with rt.session() as session:
         choices = await merchant_choices(session, me)
-    with ui.dialog() as dialog, ui.card().classes("w-[28rem]"):
+    with ui.dialog() as dialog, ui.card().classes("w-[28rem] max-w-full"):
         ui.label("New store").classes("text-lg font-medium")
         merchant = tag(
             ui.select(
                 choices,
                 label="Merchant",
                 value=merchant_id if merchant_id in choices else next(iter(choices), None),
+                with_input=True,
             ).classes("w-full"),
             "store-merchant",
         )
@@ -145,16 +177,13 @@ async def _new_store_dialog(
 
 
 async def _store_detail(rt: Runtime, me: Principal, store: StoreRow) -> None:
-    ui.label(f"Merchant: {store.merchant_code}").classes("text-slate-600")
-    deleted_banner("store", store.deleted_at)
+    with ui.row().classes("gap-4 text-slate-600"):
+        ui.link(f"Merchant: {store.merchant_name}", f"/merchants/{store.merchant_id}")
+    deleted_banner("store", store.deleted_at, store.deleted_by, zone=store.timezone)
     if store.deleted_at is not None:
 
         async def bring_back() -> None:
-            async def work() -> None:
-                async with transaction(rt) as session:
-                    await deletion.restore(session, me, "store", store.id)
-
-            if await guarded(work, success=f"Store {store.code} restored."):
+            if await restore_with_counts(rt, me, "store", store.id, f"Store {store.code}"):
                 ui.navigate.reload()
 
         tag(ui.button("Restore store", on_click=bring_back), "store-restore")
@@ -188,17 +217,22 @@ async def _store_detail(rt: Runtime, me: Principal, store: StoreRow) -> None:
     await _pins_section(rt, me, store)
     await _terminals_section(rt, me, store)
 
-    with section("Delete"):
+    with danger_zone():
+        ui.label(
+            "Deleting the store stops its terminal; events naming it are refused. Its customers "
+            "and cards stay. It can be restored."
+        ).classes("text-sm text-slate-600")
 
         async def remove() -> None:
-            if not await confirm(f"Delete store {store.code}?"):
-                return
-
-            async def work() -> None:
-                async with transaction(rt) as session:
-                    await deletion.delete(session, me, "store", store.id)
-
-            if await guarded(work, success=f"Store {store.code} deleted."):
+            if await delete_with_counts(
+                rt,
+                me,
+                "store",
+                store.id,
+                question=f"Delete store {store.name} ({store.code})?",
+                warning="Its terminal stops working. It can be restored.",
+                subject=f"Store {store.code}",
+            ):
                 ui.navigate.to(f"/merchants/{store.merchant_id}")
 
         tag(
@@ -209,6 +243,7 @@ async def _store_detail(rt: Runtime, me: Principal, store: StoreRow) -> None:
 
 async def _terminals_section(rt: Runtime, me: Principal, store: StoreRow) -> None:
     """Devices paired as this store's terminal: pair one with a code, revoke one."""
+    zone = store.timezone
     with section("Terminals"):
         ui.label(
             "A terminal opens for an admin signed in here, or on a device paired with this "
@@ -229,12 +264,13 @@ async def _terminals_section(rt: Runtime, me: Principal, store: StoreRow) -> Non
                 with tag(ui.row().classes("items-center gap-4 w-full"), "terminal-device-row"):
                     ui.label(d.name).classes("font-medium w-40")
                     if d.state == "paired":
-                        detail = f"paired {texts.when(d.paired_at)}"
-                        detail += f" · last seen {texts.when(d.last_seen_at)}"
+                        detail = f"paired {local_when(d.paired_at, zone)}"
+                        detail += f" · last seen {local_when(d.last_seen_at, zone)}"
                     elif d.state == "waiting":
-                        detail = f"waiting for its code until {texts.when(d.pairing_expires_at)}"
+                        until = local_when(d.pairing_expires_at, zone)
+                        detail = f"waiting for its code until {until}"
                     else:
-                        detail = f"revoked {texts.when(d.revoked_at)}"
+                        detail = f"revoked {local_when(d.revoked_at, zone)}"
                     tag(ui.label(detail), "terminal-device-state").classes("text-sm text-slate-500")
                     ui.space()
                     if d.state != "revoked":
@@ -264,7 +300,7 @@ async def _terminals_section(rt: Runtime, me: Principal, store: StoreRow) -> Non
 
                     if await guarded(work) and code:
                         with dialogs:
-                            _show_pairing_code(label, code[0])
+                            _show_pairing_code(label, code[0], store.timezone)
                         await redraw()
 
                 tag(ui.button("Pair a terminal", on_click=start), "terminal-pair-start")
@@ -289,14 +325,14 @@ async def _terminals_section(rt: Runtime, me: Principal, store: StoreRow) -> Non
     await redraw()
 
 
-def _show_pairing_code(name: str, pairing: domain_api.PairingCode) -> None:
+def _show_pairing_code(name: str, pairing: domain_api.PairingCode, zone: str) -> None:
     """The pairing code, shown this once: only its hash is kept."""
     with ui.dialog() as dialog, ui.card().classes("items-center"):
         ui.label(f"Pairing code for {name}").classes("text-lg font-medium")
         tag(ui.label(pairing.code).classes("text-4xl font-mono tracking-widest"), "pairing-code")
         ui.label(
             "Type it on the device's terminal page before "
-            f"{texts.when(pairing.expires_at)}. It works once."
+            f"{local_when(pairing.expires_at, zone)}. It works once."
         ).classes("text-sm text-slate-600")
         tag(ui.button("Done", on_click=dialog.close), "pairing-code-done")
     dialog.on("hide", dialog.delete)
@@ -308,6 +344,7 @@ def _new_pin() -> str:
 
 
 async def _pins_section(rt: Runtime, me: Principal, store: StoreRow) -> None:
+    zone = store.timezone
     with section("Staff PINs"):
         lock = ui.row().classes("items-center gap-4")
         body = ui.column().classes("w-full gap-1")
@@ -325,15 +362,14 @@ async def _pins_section(rt: Runtime, me: Principal, store: StoreRow) -> None:
             until = current.pin_locked_until if current else None
             if until is not None and until > datetime.now(UTC):
                 tag(
-                    ui.label(f"The PINs of this store are locked until {texts.when(until)}."),
+                    ui.label(f"The PINs of this store are locked until {local_when(until, zone)}."),
                     "pins-locked",
                 ).classes("text-red-700")
                 tag(ui.button("Unlock", on_click=unlock).props("outline"), "pins-unlock")
             else:
                 failed = current.pin_failed_attempts if current else 0
-                ui.label(f"Open · {failed} wrong PIN(s) since the last right one.").classes(
-                    "text-slate-600"
-                )
+                wrong = "1 wrong PIN" if failed == 1 else f"{number(failed)} wrong PINs"
+                ui.label(f"Open · {wrong} since the last right one.").classes("text-slate-600")
         body.clear()
         with body:
             if not rows:
@@ -341,8 +377,10 @@ async def _pins_section(rt: Runtime, me: Principal, store: StoreRow) -> None:
             for pin_id, name, created, last_used in rows:
                 with tag(ui.row().classes("items-center gap-4 w-full"), "pin-row"):
                     ui.label(name).classes("font-medium w-40")
-                    ui.label(f"added {texts.when(created)}").classes("text-sm text-slate-500")
-                    ui.label(f"last used {texts.when(last_used)}").classes("text-sm text-slate-500")
+                    ui.label(f"added {local_when(created, zone)}").classes("text-sm text-slate-500")
+                    ui.label(f"last used {local_when(last_used, zone)}").classes(
+                        "text-sm text-slate-500"
+                    )
                     ui.space()
                     tag(
                         ui.button(

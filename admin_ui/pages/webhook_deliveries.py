@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from nicegui import ui
 
 from admin_ui import texts
+from admin_ui.formatting import local_when, number
 from admin_ui.pages.common import guarded, section
 from admin_ui.queries import webhooks
 from admin_ui.queries.admins import Principal
@@ -50,7 +51,7 @@ _HEAD = "text-xs uppercase tracking-wide text-slate-500"
 
 
 def _queued(count: int) -> str:
-    return "1 delivery queued again." if count == 1 else f"{count:,} deliveries queued again."
+    return "1 delivery queued again." if count == 1 else f"{number(count)} deliveries queued again."
 
 
 async def deliveries_section(
@@ -70,7 +71,7 @@ async def deliveries_section(
         async with rt.session() as session:
             found = await webhooks.find_endpoint(session, me, endpoint.id, now=datetime.now(UTC))
         parked[0] = found[0].parked if found else 0
-        resend_all.text = f"Re-send all parked ({parked[0]:,})"
+        resend_all.text = f"Re-send all parked ({number(parked[0])})"
         resend_all.visible = parked[0] > 0
         await listing.load()
 
@@ -94,7 +95,7 @@ async def deliveries_section(
     async def resend_parked() -> None:
         with dialogs:
             asked = await confirm(
-                f"Re-send all {parked[0]:,} parked deliveries?",
+                f"Re-send all {number(parked[0])} parked deliveries?",
                 "They are queued again and retried for up to 24 hours more, in order per card.",
                 ok="Re-send",
             )
@@ -117,7 +118,9 @@ async def deliveries_section(
             tag(status.props("dense no-caps"), "webhook-status-filter")
             ui.space()
             resend_all = ui.button(
-                f"Re-send all parked ({endpoint.parked:,})", icon="replay", on_click=resend_parked
+                f"Re-send all parked ({number(endpoint.parked)})",
+                icon="replay",
+                on_click=resend_parked,
             ).props("outline")
             tag(resend_all, "webhook-resend-all")
             resend_all.visible = endpoint.parked > 0
@@ -169,11 +172,13 @@ def _line(row: DeliveryRow, zone: str, resend_one: Resend) -> None:
             if row.status == "parked":
                 button = ui.button("Re-send", icon="replay", on_click=lambda r=row: resend_one(r))
                 tag(button.props("flat dense no-caps size=sm"), f"webhook-resend-{row.id}")
-        _cell("Queued", _WIDTHS["when"], texts.local_when(row.created_at, zone), _later(row, zone))
-        with _cell("Event", _WIDTHS["event"], row.event_type, row.event_id[:8] + "…"):
-            ui.tooltip(row.event_id)
+        _cell("Queued", _WIDTHS["when"], local_when(row.created_at, zone), _later(row, zone))
+        what = texts.webhook_event_type(row.event_type)
+        with _cell("Event", _WIDTHS["event"], what, f"event {row.event_id[:8]}…"):
+            # The type and the id as the endpoint receives them, for whoever traces it there.
+            ui.tooltip(f"{row.event_type} · {row.event_id}")
         _cell("Card", _WIDTHS["card"], row.card_number or "—")
-        _cell("Attempts", _WIDTHS["attempts"], f"{row.attempts:,}")
+        _cell("Attempts", _WIDTHS["attempts"], number(row.attempts))
         with ui.column().classes("gap-0 w-full lg:flex-1 min-w-0"):
             ui.label("Last reply").classes(f"{_HEAD} lg:hidden")
             reply = f"HTTP {row.last_status}" if row.last_status else ""
@@ -198,7 +203,7 @@ def _cell(label: str, width: str, value: str, detail: str = "") -> ui.column:
 def _later(row: DeliveryRow, zone: str) -> str:
     """What came after the delivery was queued: its delivery, or its next attempt."""
     if row.status == "delivered":
-        return "delivered " + texts.local_when(row.delivered_at, zone)
+        return "delivered " + local_when(row.delivered_at, zone)
     if row.status == "pending":
-        return "next try " + texts.local_when(row.next_attempt_at, zone)
+        return "next try " + local_when(row.next_attempt_at, zone)
     return ""

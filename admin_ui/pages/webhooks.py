@@ -18,11 +18,12 @@ from nicegui import ui
 from starlette.responses import Response
 
 from admin_ui import texts
+from admin_ui.formatting import local_when, number
 from admin_ui.frame import frame, not_found
 from admin_ui.guard import admin_page
-from admin_ui.pages.common import guarded, parse_id, section, submit_form
+from admin_ui.pages.common import danger_zone, guarded, parse_id, section, submit_form
 from admin_ui.pages.webhook_deliveries import deliveries_section
-from admin_ui.problems import FieldProblem
+from admin_ui.problems import FieldLabels, FieldProblem
 from admin_ui.queries import webhooks
 from admin_ui.queries.admins import Principal
 from admin_ui.queries.common import PageRequest, Rows
@@ -32,6 +33,8 @@ from admin_ui.runtime import Runtime, transaction
 from admin_ui.widgets import Column, ErrorBox, Listing, confirm, show_problems, tag
 
 _HEAD = "text-xs uppercase tracking-wide text-slate-500"
+# The form's fields as its labels name them, for the list of what to correct.
+_LABELS = FieldLabels({"url": "URL", "event_types": "Send", "description": "Description"})
 
 
 def register(rt: Runtime) -> None:
@@ -152,20 +155,24 @@ def _active_badge(active: bool) -> None:
 
 
 def _type_chips(types: Sequence[str]) -> None:
+    """What the endpoint is sent, in words; the type as a shop system receives it (its
+    ``type`` field) in each chip's tooltip."""
     with ui.row().classes("gap-1"):
         for code in types:
-            ui.badge(code, color="blue-grey").props("outline").classes("font-mono")
+            chip = ui.badge(texts.webhook_event_type(code), color="blue-grey").props("outline")
+            tag(chip.classes("whitespace-normal text-left"), "webhook-type-chip").tooltip(code)
 
 
 def _figures(row: EndpointRow, zone: str) -> None:
     """How the endpoint's deliveries fare: counts, the last delivery, the last error."""
     with ui.row().classes("gap-x-4 gap-y-0 text-sm text-slate-700"):
-        tag(ui.label(f"{row.pending:,} pending"), "webhook-pending")
-        parked = tag(ui.label(f"{row.parked:,} parked"), "webhook-parked")
+        tag(ui.label(f"{number(row.pending)} pending"), "webhook-pending")
+        parked = tag(ui.label(f"{number(row.parked)} parked"), "webhook-parked")
         if row.parked:
             parked.classes("text-red-700 font-medium")
-        tag(ui.label(f"{row.delivered_recently:,} delivered in 24 h"), "webhook-delivered")
-    last = texts.local_when(row.last_delivered_at, zone) if row.last_delivered_at else "never"
+        delivered = f"{number(row.delivered_recently)} delivered in 24 h"
+        tag(ui.label(delivered), "webhook-delivered")
+    last = local_when(row.last_delivered_at, zone) if row.last_delivered_at else "never"
     ui.label(f"Last delivered: {last}").classes("text-sm text-slate-600")
     if row.last_error:
         status = f"HTTP {row.last_status}: " if row.last_status else ""
@@ -217,6 +224,8 @@ class EndpointForm:
                 )
                 for code in webhooks.EVENT_TYPES
             }
+            for code, box in self.types.items():
+                box.tooltip(f"Sent with type {code}")
         self.types_error = _LineError("webhook-types-error")
         self.description = tag(
             ui.input("Description (optional)", value=(values.description or "") if values else ""),
@@ -241,13 +250,17 @@ class EndpointForm:
         )
 
     def show(self, problems: Sequence[FieldProblem]) -> None:
-        """Write each problem under its field, and list them all (none: clear them)."""
+        """Write each problem under its field, and list them all (none: clear them), each
+        named as the form names it ("Send", not ``event_types``)."""
         fields = {
             "url": self.url,
             "event_types": self.types_error,
             "description": self.description,
         }
         show_problems(problems, fields, self.errors)
+        if problems:
+            lines = [_LABELS.sentence(p) for p in problems]
+            self.errors.show("Please correct: " + "; ".join(lines))
 
 
 def _secret_panel(secret: str, note: str) -> None:
@@ -350,7 +363,7 @@ async def _endpoint_detail(
     with section("Signing secret"):
         _secret(rt, me, endpoint, dialogs)
 
-    with section("Delete"):
+    with danger_zone():
         ui.label(
             "Nothing more is sent to a deleted endpoint; its pending deliveries stop."
         ).classes("text-sm text-slate-600")

@@ -4,11 +4,13 @@ see, filtered, one page at a time, newest first, each change as a compact diff.
 A merchant admin sees the rows of their own merchant only, whatever the filters say (a
 ``merchant_id`` in the URL included); a platform admin sees every row, and may pick a merchant.
 Days of the date filters are the viewer's: the merchant's time zone for a merchant admin, UTC
-for a platform admin. The trail is read here, never written: there is no edit path.
+for a platform admin; each row comes with its merchant's time zone, the clock its time is shown
+on. The trail is read here, never written: there is no edit path.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,12 +57,16 @@ class AuditFilters:
 
 @dataclass(frozen=True)
 class Change:
-    """One field of a change: its value before and after (``None``: the row had no such
-    value, as before a creation)."""
+    """One field of a change: its value before and after in a few characters (``None``: the
+    row had no such value, as before a creation), and the values themselves as the trail
+    keeps them (``before``, ``after``), for the page to put into words."""
 
     field: str
     old: str | None
     new: str | None
+    # ``dataclasses.field``: ``field`` is this class's first field.
+    before: object = dataclasses.field(default=None, compare=False, repr=False)
+    after: object = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,8 @@ class AuditEntry:
     merchant_code: str | None
     summary: str
     changes: tuple[Change, ...]
+    merchant_timezone: str | None = None
+    """The clock of the row's merchant (``None``: a change of no merchant's)."""
 
 
 async def viewer_zone(session: AsyncSession, me: Principal) -> str:
@@ -104,7 +112,9 @@ async def entries(
     """One page of the rows the admin may see that match ``filters`` and the search text,
     newest first. ``zone``: the clock of the date filters."""
     log = AdminAuditLog
-    query: Any = select(log, Merchant.code).outerjoin(Merchant, Merchant.id == log.merchant_id)
+    query: Any = select(log, Merchant.code, Merchant.timezone).outerjoin(
+        Merchant, Merchant.id == log.merchant_id
+    )
     # The scope first: for a merchant admin nothing below can widen it.
     query = scoped(query, log.merchant_id, me)
     if me.is_platform and filters.merchant_id is not None:
@@ -134,10 +144,10 @@ async def entries(
             )
         )
     rows, total = await page(session, query, request, log.at.desc(), log.id.desc())
-    return Rows([_entry(row[0], row[1]) for row in rows], total)
+    return Rows([_entry(row[0], row[1], row[2]) for row in rows], total)
 
 
-def _entry(row: AdminAuditLog, merchant_code: str | None) -> AuditEntry:
+def _entry(row: AdminAuditLog, merchant_code: str | None, zone: str | None) -> AuditEntry:
     return AuditEntry(
         id=row.id,
         at=row.at,
@@ -150,6 +160,7 @@ def _entry(row: AdminAuditLog, merchant_code: str | None) -> AuditEntry:
         merchant_code=merchant_code,
         summary=row.summary,
         changes=changes(row.before, row.after),
+        merchant_timezone=zone,
     )
 
 
@@ -174,6 +185,8 @@ def changes(
             key,
             _shown(old[key]) if key in old else None,
             _shown(new[key]) if key in new else None,
+            old.get(key),
+            new.get(key),
         )
         for key in fields
     )

@@ -1,6 +1,6 @@
-"""Cards: the list, one card with its program's terms (its tier too), its ledger, its open point
-lots, its tier history and its wallets' sync state, and the cards an enrolment has just
-issued."""
+"""One card with its program's terms (its tier too), its ledger, its open point lots, its tier
+history and its wallets' sync state, and the cards an enrolment has just issued. The list of
+cards is ``admin_ui.queries.card_list``'s."""
 
 from __future__ import annotations
 
@@ -8,11 +8,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin_ui.queries.admins import Principal
-from admin_ui.queries.common import ALL, PageRequest, Rows, deleted_filter, like, page, scoped
+from admin_ui.queries.common import (
+    ALL,
+    PageRequest,
+    Rows,
+    page,
+)
 from domain.models import (
     Customer,
     LedgerEntry,
@@ -32,74 +37,6 @@ from domain.wallet_cards import (
     expiry_day,
     merchant_zone,
 )
-
-
-@dataclass(frozen=True)
-class CardRow:
-    """A card as lists show it."""
-
-    id: int
-    card_number: str
-    merchant_id: int
-    merchant_code: str
-    customer_id: int
-    customer: str
-    stamp_count: int
-    points_balance: int
-    is_active: bool
-    deleted_at: datetime | None
-
-
-async def list_cards(
-    session: AsyncSession,
-    me: Principal,
-    request: PageRequest,
-    *,
-    customer_id: int | None = None,
-) -> Rows[CardRow]:
-    """Cards matching the search (card number, QR text, customer email or merchant code)."""
-    query = (
-        select(LoyaltyCard, Merchant.code, Customer.email, Customer.customer_ref)
-        .join(Merchant, Merchant.id == LoyaltyCard.merchant_id)
-        .join(Customer, Customer.id == LoyaltyCard.customer_id)
-        .where(deleted_filter(LoyaltyCard.deleted_at, request.mode))
-    )
-    query = scoped(query, LoyaltyCard.merchant_id, me)
-    if customer_id is not None:
-        query = query.where(LoyaltyCard.customer_id == customer_id)
-    if request.search:
-        pattern = like(request.search)
-        digits = "".join(ch for ch in request.search if ch.isalnum())
-        conditions = [
-            LoyaltyCard.card_number.ilike(pattern),
-            LoyaltyCard.qr_token == request.search,
-            Customer.email.ilike(pattern),
-            Customer.customer_ref.ilike(pattern),
-            Merchant.code.ilike(pattern),
-        ]
-        if digits:
-            conditions.append(func.replace(LoyaltyCard.card_number, "-", "").ilike(like(digits)))
-        query = query.where(or_(*conditions))
-    rows, total = await page(session, query, request, LoyaltyCard.id.desc())
-    return Rows(
-        [
-            CardRow(
-                c.id,
-                c.card_number,
-                c.merchant_id,
-                code,
-                c.customer_id,
-                email or ref or f"#{c.customer_id}",
-                c.stamp_count,
-                c.points_balance,
-                c.is_active,
-                c.deleted_at,
-            )
-            for c, code, email, ref in rows
-        ],
-        total,
-    )
-
 
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -145,6 +82,21 @@ class CardDetail:
     """The program's tiers, ``(id, name)`` in order (to name those of the tier history)."""
     zone: ZoneInfo = UTC_ZONE
     """The merchant's time zone, the clock the card's lots are read on."""
+    hidden_with: str | None = None
+    """What the card was deleted along with (``merchant``, ``customer``, ``program``), when
+    it was; ``None`` when it is live or was deleted on its own."""
+    deleted_by: str | None = None
+    merchant_name: str = ""
+    program_name: str = ""
+    store_name: str | None = None
+
+    @property
+    def status(self) -> str:
+        """The card's status in words: ``active``, ``deactivated``, ``deleted`` or ``hidden
+        with its merchant`` (customer, program)."""
+        if self.deleted_at is not None:
+            return f"hidden with its {self.hidden_with}" if self.hidden_with else "deleted"
+        return "active" if self.is_active else "deactivated"
 
     def tier_name(self, code: str | None) -> str:
         """A tier of the history by name (its id when the program no longer has it)."""
@@ -158,7 +110,13 @@ async def get_card(session: AsyncSession, me: Principal, card_id: int) -> CardDe
     row = (
         await session.execute(
             select(
-                LoyaltyCard, Merchant.code, LoyaltyProgram, Customer, Store.code, Merchant.timezone
+                LoyaltyCard,
+                Merchant.code,
+                LoyaltyProgram,
+                Customer,
+                Store.code,
+                Merchant.timezone,
+                Store.name,
             )
             .join(Merchant, Merchant.id == LoyaltyCard.merchant_id)
             .join(LoyaltyProgram, LoyaltyProgram.id == LoyaltyCard.program_id)
@@ -173,6 +131,7 @@ async def get_card(session: AsyncSession, me: Principal, card_id: int) -> CardDe
     c: LoyaltyCard = row[0]
     program: LoyaltyProgram = row[2]
     customer: Customer = row[3]
+    merchant = await session.get(Merchant, c.merchant_id, execution_options=ALL)
     name = " ".join(p for p in (customer.first_name, customer.last_name) if p)
     who = ", ".join(p for p in (name, customer.email or customer.customer_ref or "") if p)
     zone = merchant_zone(row[5])
@@ -217,7 +176,27 @@ async def get_card(session: AsyncSession, me: Principal, card_id: int) -> CardDe
             (str(t["id"]), str(t.get("name") or t["id"])) for t in program.tiers or ()
         ),
         zone=zone,
+        hidden_with=_hidden_with(c, merchant, customer, program),
+        deleted_by=c.deleted_by,
+        merchant_name=merchant.name if merchant is not None else row[1],
+        program_name=program.name,
+        store_name=row[6],
     )
+
+
+def _hidden_with(
+    card: LoyaltyCard,
+    merchant: Merchant | None,
+    customer: Customer,
+    program: LoyaltyProgram,
+) -> str | None:
+    """What a deleted card went with: the row whose deletion (one id per deletion) hid it."""
+    if card.deletion_id is None:
+        return None
+    for kind, parent in (("merchant", merchant), ("customer", customer), ("program", program)):
+        if parent is not None and parent.deletion_id == card.deletion_id:
+            return kind
+    return None
 
 
 @dataclass(frozen=True)
@@ -236,6 +215,8 @@ class LedgerLine:
     pending_delta: int = 0
     """The change to the pending points (CONTRACT.md 7.2); ``points_delta`` is the spendable
     part only."""
+    actor: str | None = None
+    """Who made the entry, as recorded (``admin:alice``): the page says it in words."""
 
 
 async def card_ledger(
@@ -258,7 +239,6 @@ async def card_ledger(
                 entry.order_reference and f"order {entry.order_reference}",
                 entry.reward_description or entry.reward_code,
                 entry.notes,
-                entry.actor,
                 entry.staff_ref and f"staff {entry.staff_ref}",
             )
             if p
@@ -275,6 +255,7 @@ async def card_ledger(
                 store_code,
                 " · ".join(parts),
                 entry.pending_delta,
+                entry.actor,
             )
         )
     return Rows(lines, total)

@@ -1,11 +1,14 @@
 """Soft delete and restore of merchants, stores, programs, customers and cards, with the
-admin's scope and the reasons a restore is refused, in words."""
+admin's scope, what each takes along (counted before asking, and said after), and the reasons
+a restore is refused, in words."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,10 +27,66 @@ KINDS: dict[str, type[SoftDeleteMixin]] = {
 }
 
 
-async def delete(session: AsyncSession, me: Principal, kind: str, row_id: int) -> None:
-    """Soft-delete a live row and what belongs to it. The caller commits."""
-    model = KINDS[kind]
-    row: Any = await session.get(model, row_id)
+@dataclass(frozen=True)
+class Cascade:
+    """The row a deletion hides (or a restore brings back), by name, and how many rows of
+    each kind go (or come back) with it."""
+
+    name: str
+    stores: int = 0
+    programs: int = 0
+    customers: int = 0
+    cards: int = 0
+
+    @property
+    def counts(self) -> tuple[tuple[int, str, str], ...]:
+        """``(count, singular, plural)`` of each kind, stores first, cards last."""
+        return (
+            (self.stores, "store", "stores"),
+            (self.programs, "program", "programs"),
+            (self.customers, "customer", "customers"),
+            (self.cards, "card", "cards"),
+        )
+
+    @property
+    def total(self) -> int:
+        """How many rows go (or come back) along with the row itself."""
+        return self.stores + self.programs + self.customers + self.cards
+
+
+# The rows a deletion of each kind hides along (``domain.soft_delete``'s cascade): the
+# Cascade field, the model and its column naming the deleted row.
+_ALONG: dict[str, tuple[tuple[str, type[SoftDeleteMixin], str], ...]] = {
+    "merchant": (
+        ("stores", Store, "merchant_id"),
+        ("programs", LoyaltyProgram, "merchant_id"),
+        ("customers", Customer, "merchant_id"),
+        ("cards", LoyaltyCard, "merchant_id"),
+    ),
+    "program": (("cards", LoyaltyCard, "program_id"),),
+    "customer": (("cards", LoyaltyCard, "customer_id"),),
+}
+
+
+def _name(kind: str, row: Any) -> str:
+    """How a sentence names the row: a merchant by its name, the others with their kind."""
+    if kind == "merchant":
+        return str(row.name)
+    if kind == "store":
+        return f"store {row.name}"
+    if kind == "program":
+        return f"the program {row.name}"
+    if kind == "card":
+        return f"card {row.card_number}"
+    if row.erased_at is not None:
+        return f"erased customer #{row.id}"
+    name = " ".join(p for p in (row.first_name, row.last_name) if p)
+    return f"customer {name or row.email or row.customer_ref or '#' + str(row.id)}"
+
+
+async def _visible(session: AsyncSession, me: Principal, kind: str, row_id: int) -> Any:
+    """The live row of ``kind`` this admin may delete; ``DomainRefusal`` otherwise."""
+    row: Any = await session.get(KINDS[kind], row_id)
     if row is None:
         raise DomainRefusal(f"this {kind} does not exist or is already deleted")
     merchant_id = row.id if kind == "merchant" else row.merchant_id
@@ -35,7 +94,55 @@ async def delete(session: AsyncSession, me: Principal, kind: str, row_id: int) -
         raise DomainRefusal(f"this {kind} does not exist or is already deleted")
     if kind == "merchant" and not me.is_platform:
         raise DomainRefusal("only a platform admin deletes a merchant")
-    await soft_delete.soft_delete(session, model, [row_id], by=me.actor)
+    return row
+
+
+async def cascade_of(session: AsyncSession, me: Principal, kind: str, row_id: int) -> Cascade:
+    """What deleting the live row would hide along with it, counted now (to ask first):
+    ``DomainRefusal`` when the admin may not delete it."""
+    row = await _visible(session, me, kind, row_id)
+    counts: dict[str, int] = {}
+    for field, model, column in _ALONG.get(kind, ()):
+        table: Any = model
+        counts[field] = int(
+            await session.scalar(
+                select(func.count())
+                .select_from(table)
+                .where(getattr(table, column) == row_id, table.deleted_at.is_(None))
+                .execution_options(**ALL)
+            )
+            or 0
+        )
+    return Cascade(_name(kind, row), **counts)
+
+
+async def delete(session: AsyncSession, me: Principal, kind: str, row_id: int) -> Cascade:
+    """Soft-delete a live row and what belongs to it; returns what was hidden along with it.
+    The caller commits."""
+    # Counted in the deletion's transaction, just before it: what the update then hides.
+    hidden = await cascade_of(session, me, kind, row_id)
+    await soft_delete.soft_delete(session, KINDS[kind], [row_id], by=me.actor)
+    return hidden
+
+
+async def _coming_back(
+    session: AsyncSession, kind: str, row: Any, deletion_id: uuid.UUID | None
+) -> Cascade:
+    """What a restore of ``row`` brings back with it: the rows of its deletion (of the kinds
+    below it, so never the row itself)."""
+    counts: dict[str, int] = {}
+    for field, model, _ in _ALONG.get(kind, ()):
+        table: Any = model
+        counts[field] = int(
+            await session.scalar(
+                select(func.count())
+                .select_from(table)
+                .where(table.deletion_id == deletion_id)
+                .execution_options(**ALL)
+            )
+            or 0
+        )
+    return Cascade(_name(kind, row), **counts)
 
 
 _PARENTS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -81,8 +188,9 @@ _CONFLICTS: tuple[tuple[str, str], ...] = (
 )
 
 
-async def restore(session: AsyncSession, me: Principal, kind: str, row_id: int) -> int:
-    """Bring back a deleted row with exactly what its deletion hid; returns how many rows.
+async def restore(session: AsyncSession, me: Principal, kind: str, row_id: int) -> Cascade:
+    """Bring back a deleted row with exactly what its deletion hid; returns what came back
+    along with it.
 
     Refused, with the reason in words, when the row was deleted along with a parent (restore
     the parent) or when a code, email or program slot it held was taken meanwhile.
@@ -115,9 +223,11 @@ async def restore(session: AsyncSession, me: Principal, kind: str, row_id: int) 
         )
     if conflicts:
         raise DomainRefusal(f"cannot restore this {kind}: " + "; ".join(sorted(set(conflicts))))
+    back = await _coming_back(session, kind, row, row.deletion_id)
     try:
         async with session.begin_nested():
-            return await soft_delete.restore(session, model, [row_id])
+            await soft_delete.restore(session, model, [row_id])
+            return back
     except IntegrityError as exc:
         # A race with a concurrent edit, which the checks above could not see yet.
         raise DomainRefusal(

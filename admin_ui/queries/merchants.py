@@ -17,12 +17,17 @@ from admin_ui.problems import DomainRefusal
 from admin_ui.queries.admins import Principal
 from admin_ui.queries.common import (
     ALL,
+    AnySelect,
+    CsvExport,
     PageRequest,
     Rows,
     catalog_refusals,
+    csv_time,
     deleted_filter,
+    export,
     like,
     live,
+    ordering,
     page,
     scoped,
 )
@@ -68,10 +73,17 @@ def _store_count() -> Any:
     )
 
 
-async def list_merchants(
-    session: AsyncSession, me: Principal, request: PageRequest
-) -> Rows[MerchantRow]:
-    """Merchants matching the search (code or name)."""
+def _sort_keys() -> dict[str, Any]:
+    return {
+        "code": Merchant.code,
+        "name": func.lower(Merchant.name),
+        "timezone": Merchant.timezone,
+        "stores": _store_count(),
+        "created": Merchant.created_at,
+    }
+
+
+def _merchant_query(me: Principal, request: PageRequest) -> AnySelect:
     query = select(Merchant, _store_count()).where(
         deleted_filter(Merchant.deleted_at, request.mode)
     )
@@ -79,8 +91,59 @@ async def list_merchants(
     if request.search:
         pattern = like(request.search)
         query = query.where(or_(Merchant.code.ilike(pattern), Merchant.name.ilike(pattern)))
-    rows, total = await page(session, query, request, Merchant.code, Merchant.id)
+    return query
+
+
+def _merchant_order(request: PageRequest) -> list[Any]:
+    return ordering(request, _sort_keys(), [Merchant.code, Merchant.id], Merchant.id)
+
+
+async def list_merchants(
+    session: AsyncSession, me: Principal, request: PageRequest
+) -> Rows[MerchantRow]:
+    """Merchants matching the search (code or name), sorted by one of ``code``, ``name``,
+    ``timezone``, ``stores`` or ``created`` (else by code)."""
+    query = _merchant_query(me, request)
+    rows, total = await page(session, query, request, *_merchant_order(request))
     return Rows([_merchant_row(m, n) for m, n in rows], total)
+
+
+MERCHANT_CSV = (
+    "code",
+    "name",
+    "time zone",
+    "live stores",
+    "self-enrolment",
+    "one card at every store",
+    "created",
+    "deleted",
+)
+
+
+async def export_merchants(session: AsyncSession, me: Principal, request: PageRequest) -> CsvExport:
+    """The merchants the list shows (every page of them), as CSV."""
+
+    def cells(row: Any) -> list[Any]:
+        m, stores = row
+        return [
+            m.code,
+            m.name,
+            m.timezone,
+            stores,
+            m.allow_self_enrollment,
+            m.allow_cross_location_redemption,
+            csv_time(m.created_at, m.timezone),
+            csv_time(m.deleted_at, m.timezone),
+        ]
+
+    return await export(
+        session,
+        _merchant_query(me, request),
+        _merchant_order(request),
+        MERCHANT_CSV,
+        cells,
+        "merchants.csv",
+    )
 
 
 async def get_merchant(
@@ -104,6 +167,27 @@ async def merchant_choices(session: AsyncSession, me: Principal) -> dict[int, st
     query = scoped(select(Merchant.id, Merchant.code, Merchant.name), Merchant.id, me)
     rows = (await session.execute(query.order_by(Merchant.code))).all()
     return {r[0]: f"{r[1]} — {r[2]}" for r in rows}
+
+
+async def merchant_filter_options(session: AsyncSession, me: Principal) -> dict[str, str]:
+    """The merchants a list may be narrowed to, ``{"id": "name (code)"}`` (every merchant,
+    deleted ones too, for a platform admin; none for a merchant admin, who sees one)."""
+    if not me.is_platform:
+        return {}
+    rows = (
+        await session.execute(
+            select(Merchant.id, Merchant.code, Merchant.name)
+            .order_by(func.lower(Merchant.name), Merchant.id)
+            .execution_options(**ALL)
+        )
+    ).all()
+    return {str(r[0]): f"{r[2]} ({r[1]})" for r in rows}
+
+
+async def merchant_id_by_code(session: AsyncSession, me: Principal, code: str) -> int | None:
+    """The id of the live merchant with this code, when this admin may see it."""
+    found = await session.scalar(select(Merchant.id).where(Merchant.code == code))
+    return found if found is not None and me.sees(found) else None
 
 
 async def merchant_ids(session: AsyncSession) -> list[int]:

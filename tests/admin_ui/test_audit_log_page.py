@@ -1,7 +1,10 @@
 """The audit log (issue 17): a change made in the panel is recorded as its admin and listed;
 the page filters and pages its rows newest first; a merchant admin sees their merchant's rows
-only, whatever the URL says, in the merchant's time zone; a platform admin sees every row, in
-UTC. A real Chromium shows it at 1440 and 390 pixels wide (``$LOYALTY_SCREENSHOTS``)."""
+only, whatever the URL says, in the merchant's time zone; a platform admin sees every row, each
+on its merchant's clock (UTC for a change of no merchant's). Who acted, the fields and their
+values are said in words. The filters come at once, the rows a moment later, and a failure to
+read them is a sentence. A real Chromium shows it at 1440 and 390 pixels wide
+(``$LOYALTY_SCREENSHOTS``)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from nicegui import ui
 from nicegui.testing import User
 from selenium.webdriver.common.by import By
@@ -25,7 +29,16 @@ from admin_ui.queries.common import PageRequest
 from domain.audit_trail import acting_as, record_change
 from domain.models import AdminAuditLog, UserRole
 from tests.admin_ui.browser import browser_sign_in, element, no_traceback, wait
-from tests.admin_ui.helpers import ALICE, MAIN_FILE, PLATFORM, WAIT, set_value, sign_in, texts
+from tests.admin_ui.helpers import (
+    ALICE,
+    MAIN_FILE,
+    PLATFORM,
+    WAIT,
+    set_value,
+    sign_in,
+    status_of,
+    texts,
+)
 
 pytestmark = MAIN_FILE
 
@@ -206,7 +219,7 @@ async def test_a_change_made_in_the_panel_is_listed_as_its_admins(
 
     await user.open("/audit")
     await user.should_see(marker="audit-row", retries=WAIT)
-    assert texts(user, "audit-actor") == ["alice"]
+    assert texts(user, "audit-actor") == ["alice (panel)"]
     assert texts(user, "audit-change") == ["name: Shop 0 → Kirchberg"]
     assert texts(user, "audit-summary") == [
         f"updated store {store_id} ({people['a_store_codes'][0]}): name"
@@ -214,6 +227,26 @@ async def test_a_change_made_in_the_panel_is_listed_as_its_admins(
     (when,) = texts(user, "audit-when")
     assert when.endswith(("CET", "CEST")), when  # the merchant's clock
     await user.should_see("Times and days are in Europe/Luxembourg")
+
+
+async def test_the_changes_come_after_the_filters_and_a_failure_is_a_sentence(
+    user: User, people: dict[str, Any], db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _seed(db, people)
+    await sign_in(user, ALICE)
+    status, body = await status_of(user, "/audit")
+    assert status == 200
+    assert "audit-actor-filter" in body and "audit-loading" in body
+    assert "audit-row" not in body
+
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(audit_data, "entries", broken)
+    await user.open("/audit")
+    await user.should_see(marker="audit-failed", retries=WAIT)
+    await user.should_not_see(marker="audit-row")
+    await user.should_not_see("Traceback")
 
 
 async def test_a_merchant_admin_never_sees_another_merchants_rows(
@@ -228,7 +261,7 @@ async def test_a_merchant_admin_never_sees_another_merchants_rows(
     await user.should_not_see(marker="audit-merchant-filter")  # no choice of merchant at all
     set_value(user, "audit-actor-filter", "")
     user.find(marker="audit-actor-filter").trigger("keydown.enter")
-    await _listed(user, ["alice"])
+    await _listed(user, ["alice (panel)"])
     await user.should_not_see("Plans of b")
     await user.should_not_see("bob")
 
@@ -239,27 +272,42 @@ async def test_a_platform_admin_sees_and_filters_every_row(
     await _seed(db, people)
     await sign_in(user, PLATFORM, to="/audit")
     await user.should_see(marker="audit-row", retries=WAIT)
-    assert _in_order(user, "audit-actor") == ["cli:ops", "bob", "bob", "alice"]  # newest first
-    (when, *_) = texts(user, "audit-when")
-    assert when.endswith(" UTC")
-    await user.should_see("Times and days are in UTC")
-    await user.should_see("password_hash: [secret set]")
+    # Newest first; who acted and from where in words, not the trail's "cli:ops".
+    assert _in_order(user, "audit-actor") == [
+        "ops (command line)",
+        "bob (panel)",
+        "bob (panel)",
+        "alice (panel)",
+    ]
+    # Each change on its merchant's clock; the platform's own change (no merchant) in UTC.
+    (platform_change, *merchants_changes) = _in_order(user, "audit-when")
+    assert platform_change.endswith(" UTC"), platform_change
+    assert all(w.endswith(("CET", "CEST")) for w in merchants_changes), merchants_changes
+    await user.should_see("Times are on each merchant's clock")
+    # Field names and values in words: no "password_hash", no "[secret set]" in a code.
+    # (the stored form stays in each line's tooltip, for an engineer).
+    assert "password: [secret set]" in texts(user, "audit-change")
+    shown = texts(user, "audit-change") + texts(user, "audit-summary")
+    assert [t for t in shown if "password_hash" in t or "admin_user" in t] == [], shown
     await user.should_see("email: k***@example.com → k***@example.com")
+    badges = [e.text for e in user.find(marker="audit-action").elements if isinstance(e, ui.badge)]
+    assert sorted(badges) == ["Changed", "Changed", "Changed", "Created"]
 
     set_value(user, "audit-action-filter", "create")
-    await _listed(user, ["cli:ops"])
+    await _listed(user, ["ops (command line)"])
     set_value(user, "audit-action-filter", "")
     set_value(user, "audit-merchant-filter", people["b"])
-    await _listed(user, ["bob", "bob"])
+    await _listed(user, ["bob (panel)", "bob (panel)"])
     assert set(texts(user, "audit-merchant")) == {people["b_code"]}
 
     # A row's own history, from its link: said on the page, and undone with one click.
     await user.open(f"/audit?entity=store&entity_id={people['a_stores'][0]}")
     await user.should_see(marker="audit-only", retries=WAIT)
-    assert texts(user, "audit-actor") == ["alice"]
+    assert texts(user, "audit-only") == [f"Only the changes of store {people['a_stores'][0]}"]
+    await _listed(user, ["alice (panel)"])  # the list comes a moment after the filters
     user.find(marker="audit-only-clear").click()
     await user.should_not_see(marker="audit-only", retries=WAIT)
-    await _listed(user, ["bob", "alice"])  # the stores' changes, of both
+    await _listed(user, ["bob (panel)", "alice (panel)"])  # the stores' changes, of both
 
 
 # -- in a real browser ------------------------------------------------------------------------

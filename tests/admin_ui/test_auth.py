@@ -99,8 +99,9 @@ async def test_a_merchant_admin_sees_only_their_merchant(
     user: User, people: dict[str, Any]
 ) -> None:
     await sign_in(user, ALICE)
-    # The start page is their merchant; the platform's pages are not in the menu.
-    await user.should_see(people["a_code"], retries=WAIT)
+    # The start page is their merchant's dashboard; the platform's pages are not in the menu.
+    await user.should_see(marker="dashboard-merchant-name", retries=WAIT)
+    await user.should_see(people["a_code"])
     await user.should_not_see(marker="nav-pipeline")
     await user.open("/stores")
     await user.should_see(people["a_store_codes"][0], retries=WAIT)

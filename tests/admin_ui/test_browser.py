@@ -46,6 +46,7 @@ async def test_sign_in_create_a_merchant_with_a_store_and_program_delete_and_res
 ) -> None:
     driver = browser
     browser_sign_in(driver, server)
+    click(driver, "nav-merchants")  # the start page is the dashboard
     see(driver, people["a_code"])  # the merchants list
 
     click(driver, "new-merchant")
@@ -66,7 +67,7 @@ async def test_sign_in_create_a_merchant_with_a_store_and_program_delete_and_res
     replace(driver, "program-stamps_target", "0")
     replace(driver, "program-background_color", "blue")
     click(driver, "program-save")
-    see(driver, "must be >= 1")
+    see(driver, "Stamps for a reward: must be at least 1")
     see(driver, "must be a colour like #1F2937")
     no_traceback(driver)
     replace(driver, "program-stamps_target", "8")
@@ -83,19 +84,23 @@ async def test_sign_in_create_a_merchant_with_a_store_and_program_delete_and_res
     assert await db.scalar(select(Store.code).where(Store.merchant_id == merchant.id)) == "WEB-01"
 
     driver.get(f"{server}/merchants")
+    click(driver, "merchant-menu-web-cafe")  # Delete waits in the row's menu
     click(driver, "merchant-delete-web-cafe")
     element(driver, "confirm-dialog")
+    assert element(driver, "confirm-detail").text.startswith(
+        "Deleting Web Café also hides 1 store and 1 program."
+    )
     click(driver, "confirm-yes")
-    see(driver, "Merchant web-cafe deleted.")
-    gone(driver, "merchant-delete-web-cafe")
+    see(driver, "Merchant web-cafe deleted. Hidden with it: 1 store and 1 program.")
+    gone(driver, "merchant-menu-web-cafe")
 
     click(driver, "merchants-only-deleted")
     element(driver, "merchant-restore-web-cafe")
     driver.save_screenshot(str(screenshots / "merchants-only-deleted.png"))
     click(driver, "merchant-restore-web-cafe")
-    see(driver, "Merchant web-cafe restored.")
+    see(driver, "Merchant web-cafe restored. Back with it: 1 store and 1 program.")
     click(driver, "merchants-only-deleted")  # back to the live ones
-    element(driver, "merchant-delete-web-cafe")
+    element(driver, "merchant-menu-web-cafe")
     no_traceback(driver)
     db.expire_all()
     restored = await db.scalar(select(Merchant.deleted_at).where(Merchant.code == "web-cafe"))

@@ -74,6 +74,7 @@ async def test_a_campaign_is_created_through_the_form_after_its_refusals(
     user.find(marker="campaign-name").type("Double points on Tuesday afternoons")
     user.find(marker="campaign-starts_at").type("next week")
     set_value(user, "campaign-hours-from", "14:00")
+    set_value(user, "campaign-min_basket_cents", 12.345)  # euros, and not whole cents
     user.find(marker="campaign-create").click()
     await user.should_see(marker="campaign-errors", retries=WAIT)
     assert element_error(user, "campaign-id") == "must be lower-case letters, digits and '-'"
@@ -83,6 +84,13 @@ async def test_a_campaign_is_created_through_the_form_after_its_refusals(
     assert element_error(user, "campaign-hours-until") == (
         "give both times, or neither for all day"
     )
+    assert element_error(user, "campaign-min_basket_cents") == (
+        "must be an amount like 12.50, in whole cents"
+    )
+    # The summary names the fields as the form labels them, not by their keys.
+    (summary,) = texts(user, "campaign-errors")
+    assert "Code: must be lower-case" in summary and "Minimum basket: must be" in summary
+    assert "min_basket" not in summary and "starts_at" not in summary, summary
     await user.should_not_see("Traceback")
 
     # Each field right, the campaign as a whole is checked: it must change something.
@@ -102,6 +110,7 @@ async def test_a_campaign_is_created_through_the_form_after_its_refusals(
     set_value(user, "campaign-bonus_points", 25)
     set_value(user, "campaign-budget_points", 10000)
     set_value(user, "campaign-max_awards_per_card", 3)
+    set_value(user, "campaign-min_basket_cents", 12.5)
     user.find(marker="campaign-create").click()
     await user.should_see("Campaign created as a draft.", retries=WAIT)
     await user.should_see(marker="campaign-activate", retries=WAIT)
@@ -115,7 +124,9 @@ async def test_a_campaign_is_created_through_the_form_after_its_refusals(
     assert (campaign.categories, campaign.skus) == (["pastry", "bread"], [])
     assert (campaign.multiplier, campaign.bonus_points) == (Decimal(2), 25)
     assert (campaign.budget_points, campaign.max_awards_per_card) == (10000, 3)
+    assert campaign.min_basket_cents == 1250  # typed in euros, kept in cents
     # The form shows it back as typed.
+    assert value_of(user, "campaign-min_basket_cents") == 12.5
     assert value_of(user, "campaign-starts_at") == "2026-01-01 00:00"
     assert value_of(user, "campaign-categories") == "pastry, bread"
 
@@ -281,7 +292,7 @@ async def test_try_on_past_traffic_runs_the_unsaved_form_and_writes_nothing(
     assert texts(user, "trial-matched-value") == ["2"]
     assert texts(user, "trial-cards-value") == ["1"]
     assert texts(user, "trial-points-value") == ["120"]
-    assert texts(user, "trial-cost-value") == ["1.20 EUR"]
+    assert texts(user, "trial-cost-value") == ["1.20\u00a0EUR"]
     assert texts(user, "trial-ran-out-value") != ["not reached"]
     (totals,) = texts(user, "trial-totals")
     assert "240 without it" in totals and "360 with it" in totals and "+50.0%" in totals

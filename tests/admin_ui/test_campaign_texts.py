@@ -1,5 +1,6 @@
 """The campaign pages' words and the form's texts read back: the merchant's clock, comma lists,
-the two hour inputs, the budget's bar and the trial's period and days."""
+the two hour inputs, amounts in the currency, the budget's bar, figures in the admin's language,
+and the trial's period and days."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from admin_ui import campaign_texts as words
+from admin_ui.formatting import using_locale
 
 LUX = "Europe/Luxembourg"
 
@@ -72,8 +74,15 @@ def test_a_campaign_summarised() -> None:
     assert words.gives(Decimal("1.5"), 50) == "×1.5 · +50 points"
     assert words.gives(Decimal(1), 1000) == "+1,000 points"
     assert words.applies_to([], ["pastry"]) == "pastry"
-    assert words.applies_to(["croissant"], []) == "skus croissant"
+    assert words.applies_to(["croissant"], []) == "SKU croissant"
+    assert (
+        words.applies_to(["croissant", "bagel"], ["pastry"]) == "pastry and SKUs croissant, bagel"
+    )
     assert words.applies_to([], []) == "every earning line"
+    assert (
+        words.on_what([], ["pastry"], 1250, "EUR") == "pastry · baskets of 12.50\u00a0EUR or more"
+    )
+    assert words.on_what([], [], None, "EUR") == "every earning line"
     assert words.per_card(None) == "no limit"
     assert words.per_card(3) == "3 purchases"
 
@@ -83,6 +92,27 @@ def test_the_budget_bar() -> None:
     assert words.budget_used(7450, 10000) == pytest.approx(0.745)
     assert words.budget(120, None) == "120 points · no budget"
     assert words.budget_used(120, None) is None
+
+
+def test_figures_follow_the_admins_language() -> None:
+    with using_locale("fr"):
+        assert words.budget(7450, 10000) == "7\u202f450 / 10\u202f000 points"
+        assert words.gives(Decimal("1.5"), 1000) == "×1,5 · +1\u202f000 points"
+        assert words.per_card(1200) == "1\u202f200 purchases"
+    with using_locale("de"):
+        assert words.budget(7450, None) == "7.450 points · no budget"
+        assert words.multiplier(Decimal("1.25")) == "×1,25"
+
+
+def test_amounts_are_typed_in_the_currency_and_kept_in_cents() -> None:
+    assert words.amount_text(1250) == 12.5
+    assert words.amount_text(None) is None and words.amount_text(0) is None
+    assert words.read_amount(12.5) == 1250
+    assert words.read_amount("7") == 700
+    assert words.read_amount(None) is None and words.read_amount("") is None
+    for wrong in (12.345, -1, "twelve", "nan"):
+        with pytest.raises(ValueError, match=r"must be an amount like 12\.50"):
+            words.read_amount(wrong)
 
 
 def test_statuses_have_words_and_colours() -> None:

@@ -3,6 +3,7 @@ of a store (add, change, remove, unlock; a PIN is shown once)."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -74,7 +75,10 @@ async def test_a_card_page_shows_balances_ledger_and_wallet_state(
     await user.should_see("card created")  # the ledger's first entry
     await user.should_see(marker="wallet-row")
     await user.should_see("HTTP 503 from Google")
-    await user.should_see("1 version(s) behind")
+    await user.should_see("1 change not sent yet")
+    # No internal words: no "Version" figure, no "admin:alice".
+    await user.should_not_see("Version")
+    await user.should_not_see("version")
     # A program without tiers: no tier, no tier history.
     await user.should_not_see(marker="card-tier")
     await user.should_not_see(marker="card-tier-next")
@@ -131,13 +135,14 @@ async def test_a_card_page_shows_the_tier_and_the_tier_history(
     await user.should_see("Page 1 of 1 · 5 in all")
     (table,) = user.find(marker="tier-history-list").elements
     cells = [e.text for e in table.descendants() if isinstance(e, ui.label)]
-    rows = [cells[i : i + 4] for i in range(cells.index("2026-05-30 09:00 UTC"), len(cells), 4)]
+    # On the merchant's clock (Luxembourg): 09:00 UTC is 10:00 in winter, 11:00 in summer.
+    rows = [cells[i : i + 4] for i in range(cells.index("2026-05-30 11:00 CEST"), len(cells), 4)]
     assert rows == [  # newest first
-        ["2026-05-30 09:00 UTC", "old-tier", "Silver", "770"],
-        ["2026-05-10 09:00 UTC", "Gold", "old-tier", "980"],
-        ["2026-04-10 09:00 UTC", "Silver", "Gold", "1010"],
-        ["2026-03-11 09:00 UTC", "Bronze", "Silver", "520"],
-        ["2026-03-01 09:00 UTC", "—", "Bronze", "0"],
+        ["2026-05-30 11:00 CEST", "old-tier", "Silver", "770"],
+        ["2026-05-10 11:00 CEST", "Gold", "old-tier", "980"],
+        ["2026-04-10 11:00 CEST", "Silver", "Gold", "1,010"],
+        ["2026-03-11 10:00 CET", "Bronze", "Silver", "520"],
+        ["2026-03-01 10:00 CET", "—", "Bronze", "0"],
     ]
 
 
@@ -242,12 +247,12 @@ async def test_a_card_page_shows_pending_points_the_next_expiry_and_the_open_lot
 
 
 def _ledger_rows(user: User) -> list[list[str]]:
-    """The ledger's rows as the page shows them: when, entry, stamps, points, balance after,
-    store, detail."""
+    """The ledger's rows as the page shows them: when (on the merchant's clock), entry,
+    stamps, points, balance after, store, by whom, detail."""
     (table,) = user.find(marker="ledger-list").elements
     cells = [e.text for e in table.descendants() if isinstance(e, ui.label)]
-    starts = [i for i, c in enumerate(cells) if c.endswith(" UTC")]
-    return [cells[i : i + 7] for i in starts]
+    starts = [i for i, c in enumerate(cells) if re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d CES?T", c)]
+    return [cells[i : i + 8] for i in starts]
 
 
 async def test_the_ledger_shows_points_earned_and_voided_while_pending(
@@ -354,6 +359,8 @@ async def test_a_manual_adjustment_needs_a_reason_and_is_applied_once(
     card = (await db.scalars(select(LoyaltyCard).where(LoyaltyCard.id == card_id))).one()
     assert (card.stamp_count, card.points_balance) == (4, 30)
     await user.should_see("birthday gift")  # in the ledger, with the admin who did it
+    await user.should_see("alice (panel)")
+    await user.should_not_see("admin:alice")
 
 
 async def test_deactivate_then_reactivate_a_card(

@@ -25,6 +25,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from admin_ui.queries import finance as finance_queries
 from admin_ui.runtime import raw_connection
 from domain.engine.batch import Inbound, process_batch
 from domain.finance import FinanceReport, finance_report, report_csv
@@ -147,7 +148,8 @@ async def _expected(db: AsyncSession, code: str, start: date, end: date) -> Fina
 
 
 def _money(cents: int) -> str:
-    return f"{cents / 100:,.2f} EUR"
+    # A no-break space: the amount and its currency never part at a line's end.
+    return f"{cents / 100:,.2f}\u00a0EUR"
 
 
 async def test_a_merchant_admin_sees_their_report_only(
@@ -218,6 +220,29 @@ async def test_a_platform_admin_picks_the_merchant_and_downloads_the_csv(
     download = await user.download.next(timeout=10)
     expected = await _expected(db, history["b_code"], today, today)
     assert download.content == report_csv(expected).encode("utf-8-sig")
+
+
+async def test_the_report_comes_after_the_page_and_a_failure_is_a_sentence(
+    user: User, history: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start, end = _year(_today())
+    await sign_in(user, ALICE, to="/finance")
+    # The page as sent: the period's fields at once, the report's place held by grey shapes.
+    status, body = await status_of(user, f"/finance?start={start}&end={end}")
+    assert status == 200
+    assert "finance-start" in body and "finance-report-loading" in body
+    assert "finance-closing" not in body
+
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(finance_queries, "finance_report", broken)
+    await user.open(f"/finance?start={start}&end={end}")
+    await user.should_see(marker="finance-report-failed", retries=WAIT)
+    await user.should_see("could not be loaded")
+    await user.should_not_see(marker="finance-closing")
+    await user.should_not_see("Traceback")
+    await user.should_see(marker="finance-show")  # the filters still work
 
 
 async def test_presets_and_wrong_dates(user: User, history: dict[str, Any]) -> None:

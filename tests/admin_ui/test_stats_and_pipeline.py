@@ -44,6 +44,7 @@ from tests.admin_ui.helpers import (
     enrol,
     set_value,
     sign_in,
+    status_of,
     texts,
 )
 
@@ -104,6 +105,27 @@ async def test_platform_statistics_with_their_charts(
     assert sum(stamps["series"][0]["data"]) == 2
     assert sum(_chart(user, "chart-points")["series"][0]["data"]) == 155
     assert _chart(user, "chart-liability")["series"][0]["data"][-1] > 0
+
+
+async def test_statistics_come_after_the_page_is_sent(user: User, activity: dict[str, Any]) -> None:
+    await sign_in(user, ALICE)
+    # The page as sent: its frame and grey placeholders, no figure computed yet.
+    status, body = await status_of(user, f"/stats/merchants/{activity['a']}")
+    assert status == 200
+    assert "stats-content-loading" in body and "stats-cards" not in body
+    await user.open(f"/stats/merchants/{activity['a']}")
+    await user.should_see(marker="stats-cards", retries=WAIT)
+    await user.should_not_see(marker="stats-content-loading")
+    # Figures and money in the admin's language (English here), the liability in EUR.
+    assert texts(user, "stats-points-issued") == ["155"]
+    assert texts(user, "stats-liability") == ["1.55\u00a0EUR"]
+    # The charts' axes and tooltips format their numbers too.
+    liability = _chart(user, "chart-liability")
+    assert '","' in liability["yAxis"]["axisLabel"][":formatter"]
+    assert "EUR" in liability["tooltip"][":valueFormatter"]
+    # Another merchant's statistics stay "not found", before anything is loaded.
+    status, _ = await status_of(user, f"/stats/merchants/{activity['b']}")
+    assert status == 404
 
 
 async def test_merchant_statistics_per_store_over_90_days(
@@ -358,7 +380,8 @@ async def test_a_dead_letter_is_shown_and_re_driven_to_its_source_topic(
             consumer.seek(tp, offset)
 
         await sign_in(user, PLATFORM, to="/pipeline")
-        await user.should_see("event_id: required", retries=WAIT)
+        await user.should_see(marker=f"dlq-redrive-{letter_id}", retries=WAIT)
+        await user.should_see("event_id: required")
         user.find(marker=f"dlq-redrive-{letter_id}").click()
         await user.should_see(marker="confirm-yes", retries=WAIT)
         user.find(marker="confirm-yes").click()
@@ -397,5 +420,5 @@ async def test_held_returns_are_listed(
     await db.commit()
     await sign_in(user, PLATFORM, to="/pipeline")
     await user.should_see("ORDER-HELD-7", retries=WAIT)
-    await user.should_see("4.50 EUR")
+    await user.should_see("4.50\xa0EUR")  # formatting.money: the amount and code stay together
     assert await db.scalar(select(HeldReturn.applied_at)) is None

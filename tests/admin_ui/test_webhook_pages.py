@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from nicegui import ui
 from nicegui.testing import User
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -286,6 +287,8 @@ async def test_an_endpoint_is_added_after_its_refusals_and_its_secret_shown_once
     await user.should_see(marker="webhook-types-error", retries=WAIT)
     assert element_error(user, "webhook-url") is None
     assert texts(user, "webhook-types-error") == ["choose at least one type"]
+    # The summary names the field as the form does, not as the service does ("event_types").
+    assert texts(user, "webhook-errors") == ["Please correct: Send: choose at least one type"]
     assert (await db.scalars(select(WebhookEndpoint))).all() == []
 
     set_value(user, "webhook-type-card.balance_changed", True)
@@ -306,6 +309,14 @@ async def test_an_endpoint_is_added_after_its_refusals_and_its_secret_shown_once
     await user.should_not_see(endpoint.secret)
     status, body = await status_of(user, f"/merchants/{people['a']}/webhooks")
     assert status == 200 and URL in body and endpoint.secret not in body
+
+    # The list says what the endpoint is sent in words; the types' codes are in tooltips.
+    await user.open(f"/merchants/{people['a']}/webhooks")
+    await user.should_see(marker="webhook-type-chip", retries=WAIT)
+    chips = [
+        e.text for e in user.find(marker="webhook-type-chip").elements if isinstance(e, ui.badge)
+    ]
+    assert chips == ["A card's balance changed", "A card moved to another tier"]
 
 
 async def test_rotate_edit_and_delete(user: User, people: dict[str, Any], db: AsyncSession) -> None:
@@ -373,6 +384,7 @@ async def test_parked_deliveries_are_re_sent_one_by_one_and_in_bulk(
     await user.should_see(marker=f"webhook-resend-{first}", retries=WAIT)
     assert len(user.find(marker="webhook-deliveries-row").elements) == 3
     assert texts(user, f"webhook-delivery-error-{first}") == [ESCAPED]
+    await user.should_see("A card's balance changed")  # the delivery's type, in words
     user.find(marker=f"webhook-resend-{first}").click()
     await user.should_see("Delivery queued again", retries=WAIT)
     await user.should_not_see(marker=f"webhook-resend-{first}", retries=WAIT)
