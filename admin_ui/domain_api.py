@@ -329,6 +329,9 @@ ExpiryOutlook = stats.ExpiryOutlook
 ExpiryPeriod = stats.ExpiryPeriod
 BreakageMonth = stats.BreakageMonth
 TierStats = stats.TierStats
+PlatformStats = stats.PlatformStats
+MerchantStats = stats.MerchantStats
+ProgramStats = stats.ProgramStats
 TierLine = stats.TierLine
 TierDay = stats.TierDay
 

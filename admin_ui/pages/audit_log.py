@@ -112,7 +112,7 @@ async def _log(
     entity_id = start.entity_id
     with ui.row().classes("w-full items-end gap-x-3 gap-y-2"):
         actor = tag(
-            ui.input("Actor", value=start.actor).props("dense outlined clearable"),
+            ui.input("Who", value=start.actor).props("dense outlined clearable"),
             "audit-actor-filter",
         ).classes("w-full sm:w-40")
         action = tag(

@@ -165,7 +165,7 @@ async def campaign_list(rt: Runtime, me: Principal, scope: ProgramScope) -> None
         [],
         fetch,
         actions=actions,
-        placeholder="Search name or id",
+        placeholder="Search name or code",
         empty_text="No campaign here yet.",
         rows=rows,
     )

@@ -7,11 +7,8 @@ tiers, the members per tier over 90 days and the points each tier's multiplier a
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from fastapi.responses import RedirectResponse
@@ -25,8 +22,10 @@ from admin_ui.domain_api import (
     Balances,
     BreakageMonth,
     CardCounts,
-    DayPoint,
     ExpiryOutlook,
+    MerchantStats,
+    PlatformStats,
+    ProgramStats,
     TierStats,
 )
 from admin_ui.formatting import money, number, percent
@@ -34,68 +33,24 @@ from admin_ui.frame import frame, not_found
 from admin_ui.guard import admin_page
 from admin_ui.loading import deferred, skeleton_block, skeleton_cards
 from admin_ui.pages.common import parse_id, section
+from admin_ui.pages.stats_charts import (
+    DEFAULT_PERIOD,
+    STACKED_CSS,
+    SeriesPoint,
+    chart,
+    charts,
+    day_points,
+    expiry_chart,
+    summed,
+    tier_chart,
+)
 from admin_ui.queries.admins import Principal
 from admin_ui.queries.merchants import get_merchant, merchant_ids
 from admin_ui.queries.programs import get_program, live_program_id
 from admin_ui.runtime import Runtime
-from admin_ui.texts import chart_number
 from admin_ui.widgets import tag
 
-# ``domain_api`` names no type for these three (``domain.stats``'s): the pages may not import it.
-PlatformStats = Any
-MerchantStats = Any
-ProgramStats = Any
-
-PERIODS = {30: "30 days", 90: "90 days"}
-DEFAULT_PERIOD = 30
 EXPIRY_PERIODS = {"week": "Per week", "month": "Per month"}
-
-
-@dataclass(frozen=True)
-class SeriesPoint:
-    """One day of a chart (a merchant's, or the platform's sum)."""
-
-    day: date
-    stamps_issued: int
-    stamps_redeemed: int
-    points_issued: int
-    points_redeemed: int
-    liability_cents: int
-
-
-def _points(series: Sequence[DayPoint]) -> list[SeriesPoint]:
-    return [
-        SeriesPoint(
-            p.day,
-            p.stamps_issued,
-            p.stamps_redeemed,
-            p.points_issued,
-            p.points_redeemed,
-            p.balances.liability_cents,
-        )
-        for p in series
-    ]
-
-
-def _summed(all_series: Sequence[Sequence[DayPoint]]) -> list[SeriesPoint]:
-    days: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
-    for series in all_series:
-        for p in series:
-            totals = days[p.day]
-            for i, value in enumerate(
-                (
-                    p.stamps_issued,
-                    p.stamps_redeemed,
-                    p.points_issued,
-                    p.points_redeemed,
-                    p.balances.liability_cents,
-                )
-            ):
-                totals[i] += value
-    return [SeriesPoint(day, *days[day]) for day in sorted(days)]
-
-
-SeriesLoader = Callable[[int], Awaitable[list[SeriesPoint]]]
 
 
 @dataclass(frozen=True)
@@ -104,7 +59,7 @@ class _Figures:
     outlook, the breakage and the tiers (a merchant's or a program's), and the first period's
     days for the charts."""
 
-    figures: Any
+    figures: Any  # the page's own: PlatformStats, MerchantStats or ProgramStats
     series: list[SeriesPoint]
     outlook: ExpiryOutlook | None = None
     breakage: Sequence[BreakageMonth] = ()
@@ -126,7 +81,7 @@ def register(rt: Runtime) -> None:
             async def series(days: int) -> list[SeriesPoint]:
                 async with rt.session() as session:
                     ids = await merchant_ids(session)
-                    return _summed([await domain_api.daily_series(session, m, days) for m in ids])
+                    return summed([await domain_api.daily_series(session, m, days) for m in ids])
 
             async def load() -> _Figures:
                 async with rt.session() as session:
@@ -154,7 +109,7 @@ def register(rt: Runtime) -> None:
                         "stats-merchants",
                         stacked=True,
                     )
-                _charts(series, found.series, "EUR")
+                charts(series, found.series, "EUR")
 
             _later(load, draw)
         return None
@@ -180,7 +135,7 @@ def register(rt: Runtime) -> None:
 
             async def series(days: int) -> list[SeriesPoint]:
                 async with rt.session() as session:
-                    return _points(await domain_api.daily_series(session, shown, days))
+                    return day_points(await domain_api.daily_series(session, shown, days))
 
             async def load() -> _Figures:
                 async with rt.session() as session:
@@ -199,7 +154,7 @@ def register(rt: Runtime) -> None:
                     _stores(figures)
                 _expiry(found.outlook, found.breakage)
                 _tiers(found.tiers)
-                _charts(series, found.series, currency)
+                charts(series, found.series, currency)
 
             _later(load, draw)
         return None
@@ -223,7 +178,7 @@ def register(rt: Runtime) -> None:
 
             async def series(days: int) -> list[SeriesPoint]:
                 async with rt.session() as session:
-                    return _points(
+                    return day_points(
                         await domain_api.daily_series(session, merchant_id, days, program_id=shown)
                     )
 
@@ -246,7 +201,7 @@ def register(rt: Runtime) -> None:
                 ).classes("text-slate-600")
                 _expiry(found.outlook, found.breakage)
                 _tiers(found.tiers)
-                _charts(series, found.series, currency)
+                charts(series, found.series, currency)
 
             _later(load, draw)
         return None
@@ -339,8 +294,8 @@ def _expiry(outlook: ExpiryOutlook | None, breakage: Sequence[BreakageMonth]) ->
         def draw() -> None:
             box.clear()
             with box:
-                title, options = _expiry_chart(outlook, str(period.value))
-                _chart(title, options, "chart-expiry")
+                title, options = expiry_chart(outlook, str(period.value))
+                chart(title, options, "chart-expiry")
 
         period.on_value_change(draw)
         draw()
@@ -380,79 +335,7 @@ def _tiers(figures: TierStats | None) -> None:
             "stats-tiers",
         )
         title = f"Members per tier (end of day, last {len(figures.days)} days)"
-        _chart(title, _tier_chart(figures), "chart-tiers")
-
-
-def _value_axis(digits: int = 0, suffix: str = "") -> dict[str, Any]:
-    """A value axis whose labels are numbers in the admin's language."""
-    return {"type": "value", "axisLabel": {":formatter": chart_number(digits, suffix)}}
-
-
-def _tooltip(digits: int = 0, suffix: str = "") -> dict[str, Any]:
-    """An axis tooltip whose values are numbers in the admin's language."""
-    return {"trigger": "axis", ":valueFormatter": chart_number(digits, suffix)}
-
-
-def _tier_chart(figures: TierStats) -> dict[str, Any]:
-    """Members of each tier at the end of each day, stacked: the whole is the live cards."""
-    return {
-        "tooltip": _tooltip(),
-        "legend": {"top": 0, "left": "center"},
-        "grid": {"left": 56, "right": 16, "top": 32, "bottom": 30},
-        "xAxis": {"type": "category", "data": [d.day.isoformat() for d in figures.days]},
-        "yAxis": {**_value_axis(), "minInterval": 1},
-        "series": [
-            {
-                "name": tier.name,
-                "type": "line",
-                "stack": "members",
-                "areaStyle": {},
-                "showSymbol": False,
-                "data": [d.members[i] for d in figures.days],
-            }
-            for i, tier in enumerate(figures.tiers)
-        ],
-    }
-
-
-def _expiry_chart(outlook: ExpiryOutlook, per: str) -> tuple[str, dict[str, Any]]:
-    if per == "month":
-        periods, title = outlook.months, "Points expiring per month (next 90 days)"
-        labels = [p.start.strftime("%Y-%m") for p in periods]
-    else:
-        periods, title = outlook.weeks, "Points expiring per week from Monday (next 90 days)"
-        labels = [p.start.isoformat() for p in periods]
-    return title, _bar_chart(labels, {"expiring": [p.points for p in periods]})
-
-
-# On a phone a table of many columns turns into a card per row, each figure beside its
-# heading's name (its cell's ``data-label``): the page never scrolls sideways.
-_STACKED_CSS = """
-@media (max-width: 640px) {
-  .stats-stacked thead { display: none !important; }
-  .stats-stacked table, .stats-stacked tbody, .stats-stacked tr {
-    display: block !important; width: 100% !important; height: auto !important;
-  }
-  .stats-stacked tbody tr { border-bottom: 1px solid #e2e8f0; padding: 6px 0; }
-  .stats-stacked tbody tr:last-child { border-bottom: none; }
-  .stats-stacked tbody td {
-    display: flex !important; justify-content: space-between; align-items: baseline;
-    gap: 12px; width: 100% !important; height: auto !important; min-height: 26px;
-    padding: 2px 12px !important; border: none !important; white-space: normal !important;
-    text-align: right;
-  }
-  .stats-stacked tbody td:first-child { font-weight: 600; text-align: left; }
-  /* Quasar lays a row's hover shade over each cell with an absolute ::before: here it is the
-     cell's name instead, in the flow. */
-  .stats-stacked tbody td::before {
-    content: attr(data-label); position: static !important; background: none !important;
-    color: #64748b; font-size: 0.75rem; font-weight: 400; text-align: left; flex: none;
-  }
-  .stats-stacked tbody td:first-child::before { content: none; }
-  .stats-stacked tbody td::after { display: none !important; }
-  .stats-stacked tbody td > * { min-width: 0; overflow-wrap: anywhere; }
-}
-"""
+        chart(title, tier_chart(figures), "chart-tiers")
 
 
 def _table(
@@ -466,7 +349,7 @@ def _table(
     table = ui.element("q-markup-table").props("flat bordered dense")
     table.classes("w-full max-w-full")
     if stacked:
-        ui.add_css(_STACKED_CSS)
+        ui.add_css(STACKED_CSS)
         table.classes("stats-stacked")
     with tag(table, marker):
         with ui.element("thead"), ui.element("tr"):
@@ -486,73 +369,3 @@ def _table(
                                 ui.link(cell[0], cell[1])
                             else:
                                 ui.label(cell)
-
-
-def _chart(title: str, options: dict[str, Any], marker: str) -> None:
-    """A chart under its title. The title is a label, not the chart's own: on a phone the
-    chart's legend would run over it."""
-    with ui.column().classes("w-full min-w-0 gap-1"):
-        ui.label(title).classes("text-sm font-medium text-slate-700")
-        tag(ui.echart(options).classes("w-full h-64"), marker)
-
-
-def _bar_chart(days: list[str], series: dict[str, list[int]]) -> dict[str, Any]:
-    return {
-        "tooltip": _tooltip(),
-        "legend": {"top": 0, "left": "center"},
-        "grid": {"left": 56, "right": 16, "top": 32, "bottom": 30},
-        "xAxis": {"type": "category", "data": days},
-        "yAxis": {**_value_axis(), "minInterval": 1},
-        "series": [{"name": name, "type": "bar", "data": data} for name, data in series.items()],
-    }
-
-
-def _charts(load: SeriesLoader, first: list[SeriesPoint], currency: str) -> None:
-    """Stamps, points and liability per day: the first period's days as read with the page,
-    another period's when it is picked."""
-    with section("Over time"):
-        period = tag(ui.toggle(PERIODS, value=DEFAULT_PERIOD), "stats-period")
-        box = ui.column().classes("w-full min-w-0")
-
-    def draw(points: list[SeriesPoint]) -> None:
-        days = [p.day.isoformat() for p in points]
-        box.clear()
-        with box:
-            with ui.element("div").classes("w-full grid grid-cols-1 lg:grid-cols-2 gap-4"):
-                stamps = {
-                    "issued": [p.stamps_issued for p in points],
-                    "redeemed": [p.stamps_redeemed for p in points],
-                }
-                _chart("Stamps per day", _bar_chart(days, stamps), "chart-stamps")
-                points_ = {
-                    "issued": [p.points_issued for p in points],
-                    "redeemed": [p.points_redeemed for p in points],
-                }
-                _chart("Points per day", _bar_chart(days, points_), "chart-points")
-            title = f"Outstanding liability ({currency}, end of day)"
-            _chart(title, _liability_chart(days, points, currency), "chart-liability")
-
-    async def picked() -> None:
-        draw(await load(int(period.value)))
-
-    period.on_value_change(picked)
-    draw(first)
-
-
-def _liability_chart(
-    days: list[str], points: Sequence[SeriesPoint], currency: str
-) -> dict[str, Any]:
-    return {
-        "tooltip": _tooltip(2, f"\u00a0{currency}"),
-        "grid": {"left": 72, "right": 16, "top": 16, "bottom": 30},
-        "xAxis": {"type": "category", "data": days},
-        "yAxis": _value_axis(),
-        "series": [
-            {
-                "name": "liability",
-                "type": "line",
-                "areaStyle": {},
-                "data": [float(Decimal(p.liability_cents) / 100) for p in points],
-            }
-        ],
-    }

@@ -164,7 +164,7 @@ class Terminal:
             if exc.locked_until is not None:
                 self.pin_message.text = (
                     f"Too many wrong PINs: this terminal is locked until "
-                    f"{texts.when(exc.locked_until)}."
+                    f"{texts.local_when(exc.locked_until, self.info.timezone)}."
                 )
             elif exc.remaining is not None:
                 tries = "try" if exc.remaining == 1 else "tries"

@@ -310,13 +310,14 @@ async def top_rewards(session: AsyncSession, scope: Scope, limit: int = 5) -> li
             "limit": limit,
         },
     )
-    return [
-        TopReward(
-            str(r[2] or r[1] or ("Full stamp card" if r[0] == "stamp_redeemed" else "Reward")),
-            int(r[3]),
-        )
-        for r in rows
-    ]
+    return [TopReward(_reward_name(r[0], r[1], r[2]), int(r[3])) for r in rows]
+
+
+def _reward_name(entry_type: str, code: str | None, description: str | None) -> str:
+    # A café's stamp card and its points catalogue may both give a "Free coffee": say which.
+    if entry_type == "stamp_redeemed":
+        return f"{description} (stamp card)" if description else "Full stamp card"
+    return f"{description or code or 'Reward'} (points)"
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ class StoreInfo:
     minimum_purchase_cents: int
     merchant_id: int
     rewards: dict[str, str]
+    timezone: str = "UTC"
 
     @property
     def stamps(self) -> bool:
@@ -91,6 +92,7 @@ async def load_store(session: AsyncSession, store_code: str) -> StoreInfo | None
         require_pin=program.require_staff_pin if program else True,
         minimum_purchase_cents=program.minimum_purchase_cents if program else 0,
         merchant_id=merchant.id,
+        timezone=merchant.timezone,
         rewards=rewards,
     )
 

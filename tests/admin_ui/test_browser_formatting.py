@@ -267,6 +267,40 @@ async def _shoot(driver: WebDriver, folder: Path, name: str, ready: str) -> None
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
+async def _while_loading(
+    driver: WebDriver, server: str, folder: Path, pages: tuple[tuple[str, str, str], ...]
+) -> None:
+    """The slow pages as sent, before their figures come: with the page's connection to the
+    server held back, the frame and the filters show, and grey shapes where the figures will
+    be."""
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*socket.io*"]})
+    try:
+        for name, marker, shown in (
+            ("stats-merchant", "stats-content-loading", "page-title"),
+            ("finance", "finance-report-loading", "finance-start"),
+            ("audit-log", "audit-loading", "audit-actor-filter"),
+        ):
+            path = next(p for n, p, _ in pages if n == name)
+            for width, height, phone in SCREENS:
+                metrics = {"width": width, "height": height, "deviceScaleFactor": 1}
+                driver.execute_cdp_cmd(
+                    "Emulation.setDeviceMetricsOverride", {**metrics, "mobile": phone}
+                )
+                driver.get(f"{server}{path}")
+                element(driver, marker)
+                element(driver, shown)
+                await asyncio.sleep(0.5)
+                driver.save_screenshot(str(folder / f"{name}-loading-{width}.png"))
+            figures = ("stats-cards", "finance-closing", "audit-row")
+            assert not driver.find_elements(
+                By.CSS_SELECTOR, ", ".join(f'[data-testid="{f}"]' for f in figures)
+            )
+    finally:
+        driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
 # --- the tests -------------------------------------------------------------------------------
 
 
@@ -373,6 +407,7 @@ async def test_the_pages_at_1440_and_390_pixels(
         ("campaign", f"/campaigns/{campaign_id}", "campaign-state"),
     )
     browser_sign_in(browser, server, ALICE)
+    await _while_loading(browser, server, screenshots, pages)
     for name, path, ready in pages:
         browser.get(f"{server}{path}")
         element(browser, ready)

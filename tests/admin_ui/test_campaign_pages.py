@@ -318,7 +318,7 @@ async def test_the_program_form_sets_its_non_earning_categories(
     user.find(marker="program-save").click()
     await user.should_see(marker="program-errors", retries=WAIT)
     assert element_error(user, "program-non_earning_categories") == (
-        "must have at most 64 characters"
+        "entry 2 must have at most 64 characters"
     )
     user.find(marker="program-non_earning_categories").clear()
     user.find(marker="program-non_earning_categories").type("gift-card, tobacco")

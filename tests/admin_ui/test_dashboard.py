@@ -238,7 +238,7 @@ def test_the_month_compares_with_as_many_days_of_last_month_as_it_has() -> None:
 
 async def test_top_rewards_and_recent_activity(march: dict[str, Any], db: AsyncSession) -> None:
     scope = await _scope(db, PLATFORM_ADMIN, march["a"])
-    assert await dashboard.top_rewards(db, scope) == [dashboard.TopReward("coffee", 1)]
+    assert await dashboard.top_rewards(db, scope) == [dashboard.TopReward("coffee (points)", 1)]
     # One line per event: a hybrid purchase's stamp and points together.
     recent = await dashboard.recent_activity(db, scope, limit=3)
     assert [(r.kinds, r.stamps_delta, r.points_delta, r.reward, r.customer) for r in recent] == [
@@ -450,3 +450,11 @@ async def test_a_slow_part_shows_its_skeleton_until_read_and_a_failed_one_says_s
     await user.should_see(marker="slow-drawn", retries=WAIT)
     await user.should_not_see(marker="slow-loading")
     await user.should_not_see(marker="broken-drawn")
+
+
+def test_a_stamp_card_reward_and_a_points_reward_of_one_name_are_told_apart() -> None:
+    name = dashboard._reward_name
+    assert name("stamp_redeemed", None, "Free coffee") == "Free coffee (stamp card)"
+    assert name("points_redeemed", "coffee", "Free coffee") == "Free coffee (points)"
+    assert name("stamp_redeemed", None, None) == "Full stamp card"
+    assert name("points_redeemed", "coffee", None) == "coffee (points)"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from nicegui.testing import User
@@ -96,6 +97,9 @@ async def test_a_wrong_pin_says_so_with_the_tries_left_then_the_lock_says_until_
     user.find(marker="terminal-pin").type("0000")
     user.find(marker="terminal-unlock").click()
     await user.should_see("Too many wrong PINs: this terminal is locked until", retries=WAIT)
+    # On the merchant's clock (Luxembourg), not UTC.
+    zone = datetime.now(ZoneInfo("Europe/Luxembourg")).strftime("%Z")
+    await user.should_see(f" {zone}.", retries=WAIT)
     user.find(marker="terminal-pin").type(PIN)  # the right PIN, but locked
     user.find(marker="terminal-unlock").click()
     await user.should_see("Too many wrong PINs: this terminal is locked until", retries=WAIT)
