@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency, format_decimal, format_percent
 
+from admin_ui.i18n import accepted_languages
+
 # The languages the panel formats for; anything else is shown as English.
 LOCALES = ("en", "en_GB", "fr", "de", "lb", "nl", "it", "es", "pt")
 DEFAULT_LOCALE = "en"
@@ -32,20 +34,7 @@ _locale: ContextVar[str] = ContextVar("admin_locale", default=DEFAULT_LOCALE)
 
 def negotiate(accept_language: str | None) -> str:
     """The best of :data:`LOCALES` for an ``Accept-Language`` header, else English."""
-    wanted: list[tuple[float, int, str]] = []
-    for i, part in enumerate((accept_language or "").split(",")):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if tag.strip() and quality > 0:
-            wanted.append((-quality, i, tag.strip().replace("-", "_")))
-    preferred = [tag for _, _, tag in sorted(wanted)]
+    preferred = [tag.replace("-", "_") for tag in accepted_languages(accept_language)]
     found = Locale.negotiate(preferred, LOCALES, sep="_") if preferred else None
     return str(found) if found is not None else DEFAULT_LOCALE
 

@@ -113,12 +113,19 @@ def pick_language(query: str | None, accept_language: str | None) -> str:
         lang = query.strip().lower().replace("_", "-").split("-", 1)[0]
         if lang in LANGUAGES:
             return lang
+    for tag in accepted_languages(accept_language):
+        lang = tag.lower().split("-", 1)[0]
+        if lang in LANGUAGES:
+            return lang
+    return "en"
+
+
+def accepted_languages(accept_language: str | None) -> list[str]:
+    """The language tags of an ``Accept-Language`` header, most wanted first (by ``q``, then
+    by order); those refused (``q=0``) or unreadable left out."""
     ranked: list[tuple[float, int, str]] = []
     for i, part in enumerate((accept_language or "").split(",")):
-        piece = part.strip()
-        if not piece:
-            continue
-        tag, _, params = piece.partition(";")
+        tag, _, params = part.strip().partition(";")
         quality = 1.0
         for param in params.split(";"):
             name, _, value = param.strip().partition("=")
@@ -127,7 +134,6 @@ def pick_language(query: str | None, accept_language: str | None) -> str:
                     quality = float(value)
                 except ValueError:
                     quality = 0.0
-        lang = tag.strip().lower().split("-", 1)[0]
-        if lang in LANGUAGES and quality > 0:
-            ranked.append((-quality, i, lang))
-    return min(ranked)[2] if ranked else "en"
+        if tag.strip() and quality > 0:
+            ranked.append((-quality, i, tag.strip()))
+    return [tag for _, _, tag in sorted(ranked)]
