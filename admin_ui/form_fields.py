@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from nicegui import ui
 
-from admin_ui.problems import FieldProblem
+from admin_ui.problems import FieldLabels, FieldProblem
 
 E = TypeVar("E", bound=ui.element)
 
@@ -43,6 +43,17 @@ class ErrorBox:
         self.label.visible = False
 
 
+# Paths of inputs without a label of their own, said in words ("allow self enrollment").
+_UNLABELLED = FieldLabels({})
+
+
+def _label_of(element: Any) -> str | None:
+    """The words an input is labelled with on the screen, if it has them."""
+    props = getattr(element, "_props", None)
+    label = props.get("label") if isinstance(props, dict) else None
+    return label if isinstance(label, str) and label else None
+
+
 def show_problems(problems: Sequence[FieldProblem], fields: dict[str, Any], box: ErrorBox) -> None:
     """Put each problem under its field (``fields`` maps paths to inputs) and list them all."""
     for element in fields.values():
@@ -53,7 +64,7 @@ def show_problems(problems: Sequence[FieldProblem], fields: dict[str, Any], box:
         element = fields.get(problem.path)
         if element is not None and hasattr(element, "error"):
             element.error = problem.message
-        lines.append(f"{problem.path.replace('_', ' ')}: {problem.message}")
+        lines.append(f"{_label_of(element) or _UNLABELLED.label(problem.path)}: {problem.message}")
     if lines:
         box.show("Please correct: " + "; ".join(lines))
     else:

@@ -98,11 +98,24 @@ def money(amount_cents: int | Decimal | None, currency: str = "EUR") -> str:
 
 
 def percent(ratio: float | Decimal | None, *, digits: int = 1) -> str:
-    """A ratio as a percentage: ``0.4213`` -> ``42.1%``. ``—`` for nothing."""
+    """A ratio as a percentage, the sign where the language puts it: ``0.4213`` -> ``42.1%``
+    (``42,1 %`` in French). ``—`` for nothing."""
     if ratio is None:
         return "—"
-    pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "") + "%"
-    return str(format_percent(ratio, format=pattern, locale=current_locale()))
+    locale = current_locale()
+    decimals = "." + "0" * digits if digits > 0 else ""
+    return str(format_percent(ratio, format=_percent_pattern(locale, decimals), locale=locale))
+
+
+@lru_cache(maxsize=64)
+def _percent_pattern(locale: str, decimals: str) -> str:
+    """The language's own percent pattern (``#,##0\xa0%``) with ``decimals`` fixed."""
+    pattern = str(Locale.parse(locale).percent_formats[None].pattern)
+    return (
+        pattern.replace("#,##0", "#,##0" + decimals, 1)
+        if "#,##0" in pattern
+        else ("#,##0" + decimals + "%")
+    )
 
 
 def zone_of(zone: ZoneInfo | str | None) -> ZoneInfo:

@@ -452,6 +452,9 @@ def _attribute(text: str) -> str:
     return text.replace("&", "&amp;").replace('"', "&quot;")
 
 
+_DESTRUCTIVE = frozenset({"Delete", "Remove", "Discard", "Revoke", "Deactivate", "Erase"})
+
+
 async def confirm(question: str, detail: str = "", *, ok: str = "Delete") -> bool:
     """Ask before doing something; ``True`` when confirmed. The dialog exists only meanwhile.
 
@@ -469,7 +472,8 @@ async def confirm(question: str, detail: str = "", *, ok: str = "Delete") -> boo
                 ui.button("Cancel", on_click=lambda: dialog.submit(False)).props("flat"),
                 "confirm-no",
             )
-            color = "negative" if ok in ("Delete", "Remove") else "primary"
+            # What cannot simply be taken back is red: hiding, removing, discarding, revoking.
+            color = "negative" if ok.split(" ", 1)[0] in _DESTRUCTIVE else "primary"
             yes = ui.button(ok, on_click=lambda: dialog.submit(True)).props(f"color={color}")
             tag(yes, "confirm-yes")
     result = await dialog

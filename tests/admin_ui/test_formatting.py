@@ -34,8 +34,8 @@ NBSP = "\u00a0"  # between an amount and its currency: never parted at a line's 
     ("locale", "count", "amount", "share"),
     [
         ("en", "52,694,301", f"526,978.98{NBSP}EUR", "42.1%"),
-        ("fr", f"52{NARROW}694{NARROW}301", f"526{NARROW}978,98{NBSP}EUR", "42,1%"),
-        ("de", "52.694.301", f"526.978,98{NBSP}EUR", "42,1%"),
+        ("fr", f"52{NARROW}694{NARROW}301", f"526{NARROW}978,98{NBSP}EUR", f"42,1{NBSP}%"),
+        ("de", "52.694.301", f"526.978,98{NBSP}EUR", f"42,1{NBSP}%"),
     ],
 )
 def test_figures_in_each_language(locale: str, count: str, amount: str, share: str) -> None:
@@ -81,8 +81,8 @@ def test_percentages() -> None:
     assert percent(12.5) == "1,250.0%"
     assert percent(None) == "—"
     with using_locale("fr"):
-        assert percent(0.5, digits=0) == "50%"
-        assert percent(0.0751) == "7,5%"
+        assert percent(0.5, digits=0) == f"50{NBSP}%"
+        assert percent(0.0751) == f"7,5{NBSP}%"
 
 
 def test_the_locale_is_english_outside_a_page_and_nests() -> None:

@@ -80,6 +80,10 @@ async def test_merchant_fields_are_validated_on_the_page(
         element_error(user, "merchant-name") or ""
     )
     assert element_error(user, "merchant-timezone") == "choose a time zone from the list"
+    # The summary names the inputs by their labels, never by the form's field paths.
+    (summary,) = texts(user, "merchant-errors")
+    assert summary.startswith("Please correct: Code: must be letters, digits")
+    assert "Time zone: choose a time zone from the list" in summary
     assert await db.scalar(select(func.count()).select_from(Merchant)) == 2
 
 
