@@ -38,7 +38,7 @@ from typing import Any
 
 import asyncpg
 
-from admin_ui.queries import dashboard
+from admin_ui.queries import dashboard, dashboard_alerts
 from admin_ui.queries.admins import Principal
 from core.settings import REPO_ROOT, Settings, asyncpg_url, with_database
 from domain import finance, stats
@@ -321,7 +321,7 @@ async def _measure(url: str, settings: Settings, runs: int) -> tuple[list[Timing
                 (DASHBOARD, lambda: dashboard.overview(sessions, scope)),
                 ("dashboard, top rewards", lambda: dashboard.top_rewards(session, scope)),
                 ("dashboard, recent activity", lambda: dashboard.recent_activity(session, scope)),
-                ("dashboard, alerts", lambda: dashboard.alerts(session, me, scope)),
+                ("dashboard, alerts", lambda: dashboard_alerts.alerts(session, me, scope)),
             ]:
                 timing, _ = await timed(name, make)
                 timings.append(timing)

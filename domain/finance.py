@@ -53,6 +53,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.csv_cells import safe_text
 from core.enums import LedgerType
 from domain.rules.project import ACTIVITY
 
@@ -583,7 +584,8 @@ def report_rows(report: FinanceReport) -> list[tuple[str, str, str, str]]:
     cur = report.currency
     rows = [
         ("report", "merchant", "", report.merchant_code),
-        ("report", "merchant_name", "", report.merchant_name),
+        # Named by the merchant's admins: kept from being read as a formula by a spreadsheet.
+        ("report", "merchant_name", "", safe_text(report.merchant_name)),
         ("report", "from", "", report.start.isoformat()),
         ("report", "to", "", report.end.isoformat()),
         ("report", "timezone", "", report.timezone),

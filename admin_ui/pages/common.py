@@ -22,7 +22,8 @@ PROGRAM_TYPES = {t.value: t.value.capitalize() for t in ProgramType}
 
 def parse_id(value: str) -> int | None:
     """A row id typed in a URL, or ``None`` (the page then answers "not found")."""
-    if not value.isdigit() or len(value) > 18:
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         return None
     return int(value)
 

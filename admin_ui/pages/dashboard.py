@@ -29,6 +29,7 @@ from admin_ui.guard import admin_page
 from admin_ui.loading import deferred, skeleton_block, skeleton_cards, skeleton_lines
 from admin_ui.pages.common import parse_id, section
 from admin_ui.queries import dashboard as data
+from admin_ui.queries import dashboard_alerts as alert_data
 from admin_ui.queries.admins import Principal
 from admin_ui.runtime import Runtime
 from admin_ui.widgets import tag
@@ -98,11 +99,11 @@ def _heading(me: Principal, choices: dict[int, str], scope: data.Scope) -> None:
 
 
 def _alerts(rt: Runtime, me: Principal, scope: data.Scope) -> None:
-    async def load() -> data.Alerts:
+    async def load() -> alert_data.Alerts:
         async with rt.session() as session:
-            return await data.alerts(session, me, scope)
+            return await alert_data.alerts(session, me, scope)
 
-    def draw(found: data.Alerts) -> None:
+    def draw(found: alert_data.Alerts) -> None:
         if not found.any:
             tag(
                 ui.label("No alerts: nothing needs your attention.").classes(
@@ -139,7 +140,7 @@ def _alerts(rt: Runtime, me: Principal, scope: data.Scope) -> None:
     deferred("dashboard-alerts", load, draw, skeleton=lambda: skeleton_lines(1))
 
 
-def _dead_letter_alert(me: Principal, scope: data.Scope, letters: data.DeadLetters) -> None:
+def _dead_letter_alert(me: Principal, scope: data.Scope, letters: alert_data.DeadLetters) -> None:
     if not letters.count:
         return
     ago = _ago(letters.latest_at, scope.now)

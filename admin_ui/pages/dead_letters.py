@@ -356,7 +356,9 @@ class DeadLetters:
 
         async def work() -> None:
             async with transaction(self.rt) as session:
-                topics.append(await dead_letter_actions.redrive(session, self.rt.settings, row.id))
+                topics.append(
+                    await dead_letter_actions.redrive(session, self.rt.settings, self.me, row.id)
+                )
 
         if await guarded(work):
             ui.notify(f"Re-driven to {topics[0]}.", type="positive")

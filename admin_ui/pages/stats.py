@@ -7,6 +7,7 @@ tiers, the members per tier over 90 days and the points each tier's multiplier a
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +46,7 @@ from admin_ui.pages.stats_charts import (
     tier_chart,
 )
 from admin_ui.queries.admins import Principal
-from admin_ui.queries.merchants import get_merchant, merchant_ids
+from admin_ui.queries.merchants import get_merchant, merchant_currencies, merchant_ids
 from admin_ui.queries.programs import get_program, live_program_id
 from admin_ui.runtime import Runtime
 from admin_ui.widgets import tag
@@ -74,14 +75,17 @@ def register(rt: Runtime) -> None:
         if not me.is_platform:
             return RedirectResponse(f"/stats/merchants/{me.merchant_id}")
         with frame(me, "Platform statistics", active="stats"):
-            ui.label(
-                "Liability in EUR. The charts add up each merchant's days on its own clock."
-            ).classes("text-sm text-slate-600")
+            currencies: dict[int, str] = {}
 
             async def series(days: int) -> list[SeriesPoint]:
                 async with rt.session() as session:
                     ids = await merchant_ids(session)
-                    return summed([await domain_api.daily_series(session, m, days) for m in ids])
+                    currencies.update(await merchant_currencies(session))
+                    main = main_currency(currencies)
+                    return summed(
+                        [await domain_api.daily_series(session, m, days) for m in ids],
+                        [currencies.get(m, "EUR") == main for m in ids],
+                    )
 
             async def load() -> _Figures:
                 async with rt.session() as session:
@@ -90,7 +94,24 @@ def register(rt: Runtime) -> None:
 
             def draw(found: _Figures) -> None:
                 figures: PlatformStats = found.figures
-                _summary(figures.cards, figures.activity, figures.balances, "EUR")
+                main = main_currency(currencies)
+                totals = liability_by_currency(figures.by_merchant, currencies)
+                ui.label(
+                    (
+                        f"Liability in {main}."
+                        if len(totals) <= 1
+                        else "Liability in each merchant's currency, added up per currency; "
+                        f"the liability chart counts the merchants in {main}."
+                    )
+                    + " The charts add up each merchant's days on its own clock."
+                ).classes("text-sm text-slate-600")
+                _summary(
+                    figures.cards,
+                    figures.activity,
+                    figures.balances,
+                    main,
+                    liability=" · ".join(money(v, c) for c, v in totals.items()) or None,
+                )
                 counts = f"{number(figures.merchants)} merchants · {number(figures.stores)} stores"
                 tag(ui.label(counts).classes("text-slate-600"), "stats-platform-counts")
                 with section("Merchants"):
@@ -98,18 +119,24 @@ def register(rt: Runtime) -> None:
                         ["Merchant", "Cards", "Stamps issued", "Points issued", "Liability"],
                         [
                             [
-                                (line.merchant_code, f"/stats/merchants/{line.merchant_id}"),
+                                (
+                                    f"{line.merchant_name} ({line.merchant_code})",
+                                    f"/stats/merchants/{line.merchant_id}",
+                                ),
                                 number(line.cards.total),
                                 number(line.activity.stamps_issued),
                                 number(line.activity.points_issued),
-                                money(line.balances.liability_cents),
+                                money(
+                                    line.balances.liability_cents,
+                                    currencies.get(line.merchant_id, "EUR"),
+                                ),
                             ]
                             for line in figures.by_merchant
                         ],
                         "stats-merchants",
                         stacked=True,
                     )
-                charts(series, found.series, "EUR")
+                charts(series, found.series, main)
 
             _later(load, draw)
         return None
@@ -235,7 +262,30 @@ def _figures() -> ui.element:
     return ui.element("div").classes("w-full grid grid-cols-2 md:grid-cols-4 gap-3")
 
 
-def _summary(cards: CardCounts, activity: Activity, balances: Balances, currency: str) -> None:
+def main_currency(currencies: dict[int, str]) -> str:
+    """The currency most merchants use (EUR first among equals, then by code)."""
+    counts = Counter(currencies.values())
+    return min(counts, key=lambda c: (-counts[c], c != "EUR", c)) if counts else "EUR"
+
+
+def liability_by_currency(lines: Sequence[Any], currencies: dict[int, str]) -> dict[str, int]:
+    """The merchants' liabilities (cents) added up per currency, the main currency first."""
+    totals: dict[str, int] = {}
+    for line in lines:
+        currency = currencies.get(line.merchant_id, "EUR")
+        totals[currency] = totals.get(currency, 0) + line.balances.liability_cents
+    main = main_currency(currencies)
+    return dict(sorted(totals.items(), key=lambda item: (item[0] != main, item[0])))
+
+
+def _summary(
+    cards: CardCounts,
+    activity: Activity,
+    balances: Balances,
+    currency: str,
+    *,
+    liability: str | None = None,
+) -> None:
     with _figures():
         _figure("Cards", number(cards.total), "stats-cards")
         _figure("Active last 30 days", number(cards.active_last_30_days), "stats-active")
@@ -245,7 +295,9 @@ def _summary(cards: CardCounts, activity: Activity, balances: Balances, currency
         _figure("Points issued", number(activity.points_issued), "stats-points-issued")
         _figure("Points redeemed", number(activity.points_redeemed), "stats-points-redeemed")
         _figure(
-            "Outstanding liability", money(balances.liability_cents, currency), "stats-liability"
+            "Outstanding liability",
+            liability or money(balances.liability_cents, currency),
+            "stats-liability",
         )
 
 

@@ -52,9 +52,14 @@ def day_points(series: Sequence[DayPoint]) -> list[SeriesPoint]:
     ]
 
 
-def summed(all_series: Sequence[Sequence[DayPoint]]) -> list[SeriesPoint]:
+def summed(
+    all_series: Sequence[Sequence[DayPoint]], liability: Sequence[bool] | None = None
+) -> list[SeriesPoint]:
+    """The merchants' day series added up; ``liability`` says whose liability counts (those
+    of one currency: amounts of two currencies do not add up)."""
     days: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
-    for series in all_series:
+    for n, series in enumerate(all_series):
+        counts = liability is None or liability[n]
         for p in series:
             totals = days[p.day]
             for i, value in enumerate(
@@ -63,7 +68,7 @@ def summed(all_series: Sequence[Sequence[DayPoint]]) -> list[SeriesPoint]:
                     p.stamps_redeemed,
                     p.points_issued,
                     p.points_redeemed,
-                    p.balances.liability_cents,
+                    p.balances.liability_cents if counts else 0,
                 )
             ):
                 totals[i] += value

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from admin_ui.formatting import zone_of
 from admin_ui.problems import DomainRefusal, FieldsRefused
 from admin_ui.queries.admins import Principal
+from core.csv_cells import safe_cell
 from domain.catalog import CatalogRefusal, InvalidFields
 
 ALL = {"include_deleted": True}
@@ -63,7 +64,7 @@ class PageRequest:
         value = self.filter(key)
         if not value:
             return None
-        return int(value) if value.isdigit() and len(value) <= 18 else -1
+        return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else -1
 
 
 @dataclass(frozen=True)
@@ -135,21 +136,6 @@ def ordering(
 
 
 # A cell beginning with one of these is read as a formula by spreadsheets (CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: Any) -> Any:
-    """A CSV cell that a spreadsheet shows as text: text beginning like a formula gets a
-    leading apostrophe; numbers stay numbers, ``None`` an empty cell."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 def csv_time(at: datetime | None, zone: ZoneInfo | str | None) -> str:
     """A time for a CSV file: ISO 8601 on the merchant's clock, with its offset."""
     if at is None:

@@ -14,13 +14,13 @@ with the merchant's entries of those days, not with the ledger's size.
 - the chart's stamps and points per day are ``domain.stats.daily_series``'s (daily totals),
   its new members the cards' daily counts;
 - top rewards read this month's ledger, recent activity the merchant's newest entries (a
-  backward walk of the index that stops after a few rows), alerts a few small tables.
+  backward walk of the index that stops after a few rows); the alerts are
+  ``admin_ui.queries.dashboard_alerts``'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -36,8 +36,6 @@ from domain.finance import FinanceReport, finance_report
 from domain.stats import daily_series
 
 CHART_DAYS = 30
-BUDGET_WARNING = 0.8  # a campaign is "near its budget" from 80 % of it used
-DEAD_LETTERS_READ = 500  # the newest dead letters the alert looks through
 _DAY = timedelta(days=1)
 
 
@@ -177,9 +175,9 @@ async def overview(sessions: async_sessionmaker[AsyncSession], scope: Scope) -> 
 
     async def ledger() -> tuple[dict[date, int], tuple[DayLine, ...]]:
         async with sessions() as session:
-            # From the first of last month: the chart's days, this month's and the same
-            # days of last month, with at most a day between them read for nothing.
-            visits = await _visits(session, scope, previous_first, today)
+            # This month's days, the same days of last month and the chart's 30 days, which
+            # start before the first of last month on 1 March (January 31st).
+            visits = await _visits(session, scope, min(previous_first, chart_first), today)
             return visits, await _days(session, scope, chart_first, visits)
 
     async def reports() -> list[FinanceReport]:
@@ -380,121 +378,3 @@ async def recent_activity(session: AsyncSession, scope: Scope, limit: int = 8) -
         )
         for e in events.values()
     ]
-
-
-# --------------------------------------------------------------------------------------------
-# Alerts
-
-
-@dataclass(frozen=True)
-class LockedStore:
-    """A store whose staff PINs are locked after wrong tries."""
-
-    store_id: int
-    name: str
-    until: datetime
-
-
-@dataclass(frozen=True)
-class BudgetCampaign:
-    """An active campaign that used ``BUDGET_WARNING`` or more of its budget."""
-
-    campaign_id: int
-    name: str
-    awarded: int
-    budget: int
-
-    @property
-    def used(self) -> float:
-        """The share of the budget given out."""
-        return self.awarded / self.budget
-
-
-@dataclass(frozen=True)
-class DeadLetters:
-    """Messages that could not be read and wait to be sent again (``count`` at most
-    ``DEAD_LETTERS_READ``): how many, the newest's time and error."""
-
-    count: int
-    latest_at: datetime | None
-    latest_error: str | None
-
-
-@dataclass(frozen=True)
-class Alerts:
-    """What needs someone's attention."""
-
-    dead_letters: DeadLetters
-    locked_stores: tuple[LockedStore, ...]
-    campaigns: tuple[BudgetCampaign, ...]
-
-    @property
-    def any(self) -> bool:
-        """Whether there is anything to show."""
-        return bool(self.dead_letters.count or self.locked_stores or self.campaigns)
-
-
-_LOCKED = """
-SELECT id, name, pin_locked_until FROM stores
-WHERE merchant_id = :merchant_id AND deleted_at IS NULL AND pin_locked_until > :now
-ORDER BY name, id
-"""
-
-_BUDGETS = """
-SELECT c.id, c.name, c.points_awarded, c.budget_points
-FROM campaigns c JOIN loyalty_programs p ON p.id = c.program_id
-WHERE p.merchant_id = :merchant_id AND p.deleted_at IS NULL AND c.deleted_at IS NULL
-  AND c.status = 'active' AND c.budget_points IS NOT NULL
-  AND c.points_awarded >= c.budget_points * CAST(:share AS numeric)
-ORDER BY c.points_awarded::numeric / c.budget_points DESC, c.name
-"""
-
-_STORE_CODES = "SELECT code FROM stores WHERE merchant_id = :merchant_id AND deleted_at IS NULL"
-
-# The newest first, through the key; the table has no index on ``redriven_at``.
-_LETTERS = """
-SELECT occurred_at, payload, error FROM dead_letters WHERE redriven_at IS NULL
-ORDER BY id DESC LIMIT :limit
-"""
-
-
-async def alerts(session: AsyncSession, me: Principal, scope: Scope) -> Alerts:
-    """The scope's locked stores and campaigns near their budget, and the dead letters not
-    sent again among the newest ``DEAD_LETTERS_READ``: every one for a platform admin, for
-    a merchant admin those that name one of the merchant's stores (or the merchant)."""
-    params = {"merchant_id": scope.merchant_id, "now": scope.now, "share": BUDGET_WARNING}
-    locked = tuple(
-        LockedStore(int(r[0]), str(r[1]), r[2])
-        for r in await session.execute(text(_LOCKED), params)
-    )
-    campaigns = tuple(
-        BudgetCampaign(int(r[0]), str(r[1]), int(r[2]), int(r[3]))
-        for r in await session.execute(text(_BUDGETS), params)
-    )
-    return Alerts(await _dead_letters(session, me, scope), locked, campaigns)
-
-
-async def _dead_letters(session: AsyncSession, me: Principal, scope: Scope) -> DeadLetters:
-    codes = set(
-        (await session.scalars(text(_STORE_CODES), {"merchant_id": scope.merchant_id})).all()
-    )
-    rows = await session.execute(text(_LETTERS), {"limit": DEAD_LETTERS_READ})
-    mine = [
-        (at, error)
-        for at, payload, error in rows
-        if me.is_platform or _names(payload, codes, scope.code)
-    ]
-    return DeadLetters(len(mine), mine[0][0] if mine else None, mine[0][1] if mine else None)
-
-
-def _names(payload: str, store_codes: set[str], merchant_code: str) -> bool:
-    """Whether a dead letter's payload names one of the merchant's stores (or the merchant,
-    for an expiry run). A payload that is not a JSON object names nobody."""
-    try:
-        body: Any = json.loads(payload)
-    except ValueError:
-        return False
-    if not isinstance(body, dict):
-        return False
-    store, merchant = body.get("store_code"), body.get("merchant_code")
-    return (isinstance(store, str) and store in store_codes) or merchant == merchant_code

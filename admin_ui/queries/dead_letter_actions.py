@@ -232,10 +232,11 @@ async def _publish(
             await producer.stop()
 
 
-async def redrive(session: AsyncSession, settings: Settings, letter_id: int) -> str:
+async def redrive(session: AsyncSession, settings: Settings, me: Principal, letter_id: int) -> str:
     """Publish a dead letter's original payload (and key) to its source topic again, then mark
     it re-driven (also one re-driven before: the admin asked for it again). Returns the topic.
     ``DomainRefusal`` when Kafka cannot take it (nothing is marked then). The caller commits."""
+    require_platform(me)
     letter = (
         await session.scalars(
             select(DeadLetter).where(DeadLetter.id == letter_id).with_for_update()

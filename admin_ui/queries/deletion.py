@@ -131,6 +131,10 @@ async def _coming_back(
     """What a restore of ``row`` brings back with it: the rows of its deletion (of the kinds
     below it, so never the row itself)."""
     counts: dict[str, int] = {}
+    if deletion_id is None:
+        # No deletion to follow (only soft_delete hides rows, and it always names one):
+        # ``deletion_id == None`` would count every live row of the tables below.
+        return Cascade(_name(kind, row))
     for field, model, _ in _ALONG.get(kind, ()):
         table: Any = model
         counts[field] = int(

@@ -32,7 +32,7 @@ from admin_ui.queries.common import (
     scoped,
 )
 from domain import catalog
-from domain.models import Merchant, Store
+from domain.models import LoyaltyProgram, Merchant, Store
 
 
 @dataclass(frozen=True)
@@ -193,6 +193,18 @@ async def merchant_id_by_code(session: AsyncSession, me: Principal, code: str) -
 async def merchant_ids(session: AsyncSession) -> list[int]:
     """Every live merchant's id (for the platform's statistics)."""
     return list((await session.scalars(select(Merchant.id).order_by(Merchant.id))).all())
+
+
+async def merchant_currencies(session: AsyncSession) -> dict[int, str]:
+    """Each live merchant's currency: its live program's, EUR without one (the platform's
+    statistics add up liabilities per currency, never across them)."""
+    rows = await session.execute(
+        select(Merchant.id, LoyaltyProgram.currency).outerjoin(
+            LoyaltyProgram,
+            (LoyaltyProgram.merchant_id == Merchant.id) & LoyaltyProgram.deleted_at.is_(None),
+        )
+    )
+    return {merchant_id: currency or "EUR" for merchant_id, currency in rows}
 
 
 async def create_merchant(session: AsyncSession, me: Principal, data: dict[str, Any]) -> int:

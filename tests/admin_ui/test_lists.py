@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from admin_ui.problems import DomainRefusal
 from admin_ui.queries import card_list, customers, deletion, merchants, stores
 from admin_ui.queries.admins import Principal
-from admin_ui.queries.common import CsvExport, PageRequest, UnknownSort, safe_cell
+from admin_ui.queries.common import CsvExport, PageRequest, UnknownSort
+from core.csv_cells import safe_cell
 from domain.models import Customer, LoyaltyCard, Merchant, Store, UserRole
 from tests.admin_ui.helpers import (
     ALICE,

@@ -668,6 +668,8 @@ async def test_a_merchant_admin_can_neither_re_drive_nor_discard(
         await dead_letter_actions.redrive_waiting(db, stack, merchant_admin, which)
     with pytest.raises(DomainRefusal, match="platform admin"):
         await dead_letter_actions.discard(db, merchant_admin, which)
+    with pytest.raises(DomainRefusal, match="platform admin"):
+        await dead_letter_actions.redrive(db, stack, merchant_admin, letter_id)
     await db.rollback()
     stored = await _stored(db, [letter_id])
     assert stored[letter_id].redriven_at is None

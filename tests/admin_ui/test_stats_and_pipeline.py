@@ -107,6 +107,24 @@ async def test_platform_statistics_with_their_charts(
     assert _chart(user, "chart-liability")["series"][0]["data"][-1] > 0
 
 
+async def test_platform_liability_is_added_up_per_currency_never_across(
+    user: User, activity: dict[str, Any], db: AsyncSession
+) -> None:
+    await db.execute(
+        update(LoyaltyProgram)
+        .where(LoyaltyProgram.merchant_id == activity["b"])
+        .values(currency="CHF")
+    )
+    await db.commit()
+    await sign_in(user, PLATFORM, to="/stats")
+    await user.should_see(marker="stats-cards", retries=WAIT)
+    (liability,) = texts(user, "stats-liability")
+    assert liability.startswith("1.55\u00a0EUR · ") and liability.endswith("\u00a0CHF")
+    await user.should_see("Liability in each merchant's currency, added up per currency")
+    # The liability chart holds the merchants of the main currency only (EUR: A's 1.55).
+    assert _chart(user, "chart-liability")["series"][0]["data"][-1] == 1.55
+
+
 async def test_statistics_come_after_the_page_is_sent(user: User, activity: dict[str, Any]) -> None:
     await sign_in(user, ALICE)
     # The page as sent: its frame and grey placeholders, no figure computed yet.

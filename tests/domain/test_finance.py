@@ -17,6 +17,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -196,6 +197,10 @@ async def test_csv_and_dict_carry_every_figure(db: AsyncSession) -> None:
     assert ["movement", "issued", "EUR", "1.20"] in rows
     assert ["rate", "redemption", "stamps", ""] in rows
     assert ["cohort_retention", "2025-01", "2025-02", "0.5000"] in rows
+    # A merchant's name written like a formula stays text in a spreadsheet.
+    named = replace(report, merchant_name='=HYPERLINK("http://x.invalid","Open")')
+    rows = list(csv.reader(io.StringIO(report_csv(named))))
+    assert ["report", "merchant_name", "", '\'=HYPERLINK("http://x.invalid","Open")'] in rows
 
 
 # -- loyalty report finance -------------------------------------------------------------------
