@@ -25,7 +25,15 @@ from admin_ui.form_fields import (
 )
 from admin_ui.formatting import number
 from admin_ui.problems import DomainRefusal
-from admin_ui.queries.common import EXPORT_CAP, CsvExport, DeletedMode, PageRequest, Rows
+from admin_ui.queries.common import (
+    COUNT_CAP,
+    EXPORT_CAP,
+    CsvExport,
+    DeletedMode,
+    PageRequest,
+    Rows,
+    counted_past,
+)
 
 # ``tag`` and the form fields live in ``form_fields``; the pages import them from here too.
 __all__ = [
@@ -283,9 +291,17 @@ class Listing(Generic[R]):
                 self.rows(rows.items)
             else:
                 self._table(rows.items)
-        self.pager.text = (
-            f"Page {number(self.page)} of {number(pages)} · {number(rows.total)} in all"
-        )
+        if counted_past(rows.total, request.offset):
+            # Counted only so far (a million cards are not counted on every page): say so.
+            shown = request.offset + COUNT_CAP
+            self.pager.text = (
+                f"Page {number(self.page)} of more than {number(shown // self.page_size)} · "
+                f"more than {number(shown)} in all"
+            )
+        else:
+            self.pager.text = (
+                f"Page {number(self.page)} of {number(pages)} · {number(rows.total)} in all"
+            )
         self.prev.set_enabled(self.page > 1)
         self.next.set_enabled(self.page < pages)
 

@@ -132,7 +132,7 @@ async def _customer_list(rt: Runtime, me: Principal, merchant: str) -> None:
     if me.is_platform:
         columns.append(Column("Merchant", lambda r: r.merchant_name, sort="merchant"))
     columns += [
-        Column("Cards", lambda r: number(r.cards), sort="cards", numeric=True),
+        Column("Cards", lambda r: number(r.cards), numeric=True),
         Column("Joined", lambda r: local_day(r.created_at, r.timezone), sort="joined"),
     ]
     listing: Listing[CustomerRow] = Listing(

@@ -69,7 +69,8 @@ class PageRequest:
 
 @dataclass(frozen=True)
 class Rows(Generic[R]):
-    """One page of rows and how many rows match in all."""
+    """One page of rows and how many rows match in all (counted only so far: see
+    :func:`page`)."""
 
     items: Sequence[R]
     total: int
@@ -97,12 +98,23 @@ def scoped(query: S, column: Any, me: Principal) -> S:
     return query.where(column == me.merchant_id)
 
 
+COUNT_CAP = 10_000
+"""Lists count their rows only this far past the page shown, and say "more than" beyond:
+counting a million cards' rows on every page and every keystroke of a search took seconds
+(1 to 2 s at 1M cards on the statistics benchmark's data)."""
+
+
 async def page(
     session: AsyncSession, query: AnySelect, request: PageRequest, *order: Any
 ) -> tuple[Sequence[Any], int]:
-    """One page of ``query``'s rows, in ``order``, and how many rows it has in all."""
+    """One page of ``query``'s rows, in ``order``, and how many rows it has in all, counted
+    up to ``request.offset + COUNT_CAP + 1``: a count above ``offset + COUNT_CAP`` means
+    "more than that" (:func:`counted_past`)."""
+    bound = request.offset + COUNT_CAP + 1
     total = await session.scalar(
-        select(func.count()).select_from(query.order_by(None).subquery()).execution_options(**ALL)
+        select(func.count())
+        .select_from(query.order_by(None).limit(bound).subquery())
+        .execution_options(**ALL)
     )
     rows = (
         await session.execute(
@@ -113,6 +125,12 @@ async def page(
         )
     ).all()
     return rows, int(total or 0)
+
+
+def counted_past(total: int, offset: int) -> bool:
+    """Whether a count from :func:`page` for a page at ``offset`` stopped at its bound (more
+    rows match than it says)."""
+    return total > offset + COUNT_CAP
 
 
 class UnknownSort(DomainRefusal):

@@ -143,7 +143,8 @@ def _customer_order(request: PageRequest) -> list[Any]:
         "email": Customer.email,
         "reference": Customer.customer_ref,
         "merchant": func.lower(Merchant.name),
-        "cards": _card_count(),
+        # Not by the number of cards: a count per customer to sort a million of them took
+        # 6 s on the statistics benchmark's data.
         "joined": Customer.created_at,
     }
     return ordering(request, keys, [Customer.id.desc()], Customer.id)

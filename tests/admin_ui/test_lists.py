@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin_ui.problems import DomainRefusal
-from admin_ui.queries import card_list, customers, deletion, merchants, stores
+from admin_ui.queries import card_list, common, customers, deletion, merchants, stores
 from admin_ui.queries.admins import Principal
 from admin_ui.queries.common import CsvExport, PageRequest, UnknownSort
 from core.csv_cells import safe_cell
@@ -136,6 +136,22 @@ async def test_cards_and_customers_sort_by_their_figures(
         "c1@example.com",
         "c2@example.com",
     ]
+
+
+async def test_a_list_counts_its_rows_only_so_far_past_the_page_shown(
+    db: AsyncSession, people: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _stores_named(db, people["a"], [f"Shop {i}" for i in range(12)])
+    monkeypatch.setattr(common, "COUNT_CAP", 5)
+    first = await stores.list_stores(db, _alice(people), _ask(limit=2))
+    # Counted up to offset + cap + 1 = 6: "more than 5" on the first page.
+    assert (len(first.items), first.total) == (2, 6)
+    assert common.counted_past(first.total, 0)
+    later = PageRequest("", "live", 10, 2)
+    last = await stores.list_stores(db, _alice(people), later)
+    # From offset 10 the count reaches the end: exact again (14 stores: 2 seeded + 12).
+    assert last.total == 14 and not common.counted_past(last.total, 10)
+    assert [s.name for s in last.items][:1] != [s.name for s in first.items][:1]
 
 
 # --- filters and merchant isolation -------------------------------------------------------------
