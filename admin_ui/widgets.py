@@ -1,7 +1,6 @@
-"""Building blocks the pages share: the server-side paginated list with its sortable headings,
-filters, search as you type and CSV export (its ``PageRequest`` and ``Rows`` are
-``admin_ui.queries.common``'s) and the confirmation dialog; ``tag`` and the form helpers of
-``admin_ui.form_fields`` are imported from here too."""
+"""Building blocks the pages share: the server-side paginated list (sortable headings, filters,
+search as you type, CSV export; ``PageRequest`` and ``Rows`` are ``queries.common``'s), the
+confirmation dialog; ``tag`` and the ``form_fields`` helpers are imported from here too."""
 
 from __future__ import annotations
 
@@ -80,9 +79,8 @@ class Filter:
     all_label: str = "All"
 
 
-# At phone width a list's table turns into one card per row, each cell under its heading's
-# name (the ``data-label`` of the cell), so the page never scrolls sideways; wider, a table
-# too wide for its box scrolls inside it.
+# On a phone a table is a card per row, cells beside their ``data-label``: no sideways scroll.
+# Wider, a table too wide for its box scrolls inside it.
 _LIST_CSS = """
 .listing-box { width: 100%; overflow-x: auto; }
 .listing-table th.sortable { cursor: pointer; user-select: none; white-space: nowrap; }
@@ -119,6 +117,12 @@ def _style_lists() -> None:
     if client not in _STYLED:
         ui.add_css(_LIST_CSS)
         _STYLED.add(client)
+
+
+def stacked_on_phones(table: ui.element) -> ui.element:
+    """A ``q-markup-table`` (cells with ``data-label``) as a card per row on a phone."""
+    _style_lists()
+    return table.classes("listing-table")
 
 
 class Listing(Generic[R]):
@@ -181,8 +185,7 @@ class Listing(Generic[R]):
                     "dense outlined clearable debounce=300"
                 )
                 tag(self.search.classes("w-60 sm:w-72"), f"{name}-search")
-                # The box sends its text 300 ms after the last key (Quasar's debounce); Enter
-                # sends what is typed at once.
+                # Sent 300 ms after the last key (Quasar's debounce), or at once on Enter.
                 self.search.on_value_change(self._typed)
                 self.search.on(
                     "keydown.enter", self._entered, js_handler="(e) => emit(e.target.value)"
@@ -438,8 +441,7 @@ class Listing(Generic[R]):
             ui.notify(f"{number(made.rows)} {rows} exported.", type="positive")
 
     async def _show_changed(self) -> None:
-        # The two switches exclude each other; switching one on switches the other off, and
-        # that second change reloads the list.
+        # The switches exclude each other: switching one on switches the other off (reloads).
         if self.show_deleted.value and self.only_deleted.value:
             self.only_deleted.value = False
             return

@@ -49,7 +49,7 @@ from admin_ui.queries.admins import Principal
 from admin_ui.queries.merchants import get_merchant, merchant_currencies, merchant_ids
 from admin_ui.queries.programs import get_program, live_program_id
 from admin_ui.runtime import Runtime
-from admin_ui.widgets import tag
+from admin_ui.widgets import stacked_on_phones, tag
 
 EXPIRY_PERIODS = {"week": "Per week", "month": "Per month"}
 
@@ -402,7 +402,7 @@ def _table(
     table.classes("w-full max-w-full")
     if stacked:
         ui.add_css(STACKED_CSS)
-        table.classes("stats-stacked")
+        stacked_on_phones(table).classes("stats-stacked")
     with tag(table, marker):
         with ui.element("thead"), ui.element("tr"):
             for i, h in enumerate(headers):

@@ -120,32 +120,12 @@ def expiry_chart(outlook: ExpiryOutlook, per: str) -> tuple[str, dict[str, Any]]
     return title, _bar_chart(labels, {"expiring": [p.points for p in periods]})
 
 
-# On a phone a table of many columns turns into a card per row, each figure beside its
-# heading's name (its cell's ``data-label``): the page never scrolls sideways.
+# On a phone a statistics table stacks as the lists' tables do (``widgets.stacked_on_phones``);
+# its first cell, the row's name, heads its card in bold.
 STACKED_CSS = """
 @media (max-width: 640px) {
-  .stats-stacked thead { display: none !important; }
-  .stats-stacked table, .stats-stacked tbody, .stats-stacked tr {
-    display: block !important; width: 100% !important; height: auto !important;
-  }
-  .stats-stacked tbody tr { border-bottom: 1px solid #e2e8f0; padding: 6px 0; }
-  .stats-stacked tbody tr:last-child { border-bottom: none; }
-  .stats-stacked tbody td {
-    display: flex !important; justify-content: space-between; align-items: baseline;
-    gap: 12px; width: 100% !important; height: auto !important; min-height: 26px;
-    padding: 2px 12px !important; border: none !important; white-space: normal !important;
-    text-align: right;
-  }
   .stats-stacked tbody td:first-child { font-weight: 600; text-align: left; }
-  /* Quasar lays a row's hover shade over each cell with an absolute ::before: here it is the
-     cell's name instead, in the flow. */
-  .stats-stacked tbody td::before {
-    content: attr(data-label); position: static !important; background: none !important;
-    color: #64748b; font-size: 0.75rem; font-weight: 400; text-align: left; flex: none;
-  }
   .stats-stacked tbody td:first-child::before { content: none; }
-  .stats-stacked tbody td::after { display: none !important; }
-  .stats-stacked tbody td > * { min-width: 0; overflow-wrap: anywhere; }
 }
 """
 
