@@ -20,9 +20,9 @@ from domain.engine.conn import Conn
 from domain.engine.outbox import pack, write_packs
 from domain.engine.outputs import APPLIED, DUPLICATE, HELD, REJECTED
 from domain.engine.unit_of_work import PgUnitOfWork
-from streams.commands import to_command
 from streams.outputs import DeadLetter
-from streams.parsing import ParseError, dead_letter_for, parse_input, peek_event_id
+from streams.parsing import ParseError, dead_letter_for, peek_event_id
+from streams.quick import read_command
 from streams.topics import Topic
 
 log = get_logger(__name__)
@@ -109,13 +109,13 @@ def parse(records: Sequence[RecordLike]) -> Parsed:
     """Parse every record; anything that breaks the contract becomes a dead letter."""
     parsed = Parsed()
     for rec in records:
-        message = parse_input(rec.topic, rec.value)
-        if isinstance(message, ParseError):
+        command = read_command(rec.topic, rec.value)
+        if isinstance(command, ParseError):
             parsed.dead.append(
-                dead_letter_for(rec.topic, rec.partition, rec.offset, rec.key, rec.value, message)
+                dead_letter_for(rec.topic, rec.partition, rec.offset, rec.key, rec.value, command)
             )
         else:
-            parsed.events.append(Inbound(rec.topic, to_command(message)))
+            parsed.events.append(Inbound(rec.topic, command))
     return parsed
 
 

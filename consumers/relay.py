@@ -24,7 +24,6 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 
 from consumers.pipeline import TRANSIENT, make_pool
 from core.health import Health, keep_probing, start_ops_server
@@ -37,7 +36,7 @@ from core.metrics import (
 )
 from core.settings import Settings
 from domain.engine.outbox import OUTBOX_SHARDS, unpack
-from streams.broker import producer_config
+from streams.broker import key_partition, producer_config
 from streams.topics import TOPICS
 
 log = get_logger(__name__)
@@ -112,7 +111,6 @@ class Relay:
         self.producer: AIOKafkaProducer | None = None
         self._listener: asyncpg.Connection | None = None
         self._partitions: dict[str, list[int]] = {}
-        self._partitioner = DefaultPartitioner()
         # RELAY_PUBLISHED's child per topic, made at start so each exports 0 until its first
         # message (a rate over it works from the first scrape).
         self._published: dict[str, Any] = {
@@ -290,7 +288,7 @@ class Relay:
                 partitions = sorted(await self.producer.partitions_for(topic))
                 self._partitions[topic] = partitions
             for key, value in unpack(r["keys"], r["payloads"]):
-                partition = self._partitioner(key, partitions, partitions)
+                partition = key_partition(key, partitions)
                 groups.setdefault((topic, partition), []).append((key, value))
         futures = []
         for (topic, partition), messages in groups.items():

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
+
+from murmurhash2 import murmurhash2
 
 from core.settings import Settings
 
@@ -13,6 +17,28 @@ MAX_REQUEST_SIZE: Final = 5 * 1024 * 1024
 """Bytes a produced record may take. A 1 MB input that is dead-lettered grows by JSON escaping
 or base64 (see ``streams.parsing.dead_letter_for``); the brokers' ``message.max.bytes`` (or the
 DLQ topic's ``max.message.bytes``) must allow as much."""
+
+
+# The Java client's seed for murmur2 (org.apache.kafka.common.utils.Utils.murmur2).
+_MURMUR2_SEED: Final = 0x9747B28C
+
+
+def key_partition(key: bytes, partitions: Sequence[int]) -> int:
+    """The partition of ``key`` among ``partitions`` (sorted by id), where the Java client's
+    default partitioner puts it: murmur2 of the key, made positive, modulo their number.
+
+    aiokafka's partitioner computes the same in pure Python, ~10 us a key (a third of the
+    relay's CPU); this one is C, ~0.5 us.
+    """
+    return partitions[(murmurhash2(key, _MURMUR2_SEED) & 0x7FFFFFFF) % len(partitions)]
+
+
+def partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """``key_partition`` as aiokafka's producers take a partitioner; a record without a key
+    goes to any available partition, as aiokafka's own does."""
+    if key is None:
+        return random.choice(available or all_partitions)
+    return key_partition(key, all_partitions)
 
 
 def client_id(role: str) -> str:
@@ -35,6 +61,7 @@ def producer_config(settings: Settings, role: str) -> dict[str, Any]:
         "acks": "all",
         "enable_idempotence": True,
         "max_request_size": MAX_REQUEST_SIZE,
+        "partitioner": partitioner,
     }
 
 

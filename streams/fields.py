@@ -25,6 +25,11 @@ _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})",
     re.ASCII,
 )
+PLAIN_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})", re.ASCII
+)
+"""The RFC 3339 timestamps tills send (``T``, ``Z``, at most microseconds), which
+``datetime.fromisoformat`` reads as pydantic does; a subset of what ``Timestamp`` takes."""
 _CARD_NUMBER_SEPARATORS = str.maketrans("", "", "- ")
 _CARD_NUMBER_CHARS = re.compile(r"[A-Z0-9]{12}", re.ASCII)
 _CANONICAL_CARD_NUMBER = re.compile(r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}", re.ASCII)
@@ -61,9 +66,16 @@ def _card_number(value: str) -> str:
         raise PydanticCustomError("card_number", "not a card number") from None
 
 
-def _email(value: str) -> str:
+def is_email(value: str) -> bool:
+    """Whether ``value`` (stripped, lower-cased) has the shape of an email address."""
     local, at, domain = value.partition("@")
-    if not (at and local and domain) or "@" in domain or any(c.isspace() for c in value):
+    return (
+        bool(at and local and domain) and "@" not in domain and not any(c.isspace() for c in value)
+    )
+
+
+def _email(value: str) -> str:
+    if not is_email(value):
         raise PydanticCustomError("email", "not an email address")
     return value
 

@@ -22,6 +22,7 @@ from consumers.replay import DRY_RUN_LOCK_SHARE, From, Until, replay
 from core.settings import Settings
 from loyalty.cli import _register, app
 from streams.parsing import ParseError, parse_input
+from streams.quick import read_command
 from streams.topics import Topic
 from tests.support.seed import seed_merchant
 from tests.tools.helpers import (
@@ -303,9 +304,9 @@ async def test_applied_records_are_skipped_unread_when_asked(
 
     def reading(topic: str, raw: bytes | None) -> object:
         read.append(raw)
-        return parse_input(topic, raw)
+        return read_command(topic, raw)
 
-    monkeypatch.setattr(pipeline, "parse_input", reading)
+    monkeypatch.setattr(pipeline, "read_command", reading)
 
     counts = await apply_records(pool, [first, fresh, junk], skip_applied=True)
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from aiokafka.partitioner import DefaultPartitioner
 from faststream.kafka import KafkaBroker
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.settings import Settings
 from streams.broker import (
     MAX_REQUEST_SIZE,
     client_id,
     consumer_config,
+    key_partition,
     make_broker,
+    partitioner,
     producer_config,
 )
 
@@ -25,6 +30,7 @@ def test_producers_are_idempotent_and_take_a_dead_lettered_megabyte() -> None:
         "acks": "all",
         "enable_idempotence": True,
         "max_request_size": MAX_REQUEST_SIZE,
+        "partitioner": partitioner,
     }
     assert MAX_REQUEST_SIZE >= 4 / 3 * 1024 * 1024 + 64 * 1024  # base64 of 1 MB, and metadata
 
@@ -45,3 +51,17 @@ def test_make_broker_builds_an_unconnected_broker() -> None:
 
     assert isinstance(broker, KafkaBroker)
     assert not broker.running
+
+
+@settings(max_examples=500)
+@given(st.binary(max_size=64), st.integers(min_value=1, max_value=64))
+def test_keys_land_where_the_java_client_puts_them(key: bytes, count: int) -> None:
+    partitions = list(range(count))
+    expected = DefaultPartitioner()(key, partitions, partitions)
+    assert key_partition(key, partitions) == expected
+    assert partitioner(key, partitions, partitions) == expected
+
+
+def test_a_record_without_a_key_goes_to_an_available_partition() -> None:
+    assert partitioner(None, [0, 1, 2], [2]) == 2
+    assert partitioner(None, [0, 1, 2], []) in (0, 1, 2)
