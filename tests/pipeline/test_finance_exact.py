@@ -22,6 +22,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import asyncpg
+import msgspec
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -395,3 +396,52 @@ def test_the_finance_report_equals_the_ledger(
             periods,
         )
     )
+
+
+async def test_months_of_cards_made_near_a_month_change_count_in_their_local_cohort(
+    database_url: str,
+) -> None:
+    """The engine counts the months of an existing card itself (``rollups._RECORD_IN_ORDER``):
+    a card made on 31 January at 20:00 UTC is a February card in Tokyo, and its April and
+    May purchases (after its welcome bonus of March) must count in that cohort, as the
+    rebuild from the ledger says."""
+    code = f"k{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(database_url)
+    try:
+        store = await _seed(conn, code)
+        merchant_id = await conn.fetchval(
+            "UPDATE merchants SET timezone = 'Asia/Tokyo' WHERE code = $1 RETURNING id", code
+        )
+        steps: list[tuple[tuple[Any, ...], int]] = [(("enrol", 0), 0), (("enrol", 1), 0)]
+        async with conn.transaction():
+            await process_batch(conn, _events(code, store, steps), datetime.now(UTC))
+        await conn.execute(
+            "UPDATE loyalty_cards SET created_at = '2026-01-31T20:00:00Z' WHERE merchant_id = $1",
+            merchant_id,
+        )
+        assert T0 == datetime(2026, 3, 1, 8, 0, tzinfo=UTC)  # the welcome bonus's month
+        for month, order in ((4, "A"), (5, "M")):
+            at = datetime(2026, month, 2, 3, 0, tzinfo=UTC)
+            events = [
+                ev for i in (0, 1) for ev in _events(code, store, [(("purchase", i, 500, 1), 0)])
+            ]
+            events = [
+                type(ev)(
+                    ev.topic,
+                    msgspec.structs.replace(
+                        ev.command, occurred_at=at, order_reference=f"{order}{n}"
+                    ),
+                )
+                for n, ev in enumerate(events)
+            ]
+            async with conn.transaction():
+                outcome = await process_batch(conn, events, datetime.now(UTC))
+            assert [r.status for r in outcome.results] == ["applied", "applied"]
+        counted = [tuple(r) for r in await conn.fetch(_COUNTS, merchant_id)]
+        feb = date(2026, 2, 1)
+        assert (feb, date(2026, 3, 1), date(2026, 4, 1), 2) in counted
+        assert (feb, date(2026, 4, 1), date(2026, 5, 1), 2) in counted
+        await conn.execute("SELECT activity_rebuild($1)", merchant_id)
+        assert [tuple(r) for r in await conn.fetch(_COUNTS, merchant_id)] == counted
+    finally:
+        await conn.close()
