@@ -31,6 +31,7 @@ QUICK = {
     "single_events": 1_000,
     "warmup_events": 2_000,
     "line_events": 5_000,
+    "two_worker_events": 5_000,
     "broker_warmup": 0,
     "latency_rate": 2_000,
     "latency_seconds": 5.0,
@@ -68,6 +69,13 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         help=f"purchases of three line items with one campaign active, after the other "
         f"phases (default {defaults.line_events:,}; --quick {QUICK['line_events']:,}; 0: none)",
+    )
+    parser.add_argument(
+        "--two-worker-events",
+        type=int,
+        help=f"purchases for two workers in one group, after the line items "
+        f"(default {defaults.two_worker_events:,}; --quick {QUICK['two_worker_events']:,}; "
+        f"0: none)",
     )
     parser.add_argument(
         "--broker-warmup",
@@ -132,7 +140,7 @@ def _options(args: argparse.Namespace) -> Options:
             setattr(base, name, value)
     sizes = ("events", "cards", "single_events", "single_seconds", "latency_rate",
              "latency_seconds", "timeout", "warmup_events", "broker_warmup",
-             "line_events")  # fmt: skip
+             "line_events", "two_worker_events")  # fmt: skip
     for name in sizes:
         value = getattr(args, name)
         if value is not None:

@@ -21,7 +21,10 @@ one store, a hybrid program and ``cards`` cards:
 4. line items: ``line_events`` purchases of three lines (coffee, pastry, food) with one
    campaign active (double points on pastries, a bonus from 15 EUR), on a worker of a group
    of their own, measured as in phase 1.
-5. one transaction per event: the same worker with ``LOYALTY_BATCH_MAX_RECORDS=1`` on
+5. two workers: ``two_worker_events`` purchases over the same cards, published first, then two
+   workers of one new group (the input partitions shared between them) and the relay,
+   measured as in phase 1 from the first worker's start; their CPU adds up under "worker".
+6. one transaction per event: the same worker with ``LOYALTY_BATCH_MAX_RECORDS=1`` on
    ``single_events`` new purchases, measured as in phase 1 but stopped after
    ``single_seconds`` (its rate is then that of the results so far).
 
@@ -32,7 +35,7 @@ too: CPU microseconds per event, and the rate they would allow on idle cores.
 ``--py-spy`` samples the worker and the relay during phase 1 (``bench/pyspy.py``);
 ``python -m bench.profile_engine`` takes the engine apart statement by statement.
 
-Long (about 720 lines) because the phases share one run's processes, clocks and report; each
+Long (about 760 lines) because the phases share one run's processes, clocks and report; each
 phase is a method of its own.
 """
 
@@ -93,6 +96,7 @@ RSS_TARGET_MB = 300.0
 FIGURE_ORDER = (
     "throughput, batches",
     "throughput, 3 line items + campaign",
+    "throughput, 2 workers",
     "throughput, one transaction per event",
     "batches vs one per event",
     "CPU per event, batches",
@@ -121,6 +125,9 @@ class Options:
     # Purchases with three line items and one active campaign (CONTRACT.md 7.1), on a worker
     # of their own after the other phases. 0: none.
     line_events: int = 100_000
+    # Purchases for two workers in one group (the partitions shared), after the line items.
+    # 0: none.
+    two_worker_events: int = 100_000
     # Records through the broker alone before that (``kafka_io.warm_broker``): the pipeline's
     # warm-up is far too short to warm the JVM (11-20 us of CPU per record on its first
     # million, 3-4 us warm). 0: none.
@@ -358,19 +365,23 @@ class PipelineBench:
         watch: Watch,
         count: int,
         cap: float | None = None,
+        others: tuple[str, ...] = (),
         **extra: str,
     ) -> dict[str, Any]:
-        """Start a worker on ``group``, wait for the results of ``watch`` and the relay."""
+        """Start a worker on ``group`` (and the ``others``, right after it), wait for the
+        results of ``watch`` and the relay."""
         at_spawn = self.meter.snapshot()
         started = time.time()
         self._start_worker(name, group, **extra)
+        for other in others:
+            self._start_worker(other, group, **extra)
         ready = asyncio.create_task(self._when_started(name))
         samplers: list[tuple[str, Sampler]] = []
         sampling: asyncio.Task[None] | None = None
         if self.opts.py_spy and name == "worker":
             sampling = asyncio.create_task(self._sample_when_ready(ready, samplers))
         limit = min(cap, self.opts.timeout) if cap else self.opts.timeout
-        done = await self.reader.wait(watch, limit, self._alive(name, "relay"))
+        done = await self.reader.wait(watch, limit, self._alive(name, *others, "relay"))
         seen = sorted(watch.seen_at.values())
         arrived = len(seen)
         if done:
@@ -454,6 +465,7 @@ class PipelineBench:
             await self._latency()
             self._memory()
             await self._line_items()
+            await self._two_workers()
             await self._one_per_event()
             self.report.details["relay_peak_rss_mb"] = self.procs.peak_rss_mb("relay")
         finally:
@@ -591,6 +603,33 @@ class PipelineBench:
                 "events/s",
                 note=f"{n:,} purchases, one worker, from its start to the last result; "
                 f"CPU {total:.0f} us/event ({parts})",
+            )
+        )
+
+    async def _two_workers(self) -> None:
+        n = self.opts.two_worker_events
+        if n <= 0:
+            return
+        group = self._group("two")
+        await self._group_at_end(group)
+        published = await self._publish_ahead(n, "w")
+        say(f"two workers: {n:,} purchases, two workers in one group")
+        run = await self._timed_run(
+            "worker-two", group, published.watch, n, others=("worker-second",)
+        )
+        self._stop_worker("worker-second")
+        self._stop_worker("worker-two")
+        self.report.details["two_workers"] = run
+        total, parts = cpu_summary(run["cpu_us_per_event"])
+        self.report.add(
+            Figure(
+                "throughput, 2 workers",
+                run["events_per_s"],
+                "events/s",
+                note=f"{n:,} purchases, two workers of one group (input partitions shared) and "
+                f"one relay, from the first worker's start to the last result; "
+                f"{run['steady_events_per_s_first_to_last_result']:,.0f} events/s from first to "
+                f"last result; CPU {total:.0f} us/event ({parts}; worker: both)",
             )
         )
 

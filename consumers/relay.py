@@ -105,6 +105,7 @@ class Relay:
         self.stats = RelayStats()
         self.rows_since_vacuum = 0
         self._vacuuming: asyncio.Task[None] | None = None
+        self._pruning: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self.pool: asyncpg.Pool | None = None
@@ -141,9 +142,10 @@ class Relay:
         """Finish and close connections; unsent rows stay for the next relay."""
         self._stopping.set()
         self._wake.set()
-        if self._vacuuming is not None:
-            with contextlib.suppress(Exception):
-                await self._vacuuming
+        for task in (self._vacuuming, self._pruning):
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await task
         if self.producer is not None:
             await self.producer.stop()
         if self._listener is not None:
@@ -165,9 +167,11 @@ class Relay:
                     # connection: waiting for it would hold back every message meanwhile.
                     self.rows_since_vacuum = 0
                     self._vacuuming = asyncio.create_task(self._vacuum())
-                if loop.time() - pruned_at > 60:
+                if loop.time() - pruned_at > 60 and self._pruning is None:
+                    # Beside the rounds too: deleting a minute of sent rows (TOASTed packs)
+                    # held every message back meanwhile.
                     pruned_at = loop.time()
-                    await self._prune()
+                    self._pruning = asyncio.create_task(self._prune())
             except _RETRIED as exc:
                 log.warning("relay_retrying", error=repr(exc)[:200])
                 await asyncio.sleep(1.0)
@@ -317,8 +321,13 @@ class Relay:
 
     async def _prune(self) -> None:
         assert self.pool is not None
-        async with self.pool.acquire() as conn:
-            await conn.execute(_PRUNE, self.keep_sent_s)
+        try:
+            async with self.pool.acquire() as conn:
+                await conn.execute(_PRUNE, self.keep_sent_s)
+        except _RETRIED as exc:  # the next one, a minute later, deletes these rows too
+            log.warning("relay_prune_failed", error=repr(exc)[:200])
+        finally:
+            self._pruning = None
 
 
 async def run_relay(settings: Settings) -> None:

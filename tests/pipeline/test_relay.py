@@ -215,3 +215,45 @@ async def _relay_until_empty(relay: Relay, database_url: str) -> int:
     finally:
         await conn.close()
     return sent
+
+
+async def test_the_relay_prunes_old_sent_rows_beside_its_rounds(
+    stack: Settings, own_database: str
+) -> None:
+    """Rows sent longer ago than ``keep_sent_s`` go (in a task of their own, so the rounds
+    never wait for the delete); rows it sends now stay."""
+    conn = await asyncpg.connect(own_database)
+    try:
+        now = datetime.now(UTC)
+        old = result_message(Result(uuid.uuid4(), Topic.PURCHASES.value, APPLIED), now)
+        await insert_outbox(conn, [(old.topic, old.key, old.payload)])
+        old_ids = {r["id"] for r in await conn.fetch("SELECT id FROM outbox")}
+        await conn.execute("UPDATE outbox SET sent_at = now() - interval '2 hours'")
+        fresh = [
+            result_message(Result(uuid.uuid4(), Topic.PURCHASES.value, APPLIED), now)
+            for _ in range(5)
+        ]
+        await insert_outbox(conn, [(e.topic, e.key, e.payload) for e in fresh])
+        fresh_ids = {r["id"] for r in await conn.fetch("SELECT id FROM outbox")} - old_ids
+        relay = Relay(
+            Settings(database_url=own_database, kafka_bootstrap=stack.bootstrap),
+            poll_interval_s=0.1,
+            keep_sent_s=3600.0,
+        )
+        await relay.start()
+        running = asyncio.create_task(relay.run())
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                rows = {r["id"]: r["sent_at"] for r in await conn.fetch("SELECT * FROM outbox")}
+                if not old_ids & set(rows) and all(rows.values()):
+                    break
+                assert not running.done(), "the relay stopped"
+                assert time.monotonic() < deadline, f"outbox left as {rows}"
+                await asyncio.sleep(0.1)
+            assert set(rows) == fresh_ids
+        finally:
+            await relay.stop()
+            await asyncio.wait_for(running, 30)
+    finally:
+        await conn.close()
