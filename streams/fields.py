@@ -26,10 +26,12 @@ _RFC3339 = re.compile(
     re.ASCII,
 )
 PLAIN_RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})", re.ASCII
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)",
+    re.ASCII,
 )
-"""The RFC 3339 timestamps tills send (``T``, ``Z``, at most microseconds), which
-``datetime.fromisoformat`` reads as pydantic does; a subset of what ``Timestamp`` takes."""
+"""The RFC 3339 timestamps tills send (``T``, ``Z`` or an offset of at most 23:59, at most
+microseconds), which ``datetime.fromisoformat`` reads as pydantic does; a subset of what
+``Timestamp`` takes (``fromisoformat`` alone would take an offset of +12:99 as +13:39)."""
 _CARD_NUMBER_SEPARATORS = str.maketrans("", "", "- ")
 _CARD_NUMBER_CHARS = re.compile(r"[A-Z0-9]{12}", re.ASCII)
 _CANONICAL_CARD_NUMBER = re.compile(r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}", re.ASCII)

@@ -445,3 +445,51 @@ async def test_months_of_cards_made_near_a_month_change_count_in_their_local_coh
         assert [tuple(r) for r in await conn.fetch(_COUNTS, merchant_id)] == counted
     finally:
         await conn.close()
+
+
+async def test_a_month_recorded_by_a_writer_the_batch_waited_for_is_its_previous_month(
+    database_url: str,
+) -> None:
+    """Two transactions on one card: the second waits for the first's lock on the card while
+    loading it, so the card's latest month it read with the card predates the first's
+    November; its December must still count after November, as the rebuild says."""
+    code = f"w{uuid.uuid4().hex[:10]}"
+    first = await asyncpg.connect(database_url)
+    second = await asyncpg.connect(database_url)
+    try:
+        store = await _seed(first, code)
+        merchant_id = await first.fetchval("SELECT id FROM merchants WHERE code = $1", code)
+        async with first.transaction():
+            await process_batch(first, _events(code, store, [(("enrol", 0), 0)]), datetime.now(UTC))
+
+        def purchase_at(month: int) -> list[Any]:
+            (ev,) = _events(code, store, [(("purchase", 0, 500, 1), 0)])
+            at = datetime(2026, month, 2, 9, 0, tzinfo=UTC)
+            order = f"P{month}"
+            command = msgspec.structs.replace(ev.command, occurred_at=at, order_reference=order)
+            return [type(ev)(ev.topic, command)]
+
+        holding = first.transaction()
+        await holding.start()
+        await process_batch(first, purchase_at(11), datetime.now(UTC))
+
+        async def later() -> None:
+            async with second.transaction():
+                await process_batch(second, purchase_at(12), datetime.now(UTC))
+
+        waiting = asyncio.create_task(later())
+        await asyncio.sleep(1.0)
+        assert not waiting.done(), "the second batch did not wait for the card"
+        await holding.commit()
+        await asyncio.wait_for(waiting, 30)
+
+        counted = [tuple(r) for r in await first.fetch(_COUNTS, merchant_id)]
+        assert [c[1:3] for c in counted if c[2] >= date(2026, 11, 1)] == [
+            (date(2026, 3, 1), date(2026, 11, 1)),
+            (date(2026, 11, 1), date(2026, 12, 1)),
+        ]
+        await first.execute("SELECT activity_rebuild($1)", merchant_id)
+        assert [tuple(r) for r in await first.fetch(_COUNTS, merchant_id)] == counted
+    finally:
+        await first.close()
+        await second.close()

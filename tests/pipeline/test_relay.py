@@ -220,8 +220,9 @@ async def _relay_until_empty(relay: Relay, database_url: str) -> int:
 async def test_the_relay_prunes_old_sent_rows_beside_its_rounds(
     stack: Settings, own_database: str
 ) -> None:
-    """Rows sent longer ago than ``keep_sent_s`` go (in a task of their own, so the rounds
-    never wait for the delete); rows it sends now stay."""
+    """Rows sent longer ago than ``keep_sent_s`` go, from the task the relay starts beside its
+    rounds; rows it sends now stay. (That the rounds go on during a slow delete is not timed
+    here.)"""
     conn = await asyncpg.connect(own_database)
     try:
         now = datetime.now(UTC)

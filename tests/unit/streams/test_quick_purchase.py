@@ -69,6 +69,8 @@ def test_lines_are_read_the_same_way() -> None:
         ("occurred_at", "2025-03-01T10:15:00"),
         ("occurred_at", "2025-03-01T10:15+01:00"),
         ("occurred_at", "2025-03-01T10:15:60+01:00"),
+        ("occurred_at", "2025-03-01T10:15:00+12:99"),
+        ("occurred_at", "2025-03-01T10:15:00+00:60"),
         ("occurred_at", 1700000000),
         ("channel", "phone"),
         ("type", "purchase.returned"),
@@ -87,6 +89,29 @@ def test_lines_are_read_the_same_way() -> None:
 )
 def test_what_the_contract_refuses_is_left_to_the_model_path(field: str, value: Any) -> None:
     raw = json.dumps(purchase() | {field: value}).encode()
+    assert quick_purchase(raw) is None
+    assert isinstance(read_command(PURCHASES, raw), ParseError)
+
+
+def test_a_field_this_path_does_not_read_sends_the_message_the_model_way() -> None:
+    # The model ignores unknown fields, but refuses them nested too deeply or not UTF-8: the
+    # quick path cannot tell, so it takes none of them.
+    raw = json.dumps(purchase() | {"note": "hi"}).encode()
+    assert quick_purchase(raw) is None
+    assert read_command(PURCHASES, raw) == _model_way(raw)
+    card = purchase() | {"card": {"card_number": "AB12-CD34-EF56", "note": 1}}
+    assert quick_purchase(json.dumps(card).encode()) is None
+
+
+@pytest.mark.parametrize("depth", [300, 5_000])
+def test_a_deeply_nested_field_is_a_dead_letter_not_a_crash(depth: int) -> None:
+    raw = json.dumps(purchase()).encode()[:-1] + b', "x": ' + b"[" * depth + b"]" * depth + b"}"
+    assert quick_purchase(raw) is None
+    assert isinstance(read_command(PURCHASES, raw), ParseError)
+
+
+def test_bytes_that_are_not_utf8_are_a_dead_letter() -> None:
+    raw = json.dumps(purchase()).encode()[:-1] + b', "x": "' + bytes([0xFF]) + b'"}'
     assert quick_purchase(raw) is None
     assert isinstance(read_command(PURCHASES, raw), ParseError)
 
@@ -151,6 +176,7 @@ def test_the_quick_path_never_disagrees_with_the_model_path(data: st.DataObject)
         "stamps": _ints | _values,
         "staff_ref": _texts | _values,
         "lines": _lines | _values,
+        "note": _values | st.recursive(st.none(), lambda c: st.lists(c, max_size=2), max_leaves=5),
     }
     for name in data.draw(st.lists(st.sampled_from(sorted(fields)), max_size=3, unique=True)):
         if data.draw(st.booleans()):
