@@ -4,14 +4,14 @@ confirmation dialog; ``tag`` and the ``form_fields`` helpers are imported from h
 
 from __future__ import annotations
 
+import asyncio
 import math
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from nicegui import Client, ui
-from nicegui.events import GenericEventArguments
+from nicegui import Client, background_tasks, ui
 
 from admin_ui.form_fields import (
     ErrorBox,
@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 R = TypeVar("R")
+
+SEARCH_PAUSE_S = 0.3  # a list searches what its box holds this long after the last key
 
 
 @dataclass(frozen=True)
@@ -177,23 +179,19 @@ class Listing(Generic[R]):
         self.total = 0
         self._searched: str | None = None
         self._generation = 0
+        self._pause: asyncio.Task[None] | None = None
         _style_lists()
         with ui.row().classes("w-full items-center gap-x-4 gap-y-1"):
             # The search box keeps its button beside it, also when a phone wraps the bar.
             with ui.row().classes("items-center gap-1 no-wrap") as search_box:
-                self.search = ui.input(placeholder=placeholder).props(
-                    "dense outlined clearable debounce=300"
-                )
+                # Every key reaches the server at once, and the search waits there (Quasar's
+                # debounce sent the text late: the box could end up emptied after Enter).
+                self.search = ui.input(placeholder=placeholder).props("dense outlined clearable")
                 tag(self.search.classes("w-60 sm:w-72"), f"{name}-search")
-                # Sent 300 ms after the last key (Quasar's debounce), or at once on Enter.
                 self.search.on_value_change(self._typed)
-                self.search.on(
-                    "keydown.enter", self._entered, js_handler="(e) => emit(e.target.value)"
-                )
-                button = ui.button(icon="search", on_click=self._search).props(
-                    'flat dense aria-label="Search"'
-                )
-                tag(button, f"{name}-search-button")
+                self.search.on("keydown.enter", self._entered)
+                button = ui.button(icon="search", on_click=self._search)
+                tag(button.props('flat dense aria-label="Search"'), f"{name}-search-button")
             search_box.visible = searchable
             self.filters: dict[str, ui.select] = {}
             for choice in filters:
@@ -226,10 +224,8 @@ class Listing(Generic[R]):
             self.sort_choice.visible = bool(sortable) and rows is None
             self.sort_choice.on_value_change(self._sort_chosen)
             if export is not None:
-                download = ui.button("CSV", icon="download", on_click=self._export).props(
-                    "flat dense no-caps"
-                )
-                download.classes("ml-auto")
+                download = ui.button("CSV", icon="download", on_click=self._export)
+                download.props("flat dense no-caps").classes("ml-auto")
                 download.tooltip(
                     f"Download the rows matching the search and filters "
                     f"(up to {number(EXPORT_CAP)} rows)"
@@ -398,17 +394,20 @@ class Listing(Generic[R]):
         self.page = 1
         await self.load()
 
-    async def _typed(self) -> None:
-        # The same text again (Enter, then the box's own update) is not searched twice.
-        if (self.search.value or "").strip() != self._searched:
+    def _typed(self) -> None:
+        if self._pause is not None:
+            self._pause.cancel()
+        self._pause = background_tasks.create(self._search_after_pause(), name="list search")
+
+    async def _search_after_pause(self) -> None:
+        await asyncio.sleep(SEARCH_PAUSE_S)
+        self._pause = None
+        if (self.search.value or "").strip() != self._searched:  # not what Enter searched
             await self._search()
 
-    async def _entered(self, event: GenericEventArguments) -> None:
-        typed = event.args if isinstance(event.args, str) else None
-        if typed is not None and typed != (self.search.value or ""):
-            # Enter came before the debounced text: take what the box shows.
-            self.search.set_value(typed)
-            return  # the value change searches
+    async def _entered(self) -> None:
+        if self._pause is not None:  # still waiting: see _search_after_pause
+            self._pause.cancel()
         await self._search()
 
     async def _search(self) -> None:
