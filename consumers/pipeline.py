@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from core.logs import get_logger
-from domain.engine.batch import BatchOutcome, Inbound, process_batch
+from domain.engine.batch import BatchOutcome, ConcurrentDuplicate, Inbound, process_batch
 from domain.engine.conn import Conn
 from domain.engine.outbox import pack, write_packs
 from domain.engine.outputs import APPLIED, DUPLICATE, HELD, REJECTED
@@ -249,9 +249,14 @@ async def _apply_records(
         log.warning("batch_failed_retrying_one_by_one", size=len(records), error=repr(exc)[:300])
     counts = Counts(retried_one_by_one=len(records))
     for rec in records:
-        single = parse([rec])
         try:
-            await _apply(pool, single, counts, dry_run)
+            try:
+                await _apply(pool, parse([rec]), counts, dry_run)
+            except ConcurrentDuplicate:
+                # Another worker committed this very event while this one applied it (a
+                # rebalance overlap): read again, it is now a plain duplicate, never a dead
+                # letter.
+                await _apply(pool, parse([rec]), counts, dry_run)
         except TRANSIENT:
             raise
         except Exception as exc:

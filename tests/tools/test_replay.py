@@ -20,6 +20,7 @@ from consumers import pipeline
 from consumers.pipeline import apply_records
 from consumers.replay import DRY_RUN_LOCK_SHARE, From, Until, replay
 from core.settings import Settings
+from domain.engine.unit_of_work import PgUnitOfWork
 from loyalty.cli import _register, app
 from streams.parsing import ParseError, parse_input
 from streams.quick import read_command
@@ -433,3 +434,33 @@ async def test_topics_replayed_together_are_applied_in_the_order_they_were_publi
     records = await read_range(tool_settings.bootstrap, ranges)
     ours = Ours({**NOTHING, "applied": 60}, ids, set())
     assert counted(report.as_dict()) == expected(ours, records, state)
+
+
+async def test_an_event_another_worker_commits_meanwhile_is_a_duplicate_not_a_dead_letter(
+    sessions: async_sessionmaker[AsyncSession], pool: asyncpg.Pool, monkeypatch: MonkeyPatch
+) -> None:
+    """A rebalance overlap, twice in a row: the inbox did not hold the event when the batch
+    looked, and again when its one-by-one retry looked, but another worker had committed it
+    by the time each wrote its inbox row. The event is then a duplicate, not a dead letter."""
+    async with sessions() as s:
+        _, stores, _ = await seed_merchant(s, welcome_bonus_points=10)
+    shop = stores[0].code
+    card = await _card_of(pool, shop, f"race.{uuid.uuid4().hex[:8]}@example.com")
+    record = FakeRecord(
+        PURCHASES, 0, 10**12, b"k", encoded(purchase(shop, {"card_number": card}, "R-1", 700))
+    )
+    assert (await apply_records(pool, [record])).applied == 1
+    real_seen = PgUnitOfWork.seen
+    blind = {"left": 2}
+
+    async def seen(self: PgUnitOfWork, event_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        if blind["left"]:
+            blind["left"] -= 1
+            return set()  # the other worker had not committed yet
+        return await real_seen(self, event_ids)
+
+    monkeypatch.setattr(PgUnitOfWork, "seen", seen)
+    counts = await apply_records(pool, [record])
+
+    assert blind["left"] == 0
+    assert (counts.duplicate, counts.applied, counts.dead_lettered) == (1, 0, 0)
