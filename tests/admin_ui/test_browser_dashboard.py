@@ -177,8 +177,10 @@ async def test_a_merchant_admin_lands_on_the_dashboard_and_opens_the_drawer_on_a
     driver.save_screenshot(str(SHOTS / "dashboard-top-390.png"))
     click(driver, "nav-menu")
     drawer = f"{css('nav-drawer')} "
+    # Waited for, not asserted at once: the drawer slides in and its lower part may be
+    # laid out a frame after its first link.
     wait(driver).until(lambda d: _visible(d, drawer + css("nav-stores")))
-    assert _visible(driver, drawer + css("sign-out"))
+    wait(driver).until(lambda d: _visible(d, drawer + css("sign-out")))
     assert (
         "alice · merchant admin"
         in driver.find_element(By.CSS_SELECTOR, drawer + css("whoami")).text
