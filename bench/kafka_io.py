@@ -7,8 +7,11 @@ import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -121,6 +124,12 @@ class Watch:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     sealed: bool = False
     others: int = 0
+    legs: bool = False
+    """Also note, per result, when the worker applied its event (the result's
+    ``occurred_at``) and when the relay sent it (the record's timestamp): the latency run's
+    split of each event's time between the stages."""
+    applied_at: dict[bytes, float] = field(default_factory=dict)
+    relayed_at: dict[bytes, float] = field(default_factory=dict)
 
     def add(self, event_id: bytes) -> None:
         """Await one more result (call before publishing its event)."""
@@ -132,11 +141,15 @@ class Watch:
         if not self.remaining:
             self.done.set()
 
-    def arrived(self, key: bytes | None, now: float) -> None:
+    def arrived(self, key: bytes | None, now: float, rec: ConsumerRecord[Any, Any]) -> None:
         """A result read at ``now`` (wall clock)."""
         if key is not None and key in self.remaining:
             self.remaining.discard(key)
             self.seen_at[key] = now
+            if self.legs:
+                occurred = orjson.loads(rec.value)["occurred_at"]
+                self.applied_at[key] = datetime.fromisoformat(occurred).timestamp()
+                self.relayed_at[key] = rec.timestamp / 1000
         else:
             self.others += 1
 
@@ -199,7 +212,7 @@ class ResultReader:
                 if watch is None:
                     continue
                 for rec in records:
-                    watch.arrived(rec.key, now)
+                    watch.arrived(rec.key, now, rec)
             if watch is not None and watch.sealed and not watch.remaining:
                 watch.done.set()
 

@@ -694,6 +694,7 @@ class PipelineBench:
         total = int(rate * seconds)
         check = self._alive("worker", "relay")
         watch = self.reader.expect(sealed=False)
+        watch.legs = True
         sent_at: dict[bytes, float] = {}
         events = self.workload.live("l")
         acks: list[asyncio.Future[object]] = []
@@ -745,6 +746,7 @@ class PipelineBench:
             "max_ms": latencies[-1] if latencies else None,
             "min_ms": latencies[0] if latencies else None,
             "p99_ms_by_second_sent": p99_by_second,
+            "legs_ms": _legs(watch, sent_at),
         }
         where = f"at {_rate(total, send_seconds):,.0f} events/s for {send_seconds:.0f} s"
         capacity = self.report.details["throughput"]["steady_events_per_s_first_to_last_result"]
@@ -756,6 +758,11 @@ class PipelineBench:
         self.report.add(Figure("latency p50, publish to result", p50, "ms", note=where))
         self.report.add(Figure("latency p95, publish to result", p95, "ms"))
         note = f"max {latencies[-1]:,.0f} ms" if latencies else ""
+        legs = self.report.details["latency"]["legs_ms"]
+        if legs:
+            note += "; " + ", ".join(
+                f"{name} p50/p99 {v['p50']:.0f}/{v['p99']:.0f}" for name, v in legs.items()
+            )
         if p99_by_second:
             note += f"; p99 of each second sent: {', '.join(map(str, p99_by_second))} ms"
         if missing:
@@ -823,3 +830,24 @@ class PipelineBench:
             )
         )
         self._cpu_figures("one per event", run["cpu_us_per_event"])
+
+
+def _legs(watch: Watch, sent_at: dict[bytes, float]) -> dict[str, dict[str, float]]:
+    """Each event's latency split in three (ms, p50 and p99 of each): published to applied
+    (the producer, the broker and the worker's fetch and queue), applied to relayed (the
+    batch's own time, its commit and the relay's round) and relayed to read (the broker and
+    the reader). "Applied" is the batch's start, the result's ``occurred_at``; every clock is
+    this machine's."""
+    split: dict[str, list[float]] = {"to worker": [], "worker+relay": [], "to reader": []}
+    for eid, seen in watch.seen_at.items():
+        applied, relayed = watch.applied_at.get(eid), watch.relayed_at.get(eid)
+        if applied is None or relayed is None:
+            continue
+        split["to worker"].append((applied - sent_at[eid]) * 1000)
+        split["worker+relay"].append((relayed - applied) * 1000)
+        split["to reader"].append((seen - relayed) * 1000)
+    return {
+        name: {"p50": percentile(sorted(v), 50), "p99": percentile(sorted(v), 99)}
+        for name, v in split.items()
+        if v
+    }

@@ -318,7 +318,9 @@ class Relay:
             async with self.pool.acquire() as conn:
                 # A role that does not own the table gets a warning and no vacuum:
                 # autovacuum then does the work, later.
+                started = time.perf_counter()
                 await conn.execute("VACUUM outbox")
+                log.debug("relay_vacuumed", ms=round((time.perf_counter() - started) * 1000, 1))
         except Exception as exc:  # the next one will do; the rounds report an outage
             log.warning("relay_vacuum_failed", error=repr(exc)[:200])
         finally:
@@ -328,7 +330,9 @@ class Relay:
         assert self.pool is not None
         try:
             async with self.pool.acquire() as conn:
+                started = time.perf_counter()
                 await conn.execute(_PRUNE, self.keep_sent_s)
+                log.debug("relay_pruned", ms=round((time.perf_counter() - started) * 1000, 1))
         except Exception as exc:  # the next one, a minute later, deletes these rows too
             log.warning("relay_prune_failed", error=repr(exc)[:200])
         finally:
