@@ -1,7 +1,8 @@
 """``loyalty worker`` and ``loyalty relay``: the pipeline's long-running processes.
 
 Both run on uvloop: their time goes largely to the event loop (socket reads and writes for
-Kafka and PostgreSQL), where uvloop costs less CPU than asyncio's own loop. Both serve
+Kafka and PostgreSQL), where uvloop costs less CPU than asyncio's own loop; and both keep the
+memory they free for their next batch (``core.memory``). Both serve
 ``/metrics``, ``/healthz`` and ``/readyz`` on their ops port (``LOYALTY_METRICS_PORT``).
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 import typer
 import uvloop
 
+from core.memory import keep_freed_memory
 from core.settings import get_settings
 from loyalty.cli import app
 
@@ -34,6 +36,7 @@ def worker(
     from consumers.worker import build_app
 
     faststream_app, _ = build_app(get_settings(), with_scheduler=not no_scheduler)
+    keep_freed_memory()
     uvloop.run(faststream_app.run())
 
 
@@ -46,6 +49,7 @@ def relay() -> None:
     """
     from consumers.relay import run_relay
 
+    keep_freed_memory()
     uvloop.run(_until_signal(run_relay(get_settings())))
 
 
