@@ -275,7 +275,39 @@ class Bus:
             if not missing:
                 return {e: self.distinct_results(e) for e in wanted}
             if time.monotonic() > deadline:
-                raise AssertionError(f"{len(missing)} of {len(wanted)} events have no result")
+                raise AssertionError(
+                    f"{len(missing)} of {len(wanted)} events have no result"
+                    + await self._whereabouts(missing)
+                )
+
+    async def _whereabouts(self, event_ids: list[str]) -> str:
+        """Where missing events got to in this session's database (a failure's first clue:
+        never applied, applied but its result unsent, or sent and not read)."""
+        if self.database_url is None:
+            return ""
+        try:
+            db = await asyncpg.connect(self.database_url, timeout=5)
+            try:
+                inbox = await db.fetch(
+                    "SELECT event_id::text, topic, status FROM processed_events "
+                    "WHERE event_id = ANY($1::uuid[])",
+                    event_ids,
+                )
+                dead = await db.fetchval(
+                    "SELECT count(*) FROM dead_letters WHERE event_id = ANY($1::uuid[])",
+                    event_ids,
+                )
+                unsent = await db.fetchval(
+                    "SELECT coalesce(sum(count), 0) FROM outbox WHERE sent_at IS NULL"
+                )
+            finally:
+                await db.close()
+        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+            return f" (database not asked: {exc!r})"
+        return (
+            f"; in the inbox: {[tuple(r) for r in inbox]} of {event_ids[:5]}"
+            f"; dead letters: {dead}; messages unsent in the outbox: {unsent}"
+        )
 
     async def wait_ready(self, timeout: float = 180.0) -> None:
         """Wait until the pipeline answers: a probe event gets its result.
