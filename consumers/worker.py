@@ -23,6 +23,7 @@ from typing import Any, TypeAlias, cast
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import IllegalStateError
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -100,7 +101,12 @@ def rewind(consumer: AIOKafkaConsumer, records: Sequence[Record]) -> None:
         tp = TopicPartition(rec.topic, rec.partition)
         earliest[tp] = min(earliest.get(tp, rec.offset), rec.offset)
     for tp, offset in earliest.items():
-        consumer.seek(tp, offset)
+        try:
+            consumer.seek(tp, offset)
+        except IllegalStateError:
+            # Revoked meanwhile: its next owner reads it from the last committed offset,
+            # which this batch never moved.
+            log.info("rewind_skipped_revoked", topic=tp.topic, partition=tp.partition)
 
 
 class Worker:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.errors import IllegalStateError
 
 import consumers.worker as worker_module
 from consumers.pipeline import Counts
@@ -45,7 +46,11 @@ class FakeConsumer:
             out.setdefault(TopicPartition(rec.topic, rec.partition), []).append(rec)
         return out
 
+    revoked: set[TopicPartition] = field(default_factory=set)
+
     def seek(self, tp: TopicPartition, offset: int) -> None:
+        if tp in self.revoked:
+            raise IllegalStateError(f"No current assignment for partition {tp}")
         self.seeks[tp] = offset
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
@@ -124,3 +129,16 @@ async def test_a_failed_batch_rewinds_the_partitions_it_topped_up(
     # records it handed over, partition 0 to offset 4, after the handler raised).
     assert consumer.seeks == {TopicPartition(TOPIC, 0): 5, TopicPartition(TOPIC, 2): 11}
     assert consumer.commits == []
+
+
+async def test_a_partition_revoked_meanwhile_is_left_to_its_next_owner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _applying(monkeypatch, fail=ConnectionError("database away"))
+    consumer = FakeConsumer(waiting=[_rec(1, 3), _rec(2, 11)])
+    consumer.revoked.add(TopicPartition(TOPIC, 1))
+    worker = _worker(max_records=10)
+    # The batch's own failure is what FastStream sees, not the seek's.
+    with pytest.raises(ConnectionError):
+        await worker.handle(FakeMessage((_rec(0, 4),), consumer))  # type: ignore[arg-type]
+    assert consumer.seeks == {TopicPartition(TOPIC, 2): 11}
