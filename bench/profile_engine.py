@@ -181,15 +181,20 @@ async def _run_batches(pool: TimedPool, batches: list[list[Record]]) -> list[flo
     return walls
 
 
+def _stat(pid: int) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command's name (the process's state first)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def minor_faults(pid: int) -> int:
-    """Page faults served without I/O so far (``/proc/<pid>/stat``): memory touched afresh,
-    which costs microseconds each in a virtual machine."""
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+    """Page faults served without I/O so far: memory touched afresh, which costs microseconds
+    each in a virtual machine."""
+    return int(_stat(pid)[7])
 
 
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU of a process so far (``/proc/<pid>/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """User plus system CPU of a process so far."""
+    fields = _stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -323,12 +328,11 @@ async def _profile(stack: Stack, args: argparse.Namespace) -> None:
         variants = await _variant(conn, args)
         workload = Workload(cards)
         backend = conn.get_server_pid()
-        # Warm-up: statement caches, the first batch's planning.
-        # As the benchmark: 20,000 events first, then the statistics a live database's
-        # autovacuum keeps. Planned on the fresh database's empty tables (the inbox, the
-        # purchases, the months of activity), the cached plans scanned them whole, and in a
-        # short profile the tables grow faster than autovacuum comes round (~7 ms per batch
-        # of 30 cards, measured); ANALYZE invalidates those plans.
+        # Warm-up (statement caches, planning) as the benchmark's: 20,000 events first, then
+        # the statistics a live database's autovacuum keeps. Planned on the fresh database's
+        # empty tables (the inbox, the purchases, the months of activity), the cached plans
+        # scanned them whole, and in a short profile the tables grow faster than autovacuum
+        # comes round (~7 ms per batch of 30 cards, measured); ANALYZE invalidates them.
         warmup = max(2, WARMUP_EVENTS // size)
         await _run_batches(
             TimedPool(conn, SqlTimes(backend)), _batches(workload, warmup, size, "w")

@@ -165,13 +165,11 @@ class Worker:
         started = time.perf_counter()
         try:
             counts = await apply_records(self.pool, batch)
-        except TRANSIENT as exc:
-            log.warning("batch_deferred", size=len(batch), error=repr(exc)[:200])
-            BATCHES_DEFERRED.inc()
-            await asyncio.sleep(TRANSIENT_BACKOFF_S)
-            rewind(consumer, more)
-            raise
-        except Exception:
+        except Exception as exc:
+            if isinstance(exc, TRANSIENT):
+                log.warning("batch_deferred", size=len(batch), error=repr(exc)[:200])
+                BATCHES_DEFERRED.inc()
+                await asyncio.sleep(TRANSIENT_BACKOFF_S)
             rewind(consumer, more)
             raise
         self.totals.add(counts)
@@ -183,6 +181,7 @@ class Worker:
             # How long the batch's records had waited for it (their producers' timestamps):
             # whether a record waits for one batch or for two is the latency's main term.
             stamps = [rec.timestamp for rec in batch]
+            started_ms = (time.time() - (ended - started)) * 1000  # wall clock, as the stamps
             log.debug(
                 "batch_applied",
                 size=len(batch),
@@ -190,8 +189,8 @@ class Worker:
                 since_last_ms=round((started - self._last_end) * 1000, 1)
                 if self._last_end
                 else None,
-                oldest_waited_ms=round(time.time() * 1000 - (ended - started) * 1000 - min(stamps)),
-                newest_waited_ms=round(time.time() * 1000 - (ended - started) * 1000 - max(stamps)),
+                oldest_waited_ms=round(started_ms - min(stamps)),
+                newest_waited_ms=round(started_ms - max(stamps)),
             )
         self._last_end = ended
         self._commit(msg, batch)

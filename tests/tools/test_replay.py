@@ -59,6 +59,22 @@ async def _instant() -> datetime:
     return at
 
 
+async def _applied_purchase(
+    sessions: async_sessionmaker[AsyncSession], pool: asyncpg.Pool, who: str, order: str
+) -> tuple[str, str, FakeRecord]:
+    """A new merchant's store, a card enrolled there, and a purchase of it already applied:
+    (store code, card number, the purchase's record)."""
+    async with sessions() as s:
+        _, stores, _ = await seed_merchant(s, welcome_bonus_points=10)
+    shop = stores[0].code
+    card = await _card_of(pool, shop, f"{who}.{uuid.uuid4().hex[:8]}@example.com")
+    record = FakeRecord(
+        PURCHASES, 0, 10**12, b"k", encoded(purchase(shop, {"card_number": card}, order, 700))
+    )
+    assert (await apply_records(pool, [record])).applied == 1
+    return shop, card, record
+
+
 async def _card_of(pool: asyncpg.Pool, store: str, email: str) -> str:
     """A card enrolled through the engine itself (no broker), by its number."""
     message = enrolment(store, email)
@@ -289,14 +305,7 @@ async def test_a_dry_run_writes_nothing_and_counts_what_the_replay_then_does(
 async def test_applied_records_are_skipped_unread_when_asked(
     sessions: async_sessionmaker[AsyncSession], pool: asyncpg.Pool, monkeypatch: MonkeyPatch
 ) -> None:
-    async with sessions() as s:
-        _, stores, _ = await seed_merchant(s, welcome_bonus_points=10)
-    shop = stores[0].code
-    card = await _card_of(pool, shop, f"skip.{uuid.uuid4().hex[:8]}@example.com")
-    first = FakeRecord(
-        PURCHASES, 0, 10**12, b"k", encoded(purchase(shop, {"card_number": card}, "S-1", 700))
-    )
-    assert (await apply_records(pool, [first])).applied == 1
+    shop, card, first = await _applied_purchase(sessions, pool, "skip", "S-1")
     fresh = FakeRecord(
         PURCHASES, 0, 10**12 + 1, b"k", encoded(purchase(shop, {"card_number": card}, "S-2", 300))
     )
@@ -442,14 +451,7 @@ async def test_an_event_another_worker_commits_meanwhile_is_a_duplicate_not_a_de
     """A rebalance overlap, twice in a row: the inbox did not hold the event when the batch
     looked, and again when its one-by-one retry looked, but another worker had committed it
     by the time each wrote its inbox row. The event is then a duplicate, not a dead letter."""
-    async with sessions() as s:
-        _, stores, _ = await seed_merchant(s, welcome_bonus_points=10)
-    shop = stores[0].code
-    card = await _card_of(pool, shop, f"race.{uuid.uuid4().hex[:8]}@example.com")
-    record = FakeRecord(
-        PURCHASES, 0, 10**12, b"k", encoded(purchase(shop, {"card_number": card}, "R-1", 700))
-    )
-    assert (await apply_records(pool, [record])).applied == 1
+    _, _, record = await _applied_purchase(sessions, pool, "race", "R-1")
     real_seen = PgUnitOfWork.seen
     blind = {"left": 2}
 

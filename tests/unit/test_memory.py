@@ -49,4 +49,3 @@ def test_a_round_after_the_first_reuses_the_memory_the_first_freed() -> None:
     # each time, the objects' pages handed back and faulted in again).
     assert _faults_per_round("keep") < 50
     assert _faults_per_round("default") > 500  # what the setting changes
-
