@@ -15,10 +15,11 @@ from typing import Any, Protocol
 import asyncpg
 
 from core.logs import get_logger
-from domain.engine.batch import BatchOutcome, ConcurrentDuplicate, Inbound, process_batch
+from domain.engine.batch import BatchOutcome, ConcurrentDuplicate, Flow, Inbound, process_batch
 from domain.engine.conn import Conn
 from domain.engine.outbox import pack, write_packs
 from domain.engine.outputs import APPLIED, DUPLICATE, HELD, REJECTED
+from domain.engine.overlap import Overlapped, PreviousFailed
 from domain.engine.unit_of_work import PgUnitOfWork
 from streams.outputs import DeadLetter
 from streams.parsing import ParseError, dead_letter_for, peek_event_id
@@ -190,8 +191,13 @@ async def apply_records(
     *,
     dry_run: bool = False,
     skip_applied: bool = False,
+    flow: Flow | None = None,
 ) -> Counts:
     """Apply a batch of records in one transaction, or one by one when the batch fails.
+
+    ``flow``: the batch before, still in flight, and what to call once this one's rules are
+    done (``engine.batch.Flow``; the worker's ``consumers.inflight``). If that batch fails,
+    this one rolls back and raises ``PreviousFailed``.
 
     A record that fails on its own (a constraint the rules did not foresee) is dead-lettered
     with the database's reason, so one bad event cannot stall a partition. Transient failures
@@ -207,7 +213,7 @@ async def apply_records(
         records, skipped = await _not_applied(pool, records)
         if not records:
             return Counts(duplicate=sum(skipped.values()), by_topic=skipped)
-    counts = await _apply_records(pool, records, dry_run)
+    counts = await _apply_records(pool, records, dry_run, flow)
     counts.duplicate += sum(skipped.values())
     _merge(counts.by_topic, skipped)
     return counts
@@ -236,17 +242,27 @@ async def _not_applied(
 
 
 async def _apply_records(
-    pool: asyncpg.Pool, records: Sequence[RecordLike], dry_run: bool
+    pool: asyncpg.Pool, records: Sequence[RecordLike], dry_run: bool, flow: Flow | None
 ) -> Counts:
     parsed = parse(records)
     counts = Counts()
     try:
-        await _apply(pool, parsed, counts, dry_run)
+        try:
+            await _apply(pool, parsed, counts, dry_run, flow)
+        except Overlapped as exc:
+            # Rare: an event named a card the batch before holds in a way its names did not
+            # show. Rolled back before any write; applied whole once that batch committed.
+            log.info("batch_applied_after_previous", size=len(records), why=str(exc))
+            await _after_previous(flow)
+            await _apply(pool, parsed, counts, dry_run, _alone(flow))
         return counts
     except TRANSIENT:
         raise
+    except PreviousFailed:
+        raise
     except Exception as exc:  # a data error somewhere in the batch: isolate it
         log.warning("batch_failed_retrying_one_by_one", size=len(records), error=repr(exc)[:300])
+    await _after_previous(flow)
     counts = Counts(retried_one_by_one=len(records))
     for rec in records:
         try:
@@ -272,11 +288,23 @@ async def _apply_records(
     return counts
 
 
+async def _after_previous(flow: Flow | None) -> None:
+    # What is applied without the split waits for the batch before to commit.
+    if flow is not None and flow.previous is not None:
+        await flow.previous.committed()
+
+
+def _alone(flow: Flow | None) -> Flow | None:
+    return None if flow is None else Flow(decided=flow.decided)
+
+
 class _DryRun(Exception):
     """Raised inside a dry run's transaction to roll it back."""
 
 
-async def _apply(pool: asyncpg.Pool, parsed: Parsed, counts: Counts, dry_run: bool) -> None:
+async def _apply(
+    pool: asyncpg.Pool, parsed: Parsed, counts: Counts, dry_run: bool, flow: Flow | None = None
+) -> None:
     local = Counts()
     async with pool.acquire() as conn:
         try:
@@ -287,8 +315,10 @@ async def _apply(pool: asyncpg.Pool, parsed: Parsed, counts: Counts, dry_run: bo
                     key = (d.source_topic, DEAD_LETTERED)
                     local.by_topic[key] = local.by_topic.get(key, 0) + 1
                 if parsed.events:
-                    outcome = await process_batch(conn, parsed.events, datetime.now(UTC))
+                    outcome = await process_batch(conn, parsed.events, datetime.now(UTC), flow)
                     _count(outcome, parsed.events, local)
+                else:
+                    await _after_previous(flow)  # dead letters only: committed after it
                 if dry_run:
                     raise _DryRun
         except _DryRun:

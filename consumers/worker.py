@@ -30,12 +30,12 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.message import AckStatus, StreamMessage
 from faststream.middlewares import AckPolicy
 
+from consumers.inflight import InFlight
 from consumers.pipeline import (
     DEAD_LETTERED,
     OUTCOMES,
     TRANSIENT,
     Counts,
-    apply_records,
     make_pool,
 )
 from consumers.scheduler import run_expiry_scheduler
@@ -50,6 +50,7 @@ from core.health import (
 from core.logs import get_logger
 from core.metrics import BATCH_SECONDS, BATCH_SIZE, BATCHES_DEFERRED, DEAD_LETTERS, EVENTS
 from core.settings import Settings
+from domain.engine.overlap import PreviousFailed
 from streams.broker import make_broker
 from streams.topics import INPUT_TOPICS, TYPE_OF_TOPIC
 
@@ -119,6 +120,7 @@ class Worker:
         self.stopping = False
         self._last_end = 0.0
         self._committing: asyncio.Future[None] | None = None
+        self._inflight: InFlight | None = None
         self._debug = logging.getLogger().isEnabledFor(logging.DEBUG)
         # prometheus_client's label lookup takes a lock and hashes the labels: the few
         # children a worker uses are kept at hand. Made at start, every known series exports
@@ -136,7 +138,8 @@ class Worker:
         delay = 1.0
         while True:
             try:
-                self.pool = await make_pool(self.settings.db_url, size=2)
+                # Two batches in flight, and the probes.
+                self.pool = await make_pool(self.settings.db_url, size=3)
                 return
             except TRANSIENT as exc:
                 log.warning("database_unreachable", error=repr(exc)[:200], retry_in_s=delay)
@@ -155,47 +158,73 @@ class Worker:
             await self.pool.close()
 
     async def handle(self, msg: KafkaMessage) -> None:
-        """Apply one batch; raising makes FastStream rewind the batch's partitions."""
+        """Apply one batch; raising makes FastStream rewind the batch's partitions.
+
+        The handler returns once the batch's rules are done (``consumers.inflight``): its last
+        writes and its commit go on while the next batch is fetched and started, and its
+        offsets are committed after its commit (``_commit``).
+        """
         assert self.pool is not None
         records = msg.raw_message
         consumer = cast(AIOKafkaConsumer, msg.consumer)
         batch = records if isinstance(records, tuple) else (records,)
         more = await self._top_up(consumer, len(batch))
         batch += more
+        previous = self._inflight
+        if previous is not None and previous.failed() is not None:
+            await self._rewind_both(consumer, previous, batch)
+            msg.committed = AckStatus.ACKED  # rewound: FastStream must not seek nor commit
+            return
         started = time.perf_counter()
+        run = InFlight(self.pool, batch, previous, overlap=self.settings.batch_overlap)
+        self._inflight = run
         try:
-            counts = await apply_records(self.pool, batch)
+            await run.decided()
         except Exception as exc:
+            self._inflight = None
+            if previous is not None and (isinstance(exc, PreviousFailed) or await _fails(previous)):
+                await self._rewind_both(consumer, previous, batch)
+                msg.committed = AckStatus.ACKED
+                return
             if isinstance(exc, TRANSIENT):
                 log.warning("batch_deferred", size=len(batch), error=repr(exc)[:200])
                 BATCHES_DEFERRED.inc()
                 await asyncio.sleep(TRANSIENT_BACKOFF_S)
             rewind(consumer, more)
             raise
-        self.totals.add(counts)
-        ended = time.perf_counter()
-        self._measure(counts, len(batch), ended - started)
-        # The time between batches (fetch, offset commit, the event loop) is part of every
-        # event's latency: logged next to the batch's own time to tell the two apart.
-        if self._debug:
-            # How long the batch's records had waited for it (their producers' timestamps):
-            # whether a record waits for one batch or for two is the latency's main term.
-            stamps = [rec.timestamp for rec in batch]
-            started_ms = (time.time() - (ended - started)) * 1000  # wall clock, as the stamps
-            log.debug(
-                "batch_applied",
-                size=len(batch),
-                ms=round((ended - started) * 1000, 1),
-                since_last_ms=round((started - self._last_end) * 1000, 1)
-                if self._last_end
-                else None,
-                oldest_waited_ms=round(started_ms - min(stamps)),
-                newest_waited_ms=round(started_ms - max(stamps)),
-            )
-        self._last_end = ended
-        self._commit(msg, batch)
+        run.task.add_done_callback(lambda _: self._ended(consumer, run))
+        self._commit(consumer, run, started)
+        # FastStream's own acknowledgement would commit again, and wait for it.
+        msg.committed = AckStatus.ACKED
         if self.stopping:
             await self.settle_commits()
+
+    async def _rewind_both(
+        self, consumer: AIOKafkaConsumer, previous: InFlight, batch: Sequence[Record]
+    ) -> None:
+        """The batch before failed after this one was fetched: both are read again, from the
+        earlier's offsets (FastStream would seek to this one's, past the other's records)."""
+        error = previous.failed()
+        log.warning(
+            "batch_rewound_with_previous",
+            size=len(batch),
+            previous_size=len(previous.records),
+            error=repr(error)[:200],
+        )
+        if isinstance(error, TRANSIENT):
+            BATCHES_DEFERRED.inc()
+            await asyncio.sleep(TRANSIENT_BACKOFF_S)
+        rewind(consumer, (*previous.records, *batch))
+        if self._inflight is previous:
+            self._inflight = None
+
+    def _ended(self, consumer: AIOKafkaConsumer, run: InFlight) -> None:
+        """A batch that fails once the worker has moved on, with no batch after it to notice
+        (an idle worker), is rewound here; a batch after it rewinds both."""
+        if self._inflight is run and run.failed() is not None:
+            log.warning("batch_failed_after_rules", size=len(run.records))
+            rewind(consumer, run.records)
+            self._inflight = None
 
     async def _top_up(self, consumer: AIOKafkaConsumer, size: int) -> tuple[Record, ...]:
         """The records that reached the broker since the consumer's buffer was filled, up to
@@ -230,38 +259,73 @@ class Worker:
                     dead = self._dead[topic] = DEAD_LETTERS.labels(topic)
                 dead.inc(n)
 
-    def _commit(self, msg: KafkaMessage, batch: tuple[Record, ...]) -> None:
-        """Commit the batch's offsets (its database transaction is committed) in the background.
+    def _commit(self, consumer: AIOKafkaConsumer, run: InFlight, started: float) -> None:
+        """Commit the batch's offsets once its database transaction is committed, in the
+        background.
 
         Waiting for the broker's answer (~8-10 ms measured) held back the next batch: at
         2,000 events/s that was a quarter of the worker's time. The next batch is fetched
         meanwhile; commits go out one after the other, each with the offsets of its own
         batch, so none can commit records not yet applied. A commit that fails only means
-        those records come again, and the inbox skips them.
+        those records come again, and the inbox skips them; a batch that fails commits
+        nothing (it is rewound, ``handle``).
         """
         offsets: dict[TopicPartition, int] = {}
-        for rec in batch:
+        for rec in run.records:
             tp = TopicPartition(rec.topic, rec.partition)
             offsets[tp] = max(offsets.get(tp, 0), rec.offset + 1)
-        consumer = cast(AIOKafkaConsumer, msg.consumer)
         previous = self._committing
 
         async def commit() -> None:
             if previous is not None:
                 await previous
             try:
+                counts = await asyncio.shield(run.task)
+            except BaseException:
+                return
+            self._applied(counts, run, started)
+            try:
                 await consumer.commit(offsets)
             except Exception as exc:  # any failure: the records come again, the inbox skips them
                 log.warning("offset_commit_failed", error=repr(exc)[:200])
 
         self._committing = asyncio.ensure_future(commit())
-        # FastStream's own acknowledgement would commit again, and wait for it.
-        msg.committed = AckStatus.ACKED
+
+    def _applied(self, counts: Counts, run: InFlight, started: float) -> None:
+        """A batch committed: its totals, metrics and (at debug) timings."""
+        self.totals.add(counts)
+        ended = time.perf_counter()
+        batch = run.records
+        self._measure(counts, len(batch), ended - started)
+        # The time between batches (fetch, offset commit, the event loop) is part of every
+        # event's latency: logged next to the batch's own time to tell the two apart.
+        if self._debug:
+            # How long the batch's records had waited for it (their producers' timestamps):
+            # whether a record waits for one batch or for two is the latency's main term.
+            stamps = [rec.timestamp for rec in batch]  # type: ignore[attr-defined]
+            started_ms = (time.time() - (ended - started)) * 1000  # wall clock, as the stamps
+            log.debug(
+                "batch_applied",
+                size=len(batch),
+                ms=round((ended - started) * 1000, 1),
+                since_last_ms=round((started - self._last_end) * 1000, 1)
+                if self._last_end
+                else None,
+                oldest_waited_ms=round(started_ms - min(stamps)),
+                newest_waited_ms=round(started_ms - max(stamps)),
+            )
+        self._last_end = ended
 
     async def settle_commits(self) -> None:
         """Wait for the offset commits under way (at shutdown)."""
         if self._committing is not None:
             await self._committing
+
+
+async def _fails(run: InFlight) -> bool:
+    """Whether the batch ends with an error (waits for its end)."""
+    await asyncio.wait((run.task,))
+    return run.failed() is not None
 
 
 def build_app(settings: Settings, *, with_scheduler: bool = True) -> tuple[FastStream, KafkaBroker]:

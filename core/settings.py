@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     # How long the worker waits for a first record; FastStream also sleeps this long after an
     # empty wait, which every event arriving then waits out too.
     batch_timeout_ms: int = Field(default=10, ge=1)
+    # Start a batch's rules while the batch before is still being written and committed
+    # (``domain.engine.overlap``); off: one batch at a time, as before.
+    batch_overlap: bool = True
 
     expiry_local_time: str = "03:00"
     expiry_timezone: str = "Europe/Luxembourg"

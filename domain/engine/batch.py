@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,11 +21,19 @@ from domain.engine.conn import Conn
 from domain.engine.context import BatchContext, Inbound
 from domain.engine.handlers import HANDLERS
 from domain.engine.outputs import APPLIED, DUPLICATE, REJECTED, Result, result_message
+from domain.engine.overlap import BatchKeys, Overlapped, Predecessor, Split, keys_of, split
 from domain.engine.state import BatchState, Wanted
 from domain.engine.unit_of_work import CARD_IDS, CUSTOMER_IDS, PgUnitOfWork, UnitOfWork
 from domain.engine.writes import Effects
 
-__all__ = ["BatchOutcome", "ConcurrentDuplicate", "Inbound", "apply_batch", "process_batch"]
+__all__ = [
+    "BatchOutcome",
+    "ConcurrentDuplicate",
+    "Flow",
+    "Inbound",
+    "apply_batch",
+    "process_batch",
+]
 
 
 @dataclass
@@ -49,13 +57,31 @@ class ConcurrentDuplicate(Exception):
     """
 
 
-async def process_batch(conn: Conn, events: Sequence[Inbound], now: datetime) -> BatchOutcome:
+async def process_batch(
+    conn: Conn, events: Sequence[Inbound], now: datetime, flow: Flow | None = None
+) -> BatchOutcome:
     """Apply ``events`` inside the caller's PostgreSQL transaction; duplicates change nothing."""
-    return await apply_batch(PgUnitOfWork(conn), events, now)
+    return await apply_batch(PgUnitOfWork(conn), events, now, flow)
 
 
-async def apply_batch(uow: UnitOfWork, events: Sequence[Inbound], now: datetime) -> BatchOutcome:
-    """Apply ``events`` through ``uow``; duplicates change nothing."""
+@dataclass
+class Flow:
+    """How a batch runs beside the batch before it, still in flight (``engine.overlap``)."""
+
+    previous: Predecessor | None = None
+    decided: Callable[[BatchKeys], None] | None = None
+    """Called once the rules are done and the batch before committed, with what this batch
+    names and holds; its last writes and its commit go on after."""
+
+
+async def apply_batch(
+    uow: UnitOfWork, events: Sequence[Inbound], now: datetime, flow: Flow | None = None
+) -> BatchOutcome:
+    """Apply ``events`` through ``uow``; duplicates change nothing.
+
+    With a batch before it still in flight (``flow.previous``), the events that share nothing
+    with that one are applied first, the others once it committed (``overlap.split``).
+    """
     outcome = BatchOutcome()
     unique: dict[uuid.UUID, Inbound] = {}
     for ev in events:
@@ -65,22 +91,71 @@ async def apply_batch(uow: UnitOfWork, events: Sequence[Inbound], now: datetime)
             unique[ev.command.event_id] = ev
     if not unique:
         return outcome
-    seen = await uow.seen(list(unique))
-    outcome.duplicates.extend(eid for eid in unique if eid in seen)
-    fresh = [ev for eid, ev in unique.items() if eid not in seen]
+    previous = flow.previous if flow is not None else None
+    parts = (
+        split(list(unique.values()), previous.keys)
+        if previous is not None
+        else Split(ahead=list(unique.values()))
+    )
+    held: set[int] = set()
+
+    async def committed() -> None:
+        if previous is not None:
+            await previous.committed()
+
+    async def decided() -> None:
+        await committed()
+        if flow is not None and flow.decided is not None:
+            flow.decided(keys_of(unique.values(), held))
+
+    # The events ahead are decided, and only their cards' rows written, while the batch
+    # before commits; what other batches write too (the rollups' rows, the inbox) waits for
+    # that commit. A batch waiting for another thus never holds a row a third one's
+    # commit needs (two workers, each with two batches in flight, would wait in a circle).
+    fresh = await _apply_part(
+        uow,
+        parts.ahead,
+        now,
+        outcome,
+        held,
+        committed if parts.behind else decided,
+        previous.keys.card_ids if previous is not None else frozenset(),
+    )
+    await committed()
+    fresh += await _apply_part(uow, parts.behind, now, outcome, held, decided, frozenset())
+    await _record_inbox(uow, fresh, outcome)
+    return outcome
+
+
+async def _apply_part(
+    uow: UnitOfWork,
+    events: list[Inbound],
+    now: datetime,
+    outcome: BatchOutcome,
+    held: set[int],
+    decided: Callable[[], Awaitable[None]] | None,
+    not_held: frozenset[int],
+) -> list[Inbound]:
+    """Apply the events the inbox has not seen; returns them. ``decided`` is awaited after
+    the rules of the last segment, before its last writes; ``not_held``: cards no event of
+    this part may load."""
+    if not events:
+        return []
+    seen = await uow.seen([ev.command.event_id for ev in events])
+    outcome.duplicates.extend(ev.command.event_id for ev in events if ev.command.event_id in seen)
+    fresh = [ev for ev in events if ev.command.event_id not in seen]
     segment: list[Inbound] = []
     for ev in fresh:
         if isinstance(ev.command, ExpiryRun):
             # Set-based over whole merchants: the events before it are written first.
-            await _apply_segment(uow, segment, now, outcome)
+            await _apply_segment(uow, segment, now, outcome, held, None, not_held)
             segment = []
             result = await _expire(uow, ev, ev.command, now)
             outcome.results.append(result)
         else:
             segment.append(ev)
-    await _apply_segment(uow, segment, now, outcome)
-    await _record_inbox(uow, fresh, outcome)
-    return outcome
+    await _apply_segment(uow, segment, now, outcome, held, decided, not_held)
+    return fresh
 
 
 async def _expire(uow: UnitOfWork, ev: Inbound, run: ExpiryRun, now: datetime) -> Result:
@@ -132,15 +207,27 @@ YIELD_EVERY = 20
 
 
 async def _apply_segment(
-    uow: UnitOfWork, events: list[Inbound], now: datetime, outcome: BatchOutcome
+    uow: UnitOfWork,
+    events: list[Inbound],
+    now: datetime,
+    outcome: BatchOutcome,
+    held: set[int],
+    before_flush: Callable[[], Awaitable[None]] | None,
+    not_held: frozenset[int],
 ) -> None:
     if not events:
+        if before_flush is not None:
+            await before_flush()
         return
     ctx = BatchContext(uow, now)
     await uow.load(ctx.state, _wanted(events))
+    if not not_held.isdisjoint(ctx.state.cards):
+        raise Overlapped(f"{len(not_held.intersection(ctx.state.cards))} card(s) held")
     enrolments = sum(1 for ev in events if isinstance(ev.command, Enrol))
     ctx.customer_ids = await uow.new_ids(CUSTOMER_IDS, enrolments)
     ctx.card_ids = await uow.new_ids(CARD_IDS, enrolments)
+    held.update(ctx.state.cards)
+    held.update(ctx.card_ids)
     # A few chunks whatever the size: small batches (low load, where latency counts) get
     # their overlap too, large ones no more statements than they need.
     chunk = max(WRITE_CHUNK, len(events) // WRITE_CHUNKS)
@@ -153,6 +240,8 @@ async def _apply_segment(
                 # The rules never wait on anything: without this the queued writes would
                 # not go out (nor their replies come in) before the segment's end.
                 await asyncio.sleep(0)
+        if before_flush is not None:
+            await before_flush()
         await uow.settle()
     except BaseException:
         await uow.abandon()

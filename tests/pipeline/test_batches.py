@@ -7,10 +7,12 @@ The session's database is the pipeline's: the audit must stay clean.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
@@ -20,6 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from consumers.pipeline import apply_records, make_pool
 from domain.audit import audit_database
+from domain.engine.admin_actions import adjust_card
+from domain.engine.batch import Flow
+from domain.engine.overlap import BatchKeys, PreviousFailed
 from tests.pipeline.stories import T0, enrol, key_of, purchase, refund, topic_of
 from tests.support.outbox import outbox_messages
 from tests.support.pipeline import Bus
@@ -87,3 +92,149 @@ async def test_a_held_return_is_applied_once_when_two_stores_name_its_order_in_a
     assert (last["status"], last["points_delta"], last["points_balance"]) == ("applied", -10, 50)
     report = await audit_database(database_url, merchant_code=merchant.code, unsent_grace_s=60)
     assert report.clean, [str(d) for d in report.differences]
+
+
+class BatchInFlight:
+    """The batch before, still in flight, as the pipeline sees it: a transaction holding one
+    card with a change not yet committed, and a commit the test releases."""
+
+    def __init__(self, keys: BatchKeys) -> None:
+        self._keys = keys
+        self.ended = asyncio.Event()
+        self.failed = False
+
+    @property
+    def keys(self) -> BatchKeys:
+        return self._keys
+
+    async def committed(self) -> None:
+        await self.ended.wait()
+        if self.failed:
+            raise PreviousFailed("the batch before failed")
+
+
+async def _hold_card(database_url: str, number: str) -> tuple[asyncpg.Connection, int]:
+    """A transaction that adds five stamps to a card by hand (an admin's adjustment: ledger
+    rows and all) and keeps its lock, not committed."""
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("BEGIN")
+    card_id: int = await conn.fetchval(
+        "SELECT id FROM loyalty_cards WHERE card_number = $1", number
+    )
+    await adjust_card(
+        conn,
+        action_id=uuid.uuid4(),
+        card_id=card_id,
+        stamps=5,
+        points=0,
+        reason="held by the batch before",
+        actor="test",
+        now=datetime.now(UTC),
+    )
+    return conn, card_id
+
+
+async def _lock_waits(database_url: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        waits: int = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return waits
+    finally:
+        await conn.close()
+
+
+async def test_a_batch_applies_what_shares_nothing_with_the_batch_in_flight_then_the_rest(
+    bus: Bus, sessions: Sessions, pool: asyncpg.Pool, database_url: str
+) -> None:
+    async with sessions() as s:
+        _, stores, _ = await seed_merchant(s, points_per_euro=10)
+    store = stores[0].code
+    held, free = await enrol(bus, store), await enrol(bus, store)
+    conn, held_id = await _hold_card(database_url, held)
+    before = BatchInFlight(BatchKeys(names=frozenset({held}), card_ids=frozenset({held_id})))
+    on_held, on_free = purchase(store, held, 1000), purchase(store, free, 2000)
+    decided: list[BatchKeys] = []
+    applying = asyncio.ensure_future(
+        apply_records(pool, [record(on_held), record(on_free)], flow=Flow(before, decided.append))
+    )
+    try:
+        # The free card's purchase is applied meanwhile; the held card is not even read, so
+        # nothing waits for its lock; the batch waits for the commit before.
+        for _ in range(50):
+            if await _lock_waits(database_url) or applying.done():
+                break
+            await asyncio.sleep(0.02)
+        assert await _lock_waits(database_url) == 0
+        assert not applying.done() and decided == []
+        await conn.execute("COMMIT")
+        before.ended.set()
+        counts = await applying
+    finally:
+        await conn.close()
+    assert counts.applied == 2
+    assert len(decided) == 1
+    # Read after the commit before: its five stamps, and this purchase's one.
+    (first,) = await results_of(database_url, on_held["event_id"])
+    assert (first["status"], first["stamp_count"], first["points_delta"]) == ("applied", 6, 100)
+    (second,) = await results_of(database_url, on_free["event_id"])
+    assert (second["status"], second["stamp_count"]) == ("applied", 1)
+
+
+async def test_a_batch_rolls_back_when_the_batch_in_flight_before_it_fails(
+    bus: Bus, sessions: Sessions, pool: asyncpg.Pool, database_url: str
+) -> None:
+    async with sessions() as s:
+        _, stores, _ = await seed_merchant(s, points_per_euro=10)
+    store = stores[0].code
+    held, free = await enrol(bus, store), await enrol(bus, store)
+    conn, held_id = await _hold_card(database_url, held)
+    before = BatchInFlight(BatchKeys(names=frozenset({held}), card_ids=frozenset({held_id})))
+    on_held, on_free = purchase(store, held, 1000), purchase(store, free, 2000)
+    applying = asyncio.ensure_future(
+        apply_records(pool, [record(on_held), record(on_free)], flow=Flow(before))
+    )
+    await asyncio.sleep(0.3)
+    await conn.execute("ROLLBACK")
+    await conn.close()
+    before.failed = True
+    before.ended.set()
+    with pytest.raises(PreviousFailed):
+        await applying
+    # Nothing of it was committed, the free card's purchase included.
+    assert await results_of(database_url, on_free["event_id"]) == []
+    assert await results_of(database_url, on_held["event_id"]) == []
+
+
+async def test_a_card_of_the_batch_in_flight_named_another_way_waits_for_its_commit(
+    bus: Bus,
+    sessions: Sessions,
+    pool: asyncpg.Pool,
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async with sessions() as s:
+        _, stores, _ = await seed_merchant(s, points_per_euro=10)
+    store = stores[0].code
+    held = await enrol(bus, store)
+    conn, held_id = await _hold_card(database_url, held)
+    # The batch before names the card by a value this batch does not use.
+    before = BatchInFlight(BatchKeys(names=frozenset({"elsewhere"}), card_ids=frozenset({held_id})))
+    on_held = purchase(store, held, 1000)
+    applying = asyncio.ensure_future(apply_records(pool, [record(on_held)], flow=Flow(before)))
+    try:
+        await asyncio.sleep(0.3)
+        assert not applying.done()
+        await conn.execute("COMMIT")
+        before.ended.set()
+        counts = await applying
+    finally:
+        await conn.close()
+    # Its load waited for the card's lock; seeing the card held, the batch rolled back and
+    # was applied again after the commit.
+    assert "batch_applied_after_previous" in capsys.readouterr().out
+    assert counts.applied == 1
+    (result,) = await results_of(database_url, on_held["event_id"])
+    assert (result["status"], result["stamp_count"]) == ("applied", 6)

@@ -15,6 +15,7 @@ import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import IllegalStateError
 
+import consumers.inflight as inflight_module
 import consumers.worker as worker_module
 from consumers.pipeline import Counts
 from consumers.worker import Worker
@@ -77,13 +78,15 @@ def _applying(
 ) -> list[list[tuple[int, int]]]:
     applied: list[list[tuple[int, int]]] = []
 
-    async def apply_records(pool: object, records: Sequence[ConsumerRecord[Any, Any]]) -> Counts:
+    async def apply_records(
+        pool: object, records: Sequence[ConsumerRecord[Any, Any]], flow: object = None
+    ) -> Counts:
         applied.append([(r.partition, r.offset) for r in records])
         if fail is not None:
             raise fail
         return Counts(applied=len(records))
 
-    monkeypatch.setattr(worker_module, "apply_records", apply_records)
+    monkeypatch.setattr(inflight_module, "apply_records", apply_records)
     monkeypatch.setattr(worker_module, "TRANSIENT_BACKOFF_S", 0.0)
     return applied
 

@@ -1,0 +1,155 @@
+"""The worker starts a batch while the batch before is still being written and committed
+(``consumers.inflight``): offsets follow the commits in order, and a batch that fails late
+is read again, with the batch after it.
+
+The consumer and the pipeline are stand-ins here (the pipeline honours the engine's protocol:
+its rules are done only once the batch before committed); the pipeline and fault tests run
+every event through the real worker, broker and database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from aiokafka import ConsumerRecord, TopicPartition
+from faststream.message import AckStatus
+
+import consumers.inflight as inflight_module
+from consumers.pipeline import Counts
+from domain.engine.batch import Flow
+from domain.engine.overlap import BatchKeys
+from tests.unit.consumers.test_worker_top_up import TOPIC, FakeConsumer, FakeMessage, _rec, _worker
+
+
+class Pipeline:
+    """``apply_records`` as the worker sees it: decides, then commits when the test says."""
+
+    def __init__(self) -> None:
+        self.started: list[int] = []
+        self.gates: dict[int, asyncio.Future[bool]] = {}
+
+    def gate(self, first: int) -> asyncio.Future[bool]:
+        if first not in self.gates:
+            self.gates[first] = asyncio.get_running_loop().create_future()
+        return self.gates[first]
+
+    def commit(self, first: int, *, ok: bool = True) -> None:
+        self.gate(first).set_result(ok)
+
+    async def __call__(
+        self, pool: object, records: Sequence[ConsumerRecord[Any, Any]], flow: Flow | None = None
+    ) -> Counts:
+        first = records[0].offset
+        self.started.append(first)
+        if flow is not None and flow.previous is not None:
+            await flow.previous.committed()
+        if flow is not None and flow.decided is not None:
+            flow.decided(BatchKeys())
+        if not await self.gate(first):
+            raise RuntimeError("the commit failed")
+        return Counts(applied=len(records))
+
+
+@pytest.fixture
+def pipeline(monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+    fake = Pipeline()
+    monkeypatch.setattr(inflight_module, "apply_records", fake)
+    return fake
+
+
+async def _settle() -> None:
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+def _msg(consumer: FakeConsumer, *offsets: int) -> FakeMessage:
+    return FakeMessage(tuple(_rec(0, o) for o in offsets), consumer)
+
+
+async def test_the_next_batch_starts_before_the_batch_before_commits(pipeline: Pipeline) -> None:
+    consumer = FakeConsumer(waiting=[])
+    worker = _worker(max_records=2)
+    await worker.handle(_msg(consumer, 0, 1))  # type: ignore[arg-type]
+    await _settle()
+    assert consumer.commits == []  # not committed yet: no offset either
+
+    second = asyncio.ensure_future(worker.handle(_msg(consumer, 2, 3)))  # type: ignore[arg-type]
+    await _settle()
+    assert pipeline.started == [0, 2]  # started while the first commits
+    assert not second.done()  # its rules wait for that commit
+    pipeline.commit(0)
+    await second
+    await _settle()
+    assert consumer.commits == [{TopicPartition(TOPIC, 0): 2}]
+
+    pipeline.commit(2)
+    await worker.settle_commits()
+    assert consumer.commits[-1] == {TopicPartition(TOPIC, 0): 4}
+    assert worker.totals.applied == 4
+
+
+async def test_when_the_batch_before_fails_both_are_read_again(pipeline: Pipeline) -> None:
+    consumer = FakeConsumer(waiting=[])
+    worker = _worker(max_records=2)
+    await worker.handle(_msg(consumer, 0, 1))  # type: ignore[arg-type]
+    second = _msg(consumer, 2, 3)
+    handling = asyncio.ensure_future(worker.handle(second))  # type: ignore[arg-type]
+    await _settle()
+    pipeline.commit(0, ok=False)
+    await handling  # no error for FastStream: it would seek to this batch's offsets only
+
+    assert consumer.seeks == {TopicPartition(TOPIC, 0): 0}
+    assert second.committed == AckStatus.ACKED
+    await worker.settle_commits()
+    assert consumer.commits == []
+
+    # Read again from offset 0, as the next batch: applied, committed.
+    pipeline.gates.pop(0)
+    again = asyncio.ensure_future(worker.handle(_msg(consumer, 0, 1)))  # type: ignore[arg-type]
+    await _settle()
+    pipeline.commit(0)
+    await again
+    await worker.settle_commits()
+    assert consumer.commits == [{TopicPartition(TOPIC, 0): 2}]
+
+
+async def test_an_idle_worker_rewinds_a_batch_that_fails_after_its_rules(
+    pipeline: Pipeline,
+) -> None:
+    consumer = FakeConsumer(waiting=[])
+    worker = _worker(max_records=2)
+    await worker.handle(_msg(consumer, 5, 6))  # type: ignore[arg-type]
+    pipeline.commit(5, ok=False)
+    await worker.settle_commits()
+    await _settle()
+    assert consumer.seeks == {TopicPartition(TOPIC, 0): 5}
+    assert consumer.commits == []
+
+
+async def test_without_overlap_a_batch_ends_with_its_commit(pipeline: Pipeline) -> None:
+    consumer = FakeConsumer(waiting=[])
+    worker = _worker(max_records=2)
+    worker.settings = worker.settings.model_copy(update={"batch_overlap": False})
+    handling = asyncio.ensure_future(worker.handle(_msg(consumer, 0, 1)))  # type: ignore[arg-type]
+    await _settle()
+    assert not handling.done()
+    pipeline.commit(0)
+    await handling
+    await worker.settle_commits()
+    assert consumer.commits == [{TopicPartition(TOPIC, 0): 2}]
+
+
+async def test_a_batch_that_ended_without_deciding_makes_the_next_one_wait_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Dead letters only, or applied one by one after an error: no keys were handed over.
+    async def apply_records(pool: object, records: object, flow: Flow | None = None) -> Counts:
+        return Counts(dead_lettered=1)
+
+    monkeypatch.setattr(inflight_module, "apply_records", apply_records)
+    run = inflight_module.InFlight(object(), [_rec(0, 1)], None)  # type: ignore[arg-type]
+    await run.decided()
+    assert run.keys.exclusive
