@@ -48,7 +48,14 @@ from core.health import (
     start_ops_server,
 )
 from core.logs import get_logger
-from core.metrics import BATCH_SECONDS, BATCH_SIZE, BATCHES_DEFERRED, DEAD_LETTERS, EVENTS
+from core.metrics import (
+    BATCH_SECONDS,
+    BATCH_SIZE,
+    BATCHES_DEFERRED,
+    BATCHES_OVERLAPPED,
+    DEAD_LETTERS,
+    EVENTS,
+)
 from core.settings import Settings
 from domain.engine.overlap import PreviousFailed
 from streams.broker import make_broker
@@ -171,12 +178,20 @@ class Worker:
         more = await self._top_up(consumer, len(batch))
         batch += more
         previous = self._inflight
-        if previous is not None and previous.failed() is not None:
-            await self._rewind_both(consumer, previous, batch)
-            msg.committed = AckStatus.ACKED  # rewound: FastStream must not seek nor commit
-            return
+        # Only a full batch (the worker is behind) starts beside the one before: under a
+        # lighter load overlapping buys no throughput, and the smaller batches it makes
+        # cost latency (p50 32 -> 58 ms, p99 80 -> 184 ms at 2,000 events/s, measured).
+        overlap = self.settings.batch_overlap and len(batch) >= self.settings.batch_max_records
+        if previous is not None and (not overlap or previous.failed() is not None):
+            if await _fails(previous):
+                await self._rewind_both(consumer, previous, batch)
+                msg.committed = AckStatus.ACKED  # rewound: FastStream must not seek nor commit
+                return
+            previous = None
+        if previous is not None:
+            BATCHES_OVERLAPPED.inc()
         started = time.perf_counter()
-        run = InFlight(self.pool, batch, previous, overlap=self.settings.batch_overlap)
+        run = InFlight(self.pool, batch, previous, overlap=overlap)
         self._inflight = run
         try:
             await run.decided()

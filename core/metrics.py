@@ -40,6 +40,11 @@ BATCHES_DEFERRED = Counter(
     "loyalty_batches_deferred",
     "Batches rewound for a transient failure (database or broker away) and fetched again.",
 )
+BATCHES_OVERLAPPED = Counter(
+    "loyalty_batches_overlapped",
+    "Batches started while the batch before was still being written and committed (full "
+    "batches: the worker was behind).",
+)
 CONSUMER_LAG = Gauge(
     "loyalty_consumer_lag",
     "Records not yet consumed, per consumer group, topic and partition (high watermark minus "
@@ -109,7 +114,15 @@ WEBHOOK_PARKED = Gauge(
 # relay's real one). Each role's ops port exports the metrics listed for it here, plus any
 # metric listed for no role, and the client's own process_* and python_* figures.
 ROLE_METRICS: dict[str, tuple[Counter | Gauge | Histogram, ...]] = {
-    "worker": (EVENTS, BATCH_SIZE, BATCH_SECONDS, DEAD_LETTERS, BATCHES_DEFERRED, CONSUMER_LAG),
+    "worker": (
+        EVENTS,
+        BATCH_SIZE,
+        BATCH_SECONDS,
+        DEAD_LETTERS,
+        BATCHES_DEFERRED,
+        BATCHES_OVERLAPPED,
+        CONSUMER_LAG,
+    ),
     "relay": (OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, RELAY_PUBLISHED, RELAY_PUBLISH_SECONDS),
     "wallet-sync": (WALLET_PUSHES, CONSUMER_LAG),
     "webhooks": (

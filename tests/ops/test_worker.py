@@ -22,7 +22,7 @@ from tests.ops.scrape import (
     value,
     wait_ready,
 )
-from tests.pipeline.stories import enrol, purchase, send
+from tests.pipeline.stories import enrol, key_of, purchase, send
 from tests.support.pipeline import Bus, PipelineProcesses, pipeline_env, stop, wait_log
 from tests.support.seed import seed_merchant
 
@@ -169,3 +169,35 @@ async def _wait_dead_letter(bus: Bus, key: str, timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"no dead letter for {key}")
         await bus.drain()
+
+
+async def test_a_worker_behind_runs_two_batches_in_flight_and_applies_each_event_once(
+    stack: Settings,
+    ops_processes: PipelineProcesses,
+    ops_bus: Bus,
+    ops_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    base = await ops_url(stack, "worker", ops_processes.procs["worker"].pid)
+    async with ops_sessions() as session:
+        _, stores, _ = await seed_merchant(session, points_per_euro=1)
+    shop = stores[0].code
+    cards = [await enrol(ops_bus, shop) for _ in range(4)]
+    before = await scrape(base)
+
+    # Far more than a batch (50 in the tests' environment) at once: batches are full, and
+    # each starts while the one before commits; every card's purchases follow one another.
+    purchases = [purchase(shop, cards[i % 4], 100 * (i + 1)) for i in range(600)]
+    await ops_bus.publish_many((PURCHASES, p, key_of(p)) for p in purchases)
+    results = await ops_bus.wait_results([p["event_id"] for p in purchases], timeout=120)
+
+    assert all(len(r) == 1 and r[0]["status"] == "applied" for r in results.values())
+    for card in cards:
+        mine = [results[p["event_id"]][0] for p in purchases if p["card"]["card_number"] == card]
+        # Applied in the order sent: each purchase's balance is the one before plus its own.
+        balances = [r["points_balance"] for r in mine]
+        deltas = [r["points_delta"] for r in mine]
+        assert all(b - a == d for a, b, d in zip(balances, balances[1:], deltas[1:], strict=False))
+    after = await scrape(base)
+    assert value(after, "loyalty_batches_overlapped_total") > value(
+        before, "loyalty_batches_overlapped_total"
+    )

@@ -19,6 +19,7 @@ from faststream.message import AckStatus
 
 import consumers.inflight as inflight_module
 from consumers.pipeline import Counts
+from consumers.worker import Worker
 from domain.engine.batch import Flow
 from domain.engine.overlap import BatchKeys
 from tests.unit.consumers.test_worker_top_up import TOPIC, FakeConsumer, FakeMessage, _rec, _worker
@@ -65,6 +66,11 @@ async def _settle() -> None:
         await asyncio.sleep(0)
 
 
+async def _handled(worker: Worker, msg: FakeMessage) -> None:
+    # Bounded: a handler that waited for a commit the test has not released would hang.
+    await asyncio.wait_for(worker.handle(msg), 5)  # type: ignore[arg-type]
+
+
 def _msg(consumer: FakeConsumer, *offsets: int) -> FakeMessage:
     return FakeMessage(tuple(_rec(0, o) for o in offsets), consumer)
 
@@ -72,7 +78,7 @@ def _msg(consumer: FakeConsumer, *offsets: int) -> FakeMessage:
 async def test_the_next_batch_starts_before_the_batch_before_commits(pipeline: Pipeline) -> None:
     consumer = FakeConsumer(waiting=[])
     worker = _worker(max_records=2)
-    await worker.handle(_msg(consumer, 0, 1))  # type: ignore[arg-type]
+    await _handled(worker, _msg(consumer, 0, 1))
     await _settle()
     assert consumer.commits == []  # not committed yet: no offset either
 
@@ -81,7 +87,7 @@ async def test_the_next_batch_starts_before_the_batch_before_commits(pipeline: P
     assert pipeline.started == [0, 2]  # started while the first commits
     assert not second.done()  # its rules wait for that commit
     pipeline.commit(0)
-    await second
+    await asyncio.wait_for(second, 5)
     await _settle()
     assert consumer.commits == [{TopicPartition(TOPIC, 0): 2}]
 
@@ -94,12 +100,14 @@ async def test_the_next_batch_starts_before_the_batch_before_commits(pipeline: P
 async def test_when_the_batch_before_fails_both_are_read_again(pipeline: Pipeline) -> None:
     consumer = FakeConsumer(waiting=[])
     worker = _worker(max_records=2)
-    await worker.handle(_msg(consumer, 0, 1))  # type: ignore[arg-type]
+    await _handled(worker, _msg(consumer, 0, 1))
     second = _msg(consumer, 2, 3)
     handling = asyncio.ensure_future(worker.handle(second))  # type: ignore[arg-type]
     await _settle()
     pipeline.commit(0, ok=False)
-    await handling  # no error for FastStream: it would seek to this batch's offsets only
+    await asyncio.wait_for(
+        handling, 5
+    )  # no error for FastStream: it would seek to this batch's offsets only
 
     assert consumer.seeks == {TopicPartition(TOPIC, 0): 0}
     assert second.committed == AckStatus.ACKED
@@ -111,7 +119,7 @@ async def test_when_the_batch_before_fails_both_are_read_again(pipeline: Pipelin
     again = asyncio.ensure_future(worker.handle(_msg(consumer, 0, 1)))  # type: ignore[arg-type]
     await _settle()
     pipeline.commit(0)
-    await again
+    await asyncio.wait_for(again, 5)
     await worker.settle_commits()
     assert consumer.commits == [{TopicPartition(TOPIC, 0): 2}]
 
@@ -121,7 +129,7 @@ async def test_an_idle_worker_rewinds_a_batch_that_fails_after_its_rules(
 ) -> None:
     consumer = FakeConsumer(waiting=[])
     worker = _worker(max_records=2)
-    await worker.handle(_msg(consumer, 5, 6))  # type: ignore[arg-type]
+    await _handled(worker, _msg(consumer, 5, 6))
     pipeline.commit(5, ok=False)
     await worker.settle_commits()
     await _settle()
@@ -137,7 +145,7 @@ async def test_without_overlap_a_batch_ends_with_its_commit(pipeline: Pipeline) 
     await _settle()
     assert not handling.done()
     pipeline.commit(0)
-    await handling
+    await asyncio.wait_for(handling, 5)
     await worker.settle_commits()
     assert consumer.commits == [{TopicPartition(TOPIC, 0): 2}]
 
@@ -153,3 +161,20 @@ async def test_a_batch_that_ended_without_deciding_makes_the_next_one_wait_whole
     run = inflight_module.InFlight(object(), [_rec(0, 1)], None)  # type: ignore[arg-type]
     await run.decided()
     assert run.keys.exclusive
+
+
+async def test_a_batch_that_is_not_full_waits_for_the_batch_before(pipeline: Pipeline) -> None:
+    consumer = FakeConsumer(waiting=[])
+    worker = _worker(max_records=2)
+    await _handled(worker, _msg(consumer, 0, 1))  # full: overlaps
+    handling = asyncio.ensure_future(worker.handle(_msg(consumer, 2)))  # type: ignore[arg-type]
+    await _settle()
+    assert pipeline.started == [0]  # not started until the batch before committed
+    pipeline.commit(0)
+    await _settle()
+    assert pipeline.started == [0, 2]
+    assert not handling.done()  # and, alone, it ends with its own commit
+    pipeline.commit(2)
+    await asyncio.wait_for(handling, 5)
+    await worker.settle_commits()
+    assert consumer.commits == [{TopicPartition(TOPIC, 0): 2}, {TopicPartition(TOPIC, 0): 3}]
