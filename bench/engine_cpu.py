@@ -112,6 +112,9 @@ class MemoryUnitOfWork:
         effects.ledger.clear()
         effects.outbox.clear()
 
+    async def write_totals(self) -> None:
+        """Summed in ``flush``; nothing to write."""
+
     async def record_inbox(
         self, rows: Sequence[tuple[uuid.UUID, str, str]], earlier: dict[uuid.UUID, str]
     ) -> int:

@@ -239,7 +239,8 @@ class Worker:
         if self._inflight is run and run.failed() is not None:
             log.warning("batch_failed_after_rules", size=len(run.records))
             rewind(consumer, run.records)
-            self._inflight = None
+            # Still the worker's last batch: the next one may have been fetched before this
+            # rewind, so it sees this one failed and rewinds both (``handle``).
 
     async def _top_up(self, consumer: AIOKafkaConsumer, size: int) -> tuple[Record, ...]:
         """The records that reached the broker since the consumer's buffer was filled, up to

@@ -109,9 +109,10 @@ async def apply_batch(
             flow.decided(keys_of(unique.values(), held))
 
     # The events ahead are decided, and only their cards' rows written, while the batch
-    # before commits; what other batches write too (the rollups' rows, the inbox) waits for
-    # that commit. A batch waiting for another thus never holds a row a third one's
-    # commit needs (two workers, each with two batches in flight, would wait in a circle).
+    # before commits; what other batches write too waits for that commit (the segment's
+    # other rows), or for the batch's end (the rollups' rows, the inbox). A batch waiting
+    # for another thus never holds a row a third one's commit needs (two workers, each
+    # with two batches in flight, would wait in a circle PostgreSQL cannot see).
     fresh = await _apply_part(
         uow,
         parts.ahead,
@@ -123,6 +124,7 @@ async def apply_batch(
     )
     await committed()
     fresh += await _apply_part(uow, parts.behind, now, outcome, held, decided, frozenset())
+    await uow.write_totals()
     await _record_inbox(uow, fresh, outcome)
     return outcome
 

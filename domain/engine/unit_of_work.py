@@ -75,6 +75,10 @@ class UnitOfWork(Protocol):
     ) -> None:
         """Write every remaining effect of the segment."""
 
+    async def write_totals(self) -> None:
+        """Write the statistics the batch summed (``engine.rollups``), once, after its
+        last segment."""
+
     async def record_inbox(
         self, rows: Sequence[tuple[uuid.UUID, str, str]], earlier: dict[uuid.UUID, str]
     ) -> int:
@@ -148,8 +152,14 @@ class PgUnitOfWork:
     async def flush(
         self, state: BatchState, effects: Effects, customers: list[CustomerRow]
     ) -> None:
-        """Write the rest, the segment's outbox rows and ledger totals included."""
-        await flush(self.conn, state, effects, customers, self._rollup, self._cards)
+        """Write the rest, the segment's outbox rows included (its totals are summed)."""
+        await flush(self.conn, state, effects, customers, self._rollup, self._cards, totals=False)
+
+    async def write_totals(self) -> None:
+        """The rollups' rows, shared by every writer, at the batch's end: a batch takes its
+        cards' and orders' locks (in one or two parts, ``engine.overlap``) before any of
+        these, as every batch does, so two batches never wait for each other in a circle."""
+        await self._rollup.write(self.conn)
 
     async def record_inbox(
         self, rows: Sequence[tuple[uuid.UUID, str, str]], earlier: dict[uuid.UUID, str]

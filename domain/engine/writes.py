@@ -344,11 +344,14 @@ async def flush(
     customers: list[Any],
     rollup: LedgerRollup | None = None,
     cards: CardChanges | None = None,
+    *,
+    totals: bool = True,
 ) -> None:
     """Write every effect of a batch segment (the caller holds the transaction).
 
     ``rollup``: the engine sums the ledger's daily totals itself (``engine.rollups``);
-    without it, the database's trigger does.
+    without it, the database's trigger does. ``totals=False``: sum them, the caller writes
+    them later (``rollup.write``).
     """
     new_customers = [c for c in customers if c.is_new]
     if new_customers:
@@ -411,7 +414,7 @@ async def flush(
     if rollup is not None:
         rollup.add(state, effects.ledger)
     await copy_ledger(conn, effects.ledger, rollup)
-    if rollup is not None:
+    if rollup is not None and totals:
         await rollup.write(conn)
     # The notification is delivered at commit: it wakes the relays before their next poll.
     await write_packs(conn, outbox_rows(effects.outbox))

@@ -75,6 +75,16 @@ async def test_a_worker_whose_database_is_unreachable_is_alive_but_not_ready(
     assert not (stack.stack_path / "metrics" / f"worker-{proc.pid}.url").exists()
 
 
+async def _shop_with_cards(
+    sessions: async_sessionmaker[AsyncSession], bus: Bus, cards: int
+) -> tuple[str, list[str]]:
+    """A new merchant's first store and ``cards`` cards enrolled there."""
+    async with sessions() as session:
+        _, stores, _ = await seed_merchant(session)
+    shop = stores[0].code
+    return shop, [await enrol(bus, shop) for _ in range(cards)]
+
+
 async def test_batches_count_events_by_topic_type_and_status_and_dead_letters(
     stack: Settings,
     ops_processes: PipelineProcesses,
@@ -82,10 +92,7 @@ async def test_batches_count_events_by_topic_type_and_status_and_dead_letters(
     ops_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     base = await ops_url(stack, "worker", ops_processes.procs["worker"].pid)
-    async with ops_sessions() as session:
-        _, stores, _ = await seed_merchant(session)
-    shop = stores[0].code
-    card = await enrol(ops_bus, shop)
+    shop, (card,) = await _shop_with_cards(ops_sessions, ops_bus, 1)
     before = await scrape(base)
 
     purchases = [purchase(shop, card, 1000 + i) for i in range(3)]
@@ -178,10 +185,7 @@ async def test_a_worker_behind_runs_two_batches_in_flight_and_applies_each_event
     ops_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     base = await ops_url(stack, "worker", ops_processes.procs["worker"].pid)
-    async with ops_sessions() as session:
-        _, stores, _ = await seed_merchant(session, points_per_euro=1)
-    shop = stores[0].code
-    cards = [await enrol(ops_bus, shop) for _ in range(4)]
+    shop, cards = await _shop_with_cards(ops_sessions, ops_bus, 4)
     before = await scrape(base)
 
     # Far more than a batch (50 in the tests' environment) at once: batches are full, and

@@ -146,16 +146,31 @@ async def _lock_waits(database_url: str) -> int:
         await conn.close()
 
 
-async def test_a_batch_applies_what_shares_nothing_with_the_batch_in_flight_then_the_rest(
-    bus: Bus, sessions: Sessions, pool: asyncpg.Pool, database_url: str
-) -> None:
+@dataclass
+class HeldAndFree:
+    """Two cards, one held by the batch in flight, and a purchase on each."""
+
+    conn: asyncpg.Connection
+    before: BatchInFlight
+    on_held: dict[str, Any]
+    on_free: dict[str, Any]
+
+
+async def _held_and_free(bus: Bus, sessions: Sessions, database_url: str) -> HeldAndFree:
     async with sessions() as s:
         _, stores, _ = await seed_merchant(s, points_per_euro=10)
     store = stores[0].code
     held, free = await enrol(bus, store), await enrol(bus, store)
     conn, held_id = await _hold_card(database_url, held)
     before = BatchInFlight(BatchKeys(names=frozenset({held}), card_ids=frozenset({held_id})))
-    on_held, on_free = purchase(store, held, 1000), purchase(store, free, 2000)
+    return HeldAndFree(conn, before, purchase(store, held, 1000), purchase(store, free, 2000))
+
+
+async def test_a_batch_applies_what_shares_nothing_with_the_batch_in_flight_then_the_rest(
+    bus: Bus, sessions: Sessions, pool: asyncpg.Pool, database_url: str
+) -> None:
+    world = await _held_and_free(bus, sessions, database_url)
+    conn, before, on_held, on_free = world.conn, world.before, world.on_held, world.on_free
     decided: list[BatchKeys] = []
     applying = asyncio.ensure_future(
         apply_records(pool, [record(on_held), record(on_free)], flow=Flow(before, decided.append))
@@ -186,13 +201,8 @@ async def test_a_batch_applies_what_shares_nothing_with_the_batch_in_flight_then
 async def test_a_batch_rolls_back_when_the_batch_in_flight_before_it_fails(
     bus: Bus, sessions: Sessions, pool: asyncpg.Pool, database_url: str
 ) -> None:
-    async with sessions() as s:
-        _, stores, _ = await seed_merchant(s, points_per_euro=10)
-    store = stores[0].code
-    held, free = await enrol(bus, store), await enrol(bus, store)
-    conn, held_id = await _hold_card(database_url, held)
-    before = BatchInFlight(BatchKeys(names=frozenset({held}), card_ids=frozenset({held_id})))
-    on_held, on_free = purchase(store, held, 1000), purchase(store, free, 2000)
+    world = await _held_and_free(bus, sessions, database_url)
+    conn, before, on_held, on_free = world.conn, world.before, world.on_held, world.on_free
     applying = asyncio.ensure_future(
         apply_records(pool, [record(on_held), record(on_free)], flow=Flow(before))
     )

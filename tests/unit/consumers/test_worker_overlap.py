@@ -178,3 +178,22 @@ async def test_a_batch_that_is_not_full_waits_for_the_batch_before(pipeline: Pip
     await asyncio.wait_for(handling, 5)
     await worker.settle_commits()
     assert consumer.commits == [{TopicPartition(TOPIC, 0): 2}, {TopicPartition(TOPIC, 0): 3}]
+
+
+async def test_a_batch_fetched_before_an_idle_rewind_is_not_applied_ahead_of_it(
+    pipeline: Pipeline,
+) -> None:
+    consumer = FakeConsumer(waiting=[])
+    worker = _worker(max_records=2)
+    await _handled(worker, _msg(consumer, 5, 6))
+    pipeline.commit(5, ok=False)
+    await _settle()
+    assert consumer.seeks == {TopicPartition(TOPIC, 0): 5}  # rewound, the worker idle
+    # The next batch had been fetched before that rewind: applying it would put offsets 7-8
+    # ahead of 5-6. It is dropped, and both are read again.
+    consumer.seeks.clear()
+    later = _msg(consumer, 7, 8)
+    await _handled(worker, later)
+    assert pipeline.started == [5]
+    assert consumer.seeks == {TopicPartition(TOPIC, 0): 5}
+    assert later.committed == AckStatus.ACKED

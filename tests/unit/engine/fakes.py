@@ -200,6 +200,9 @@ class FakeUnitOfWork:
         effects.ledger.clear()
         effects.outbox.clear()
 
+    async def write_totals(self) -> None:
+        """No statistics in memory."""
+
     async def record_inbox(
         self, rows: Sequence[tuple[uuid.UUID, str, str]], earlier: dict[uuid.UUID, str]
     ) -> int:
