@@ -135,12 +135,12 @@ async def _apply_part(
     now: datetime,
     outcome: BatchOutcome,
     held: set[int],
-    decided: Callable[[], Awaitable[None]] | None,
+    before_flush: Callable[[], Awaitable[None]] | None,
     not_held: frozenset[int],
 ) -> list[Inbound]:
-    """Apply the events the inbox has not seen; returns them. ``decided`` is awaited after
-    the rules of the last segment, before its last writes; ``not_held``: cards no event of
-    this part may load."""
+    """Apply the events the inbox has not seen; returns them. ``before_flush`` is awaited
+    after the rules of the last segment, before its last writes; ``not_held``: cards no
+    event of this part may load."""
     if not events:
         return []
     seen = await uow.seen([ev.command.event_id for ev in events])
@@ -156,7 +156,7 @@ async def _apply_part(
             outcome.results.append(result)
         else:
             segment.append(ev)
-    await _apply_segment(uow, segment, now, outcome, held, decided, not_held)
+    await _apply_segment(uow, segment, now, outcome, held, before_flush, not_held)
     return fresh
 
 
