@@ -182,7 +182,8 @@ class Worker:
         # lighter load overlapping buys no throughput, and the smaller batches it makes
         # cost latency (p50 32 -> 58 ms, p99 80 -> 184 ms at 2,000 events/s, measured).
         overlap = self.settings.batch_overlap and len(batch) >= self.settings.batch_max_records
-        if previous is not None and (not overlap or previous.failed() is not None):
+        # A batch before that has ended (committed or failed) is no longer in flight.
+        if previous is not None and (not overlap or previous.task.done()):
             if await _fails(previous):
                 await self._rewind_both(consumer, previous, batch)
                 msg.committed = AckStatus.ACKED  # rewound: FastStream must not seek nor commit

@@ -30,6 +30,7 @@ class Pipeline:
 
     def __init__(self) -> None:
         self.started: list[int] = []
+        self.followed: list[bool] = []  # whether each batch had one in flight before it
         self.gates: dict[int, asyncio.Future[bool]] = {}
 
     def gate(self, first: int) -> asyncio.Future[bool]:
@@ -45,6 +46,7 @@ class Pipeline:
     ) -> Counts:
         first = records[0].offset
         self.started.append(first)
+        self.followed.append(flow is not None and flow.previous is not None)
         if flow is not None and flow.previous is not None:
             await flow.previous.committed()
         if flow is not None and flow.decided is not None:
@@ -85,6 +87,7 @@ async def test_the_next_batch_starts_before_the_batch_before_commits(pipeline: P
     second = asyncio.ensure_future(worker.handle(_msg(consumer, 2, 3)))  # type: ignore[arg-type]
     await _settle()
     assert pipeline.started == [0, 2]  # started while the first commits
+    assert pipeline.followed == [False, True]
     assert not second.done()  # its rules wait for that commit
     pipeline.commit(0)
     await asyncio.wait_for(second, 5)
@@ -197,3 +200,17 @@ async def test_a_batch_fetched_before_an_idle_rewind_is_not_applied_ahead_of_it(
     assert pipeline.started == [5]
     assert consumer.seeks == {TopicPartition(TOPIC, 0): 5}
     assert later.committed == AckStatus.ACKED
+
+
+async def test_a_batch_after_one_that_has_committed_runs_alone(pipeline: Pipeline) -> None:
+    consumer = FakeConsumer(waiting=[])
+    worker = _worker(max_records=2)
+    await _handled(worker, _msg(consumer, 0, 1))
+    pipeline.commit(0)
+    await worker.settle_commits()
+    pipeline.commit(2)
+    await _handled(worker, _msg(consumer, 2, 3))
+    await worker.settle_commits()
+    # Nothing to split against: the first had committed when the second started.
+    assert pipeline.followed == [False, False]
+    assert len(consumer.commits) == 2
