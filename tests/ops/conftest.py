@@ -43,6 +43,9 @@ def ops_processes(
     """A worker and a relay (``worker``, ``relay``), each on a free ops port."""
     env = pipeline_env(stack, ops_database, group=f"test-ops-{uuid.uuid4().hex[:8]}")
     env["LOYALTY_METRICS_PORT"] = "0"
+    # Two batches in flight once batches are full (50 records): its test sends more.
+    env["LOYALTY_BATCH_OVERLAP"] = "true"
+    env["LOYALTY_BATCH_MAX_RECORDS"] = "50"
     asyncio.run(
         position_group_at_end(stack.bootstrap, env["LOYALTY_CONSUMER_GROUP"], INPUT_TOPIC_NAMES)
     )

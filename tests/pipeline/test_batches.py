@@ -244,7 +244,8 @@ async def test_a_card_of_the_batch_in_flight_named_another_way_waits_for_its_com
         await conn.close()
     # Its load waited for the card's lock; seeing the card held, the batch rolled back and
     # was applied again after the commit.
-    assert "batch_applied_after_previous" in capsys.readouterr().out
+    logged = capsys.readouterr()
+    assert "batch_applied_after_previous" in logged.out + logged.err
     assert counts.applied == 1
     (result,) = await results_of(database_url, on_held["event_id"])
     assert (result["status"], result["stamp_count"]) == ("applied", 6)

@@ -22,7 +22,8 @@ from consumers.pipeline import Counts
 from consumers.worker import Worker
 from domain.engine.batch import Flow
 from domain.engine.overlap import BatchKeys
-from tests.unit.consumers.test_worker_top_up import TOPIC, FakeConsumer, FakeMessage, _rec, _worker
+from tests.unit.consumers.test_worker_top_up import TOPIC, FakeConsumer, FakeMessage, _rec
+from tests.unit.consumers.test_worker_top_up import _worker as _plain_worker
 
 
 class Pipeline:
@@ -66,6 +67,12 @@ def pipeline(monkeypatch: pytest.MonkeyPatch) -> Pipeline:
 async def _settle() -> None:
     for _ in range(10):
         await asyncio.sleep(0)
+
+
+def _worker(max_records: int) -> Worker:
+    worker = _plain_worker(max_records)
+    worker.settings = worker.settings.model_copy(update={"batch_overlap": True})
+    return worker
 
 
 async def _handled(worker: Worker, msg: FakeMessage) -> None:
