@@ -7,9 +7,11 @@ and by tests. Offsets are the caller's to commit, after this returns.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import random
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol
 
 import asyncpg
@@ -19,7 +21,7 @@ from domain.engine.batch import BatchOutcome, ConcurrentDuplicate, Flow, Inbound
 from domain.engine.conn import Conn
 from domain.engine.outbox import pack, write_packs
 from domain.engine.outputs import APPLIED, DUPLICATE, HELD, REJECTED
-from domain.engine.overlap import Overlapped, PreviousFailed
+from domain.engine.overlap import BatchKeys, Overlapped, PreviousFailed
 from domain.engine.unit_of_work import PgUnitOfWork
 from streams.outputs import DeadLetter
 from streams.parsing import ParseError, dead_letter_for, peek_event_id
@@ -104,6 +106,24 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     # PostgreSQL cut the connection in the middle of an operation (a restart under load).
     asyncpg.InternalClientError,
 )
+
+
+# PostgreSQL aborted the transaction for another one's sake: two transactions waited for each
+# other's rows (two workers on the same cards in another order, a rebalance) or a serializable
+# read was overtaken. The events are fine: the transaction is tried again, never
+# dead-lettered; once the tries are spent the batch is left for later like a lost connection.
+CONTENTION: tuple[type[BaseException], ...] = (
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+)
+CONTENTION_TRIES = 4
+"""Tries of one transaction aborted by contention before it is left for later."""
+
+
+class FailedAfterRules(Exception):
+    """The batch failed once its rules were done, when the batch after it may have started
+    (``Flow.decided``): it is not tried again here, since that batch may hold locks a retry
+    would wait for while it waits for this one. The caller reads both again."""
 
 
 def parse(records: Sequence[RecordLike]) -> Parsed:
@@ -246,6 +266,7 @@ async def _apply_records(
 ) -> Counts:
     parsed = parse(records)
     counts = Counts()
+    flow, told = _told(flow)
     try:
         try:
             await _apply(pool, parsed, counts, dry_run, flow)
@@ -256,24 +277,34 @@ async def _apply_records(
             await _after_previous(flow)
             await _apply(pool, parsed, counts, dry_run, _alone(flow))
         return counts
-    except TRANSIENT:
-        raise
     except PreviousFailed:
         raise
-    except Exception as exc:  # a data error somewhere in the batch: isolate it
+    except Exception as exc:
+        if told:
+            raise FailedAfterRules(f"{type(exc).__name__}: {str(exc)[:300]}") from exc
+        if isinstance(exc, TRANSIENT):
+            raise
+        if isinstance(exc, CONTENTION):
+            log.info("batch_contended_retrying", size=len(records), error=type(exc).__name__)
+            await _after_previous(flow)
+            # Alone and without telling a batch after it: this batch's tries end before any
+            # other starts beside it.
+            await _contended(partial(_apply, pool, parsed, counts, dry_run), CONTENTION_TRIES - 1)
+            return counts
+        # A data error somewhere in the batch: isolate it.
         log.warning("batch_failed_retrying_one_by_one", size=len(records), error=repr(exc)[:300])
     await _after_previous(flow)
     counts = Counts(retried_one_by_one=len(records))
     for rec in records:
         try:
             try:
-                await _apply(pool, parse([rec]), counts, dry_run)
+                await _contended(partial(_apply, pool, parse([rec]), counts, dry_run))
             except ConcurrentDuplicate:
                 # Another worker committed this very event while this one applied it (a
                 # rebalance overlap): read again, it is now a plain duplicate, never a dead
                 # letter.
-                await _apply(pool, parse([rec]), counts, dry_run)
-        except TRANSIENT:
+                await _contended(partial(_apply, pool, parse([rec]), counts, dry_run))
+        except (*TRANSIENT, *CONTENTION):
             raise
         except Exception as exc:
             poison = dead_letter_for(
@@ -286,6 +317,33 @@ async def _apply_records(
             )
             await _apply(pool, Parsed(dead=[poison]), counts, dry_run)
     return counts
+
+
+def _told(flow: Flow | None) -> tuple[Flow | None, list[bool]]:
+    """The flow, and a flag set once it told the batch after that this one's rules are done."""
+    told: list[bool] = []
+    if flow is None or flow.decided is None:
+        return flow, told
+    tell = flow.decided
+
+    def decided(keys: BatchKeys) -> None:
+        told.append(True)
+        tell(keys)
+
+    return Flow(flow.previous, decided), told
+
+
+async def _contended(attempt: Callable[[], Awaitable[None]], tries: int = CONTENTION_TRIES) -> None:
+    """Run ``attempt`` (one transaction), again after a short random pause while contention
+    aborts it; the last try's error is raised."""
+    for n in range(tries - 1):
+        try:
+            return await attempt()
+        except CONTENTION as exc:
+            pause = random.uniform(0.01, 0.05) * 2**n  # apart, so the two do not meet again
+            log.info("transaction_contended", attempt=n + 1, error=type(exc).__name__)
+            await asyncio.sleep(pause)
+    await attempt()
 
 
 async def _after_previous(flow: Flow | None) -> None:

@@ -20,7 +20,7 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from consumers.pipeline import apply_records, make_pool
+from consumers.pipeline import FailedAfterRules, apply_records, make_pool
 from domain.audit import audit_database
 from domain.engine.admin_actions import adjust_card
 from domain.engine.batch import Flow
@@ -101,6 +101,7 @@ class BatchInFlight:
     def __init__(self, keys: BatchKeys) -> None:
         self._keys = keys
         self.ended = asyncio.Event()
+        self.waited = asyncio.Event()  # the batch after has reached its wait for the commit
         self.failed = False
 
     @property
@@ -108,6 +109,7 @@ class BatchInFlight:
         return self._keys
 
     async def committed(self) -> None:
+        self.waited.set()
         await self.ended.wait()
         if self.failed:
             raise PreviousFailed("the batch before failed")
@@ -249,3 +251,89 @@ async def test_a_card_of_the_batch_in_flight_named_another_way_waits_for_its_com
     assert counts.applied == 1
     (result,) = await results_of(database_url, on_held["event_id"])
     assert (result["status"], result["stamp_count"]) == ("applied", 6)
+
+
+async def _card_id(database_url: str, number: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        card_id: int = await conn.fetchval(
+            "SELECT id FROM loyalty_cards WHERE card_number = $1", number
+        )
+        return card_id
+    finally:
+        await conn.close()
+
+
+async def test_a_batch_aborted_by_a_deadlock_is_tried_again_whole_and_loses_nothing(
+    bus: Bus,
+    sessions: Sessions,
+    pool: asyncpg.Pool,
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async with sessions() as s:
+        _, stores, _ = await seed_merchant(s, points_per_euro=10)
+    store = stores[0].code
+    first, second = await enrol(bus, store), await enrol(bus, store)
+    first_id, second_id = await _card_id(database_url, first), await _card_id(database_url, second)
+    assert first_id < second_id  # the batch locks its cards in id order
+    # Another writer (another worker, an admin) holds the second card, and will want the
+    # first: the batch holds the first and waits for the second. PostgreSQL aborts the batch,
+    # whose wait began first (the other's deadlock check is put off).
+    other = await asyncpg.connect(database_url)
+    await other.execute("SET deadlock_timeout = '30s'")
+    await other.execute("BEGIN")
+    await other.execute("SELECT 1 FROM loyalty_cards WHERE id = $1 FOR UPDATE", second_id)
+    bought = [purchase(store, first, 1000), purchase(store, second, 2000)]
+    applying = asyncio.ensure_future(apply_records(pool, [record(m) for m in bought]))
+    try:
+        for _ in range(100):
+            if await _lock_waits(database_url):
+                break
+            await asyncio.sleep(0.02)
+        await other.execute("SELECT 1 FROM loyalty_cards WHERE id = $1 FOR UPDATE", first_id)
+        await other.execute("COMMIT")
+        counts = await asyncio.wait_for(applying, 30)
+    finally:
+        await other.close()
+    logged = capsys.readouterr()
+    assert "batch_contended_retrying" in logged.out + logged.err
+    # Tried again as a batch: neither split into single events nor dead-lettered.
+    assert (counts.applied, counts.retried_one_by_one, counts.dead_lettered) == (2, 0, 0)
+    for message in bought:
+        (result,) = await results_of(database_url, message["event_id"])
+        assert (result["status"], result["stamp_count"]) == ("applied", 1)
+
+
+async def test_a_batch_failing_after_the_next_may_have_started_is_not_tried_again_in_place(
+    bus: Bus, sessions: Sessions, pool: asyncpg.Pool, database_url: str
+) -> None:
+    async with sessions() as s:
+        _, stores, _ = await seed_merchant(s, points_per_euro=10)
+    store = stores[0].code
+    card = await enrol(bus, store)
+    bought = purchase(store, card, 1000)
+    before = BatchInFlight(BatchKeys(names=frozenset({"elsewhere"})))
+    decided: list[BatchKeys] = []
+    applying = asyncio.ensure_future(
+        apply_records(pool, [record(bought)], flow=Flow(before, decided.append))
+    )
+    # While it waits for the commit before, another worker commits the same event (a
+    # rebalance): the batch's inbox row then fails, after it told the batch after that its
+    # rules were done. A retry here could wait for locks that batch holds while it waits for
+    # this one: it is left to the worker, which reads both again.
+    await asyncio.wait_for(before.waited.wait(), 10)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO processed_events (event_id, topic, status) VALUES ($1, $2, 'applied')",
+            uuid.UUID(bought["event_id"]),
+            topic_of(bought),
+        )
+    finally:
+        await conn.close()
+    before.ended.set()
+    with pytest.raises(FailedAfterRules):
+        await asyncio.wait_for(applying, 10)
+    assert len(decided) == 1
+    assert await results_of(database_url, bought["event_id"]) == []

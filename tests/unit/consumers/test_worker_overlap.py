@@ -32,6 +32,7 @@ class Pipeline:
     def __init__(self) -> None:
         self.started: list[int] = []
         self.followed: list[bool] = []  # whether each batch had one in flight before it
+        self.alone: list[bool] = []  # whether each batch ran without a flow (no overlap)
         self.gates: dict[int, asyncio.Future[bool]] = {}
 
     def gate(self, first: int) -> asyncio.Future[bool]:
@@ -48,6 +49,7 @@ class Pipeline:
         first = records[0].offset
         self.started.append(first)
         self.followed.append(flow is not None and flow.previous is not None)
+        self.alone.append(flow is None)
         if flow is not None and flow.previous is not None:
             await flow.previous.committed()
         if flow is not None and flow.decided is not None:
@@ -124,14 +126,21 @@ async def test_when_the_batch_before_fails_both_are_read_again(pipeline: Pipelin
     await worker.settle_commits()
     assert consumer.commits == []
 
-    # Read again from offset 0, as the next batch: applied, committed.
+    # Read again from offset 0, as the next batch: applied alone (its retries and fallback
+    # wait for no batch beside it), committed.
     pipeline.gates.pop(0)
     again = asyncio.ensure_future(worker.handle(_msg(consumer, 0, 1)))  # type: ignore[arg-type]
     await _settle()
+    assert not again.done()  # alone, it ends with its own commit
     pipeline.commit(0)
     await asyncio.wait_for(again, 5)
     await worker.settle_commits()
     assert consumer.commits == [{TopicPartition(TOPIC, 0): 2}]
+    assert pipeline.alone == [False, False, True]
+
+    # The batch after it overlaps again.
+    await _handled(worker, _msg(consumer, 2, 3))
+    assert pipeline.alone[-1] is False
 
 
 async def test_an_idle_worker_rewinds_a_batch_that_fails_after_its_rules(
@@ -145,6 +154,13 @@ async def test_an_idle_worker_rewinds_a_batch_that_fails_after_its_rules(
     await _settle()
     assert consumer.seeks == {TopicPartition(TOPIC, 0): 5}
     assert consumer.commits == []
+    # Read again (the first batch handled after the rewind may have been fetched before
+    # it: it is rewound too, unapplied), then applied alone.
+    pipeline.gates.pop(5)
+    pipeline.commit(5)
+    await _handled(worker, _msg(consumer, 5, 6))
+    await _handled(worker, _msg(consumer, 5, 6))
+    assert pipeline.alone == [False, True]
 
 
 async def test_without_overlap_a_batch_ends_with_its_commit(pipeline: Pipeline) -> None:

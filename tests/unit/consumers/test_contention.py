@@ -1,0 +1,96 @@
+"""A transaction PostgreSQL aborted for another's sake (a deadlock, a serialization failure)
+is tried again, and never makes an event a dead letter.
+
+``_apply`` (one transaction) is a stand-in here; ``tests/pipeline/test_batches.py`` makes a
+real deadlock against PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import pytest
+
+import consumers.pipeline as pipeline
+from consumers.pipeline import Counts, Parsed, apply_records
+from tests.pipeline.stories import key_of, purchase, topic_of
+
+
+@dataclass
+class Rec:
+    """A Kafka record as the pipeline reads it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def _purchase(offset: int) -> Rec:
+    message = purchase("STORE-1", "AAAA-BBBB-CCCC", 100)
+    return Rec(topic_of(message), 0, offset, key_of(message).encode(), json.dumps(message).encode())
+
+
+class Transactions:
+    """``_apply`` failing with ``error`` for its first ``failures`` calls."""
+
+    def __init__(self, error: BaseException, failures: int) -> None:
+        self.error = error
+        self.failures = failures
+        self.calls: list[Parsed] = []
+
+    async def __call__(
+        self, pool: object, parsed: Parsed, counts: Counts, dry_run: bool, flow: Any = None
+    ) -> None:
+        self.calls.append(parsed)
+        if len(self.calls) <= self.failures:
+            raise self.error
+        counts.applied += len(parsed.events)
+        counts.dead_lettered += len(parsed.dead)
+
+
+async def test_a_deadlocked_batch_is_tried_again_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    tx = Transactions(asyncpg.DeadlockDetectedError("deadlock detected"), failures=2)
+    monkeypatch.setattr(pipeline, "_apply", tx)
+    counts = await apply_records(None, [_purchase(1), _purchase(2)])  # type: ignore[arg-type]
+    assert [len(p.events) for p in tx.calls] == [2, 2, 2]
+    assert (counts.applied, counts.retried_one_by_one, counts.dead_lettered) == (2, 0, 0)
+
+
+async def test_contention_that_lasts_leaves_the_batch_for_later_never_a_dead_letter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tx = Transactions(asyncpg.SerializationError("could not serialize"), failures=10**6)
+    monkeypatch.setattr(pipeline, "_apply", tx)
+    with pytest.raises(asyncpg.SerializationError):
+        await apply_records(None, [_purchase(1)])  # type: ignore[arg-type]
+    assert len(tx.calls) == pipeline.CONTENTION_TRIES
+    assert all(not p.dead for p in tx.calls)
+
+
+async def test_an_event_deadlocked_one_by_one_is_tried_again_not_dead_lettered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The batch failed on a data error; one by one, the first event's transaction deadlocks
+    # once, then goes through.
+    calls: list[Parsed] = []
+
+    async def apply(
+        pool: object, parsed: Parsed, counts: Counts, dry_run: bool, flow: Any = None
+    ) -> None:
+        calls.append(parsed)
+        if len(calls) == 1:
+            raise asyncpg.CheckViolationError("a constraint the rules did not foresee")
+        if len(calls) == 2:
+            raise asyncpg.DeadlockDetectedError("deadlock detected")
+        counts.applied += len(parsed.events)
+        counts.dead_lettered += len(parsed.dead)
+
+    monkeypatch.setattr(pipeline, "_apply", apply)
+    counts = await apply_records(None, [_purchase(1), _purchase(2)])  # type: ignore[arg-type]
+    assert (counts.applied, counts.retried_one_by_one, counts.dead_lettered) == (2, 2, 0)
+    assert [len(p.events) for p in calls] == [2, 1, 1, 1]
