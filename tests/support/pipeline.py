@@ -105,7 +105,11 @@ class PipelineProcesses:
 
 
 def pipeline_env(stack: Settings, database_url: str, group: str | None = None) -> dict[str, str]:
-    """The environment of pipeline subprocesses for this test session."""
+    """The environment of pipeline subprocesses for this test session.
+
+    Batches of at most 50 records: the tests' loads fill them, so the worker runs two
+    batches in flight (``consumers.inflight``) under every fault, as it does when behind.
+    """
     env = dict(os.environ)
     env.update(
         LOYALTY_DATABASE_URL=database_url,
@@ -113,6 +117,7 @@ def pipeline_env(stack: Settings, database_url: str, group: str | None = None) -
         LOYALTY_CONSUMER_GROUP=group or f"test-{uuid.uuid4().hex[:8]}",
         LOYALTY_LOG_LEVEL="INFO",
         LOYALTY_BATCH_TIMEOUT_MS="20",
+        LOYALTY_BATCH_MAX_RECORDS="50",
     )
     return env
 
