@@ -19,7 +19,7 @@ from pathlib import Path
 from bench import pyspy
 from bench.environment import Stack, bench_settings, stack_down, stack_up
 from bench.pipeline_bench import Options, PipelineBench, say
-from bench.report import Report, render_table
+from bench.report import Report, render_statements, render_table
 from core.logs import configure_logging
 from core.settings import REPO_ROOT
 
@@ -170,6 +170,9 @@ def _print(report: Report, options: Options) -> None:
         f"{os.cpu_count()} CPUs; load average {start[0]:.1f} at the start, {end[0]:.1f} at the "
         "end: other work on this machine slows the wall-clock figures, not the CPU ones."
     )
+    statements = report.details.get("postgres_statements")
+    if statements:
+        print(f"\n{render_statements(statements)}")
     if "py_spy_text" in report.details:
         print(f"\n{report.details['py_spy_text']}\n")
     print(f"written to {options.json_path}")

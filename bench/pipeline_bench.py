@@ -276,6 +276,35 @@ class PipelineBench:
         finally:
             await conn.close()
 
+    async def _statements_reset(self) -> bool:
+        """Start PostgreSQL's statement times afresh; False where the server does not keep
+        them (``pg_stat_statements`` is loaded on the bench stack only)."""
+        loaded = await self._db("SELECT current_setting('shared_preload_libraries')")
+        if "pg_stat_statements" not in loaded[0][0]:
+            return False
+        await self._db("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        await self._db("SELECT pg_stat_statements_reset()")
+        return True
+
+    async def _statements(self, events: int) -> list[dict[str, Any]]:
+        """PostgreSQL's busiest statements since the reset, per event of the phase: time
+        (wall, inside the server: CPU, I/O and lock waits), rows and WAL."""
+        rows = await self._db(
+            "SELECT query, calls, rows, total_exec_time, wal_bytes, wal_fpi"
+            " FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15"
+        )
+        return [
+            {
+                "statement": " ".join(r["query"].split())[:90],
+                "us_per_event": round(r["total_exec_time"] * 1000 / events, 1),
+                "calls": r["calls"],
+                "rows_per_event": round(r["rows"] / events, 2),
+                "wal_bytes_per_event": round(float(r["wal_bytes"]) / events),
+                "wal_full_pages": r["wal_fpi"],
+            }
+            for r in rows
+        ]
+
     async def _statuses(self) -> dict[str, int]:
         rows = await self._db("SELECT status, count(*) FROM processed_events GROUP BY status")
         return {r[0]: int(r[1]) for r in rows}
@@ -519,7 +548,10 @@ class PipelineBench:
         await self._group_at_end(group)
         self.first = await self._publish_ahead(n, "t")
         say(f"throughput: one worker (batches) and one relay on {n:,} events")
+        timing = await self._statements_reset()
         run = await self._timed_run("worker", group, self.first.watch, n)
+        if timing:
+            self.report.details["postgres_statements"] = await self._statements(n)
         # Counted from the inbox: less what the warm-up put there.
         statuses = await self._statuses()
         for status, count in self.warm_statuses.items():

@@ -109,6 +109,23 @@ def render_table(figures: Sequence[Figure]) -> str:
     return "\n".join(lines)
 
 
+def render_statements(statements: Sequence[dict[str, Any]]) -> str:
+    """PostgreSQL's busiest statements of the throughput phase (``pg_stat_statements``), per
+    event: where the server's share of the CPU per event goes."""
+    total = sum(s["us_per_event"] for s in statements)
+    lines = [
+        "PostgreSQL, throughput phase, per event (time inside the server: CPU, I/O and lock "
+        f"waits; top {len(statements)}: {total:.0f} us)",
+        f"{'us':>6}  {'rows':>5}  {'WAL B':>6}  statement",
+    ]
+    lines += [
+        f"{s['us_per_event']:>6.1f}  {s['rows_per_event']:>5.2f}  {s['wal_bytes_per_event']:>6}  "
+        f"{s['statement']}"
+        for s in statements
+    ]
+    return "\n".join(lines)
+
+
 def percentile(sorted_values: Sequence[float], q: float) -> float:
     """The nearest-rank ``q`` percentile (0-100) of already sorted values."""
     if not sorted_values:

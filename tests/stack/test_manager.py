@@ -119,3 +119,16 @@ def test_a_taken_controller_port_names_the_port_and_its_setting(
 
     with pytest.raises(StackError, match=rf"Port {taken_port} .* LOYALTY_KAFKA_CONTROLLER_PORT="):
         LocalStack(settings).up(timeout=5)
+
+
+@pytest.mark.parametrize(("name", "timed"), [("bench", True), ("test", False), ("dev", False)])
+def test_only_the_bench_stack_times_postgres_statements(
+    tmp_path: Path, name: str, timed: bool
+) -> None:
+    # ``make bench`` prints PostgreSQL's time per event by statement; the other stacks do
+    # without the extension.
+    stack = LocalStack(Settings.model_validate({"stack": name, "stack_dir": tmp_path / "s"}))
+    stack.postgres.data.mkdir(parents=True)
+    stack.postgres._write_conf()
+    conf = (stack.postgres.data / "loyalty.conf").read_text()
+    assert ("shared_preload_libraries = 'pg_stat_statements'" in conf) is timed
