@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from core.logs import get_logger
-from domain.engine.batch import BatchOutcome, ConcurrentDuplicate, Flow, Inbound, process_batch
+from domain.engine.batch import BatchOutcome, Flow, Inbound, process_batch
 from domain.engine.conn import Conn
 from domain.engine.outbox import pack, write_packs
 from domain.engine.outputs import APPLIED, DUPLICATE, HELD, REJECTED
@@ -297,13 +297,7 @@ async def _apply_records(
     counts = Counts(retried_one_by_one=len(records))
     for rec in records:
         try:
-            try:
-                await _contended(partial(_apply, pool, parse([rec]), counts, dry_run))
-            except ConcurrentDuplicate:
-                # Another worker committed this very event while this one applied it (a
-                # rebalance overlap): read again, it is now a plain duplicate, never a dead
-                # letter.
-                await _contended(partial(_apply, pool, parse([rec]), counts, dry_run))
+            await _apply_one(pool, rec, counts, dry_run)
         except (*TRANSIENT, *CONTENTION):
             raise
         except Exception as exc:
@@ -317,6 +311,22 @@ async def _apply_records(
             )
             await _apply(pool, Parsed(dead=[poison]), counts, dry_run)
     return counts
+
+
+async def _apply_one(pool: asyncpg.Pool, rec: RecordLike, counts: Counts, dry_run: bool) -> None:
+    """One record in a transaction of its own, read again once if it fails."""
+    attempt = partial(_apply, pool, parse([rec]), counts, dry_run)
+    try:
+        await _contended(attempt)
+    except (*TRANSIENT, *CONTENTION):
+        raise
+    except Exception as exc:
+        # Another worker applying this very event at the same time (a rebalance overlap)
+        # makes it fail here: on the inbox row (``ConcurrentDuplicate``) or on a row the event
+        # creates (the customer's email of an enrolment). Read again, it is a plain
+        # duplicate; an event at fault fails again and is dead-lettered by the caller.
+        log.info("event_failed_reading_again", error=type(exc).__name__)
+        await _contended(attempt)
 
 
 def _told(flow: Flow | None) -> tuple[Flow | None, list[bool]]:

@@ -8,6 +8,7 @@ real deadlock against PostgreSQL.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,3 +95,32 @@ async def test_an_event_deadlocked_one_by_one_is_tried_again_not_dead_lettered(
     counts = await apply_records(None, [_purchase(1), _purchase(2)])  # type: ignore[arg-type]
     assert (counts.applied, counts.retried_one_by_one, counts.dead_lettered) == (2, 2, 0)
     assert [len(p.events) for p in calls] == [2, 1, 1, 1]
+
+
+async def test_an_event_failing_once_one_by_one_is_read_again_before_it_is_dead_lettered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Another worker enrolled the same customer meanwhile (a rebalance overlap): the event's
+    # own transaction fails once on the email's unique index, and is a duplicate when read
+    # again. An event at fault fails both times and is dead-lettered.
+    calls: list[Parsed] = []
+
+    async def apply(
+        pool: object, parsed: Parsed, counts: Counts, dry_run: bool, flow: Any = None
+    ) -> None:
+        calls.append(parsed)
+        if parsed.dead:
+            counts.dead_lettered += len(parsed.dead)
+            return
+        at_fault = parsed.events and parsed.events[0].command.event_id == bad
+        if len(calls) in (1, 2) or at_fault:
+            raise asyncpg.UniqueViolationError("duplicate key value")
+        counts.duplicate += len(parsed.events)
+
+    first, second = _purchase(1), _purchase(2)
+    bad = uuid.UUID(json.loads(second.value or b"{}")["event_id"])
+    monkeypatch.setattr(pipeline, "_apply", apply)
+    counts = await apply_records(None, [first, second])  # type: ignore[arg-type]
+    assert (counts.duplicate, counts.dead_lettered) == (1, 1)
+    # The batch, the first event twice, the second twice, its dead letter.
+    assert [len(p.events) for p in calls] == [2, 1, 1, 1, 1, 0]
