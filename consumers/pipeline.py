@@ -177,9 +177,33 @@ async def write_dead_letters(conn: Conn, dead: Sequence[DeadLetter]) -> list[Dea
             topic=d.source_topic,
             partition=d.partition,
             offset=d.offset,
-            error=d.error[:300],
+            error=loggable(d.error),
         )
     return new
+
+
+def loggable(error: str) -> str:
+    """What a log line may say of a dead letter's reason: the first field and its rule, or
+    the kind of database failure, never the values they quote (an email that is not one,
+    a unique key's detail naming a customer's email). The dead letter keeps the whole."""
+    head = error.split(" (got ", 1)[0].split("\n", 1)[0]
+    if head.startswith(_NOT_APPLIED):
+        return _NOT_APPLIED + head[len(_NOT_APPLIED) :].split(":", 1)[0]
+    return head[:300]
+
+
+def described(exc: BaseException) -> str:
+    """What a log line may say of a failure: its kind, and the constraint, table or column
+    PostgreSQL names; never its message, which may quote a row's values."""
+    names = [
+        f"{name}={value}"
+        for name in ("constraint_name", "table_name", "column_name")
+        if isinstance(exc, asyncpg.PostgresError) and (value := getattr(exc, name, None))
+    ]
+    return " ".join([type(exc).__name__, *names])
+
+
+_NOT_APPLIED = "could not be applied: "
 
 
 def _count(outcome: BatchOutcome, events: Sequence[Inbound], counts: Counts) -> None:
@@ -281,7 +305,7 @@ async def _apply_records(
         raise
     except Exception as exc:
         if told:
-            raise FailedAfterRules(f"{type(exc).__name__}: {str(exc)[:300]}") from exc
+            raise FailedAfterRules(described(exc)) from exc
         if isinstance(exc, TRANSIENT):
             raise
         if isinstance(exc, CONTENTION):
@@ -292,7 +316,7 @@ async def _apply_records(
             await _contended(partial(_apply, pool, parsed, counts, dry_run), CONTENTION_TRIES - 1)
             return counts
         # A data error somewhere in the batch: isolate it.
-        log.warning("batch_failed_retrying_one_by_one", size=len(records), error=repr(exc)[:300])
+        log.warning("batch_failed_retrying_one_by_one", size=len(records), error=described(exc))
     await _after_previous(flow)
     counts = Counts(retried_one_by_one=len(records))
     for rec in records:
@@ -307,7 +331,7 @@ async def _apply_records(
                 rec.offset,
                 rec.key,
                 rec.value,
-                f"could not be applied: {type(exc).__name__}: {str(exc)[:500]}",
+                f"{_NOT_APPLIED}{type(exc).__name__}: {str(exc)[:500]}",
             )
             await _apply(pool, Parsed(dead=[poison]), counts, dry_run)
     return counts

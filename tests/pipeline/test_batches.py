@@ -337,3 +337,52 @@ async def test_a_batch_failing_after_the_next_may_have_started_is_not_tried_agai
         await asyncio.wait_for(applying, 10)
     assert len(decided) == 1
     assert await results_of(database_url, bought["event_id"]) == []
+
+
+async def test_an_event_the_database_refuses_is_dead_lettered_and_the_rest_of_its_batch_applied(
+    bus: Bus,
+    sessions: Sessions,
+    pool: asyncpg.Pool,
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async with sessions() as s:
+        _, stores, _ = await seed_merchant(s, points_per_euro=10)
+    store = stores[0].code
+    card = await enrol(bus, store)
+    good = purchase(store, card, 1000)
+    poison = purchase(store, card, 2000, order_reference=f"refused-{uuid.uuid4().hex[:8]}")
+    # A rule the engine does not know, which only the database enforces: the batch fails,
+    # then each event alone; the refused one is tried twice (it could have been another
+    # worker's same event) and dead-lettered with the database's reason.
+    conn = await asyncpg.connect(database_url)
+    constraint = f"test_refused_{uuid.uuid4().hex[:8]}"
+    await conn.execute(
+        f"ALTER TABLE purchases ADD CONSTRAINT {constraint} "
+        f"CHECK (order_reference <> '{poison['order_reference']}') NOT VALID"
+    )
+    refused = record(poison)
+    try:
+        counts = await apply_records(pool, [record(good), refused])
+    finally:
+        await conn.execute(f"ALTER TABLE purchases DROP CONSTRAINT {constraint}")
+    try:
+        # A dead letter has an id of its own; it is found by the record's position.
+        error = await conn.fetchval(
+            'SELECT error FROM dead_letters WHERE source_topic = $1 AND "offset" = $2',
+            topic_of(poison),
+            refused.offset,
+        )
+    finally:
+        await conn.close()
+    assert (counts.applied, counts.dead_lettered, counts.retried_one_by_one) == (1, 1, 2)
+    assert error.startswith("could not be applied: CheckViolationError")
+    logged = capsys.readouterr()
+    assert "event_failed_reading_again" in logged.out + logged.err
+    # The database's reason quotes the row ("Failing row contains (...)"): the dead letter
+    # keeps it, the logs do not.
+    assert poison["order_reference"] in error
+    assert poison["order_reference"] not in logged.out + logged.err
+    (result,) = await results_of(database_url, good["event_id"])
+    assert result["status"] == "applied"
+    assert await results_of(database_url, poison["event_id"]) == []

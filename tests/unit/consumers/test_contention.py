@@ -124,3 +124,33 @@ async def test_an_event_failing_once_one_by_one_is_read_again_before_it_is_dead_
     assert (counts.duplicate, counts.dead_lettered) == (1, 1)
     # The batch, the first event twice, the second twice, its dead letter.
     assert [len(p.events) for p in calls] == [2, 1, 1, 1, 1, 0]
+
+
+@pytest.mark.parametrize(
+    ("error", "logged"),
+    [
+        (
+            'card.email: must be an email address (got "jane.doe@"); amount_cents: is required',
+            "card.email: must be an email address",
+        ),
+        (
+            "could not be applied: UniqueViolationError: duplicate key value violates unique "
+            'constraint "uq_customers_merchant_email_live"\nDETAIL:  Key (merchant_id, email)='
+            "(6, jane@example.com) already exists.",
+            "could not be applied: UniqueViolationError",
+        ),
+    ],
+)
+def test_a_dead_letters_log_line_names_the_field_or_the_failure_never_the_values(
+    error: str, logged: str
+) -> None:
+    assert pipeline.loggable(error) == logged
+
+
+def test_a_database_failure_is_described_by_its_kind_and_constraint() -> None:
+    exc = asyncpg.UniqueViolationError("duplicate key value")
+    exc.constraint_name = "uq_customers_merchant_email_live"
+    exc.detail = "Key (merchant_id, email)=(6, jane@example.com) already exists."
+    assert pipeline.described(exc) == (
+        "UniqueViolationError constraint_name=uq_customers_merchant_email_live"
+    )
