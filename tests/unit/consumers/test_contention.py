@@ -37,25 +37,39 @@ def _purchase(offset: int) -> Rec:
 
 
 class Transactions:
-    """``_apply`` failing with ``error`` for its first ``failures`` calls."""
+    """``_apply`` raising, call after call, what ``script`` says (None: it goes through; past
+    the script's end, every call goes through); an event of ``at_fault`` always fails.
+    Dead letters always go through."""
 
-    def __init__(self, error: BaseException, failures: int) -> None:
-        self.error = error
-        self.failures = failures
+    def __init__(
+        self,
+        script: list[BaseException | None],
+        at_fault: uuid.UUID | None = None,
+        outcome: str = "applied",
+    ) -> None:
+        self.script = script
+        self.at_fault = at_fault
+        self.outcome = outcome
         self.calls: list[Parsed] = []
 
     async def __call__(
         self, pool: object, parsed: Parsed, counts: Counts, dry_run: bool, flow: Any = None
     ) -> None:
+        n = len(self.calls)
         self.calls.append(parsed)
-        if len(self.calls) <= self.failures:
-            raise self.error
-        counts.applied += len(parsed.events)
-        counts.dead_lettered += len(parsed.dead)
+        if parsed.dead:
+            counts.dead_lettered += len(parsed.dead)
+            return
+        error = self.script[n] if n < len(self.script) else None
+        if any(ev.command.event_id == self.at_fault for ev in parsed.events):
+            error = asyncpg.UniqueViolationError("duplicate key value")
+        if error is not None:
+            raise error
+        setattr(counts, self.outcome, getattr(counts, self.outcome) + len(parsed.events))
 
 
 async def test_a_deadlocked_batch_is_tried_again_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    tx = Transactions(asyncpg.DeadlockDetectedError("deadlock detected"), failures=2)
+    tx = Transactions([asyncpg.DeadlockDetectedError("deadlock detected")] * 2)
     monkeypatch.setattr(pipeline, "_apply", tx)
     counts = await apply_records(None, [_purchase(1), _purchase(2)])  # type: ignore[arg-type]
     assert [len(p.events) for p in tx.calls] == [2, 2, 2]
@@ -65,7 +79,7 @@ async def test_a_deadlocked_batch_is_tried_again_whole(monkeypatch: pytest.Monke
 async def test_contention_that_lasts_leaves_the_batch_for_later_never_a_dead_letter(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    tx = Transactions(asyncpg.SerializationError("could not serialize"), failures=10**6)
+    tx = Transactions([asyncpg.SerializationError("could not serialize")] * 100)
     monkeypatch.setattr(pipeline, "_apply", tx)
     with pytest.raises(asyncpg.SerializationError):
         await apply_records(None, [_purchase(1)])  # type: ignore[arg-type]
@@ -78,23 +92,16 @@ async def test_an_event_deadlocked_one_by_one_is_tried_again_not_dead_lettered(
 ) -> None:
     # The batch failed on a data error; one by one, the first event's transaction deadlocks
     # once, then goes through.
-    calls: list[Parsed] = []
-
-    async def apply(
-        pool: object, parsed: Parsed, counts: Counts, dry_run: bool, flow: Any = None
-    ) -> None:
-        calls.append(parsed)
-        if len(calls) == 1:
-            raise asyncpg.CheckViolationError("a constraint the rules did not foresee")
-        if len(calls) == 2:
-            raise asyncpg.DeadlockDetectedError("deadlock detected")
-        counts.applied += len(parsed.events)
-        counts.dead_lettered += len(parsed.dead)
-
-    monkeypatch.setattr(pipeline, "_apply", apply)
+    tx = Transactions(
+        [
+            asyncpg.CheckViolationError("a constraint the rules did not foresee"),
+            asyncpg.DeadlockDetectedError("deadlock detected"),
+        ]
+    )
+    monkeypatch.setattr(pipeline, "_apply", tx)
     counts = await apply_records(None, [_purchase(1), _purchase(2)])  # type: ignore[arg-type]
     assert (counts.applied, counts.retried_one_by_one, counts.dead_lettered) == (2, 2, 0)
-    assert [len(p.events) for p in calls] == [2, 1, 1, 1]
+    assert [len(p.events) for p in tx.calls] == [2, 1, 1, 1]
 
 
 async def test_an_event_failing_once_one_by_one_is_read_again_before_it_is_dead_lettered(
@@ -103,27 +110,15 @@ async def test_an_event_failing_once_one_by_one_is_read_again_before_it_is_dead_
     # Another worker enrolled the same customer meanwhile (a rebalance overlap): the event's
     # own transaction fails once on the email's unique index, and is a duplicate when read
     # again. An event at fault fails both times and is dead-lettered.
-    calls: list[Parsed] = []
-
-    async def apply(
-        pool: object, parsed: Parsed, counts: Counts, dry_run: bool, flow: Any = None
-    ) -> None:
-        calls.append(parsed)
-        if parsed.dead:
-            counts.dead_lettered += len(parsed.dead)
-            return
-        at_fault = parsed.events and parsed.events[0].command.event_id == bad
-        if len(calls) in (1, 2) or at_fault:
-            raise asyncpg.UniqueViolationError("duplicate key value")
-        counts.duplicate += len(parsed.events)
-
     first, second = _purchase(1), _purchase(2)
+    unique = asyncpg.UniqueViolationError("duplicate key value")
     bad = uuid.UUID(json.loads(second.value or b"{}")["event_id"])
-    monkeypatch.setattr(pipeline, "_apply", apply)
+    tx = Transactions([unique, unique], at_fault=bad, outcome="duplicate")
+    monkeypatch.setattr(pipeline, "_apply", tx)
     counts = await apply_records(None, [first, second])  # type: ignore[arg-type]
     assert (counts.duplicate, counts.dead_lettered) == (1, 1)
     # The batch, the first event twice, the second twice, its dead letter.
-    assert [len(p.events) for p in calls] == [2, 1, 1, 1, 1, 0]
+    assert [len(p.events) for p in tx.calls] == [2, 1, 1, 1, 1, 0]
 
 
 @pytest.mark.parametrize(
