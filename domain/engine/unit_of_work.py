@@ -153,7 +153,7 @@ class PgUnitOfWork:
         self, state: BatchState, effects: Effects, customers: list[CustomerRow]
     ) -> None:
         """Write the rest, the segment's outbox rows included (its totals are summed)."""
-        await flush(self.conn, state, effects, customers, self._rollup, self._cards, totals=False)
+        await flush(self.conn, state, effects, customers, self._rollup, self._cards)
 
     async def write_totals(self) -> None:
         """The rollups' rows, shared by every writer, at the batch's end: a batch takes its

@@ -344,14 +344,12 @@ async def flush(
     customers: list[Any],
     rollup: LedgerRollup | None = None,
     cards: CardChanges | None = None,
-    *,
-    totals: bool = True,
 ) -> None:
     """Write every effect of a batch segment (the caller holds the transaction).
 
-    ``rollup``: the engine sums the ledger's daily totals itself (``engine.rollups``);
-    without it, the database's trigger does. ``totals=False``: sum them, the caller writes
-    them later (``rollup.write``).
+    ``rollup``: the engine sums the ledger's daily totals itself (``engine.rollups``), and
+    the caller writes them once, at the batch's end (``rollup.write``); without it, the
+    database's trigger does.
     """
     new_customers = [c for c in customers if c.is_new]
     if new_customers:
@@ -414,8 +412,6 @@ async def flush(
     if rollup is not None:
         rollup.add(state, effects.ledger)
     await copy_ledger(conn, effects.ledger, rollup)
-    if rollup is not None and totals:
-        await rollup.write(conn)
     # The notification is delivered at commit: it wakes the relays before their next poll.
     await write_packs(conn, outbox_rows(effects.outbox))
     if effects.inbox_status:

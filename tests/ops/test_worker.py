@@ -22,9 +22,8 @@ from tests.ops.scrape import (
     value,
     wait_ready,
 )
-from tests.pipeline.stories import enrol, key_of, purchase, send
+from tests.pipeline.stories import key_of, purchase, send, shop_with_cards
 from tests.support.pipeline import Bus, PipelineProcesses, pipeline_env, stop, wait_log
-from tests.support.seed import seed_merchant
 
 PURCHASES = Topic.PURCHASES.value
 
@@ -75,16 +74,6 @@ async def test_a_worker_whose_database_is_unreachable_is_alive_but_not_ready(
     assert not (stack.stack_path / "metrics" / f"worker-{proc.pid}.url").exists()
 
 
-async def _shop_with_cards(
-    sessions: async_sessionmaker[AsyncSession], bus: Bus, cards: int
-) -> tuple[str, list[str]]:
-    """A new merchant's first store and ``cards`` cards enrolled there."""
-    async with sessions() as session:
-        _, stores, _ = await seed_merchant(session)
-    shop = stores[0].code
-    return shop, [await enrol(bus, shop) for _ in range(cards)]
-
-
 async def test_batches_count_events_by_topic_type_and_status_and_dead_letters(
     stack: Settings,
     ops_processes: PipelineProcesses,
@@ -92,7 +81,7 @@ async def test_batches_count_events_by_topic_type_and_status_and_dead_letters(
     ops_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     base = await ops_url(stack, "worker", ops_processes.procs["worker"].pid)
-    shop, (card,) = await _shop_with_cards(ops_sessions, ops_bus, 1)
+    shop, (card,) = await shop_with_cards(ops_sessions, ops_bus, 1)
     before = await scrape(base)
 
     purchases = [purchase(shop, card, 1000 + i) for i in range(3)]
@@ -185,7 +174,7 @@ async def test_a_worker_behind_runs_two_batches_in_flight_and_applies_each_event
     ops_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     base = await ops_url(stack, "worker", ops_processes.procs["worker"].pid)
-    shop, cards = await _shop_with_cards(ops_sessions, ops_bus, 4)
+    shop, cards = await shop_with_cards(ops_sessions, ops_bus, 4)
     before = await scrape(base)
 
     # Far more than a batch (50 in the tests' environment) at once: batches are full, and

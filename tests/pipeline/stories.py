@@ -8,14 +8,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.models import Merchant, Store
 from streams.messages import CardBalanceChanged, EventProcessed
 from streams.parsing import ParseError, key_for, parse_input, parse_output
 from streams.topics import TYPE_OF_TOPIC, Topic
 from tests.support.pipeline import Bus
-from tests.support.seed import unique_code
+from tests.support.seed import seed_merchant, unique_code
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 """A Monday morning, in the winter time of Luxembourg (UTC+1)."""
@@ -162,6 +162,17 @@ async def enrol(bus: Bus, store: str, customer: dict[str, str] | None = None) ->
     assert result["status"] == "applied", result
     card: str = result["card_number"]
     return card
+
+
+async def shop_with_cards(
+    sessions: async_sessionmaker[AsyncSession], bus: Bus, cards: int, **program: Any
+) -> tuple[str, list[str]]:
+    """A new merchant's first store (its program as ``seed_merchant`` takes it) and
+    ``cards`` cards enrolled there."""
+    async with sessions() as session:
+        _, stores, _ = await seed_merchant(session, **program)
+    shop = stores[0].code
+    return shop, [await enrol(bus, shop) for _ in range(cards)]
 
 
 def check_result(payload: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,15 @@ from domain.audit import audit_database
 from domain.engine.admin_actions import adjust_card
 from domain.engine.batch import Flow
 from domain.engine.overlap import BatchKeys, PreviousFailed
-from tests.pipeline.stories import T0, enrol, key_of, purchase, refund, topic_of
+from tests.pipeline.stories import (
+    T0,
+    enrol,
+    key_of,
+    purchase,
+    refund,
+    shop_with_cards,
+    topic_of,
+)
 from tests.support.outbox import outbox_messages
 from tests.support.pipeline import Bus
 from tests.support.seed import seed_merchant
@@ -115,14 +123,6 @@ class BatchInFlight:
             raise PreviousFailed("the batch before failed")
 
 
-async def _shop(bus: Bus, sessions: Sessions, cards: int) -> tuple[str, list[str]]:
-    """A new merchant's first store and ``cards`` cards enrolled there."""
-    async with sessions() as s:
-        _, stores, _ = await seed_merchant(s, points_per_euro=10)
-    store = stores[0].code
-    return store, [await enrol(bus, store) for _ in range(cards)]
-
-
 async def _hold_card(database_url: str, number: str) -> tuple[asyncpg.Connection, int]:
     """A transaction that adds five stamps to a card by hand (an admin's adjustment: ledger
     rows and all) and keeps its lock, not committed."""
@@ -167,7 +167,7 @@ class HeldAndFree:
 
 
 async def _held_and_free(bus: Bus, sessions: Sessions, database_url: str) -> HeldAndFree:
-    store, (held, free) = await _shop(bus, sessions, 2)
+    store, (held, free) = await shop_with_cards(sessions, bus, 2, points_per_euro=10)
     conn, held_id = await _hold_card(database_url, held)
     before = BatchInFlight(BatchKeys(names=frozenset({held}), card_ids=frozenset({held_id})))
     return HeldAndFree(conn, before, purchase(store, held, 1000), purchase(store, free, 2000))
@@ -232,7 +232,7 @@ async def test_a_card_of_the_batch_in_flight_named_another_way_waits_for_its_com
     database_url: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    store, (held,) = await _shop(bus, sessions, 1)
+    store, (held,) = await shop_with_cards(sessions, bus, 1, points_per_euro=10)
     conn, held_id = await _hold_card(database_url, held)
     # The batch before names the card by a value this batch does not use.
     before = BatchInFlight(BatchKeys(names=frozenset({"elsewhere"}), card_ids=frozenset({held_id})))
@@ -273,7 +273,7 @@ async def test_a_batch_aborted_by_a_deadlock_is_tried_again_whole_and_loses_noth
     database_url: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    store, (first, second) = await _shop(bus, sessions, 2)
+    store, (first, second) = await shop_with_cards(sessions, bus, 2, points_per_euro=10)
     first_id, second_id = await _card_id(database_url, first), await _card_id(database_url, second)
     assert first_id < second_id  # the batch locks its cards in id order
     # Another writer (another worker, an admin) holds the second card, and will want the
@@ -307,7 +307,7 @@ async def test_a_batch_aborted_by_a_deadlock_is_tried_again_whole_and_loses_noth
 async def test_a_batch_failing_after_the_next_may_have_started_is_not_tried_again_in_place(
     bus: Bus, sessions: Sessions, pool: asyncpg.Pool, database_url: str
 ) -> None:
-    store, (card,) = await _shop(bus, sessions, 1)
+    store, (card,) = await shop_with_cards(sessions, bus, 1, points_per_euro=10)
     bought = purchase(store, card, 1000)
     before = BatchInFlight(BatchKeys(names=frozenset({"elsewhere"})))
     decided: list[BatchKeys] = []
@@ -342,7 +342,7 @@ async def test_an_event_the_database_refuses_is_dead_lettered_and_the_rest_of_it
     database_url: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    store, (card,) = await _shop(bus, sessions, 1)
+    store, (card,) = await shop_with_cards(sessions, bus, 1, points_per_euro=10)
     good = purchase(store, card, 1000)
     poison = purchase(store, card, 2000, order_reference=f"refused-{uuid.uuid4().hex[:8]}")
     # A rule the engine does not know, which only the database enforces: the batch fails,

@@ -143,16 +143,23 @@ async def test_when_the_batch_before_fails_both_are_read_again(pipeline: Pipelin
     assert pipeline.alone[-1] is False
 
 
-async def test_an_idle_worker_rewinds_a_batch_that_fails_after_its_rules(
-    pipeline: Pipeline,
-) -> None:
+async def _idle_after_a_late_failure(pipeline: Pipeline) -> tuple[FakeConsumer, Worker]:
+    """A worker whose batch (offsets 5-6) failed after its rules, with no batch after it:
+    it has rewound that batch on its own."""
     consumer = FakeConsumer(waiting=[])
     worker = _worker(max_records=2)
     await _handled(worker, _msg(consumer, 5, 6))
     pipeline.commit(5, ok=False)
     await worker.settle_commits()
     await _settle()
-    assert consumer.seeks == {TopicPartition(TOPIC, 0): 5}
+    assert consumer.seeks == {TopicPartition(TOPIC, 0): 5}  # rewound, the worker idle
+    return consumer, worker
+
+
+async def test_an_idle_worker_rewinds_a_batch_that_fails_after_its_rules(
+    pipeline: Pipeline,
+) -> None:
+    consumer, worker = await _idle_after_a_late_failure(pipeline)
     assert consumer.commits == []
     # Read again (the first batch handled after the rewind may have been fetched before
     # it: it is rewound too, unapplied), then applied alone.
@@ -209,12 +216,7 @@ async def test_a_batch_that_is_not_full_waits_for_the_batch_before(pipeline: Pip
 async def test_a_batch_fetched_before_an_idle_rewind_is_not_applied_ahead_of_it(
     pipeline: Pipeline,
 ) -> None:
-    consumer = FakeConsumer(waiting=[])
-    worker = _worker(max_records=2)
-    await _handled(worker, _msg(consumer, 5, 6))
-    pipeline.commit(5, ok=False)
-    await _settle()
-    assert consumer.seeks == {TopicPartition(TOPIC, 0): 5}  # rewound, the worker idle
+    consumer, worker = await _idle_after_a_late_failure(pipeline)
     # The next batch had been fetched before that rewind: applying it would put offsets 7-8
     # ahead of 5-6. It is dropped, and both are read again.
     consumer.seeks.clear()
