@@ -418,8 +418,21 @@ async def _apply(
     counts.add(local)
 
 
+async def _session_kept(conn: asyncpg.Connection) -> None:
+    """A released connection keeps its session as it is (asyncpg rolls back a transaction
+    left open before calling this).
+
+    asyncpg's default reset (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``)
+    is a round trip per batch, per relay round, for state these processes never leave: their
+    locks and settings are the transaction's (``pg_advisory_xact_lock``, ``set_config(...,
+    true)``), they open no cursor, and the relays and dispatchers listen on connections of
+    their own. ``tests/pipeline/test_batches.py`` checks that a batch leaves none behind.
+    """
+
+
 async def make_pool(dsn: str, size: int = 4, **kwargs: Any) -> asyncpg.Pool:
     """An asyncpg pool for the hot path (the engine speaks asyncpg directly)."""
+    kwargs.setdefault("reset", _session_kept)
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=size, **kwargs)
     assert pool is not None
     return pool

@@ -6,7 +6,7 @@ relay holds (transaction-scoped advisory locks), publishes their unsent rows' me
 order, waits for the broker's acknowledgements, marks the rows sent and commits; any
 number of relays can run, and a key's messages never overtake each other because one shard
 is in one relay's hands at a time. Relays wake on ``NOTIFY loyalty_outbox`` (sent by the
-engine at commit) and poll as a fallback.
+outbox's insert trigger, delivered at commit) and poll as a fallback.
 
 Each relay serves ``/metrics``, ``/healthz`` and ``/readyz`` on its ops port (``core.health``):
 messages published by topic and the time of each round's publish, and every few seconds the

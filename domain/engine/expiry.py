@@ -19,7 +19,7 @@ import msgspec
 
 from core.commands import ExpiryRun
 from domain.engine.conn import Conn
-from domain.engine.outbox import NOTIFY, shard_sql
+from domain.engine.outbox import shard_sql
 
 # $1 run time, $2 merchant code or null, $3 run event id, $4 processing time.
 _MERCHANTS = "m.deleted_at IS NULL AND ($2::text IS NULL OR m.code = $2::text)"
@@ -377,7 +377,7 @@ async def run_in_sql(conn: Conn, run: ExpiryRun, now: datetime) -> RunTotals:
     expired = await conn.fetchrow(_EXPIRE_SQL, *args)
     reminders = await conn.fetchval(_REMIND_SQL, run.occurred_at, run.merchant_code, now)
     tiers_changed = await conn.fetchval(_TIERS_SQL, *args)
-    totals = RunTotals(
+    return RunTotals(
         cards_expired=int(expired["cards"]) if expired else 0,
         points_expired=int(expired["points"]) if expired else 0,
         cards_released=int(released["cards"]) if released else 0,
@@ -385,6 +385,3 @@ async def run_in_sql(conn: Conn, run: ExpiryRun, now: datetime) -> RunTotals:
         reminders=int(reminders or 0),
         tiers_changed=int(tiers_changed or 0),
     )
-    if totals.cards_expired or totals.cards_released or totals.reminders or totals.tiers_changed:
-        await conn.execute(NOTIFY)
-    return totals

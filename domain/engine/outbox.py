@@ -26,9 +26,6 @@ OUTBOX_COLUMNS = ("shard", "topic", "count", "keys", "payloads")
 # How many shards the relays share out (``relay``); a message's is ``shard_of`` its key.
 OUTBOX_SHARDS = 16
 
-# Delivered at commit: wakes the relays before their next poll.
-NOTIFY = "SELECT pg_notify('loyalty_outbox', '')"
-
 PackRow = tuple[int, str, int, bytes, bytes]
 
 
@@ -74,7 +71,7 @@ def unpack(keys: bytes, payloads: bytes) -> list[tuple[bytes, bytes]]:
 
 
 async def write_packs(conn: Conn, rows: Sequence[PackRow]) -> None:
-    """Insert packed rows and wake the relays at commit."""
+    """Insert packed rows; the table's trigger wakes the relays at commit (``NOTIFY
+    loyalty_outbox``, migration ``outbox notify trigger``)."""
     if rows:
         await conn.copy_records_to_table("outbox", records=rows, columns=OUTBOX_COLUMNS)
-        await conn.execute(NOTIFY)

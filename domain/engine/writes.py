@@ -169,17 +169,35 @@ class CardChanges:
     def __init__(self) -> None:
         self._table_ready = False
 
+    def make_table(self) -> str | None:
+        """The statement that makes the scratch table, unless this transaction made it.
+
+        Once per transaction, not once per connection: a table made in a transaction that
+        rolls back is gone, and the connection cannot tell.
+        """
+        if self._table_ready:
+            return None
+        self._table_ready = True
+        return _CARD_CHANGES_TABLE
+
     async def write(self, conn: Conn, rows: list[tuple[Any, ...]]) -> None:
         """Write balances (rows in ``CARD_CHANGE_COLUMNS`` order)."""
         if not rows:
             return
-        if not self._table_ready:
-            # Once per transaction, not once per connection: a table made in a transaction
-            # that rolls back is gone, and the connection cannot tell.
-            await conn.execute(_CARD_CHANGES_TABLE)
-            self._table_ready = True
+        await open_writes(conn, None, self)
         await conn.copy_records_to_table("card_changes", records=rows, columns=CARD_CHANGE_COLUMNS)
         await conn.execute(_UPDATE_CARDS)
+
+
+async def open_writes(conn: Conn, rollup: LedgerRollup | None, cards: CardChanges) -> None:
+    """Before a transaction's first ledger rows or card changes: the triggers told to stand
+    aside (with ``rollup``) and the scratch table made, in one round trip. A batch of ~30
+    events (2,000 events/s) waits for ~20 statements in turn: each one fewer shortens the
+    time from publish to result."""
+    statements = [s for s in (rollup.stand_aside() if rollup else None, cards.make_table()) if s]
+    if statements:
+        # Without parameters asyncpg sends the simple query protocol: several statements.
+        await conn.execute(";".join(statements))
 
 
 PURCHASE_COLUMNS = (
@@ -295,17 +313,17 @@ class _Chunk:
     writer: CardChanges
 
     async def write(self, conn: Conn) -> None:
-        if self.rollup is not None:
-            await self.rollup.stand_aside(conn)
+        await open_writes(conn, self.rollup, self.writer)
         await self.writer.write(conn, self.cards)
-        await copy_ledger(conn, self.ledger, self.rollup)
+        await copy_ledger(conn, self.ledger, self.rollup, self.writer)
 
 
-async def copy_ledger(conn: Conn, rows: list[LedgerRow], rollup: LedgerRollup | None) -> None:
+async def copy_ledger(
+    conn: Conn, rows: list[LedgerRow], rollup: LedgerRollup | None, cards: CardChanges
+) -> None:
     """Insert ledger rows; with ``rollup``, their daily totals are the engine's to write."""
     if rows:
-        if rollup is not None:
-            await rollup.stand_aside(conn)
+        await open_writes(conn, rollup, cards)
         await conn.copy_records_to_table("ledger_entries", records=rows, columns=LEDGER_COLUMNS)
 
 
@@ -394,14 +412,13 @@ async def flush(
                 33,
             ),
         )
+    cards = cards or CardChanges()
     dirty = [c for c in state.cards.values() if c.dirty and not c.is_new]
     if dirty:
         if rollup is not None:
             rollup.add_cards(state, dirty)
-            await rollup.stand_aside(conn)
-        await (cards or CardChanges()).write(
-            conn, [(c.card_id, *_balance_values(c.balance)) for c in dirty]
-        )
+        await open_writes(conn, rollup, cards)
+        await cards.write(conn, [(c.card_id, *_balance_values(c.balance)) for c in dirty])
     await _write_purchases(conn, state)
     await _write_lots(conn, state)
     if state.tier_changes:
@@ -411,8 +428,7 @@ async def flush(
     await _write_held(conn, state)
     if rollup is not None:
         rollup.add(state, effects.ledger)
-    await copy_ledger(conn, effects.ledger, rollup)
-    # The notification is delivered at commit: it wakes the relays before their next poll.
+    await copy_ledger(conn, effects.ledger, rollup, cards)
     await write_packs(conn, outbox_rows(effects.outbox))
     if effects.inbox_status:
         await conn.execute(

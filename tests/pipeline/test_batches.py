@@ -102,6 +102,43 @@ async def test_a_held_return_is_applied_once_when_two_stores_name_its_order_in_a
     assert report.clean, [str(d) for d in report.differences]
 
 
+async def test_a_batch_leaves_no_lock_setting_cursor_or_listener_on_its_connection(
+    bus: Bus, sessions: Sessions, pool: asyncpg.Pool
+) -> None:
+    """The engine's pools keep a released connection's session as it is
+    (``pipeline._session_kept``, no reset query): that holds only while a batch leaves
+    nothing on it for the next one."""
+    store, cards = await shop_with_cards(sessions, bus, 2, points_per_euro=10)
+    bought = [purchase(store, card, 1000) for card in cards]
+    returned = refund(store, bought[0]["order_reference"], 500, T0 + timedelta(minutes=1))
+    async with pool.acquire() as conn:
+        session = await conn.fetchval("SELECT pg_backend_pid()")
+    counts = await apply_records(pool, [record(m) for m in [*bought, returned]])
+    assert (counts.applied, counts.rejected) == (3, 0)
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT pg_backend_pid()") == session  # the batch's session
+        left = await conn.fetchrow(
+            """
+            SELECT (SELECT count(*) FROM pg_locks
+                    WHERE pid = pg_backend_pid() AND locktype = 'advisory') AS advisory_locks,
+                   (SELECT count(*) FROM pg_cursors WHERE is_holdable) AS cursors,
+                   (SELECT count(*) FROM pg_listening_channels()) AS channels,
+                   coalesce(current_setting('loyalty.ledger_rollups', true), '') AS ledger,
+                   coalesce(current_setting('loyalty.card_rollups', true), '') AS cards,
+                   (SELECT count(*) FROM card_changes) AS scratch_rows
+            """
+        )
+    assert left is not None
+    assert dict(left) == {
+        "advisory_locks": 0,
+        "cursors": 0,
+        "channels": 0,
+        "ledger": "",
+        "cards": "",
+        "scratch_rows": 0,
+    }
+
+
 class BatchInFlight:
     """The batch before, still in flight, as the pipeline sees it: a transaction holding one
     card with a change not yet committed, and a commit the test releases."""

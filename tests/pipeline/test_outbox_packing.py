@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.settings import Settings
-from domain.engine.outbox import pack, shard_of, shard_sql, unpack
+from domain.engine.outbox import pack, shard_of, shard_sql, unpack, write_packs
 from loyalty import migrate
 from tests.support.db import fresh_database
 from tests.support.outbox import outbox_messages
@@ -65,6 +65,32 @@ def test_python_and_sql_put_a_key_in_the_same_shard(database_url: str, keys: lis
         assert {r["k"]: r["s"] for r in rows} == {k: shard_of(k) for k in keys}
 
     asyncio.run(check())
+
+
+async def test_an_outbox_insert_wakes_the_relays_once_at_its_commit(database_url: str) -> None:
+    listener = await asyncpg.connect(database_url)
+    writer = await asyncpg.connect(database_url)
+    woken: asyncio.Queue[str] = asyncio.Queue()
+    await listener.add_listener("loyalty_outbox", lambda *args: woken.put_nowait(args[2]))
+    messages = [("loyalty.results.v1", f"k{i}", b'{"n": 1}') for i in range(3)]
+    try:
+        async with writer.transaction():
+            await write_packs(writer, pack(messages))
+            await write_packs(writer, pack(messages))
+            await asyncio.sleep(0.3)
+            assert woken.empty(), "woken before the commit: the relay would find nothing"
+        assert await asyncio.wait_for(woken.get(), 5) == "loyalty_outbox"
+        await asyncio.sleep(0.3)
+        assert woken.empty(), "two inserts of one transaction wake the relays once"
+        tx = writer.transaction()
+        await tx.start()
+        await write_packs(writer, pack(messages))
+        await tx.rollback()
+        await asyncio.sleep(0.3)
+        assert woken.empty(), "a rolled-back insert woke the relays"
+    finally:
+        await listener.close()
+        await writer.close()
 
 
 SENT = datetime(2026, 1, 1, tzinfo=UTC)
