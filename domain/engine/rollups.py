@@ -43,11 +43,6 @@ from domain.rules.project import ACTIVITY
 _SET = """
 SELECT set_config('loyalty.ledger_rollups', $1, true), set_config('loyalty.card_rollups', $1, true)
 """
-# ``_SET`` to "engine", without parameters: it can share a round trip with other statements.
-_STAND_ASIDE = """
-SELECT set_config('loyalty.ledger_rollups', 'engine', true),
-       set_config('loyalty.card_rollups', 'engine', true)
-"""
 
 # The totals' columns after the key, in table order; for each entry type, the column its
 # stamps delta and its points delta go to, and the sign (a redemption's negative delta counts
@@ -157,14 +152,12 @@ class LedgerRollup:
         """Count the moves of cards about to be updated (``CardRollup``)."""
         self.cards.add(updated, self.zones(state))
 
-    def stand_aside(self) -> str | None:
-        """The statement that tells the triggers to leave this transaction's ledger rows and
-        card updates to the engine, unless they were told already (``writes.open_writes``
-        sends it with the transaction's other first statements)."""
-        if self._standing_aside:
-            return None
-        self._standing_aside = True
-        return _STAND_ASIDE
+    async def stand_aside(self, conn: Conn) -> None:
+        """Tell the triggers to leave this transaction's ledger rows and card updates to
+        the engine."""
+        if not self._standing_aside:
+            await conn.execute(_SET, "engine")
+            self._standing_aside = True
 
     async def hand_back(self, conn: Conn) -> None:
         """Let the trigger count what follows (a writer of its own, such as the expiry SQL)."""

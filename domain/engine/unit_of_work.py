@@ -32,7 +32,7 @@ from domain.engine.state import (
     stamp_history,
 )
 from domain.engine.tiers import window_ranges
-from domain.engine.writes import CardChanges, Effects, WriteBehind, allocate_ids, flush
+from domain.engine.writes import Effects, WriteBehind, allocate_ids, flush
 from domain.rules.values import ProgramTerms, StampHistory
 
 CUSTOMER_IDS = "customers_id_seq"
@@ -108,8 +108,7 @@ class PgUnitOfWork:
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
         self._rollup = LedgerRollup()
-        self._cards = CardChanges()
-        self._writer = WriteBehind(conn, self._rollup, self._cards)
+        self._writer = WriteBehind(conn, self._rollup)
 
     async def seen(self, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         """Which of these events the inbox holds."""
@@ -153,7 +152,7 @@ class PgUnitOfWork:
         self, state: BatchState, effects: Effects, customers: list[CustomerRow]
     ) -> None:
         """Write the rest, the segment's outbox rows included (its totals are summed)."""
-        await flush(self.conn, state, effects, customers, self._rollup, self._cards)
+        await flush(self.conn, state, effects, customers, self._rollup)
 
     async def write_totals(self) -> None:
         """The rollups' rows, shared by every writer, at the batch's end: a batch takes its

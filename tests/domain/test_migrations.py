@@ -44,3 +44,41 @@ def test_every_migration_can_be_undone_and_redone(stack: Settings) -> None:
         migrate.downgrade(url, "base")
         migrate.upgrade(url)
         migrate.check(url)
+
+
+def test_the_card_change_type_holds_the_cards_balance_columns_in_the_engines_order(
+    database_url: str,
+) -> None:
+    """``card_change`` (the engine's card updates, ``writes.update_cards``) must follow
+    ``loyalty_cards``: a column retyped there and not here would be cast, or refused, at the
+    first batch."""
+    import asyncio
+
+    import asyncpg
+
+    from domain.engine.writes import CARD_CHANGE_COLUMNS
+
+    async def columns() -> tuple[list[tuple[str, str]], dict[str, str]]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            of_type = await conn.fetch(
+                """
+                SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                WHERE a.attrelid = 'card_change'::regclass AND a.attnum > 0
+                ORDER BY a.attnum
+                """
+            )
+            of_cards = await conn.fetch(
+                """
+                SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                WHERE a.attrelid = 'loyalty_cards'::regclass AND a.attnum > 0
+                  AND NOT a.attisdropped
+                """
+            )
+        finally:
+            await conn.close()
+        return [(r[0], r[1]) for r in of_type], {r[0]: r[1] for r in of_cards}
+
+    of_type, of_cards = asyncio.run(columns())
+    assert [name for name, _ in of_type] == list(CARD_CHANGE_COLUMNS)
+    assert of_type == [(name, of_cards[name]) for name in CARD_CHANGE_COLUMNS]
