@@ -194,7 +194,9 @@ SELECT s.id, s.code, s.merchant_id, m.code AS merchant_code, m.timezone,
        p.expiry_reminder_days, p.tiers, p.tier_window, p.tier_grace_days,
        (SELECT json_agg(json_build_array(r.code, r.name, r.points_required, r.is_active)
                         ORDER BY r.id)
-        FROM rewards r WHERE r.program_id = p.id) AS rewards
+        FROM rewards r WHERE r.program_id = p.id) AS rewards,
+       EXISTS (SELECT FROM campaigns k WHERE k.program_id = p.id AND k.status = 'active'
+               AND k.deleted_at IS NULL) AS has_campaigns
 FROM stores s
 JOIN merchants m ON m.id = s.merchant_id AND m.deleted_at IS NULL
 LEFT JOIN loyalty_programs p ON p.merchant_id = m.id AND p.deleted_at IS NULL
@@ -343,11 +345,10 @@ def _terms(
 
 async def load_stores(conn: Conn, state: BatchState, codes: set[str]) -> None:
     """Stores by code, with their merchant, program and rewards (one query), and the
-    programs' active campaigns, locked (a second one)."""
+    programs' active campaigns, locked (a second one, only for programs running one)."""
     if not codes:
         return
     rows = await conn.fetch(_STORES_SQL, list(codes))
-    program_ids = [r["program_id"] for r in rows if r["program_id"] is not None]
     # The rewards come as JSON beside their program: one round trip fewer per batch.
     rewards: dict[int, dict[str, RewardTerms]] = {
         r["program_id"]: {
@@ -358,8 +359,12 @@ async def load_stores(conn: Conn, state: BatchState, codes: set[str]) -> None:
         if r["rewards"] is not None
     }
     campaigns: dict[int, tuple[CampaignTerms, ...]] = {}
-    if program_ids:
-        for c in await conn.fetch(_CAMPAIGNS_SQL, program_ids):
+    # Most programs run no campaign: their batches skip the locking read (a round trip). A
+    # campaign started between the two reads counts from the next batch on, as one started
+    # a moment later would.
+    with_campaigns = [r["program_id"] for r in rows if r["has_campaigns"]]
+    if with_campaigns:
+        for c in await conn.fetch(_CAMPAIGNS_SQL, with_campaigns):
             campaigns[c["program_id"]] = (*campaigns.get(c["program_id"], ()), campaign_terms(c))
             state.campaign_awarded[c["id"]] = c["points_awarded"]
             if c["max_awards_per_card"] is not None:
