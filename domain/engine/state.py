@@ -194,7 +194,7 @@ SELECT s.id, s.code, s.merchant_id, m.code AS merchant_code, m.timezone,
        p.expiry_reminder_days, p.tiers, p.tier_window, p.tier_grace_days,
        (SELECT json_agg(json_build_array(r.code, r.name, r.points_required, r.is_active)
                         ORDER BY r.id)
-        FROM rewards r WHERE r.program_id = p.id) AS rewards,
+        FROM rewards r WHERE r.program_id = p.id)::text AS rewards,
        EXISTS (SELECT FROM campaigns k WHERE k.program_id = p.id AND k.status = 'active'
                AND k.deleted_at IS NULL) AS has_campaigns
 FROM stores s
@@ -349,7 +349,8 @@ async def load_stores(conn: Conn, state: BatchState, codes: set[str]) -> None:
     if not codes:
         return
     rows = await conn.fetch(_STORES_SQL, list(codes))
-    # The rewards come as JSON beside their program: one round trip fewer per batch.
+    # The rewards come as JSON beside their program: one round trip fewer per batch. As
+    # text: connections with a JSON codec (the admin's) would decode it, the engine's not.
     rewards: dict[int, dict[str, RewardTerms]] = {
         r["program_id"]: {
             code: RewardTerms(code, name, points, active)
