@@ -131,7 +131,8 @@ CARD_CHANGE_COLUMNS = (
 # (measured: 10-20 us of worker CPU per card as 26 arrays of values). It replaced a COPY
 # into a temporary table and an UPDATE from it: a statement fewer and no scratch rows
 # (per card 25 -> 17-18 us of the database's time at 1,000 cards, 2.4 -> 1.5 ms for 30).
-# Through unnest (10 rows to the planner) the cards are found by their primary key.
+# The planner finds the cards by their primary key (a nested loop over the array; EXPLAIN
+# ANALYZE with 1,000 changes of 100,000 cards, first and seventh run of the statement).
 _UPDATE_CARDS = """
 UPDATE loyalty_cards AS c SET
     stamp_count = u.stamp_count, points_balance = u.points_balance,
