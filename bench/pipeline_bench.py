@@ -740,6 +740,7 @@ class PipelineBench:
             error = None if fut.cancelled() else fut.exception()
             if error is not None:
                 failed.append(error)
+
         say(f"latency: {rate:,} events/s for {seconds:.0f} s to the running worker")
         # This process holds the earlier phases' events (hundreds of thousands of objects): a
         # full collection of them paused its reader for ~150 ms (measured), which would be

@@ -133,23 +133,12 @@ CARD_CHANGE_COLUMNS = (
 # (per card 25 -> 17-18 us of the database's time at 1,000 cards, 2.4 -> 1.5 ms for 30).
 # The planner finds the cards by their primary key (a nested loop over the array; EXPLAIN
 # ANALYZE with 1,000 changes of 100,000 cards, first and seventh run of the statement).
-_UPDATE_CARDS = """
+_UPDATE_CARDS = f"""
 UPDATE loyalty_cards AS c SET
-    stamp_count = u.stamp_count, points_balance = u.points_balance,
-    lifetime_stamps = u.lifetime_stamps, rewards_redeemed = u.rewards_redeemed,
-    lifetime_points_earned = u.lifetime_points_earned, points_redeemed = u.points_redeemed,
-    points_voided = u.points_voided, points_expired = u.points_expired,
-    last_stamp_at = u.last_stamp_at, stamp_day = u.stamp_day,
-    stamp_day_count = u.stamp_day_count, last_points_at = u.last_points_at,
-    last_redemption_at = u.last_redemption_at, last_activity_at = u.last_activity_at,
-    is_active = u.is_active, version = u.version, points_pending = u.points_pending,
-    lot_count = u.lot_count, dated_points = u.dated_points, next_expiry_at = u.next_expiry_at,
-    next_expiry_points = u.next_expiry_points, tier = u.tier,
-    qualifying_points = u.qualifying_points, qualifying_from = u.qualifying_from,
-    tier_below_since = u.tier_below_since, updated_at = now()
+    {", ".join(f"{col} = u.{col}" for col in CARD_CHANGE_COLUMNS[1:])}, updated_at = now()
 FROM unnest($1::card_change[]) AS u
 WHERE c.id = u.id
-"""
+"""  # noqa: S608 - no outside input
 
 
 async def update_cards(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
