@@ -94,6 +94,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         help=f"length of the latency run (default {defaults.latency_seconds:.0f})",
     )
     parser.add_argument(
+        "--keep-dirty-pages",
+        action="store_true",
+        help="do not write out the earlier phases' dirty pages before the latency run",
+    )
+    parser.add_argument(
         "--single-seconds",
         type=float,
         help="cap of the one-transaction-per-event run; its rate is then that of the results "
@@ -134,7 +139,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _options(args: argparse.Namespace) -> Options:
-    base = Options(quick=args.quick, json_path=args.json, py_spy=args.py_spy)
+    base = Options(
+        quick=args.quick,
+        json_path=args.json,
+        py_spy=args.py_spy,
+        flush_before_latency=not args.keep_dirty_pages,
+    )
     if args.quick:
         for name, value in QUICK.items():
             setattr(base, name, value)
