@@ -633,6 +633,17 @@ class PipelineBench:
         say(f"line items: {n:,} purchases of 3 lines with one campaign active")
         run = await self._timed_run("worker-lines", group, published.watch, n)
         self._stop_worker("worker-lines")
+        # Ended, so the phases after this one measure the plain workload again (until
+        # 2026-12-07 the two workers' phase ran with it active, a different workload).
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            await conn.execute(
+                "UPDATE campaigns SET status = 'ended' WHERE program_id = $1 AND code = "
+                "'bench-pastry'",
+                self.program_id,
+            )
+        finally:
+            await conn.close()
         self.report.details["line_items"] = run
         total, parts = cpu_summary(run["cpu_us_per_event"])
         self.report.add(
