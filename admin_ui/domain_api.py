@@ -36,6 +36,7 @@ from domain.customers import erasure, export
 from domain.customers.finding import CustomerDataError
 from domain.engine import admin_actions
 from domain.engine.batch import BatchOutcome, Inbound, process_batch
+from domain.engine.state import BudgetOvertaken
 from domain.models import AdminUser, StaffPin
 from domain.rules.admin import AdjustmentError
 from domain.rules.enrol import may_enrol
@@ -148,8 +149,16 @@ async def find_card(session: AsyncSession, text: str, merchant_code: str) -> str
 async def apply_events(
     session: AsyncSession, events: Sequence[Inbound], now: datetime
 ) -> BatchOutcome:
-    """Input events through the engine, in the session's transaction (the caller commits)."""
-    return await process_batch(await raw_connection(session), events, now)
+    """Input events through the engine, in the session's transaction (the caller commits).
+
+    Applied again once when others spent a campaign's budget meanwhile (``BudgetOvertaken``):
+    the second time the campaign is read under its lock."""
+    try:
+        async with session.begin_nested():
+            return await process_batch(await raw_connection(session), events, now)
+    except BudgetOvertaken:
+        async with session.begin_nested():
+            return await process_batch(await raw_connection(session), events, now)
 
 
 def inbound(

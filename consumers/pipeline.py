@@ -22,6 +22,7 @@ from domain.engine.conn import Conn
 from domain.engine.outbox import pack, write_packs
 from domain.engine.outputs import APPLIED, DUPLICATE, HELD, REJECTED
 from domain.engine.overlap import BatchKeys, Overlapped, PreviousFailed
+from domain.engine.state import BudgetOvertaken
 from domain.engine.unit_of_work import PgUnitOfWork
 from streams.outputs import DeadLetter
 from streams.parsing import ParseError, dead_letter_for, peek_event_id
@@ -115,6 +116,9 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 CONTENTION: tuple[type[BaseException], ...] = (
     asyncpg.DeadlockDetectedError,
     asyncpg.SerializationError,
+    # Others spent a campaign's budget while the batch judged it: tried again, the campaign
+    # is locked at load (``engine.state.lock_campaigns``).
+    BudgetOvertaken,
 )
 CONTENTION_TRIES = 4
 """Tries of one transaction aborted by contention before it is left for later."""

@@ -3,7 +3,7 @@
 Everything is loaded set-based, a few queries per batch whatever its size, and kept in
 memory while the batch's events are applied in order. Cards are locked (``FOR UPDATE``) in
 id order, so two workers can never deadlock on the same cards; the active campaigns of the
-batch's programs are locked before any card, by every batch alike (their budgets).
+batch's programs are read as committed, their budgets checked when their counters move.
 
 About 500 lines: every load of a batch (stores, programs and campaigns, orders, cards,
 customers, stamp history) with its SQL beside the rows it builds.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -141,8 +141,8 @@ class BatchState:
     held: dict[tuple[int, str], list[HeldRow]] = field(default_factory=dict)
     # Stamp ledger rows written by this batch, for the rare event older than a card's last stamp.
     pending_stamps: dict[int, list[tuple[datetime, int]]] = field(default_factory=dict)
-    # Campaigns of the batch's programs (locked): points awarded so far, and purchases of a
-    # card each rewarded; ``*_added``: this segment's part, still to be written.
+    # Campaigns of the batch's programs (as read, ``load_stores``): points awarded so far,
+    # and purchases of a card each rewarded; ``*_added``: this segment's part, to be written.
     campaign_awarded: dict[int, int] = field(default_factory=dict)
     campaign_added: dict[int, int] = field(default_factory=dict)
     # Only campaigns with ``max_awards_per_card`` count a card's awards (``limited``).
@@ -203,16 +203,38 @@ LEFT JOIN loyalty_programs p ON p.merchant_id = m.id AND p.deleted_at IS NULL
 WHERE s.code = ANY($1::text[]) AND s.deleted_at IS NULL
 """
 
-# Locked for the batch: budgets are judged and moved under the lock, so two workers never
-# award the same last points. Taken before any card lock, by every batch alike: no deadlock.
+# Read without a lock: a batch judges the budgets on what was committed when it read them,
+# and moves the counters at its end (``writes._write_campaign_awards``), where the database's
+# check (``ck_campaigns_within_budget``) tells whether others awarded meanwhile more than the
+# budget had room for. Until 2026-12-08 every batch locked the row here, so a program with a
+# campaign ran one batch at a time, the two batches in flight and the workers of a group alike.
 _CAMPAIGNS_SQL = """
 SELECT id, program_id, code, multiplier, bonus_points, min_basket_cents, starts_at, ends_at,
        days, hours, skus, categories, budget_points, max_awards_per_card, points_awarded
 FROM campaigns
 WHERE program_id = ANY($1::bigint[]) AND status = 'active' AND deleted_at IS NULL
 ORDER BY id
-FOR UPDATE
 """
+
+# Campaigns whose budget ran short under a batch (``BudgetOvertaken``), locked from then on in
+# this process: the budget is nearly spent, so batches would keep overtaking each other.
+# Locked before any card, by every batch that locks them: no deadlock among those. A batch of
+# another process that still reads them unlocked takes the row at its end, after its cards:
+# the two may deadlock once, which PostgreSQL breaks and the worker retries (``CONTENTION``).
+_CAMPAIGNS_LOCKED_SQL = _CAMPAIGNS_SQL + "FOR UPDATE\n"
+_LOCKED_CAMPAIGNS: set[int] = set()
+
+
+class BudgetOvertaken(Exception):
+    """Other transactions awarded a campaign's points after this batch read its budget, and
+    the batch's awards no longer fit in it: the batch rolls back and is applied again with the
+    campaign locked (``lock_campaigns``)."""
+
+
+def lock_campaigns(ids: Iterable[int]) -> None:
+    """From now on, batches of this process lock these campaigns when they read them."""
+    _LOCKED_CAMPAIGNS.update(ids)
+
 
 _CARD_AWARDS_SQL = """
 SELECT campaign_id, card_id, awards FROM campaign_card_awards
@@ -360,12 +382,15 @@ async def load_stores(conn: Conn, state: BatchState, codes: set[str]) -> None:
         if r["rewards"] is not None
     }
     campaigns: dict[int, tuple[CampaignTerms, ...]] = {}
-    # Most programs run no campaign: their batches skip the locking read (a round trip). A
+    # Most programs run no campaign: their batches skip the campaigns' read (a round trip). A
     # campaign started between the two reads counts from the next batch on, as one started
     # a moment later would.
     with_campaigns = [r["program_id"] for r in rows if r["has_campaigns"]]
     if with_campaigns:
-        for c in await conn.fetch(_CAMPAIGNS_SQL, with_campaigns):
+        found = await conn.fetch(_CAMPAIGNS_SQL, with_campaigns)
+        if not _LOCKED_CAMPAIGNS.isdisjoint(c["id"] for c in found):
+            found = await conn.fetch(_CAMPAIGNS_LOCKED_SQL, with_campaigns)
+        for c in found:
             campaigns[c["program_id"]] = (*campaigns.get(c["program_id"], ()), campaign_terms(c))
             state.campaign_awarded[c["id"]] = c["points_awarded"]
             if c["max_awards_per_card"] is not None:

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import orjson
 
 from domain.engine.conn import Conn
 from domain.engine.outbox import pack_payloads, write_packs
 from domain.engine.outputs import OutboxEntry
 from domain.engine.rollups import LedgerRollup
-from domain.engine.state import BatchState, PurchaseRow
+from domain.engine.state import BatchState, BudgetOvertaken, PurchaseRow, lock_campaigns
 
 LEDGER_COLUMNS = (
     "card_id",
@@ -527,12 +528,24 @@ def _earnings_json(p: PurchaseRow) -> str | None:
     return None if p.earnings is None else orjson.dumps(p.earnings.as_json()).decode()
 
 
+# The database's check that a campaign's counter stays within its budget: the batch read the
+# counter without a lock (``state.load_stores``); broken here, others awarded meanwhile.
+_WITHIN_BUDGET = "ck_campaigns_within_budget"
+
+
 async def _write_campaign_awards(conn: Conn, state: BatchState) -> None:
-    """Move the campaigns' counters by this segment's awards (they are locked: see
-    ``state.load_stores``)."""
+    """Move the campaigns' counters by this segment's awards; ``BudgetOvertaken`` when they
+    no longer fit in a budget (its row is locked by this update until the commit, so what
+    fits now stays so)."""
     if state.campaign_added:
         added = state.campaign_added
-        await conn.execute(_CAMPAIGNS_AWARDED, list(added), list(added.values()))
+        try:
+            await conn.execute(_CAMPAIGNS_AWARDED, list(added), list(added.values()))
+        except asyncpg.CheckViolationError as exc:
+            if exc.constraint_name != _WITHIN_BUDGET:
+                raise
+            lock_campaigns(added)
+            raise BudgetOvertaken(f"campaign(s) {sorted(added)}: budget spent meanwhile") from exc
         added.clear()
     if state.card_awards_added:
         rows = state.card_awards_added
