@@ -206,7 +206,7 @@ WHERE s.code = ANY($1::text[]) AND s.deleted_at IS NULL
 # Read without a lock: a batch judges the budgets on what was committed when it read them,
 # and moves the counters at its end (``writes._write_campaign_awards``), where the database's
 # check (``ck_campaigns_within_budget``) tells whether others awarded meanwhile more than the
-# budget had room for. Until 2026-12-08 every batch locked the row here, so a program with a
+# budget had room for. Until 2026-12-07 every batch locked the row here, so a program with a
 # campaign ran one batch at a time, the two batches in flight and the workers of a group alike.
 _CAMPAIGNS_SQL = """
 SELECT id, program_id, code, multiplier, bonus_points, min_basket_cents, starts_at, ends_at,

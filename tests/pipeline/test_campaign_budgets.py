@@ -4,7 +4,7 @@ locked (``engine.state.BudgetOvertaken``), against the real PostgreSQL.
 
 The other writer here is a plain transaction on a second connection, committed between the
 batch's read of the campaign and its end: with the row locked at the read (the engine before
-2026-12-08) that transaction would wait for the batch instead, and these tests time out.
+2026-12-07) that transaction would wait for the batch instead, and these tests time out.
 """
 
 from __future__ import annotations
