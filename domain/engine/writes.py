@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import operator
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,7 +27,13 @@ from domain.engine.conn import Conn
 from domain.engine.outbox import pack_payloads, write_packs
 from domain.engine.outputs import OutboxEntry
 from domain.engine.rollups import LedgerRollup
-from domain.engine.state import BatchState, BudgetOvertaken, PurchaseRow, lock_campaigns
+from domain.engine.state import (
+    BALANCE_COLUMNS,
+    BatchState,
+    BudgetOvertaken,
+    PurchaseRow,
+    lock_campaigns,
+)
 
 LEDGER_COLUMNS = (
     "card_id",
@@ -96,35 +104,8 @@ SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::big
     $29::bigint[], $30::text[], $31::bigint[], $32::timestamptz[], $33::timestamptz[])
 """
 
-CARD_CHANGE_COLUMNS = (
-    "id",
-    "stamp_count",
-    "points_balance",
-    "lifetime_stamps",
-    "rewards_redeemed",
-    "lifetime_points_earned",
-    "points_redeemed",
-    "points_voided",
-    "points_expired",
-    "last_stamp_at",
-    "stamp_day",
-    "stamp_day_count",
-    "last_points_at",
-    "last_redemption_at",
-    "last_activity_at",
-    "is_active",
-    "version",
-    "points_pending",
-    "lot_count",
-    "dated_points",
-    "next_expiry_at",
-    "next_expiry_points",
-    "tier",
-    "qualifying_points",
-    "qualifying_from",
-    "tier_below_since",
-)
-"""The card columns a change of balance writes, in ``_balance_values`` order after the id."""
+CARD_CHANGE_COLUMNS = BALANCE_COLUMNS
+"""The card columns a change of balance writes: the id, then the balance's (``CardBalance``)."""
 
 # The card changes go to the database as one array of ``card_change`` records (a composite
 # type of the cards' balance columns, migration ``card change type``): one statement, and
@@ -380,34 +361,8 @@ async def flush(
     effects.inbox_status.clear()
 
 
-def _balance_values(b: Any) -> tuple[Any, ...]:
-    return (
-        b.stamp_count,
-        b.points_balance,
-        b.lifetime_stamps,
-        b.rewards_redeemed,
-        b.lifetime_points_earned,
-        b.points_redeemed,
-        b.points_voided,
-        b.points_expired,
-        b.last_stamp_at,
-        b.stamp_day,
-        b.stamp_day_count,
-        b.last_points_at,
-        b.last_redemption_at,
-        b.last_activity_at,
-        b.is_active,
-        b.version,
-        b.points_pending,
-        b.lot_count,
-        b.dated_points,
-        b.next_expiry_at,
-        b.next_expiry_points,
-        b.tier,
-        b.qualifying_points,
-        b.qualifying_from,
-        b.tier_below_since,
-    )
+# A balance's values after the card's id, in ``CARD_CHANGE_COLUMNS`` order.
+_balance_values: Callable[[Any], tuple[Any, ...]] = operator.attrgetter(*BALANCE_COLUMNS[1:])
 
 
 async def _write_purchases(conn: Conn, state: BatchState) -> None:
