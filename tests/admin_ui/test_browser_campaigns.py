@@ -43,11 +43,15 @@ async def _history(db: AsyncSession, people: dict[str, Any]) -> None:
     store = people["a_store_codes"][0]
     cards = [await enrol(db, store, f"regular{i}@example.com") for i in range(3)]
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    # A morning, a midday and an afternoon regular. Each skips every third day, so two of any
+    # three weeks' same weekday have the afternoon one (14:30 UTC: 15:30 or 16:30 in
+    # Luxembourg): the trial below matches some whatever today's weekday. (The hours once
+    # moved with the day, and no purchase of a Tuesday fell in its window when the test ran
+    # on a Tuesday.)
     for day in range(1, 27):
         for i, card in enumerate(cards):
             if (day + i) % 3:
-                # Between 07:00 and 18:00 UTC: the afternoon included.
-                at = midnight - timedelta(days=day) + timedelta(hours=7 + (day * 5 + i * 3) % 12)
+                at = midnight - timedelta(days=day) + timedelta(hours=(8, 11.5, 14.5)[i])
                 await purchase(db, store, card, 900 + 100 * i, at, [PASTRY, COFFEE])
 
 
