@@ -25,6 +25,13 @@ from domain.engine.state import BudgetOvertaken
 from tests.domain.test_ledger_properties import T0, _events, _seed
 
 
+@pytest.fixture(autouse=True)
+def no_campaign_locked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process's campaigns locked after a race: none at each test's start, and the test's
+    own are forgotten after it."""
+    monkeypatch.setattr(engine_state, "_LOCKED_CAMPAIGNS", set())
+
+
 @pytest.fixture
 async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     c = await asyncpg.connect(database_url)
@@ -94,7 +101,6 @@ async def _awarded(conn: asyncpg.Connection, campaign_id: int) -> int:
 async def test_a_batch_overtaken_on_the_budget_rolls_back_then_awards_what_remains(
     conn: asyncpg.Connection, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine_state, "_LOCKED_CAMPAIGNS", set())
     code, store, campaign_id = await _shop(conn, budget=100)
     done = _others_award(monkeypatch, database_url, campaign_id, 90)
     events = _purchase(code, store)
@@ -117,7 +123,6 @@ async def test_a_batch_overtaken_on_the_budget_rolls_back_then_awards_what_remai
 async def test_awards_made_meanwhile_that_leave_room_are_added_to(
     conn: asyncpg.Connection, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine_state, "_LOCKED_CAMPAIGNS", set())
     code, store, campaign_id = await _shop(conn, budget=100)
     done = _others_award(monkeypatch, database_url, campaign_id, 30)
 
@@ -157,7 +162,6 @@ async def test_a_campaign_locked_after_a_race_is_read_under_its_lock(
     first, second = _events(
         code, store, [(("purchase", 1, 1000, 0), 60), (("purchase", 1, 900, 0), 90)]
     )
-    monkeypatch.setattr(engine_state, "_LOCKED_CAMPAIGNS", set())
     async with conn.transaction():
         await process_batch(conn, [first], T0)
     monkeypatch.setattr(engine_state, "_LOCKED_CAMPAIGNS", {campaign_id})
@@ -174,7 +178,6 @@ async def test_the_staff_terminal_applies_an_overtaken_purchase_again_in_its_tra
     monkeypatch: pytest.MonkeyPatch,
     db_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    monkeypatch.setattr(engine_state, "_LOCKED_CAMPAIGNS", set())
     code, store, campaign_id = await _shop(conn, budget=100)
     done = _others_award(monkeypatch, database_url, campaign_id, 90)
 
