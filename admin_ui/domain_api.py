@@ -153,12 +153,15 @@ async def apply_events(
 
     Applied again once when others spent a campaign's budget meanwhile (``BudgetOvertaken``):
     the second time the campaign is read under its lock."""
+
+    async def once() -> BatchOutcome:
+        async with session.begin_nested():
+            return await process_batch(await raw_connection(session), events, now)
+
     try:
-        async with session.begin_nested():
-            return await process_batch(await raw_connection(session), events, now)
+        return await once()
     except BudgetOvertaken:
-        async with session.begin_nested():
-            return await process_batch(await raw_connection(session), events, now)
+        return await once()
 
 
 def inbound(
